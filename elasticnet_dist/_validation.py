@@ -1,0 +1,143 @@
+"""Checks of parameters and in-memory data, with messages that name the culprit."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import _num_samples
+
+from .losses import LOSSES
+from .solvers import SOLVERS
+
+
+def check_params(est, n_features):
+    """Validate an estimator's hyper-parameters; return the penalty factors as an array."""
+    _check_real("alpha", est.alpha, low=0.0)
+    _check_real("l1_ratio", est.l1_ratio, low=0.0, high=1.0)
+    _check_real("tol", est.tol, low=0.0)
+    if est.loss not in LOSSES:
+        raise ValueError("loss=%r is not supported; choose one of %s" % (est.loss, sorted(LOSSES)))
+    if est.solver not in SOLVERS:
+        raise ValueError("solver=%r is not supported; choose one of %s" % (est.solver, list(SOLVERS)))
+    if est.solver == "gram" and est.loss != "squared":
+        raise ValueError("solver='gram' supports loss='squared' only, not loss=%r" % est.loss)
+    if (not isinstance(est.max_iter, numbers.Integral) or isinstance(est.max_iter, bool)
+            or est.max_iter < 1):
+        raise ValueError("max_iter must be an integer >= 1, got %r" % (est.max_iter,))
+    for name in ("fit_intercept", "standardize", "glmnet_compat"):
+        if not isinstance(getattr(est, name), (bool, np.bool_)):
+            raise ValueError("%s must be True or False, got %r" % (name, getattr(est, name)))
+    if est.penalty_factor is None:
+        return np.ones(n_features)
+    factors = np.asarray(est.penalty_factor, dtype=np.float64)
+    if factors.shape != (n_features,):
+        raise ValueError("penalty_factor has shape %s; X has %d features"
+                         % (factors.shape, n_features))
+    bad = np.flatnonzero(~np.isfinite(factors) | (factors < 0))
+    if bad.size:
+        raise ValueError("penalty_factor must be finite and >= 0; feature %d has %r"
+                         % (bad[0], factors[bad[0]]))
+    return factors
+
+
+def _check_real(name, value, low=None, high=None):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError("%s must be a real number, got %r" % (name, value))
+    if not np.isfinite(value):
+        raise ValueError("%s must be finite, got %r" % (name, value))
+    if (low is not None and value < low) or (high is not None and value > high):
+        rng = "[%s, %s]" % (low, "inf" if high is None else high)
+        raise ValueError("%s must be in %s, got %r" % (name, rng, value))
+
+
+def check_same_rows(X, y, sample_weight=None):
+    """X, y (and sample_weight) must have the same number of rows."""
+    n = _num_samples(X)
+    for name, arr in (("y", y), ("sample_weight", sample_weight)):
+        if arr is None:
+            continue
+        m = _num_samples(arr)
+        if m != n:
+            raise ValueError("%s has %s rows; X has %d" % (name, m, n))
+
+
+def column_names(columns, n_features):
+    """Names for messages: a DataFrame's columns, else x0, x1, ..."""
+    if columns is not None and len(columns) == n_features:
+        return [str(c) for c in columns]
+    return ["x%d" % j for j in range(n_features)]
+
+
+def check_finite_X(X, names):
+    """Raise a ValueError naming the first column of X with NaN or inf values."""
+    bad = ~np.isfinite(X)
+    if not bad.any():
+        return
+    cols = np.flatnonzero(bad.any(axis=0))
+    j = cols[0]
+    n_nan = int(np.isnan(X[:, j]).sum())
+    n_inf = int(bad[:, j].sum()) - n_nan
+    rows = np.flatnonzero(bad[:, j])[:5].tolist()
+    raise ValueError(
+        "X column %r has %d NaN and %d inf values (first rows %s); %d column(s) in all are "
+        "affected. Clean the input or drop those rows." % (names[j], n_nan, n_inf, rows, cols.size)
+    )
+
+
+def check_finite_vector(name, v):
+    bad = ~np.isfinite(v)
+    if bad.any():
+        rows = np.flatnonzero(bad)[:5].tolist()
+        raise ValueError("%s has %d NaN or inf values (first rows %s)" % (name, int(bad.sum()), rows))
+
+
+def check_finite_labels(y):
+    """Numeric labels must be finite (a message with the count and the first rows)."""
+    arr = np.asarray(y)
+    if arr.dtype.kind in "fc":
+        check_finite_vector("y", arr.ravel())
+
+
+def check_binary_labels(y_present, y):
+    """Logistic labels must be 0/1 (or booleans), both present; returns y as floats.
+
+    ``y_present`` are the labels of rows with positive weight. Messages carry
+    scikit-learn's phrases ('Unknown label type', 'Only binary classification')
+    so that its estimator checks recognise them.
+    """
+    kind = type_of_target(y_present)
+    if kind in ("continuous", "continuous-multioutput"):
+        raise ValueError("Unknown label type: %s. y must hold labels 0 and 1 for "
+                         "loss='logistic'" % kind)
+    if kind not in ("binary", "multiclass"):
+        raise ValueError("Unknown label type: %s. y must be a vector of labels 0 and 1 "
+                         "for loss='logistic'" % kind)
+    values = np.unique(np.asarray(y_present))
+    if values.size > 2:
+        raise ValueError("Only binary classification is supported: y must hold labels 0 "
+                         "and 1 for loss='logistic'; found %d classes" % values.size)
+    try:
+        values = values.astype(np.float64)
+    except (TypeError, ValueError):
+        values = np.array([np.nan])
+    if not np.all(np.isin(values, (0.0, 1.0))):
+        raise ValueError("y must hold labels 0 and 1 for loss='logistic'; found %s"
+                         % np.unique(np.asarray(y_present))[:5].tolist())
+    if values.size < 2:
+        raise ValueError("y holds a single class (%g) for loss='logistic'; both 0 and 1 are "
+                         "needed" % values[0])
+    return np.asarray(y, dtype=np.float64).ravel()
+
+
+def check_weights(sample_weight, n_rows):
+    s = np.asarray(sample_weight, dtype=np.float64)
+    if s.ndim != 1 or s.shape[0] != n_rows:
+        raise ValueError("sample_weight has shape %s; X has %d rows" % (s.shape, n_rows))
+    check_finite_vector("sample_weight", s)
+    if np.any(s < 0):
+        raise ValueError("sample_weight must be >= 0; row %d has %r"
+                         % (int(np.flatnonzero(s < 0)[0]), float(s[s < 0][0])))
+    if not np.any(s > 0):
+        raise ValueError("sample_weight is zero for every row")
+    return s

@@ -1,0 +1,230 @@
+"""scikit-learn-style estimators."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.feature_selection import SelectorMixin
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.utils._tags import ClassifierTags, RegressorTags
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import _validation as v
+from .engines import InMemorySource
+from .solvers import compute_alpha_max, fit_elastic_net
+
+
+class ElasticNetConvergenceWarning(ConvergenceWarning):
+    """The duality gap did not reach the tolerance; carries the certificate.
+
+    Attributes: ``gap`` and ``tol`` (absolute, in objective units), ``n_passes``.
+    """
+
+    def __init__(self, gap, tol, n_passes, n_iter, solver):
+        self.gap, self.tol, self.n_passes, self.n_iter = gap, tol, n_passes, n_iter
+        super().__init__(
+            "Objective did not converge: duality gap %.3e > tolerance %.3e after %d data "
+            "passes (%d iterations, solver=%r). Increase max_iter, loosen tol, or raise alpha."
+            % (gap, tol, n_passes, n_iter, solver)
+        )
+
+
+class ElasticNet(SelectorMixin, BaseEstimator):
+    r"""Elastic net for squared or logistic loss, fitted by data-parallel passes.
+
+    Minimises over the intercept ``b`` and coefficients ``w``
+
+    .. math::
+
+        \frac{1}{W}\sum_i s_i\, l(y_i, b + x_i^\top w)
+        + \alpha \sum_j v_j \Big(\rho\, |k_j w_j| + \frac{1-\rho}{2} (k_j w_j)^2\Big)
+
+    with ``W = sum_i s_i`` (``s`` the sample weights, 1 by default),
+    ``l(y, eta) = (y - eta)^2 / 2`` (``loss="squared"``) or
+    ``log(1 + e^eta) - y eta`` with ``y`` in {0, 1} (``loss="logistic"``),
+    ``rho = l1_ratio``, ``v = penalty_factor`` and ``k_j`` the population
+    (1/W, weighted, centred) standard deviation of column ``j`` when
+    ``standardize`` (else 1). The intercept is never penalised. ``alpha`` and
+    ``l1_ratio`` mean what they mean in scikit-learn's ``ElasticNet`` and what
+    glmnet's ``lambda`` and ``alpha`` mean for the logistic loss; note the 1/2
+    on the ridge term. Standardisation is implicit: the data are never copied
+    into a standardized matrix.
+
+    With ``glmnet_compat=True`` and the squared loss, ``(alpha, l1_ratio)`` are
+    read as glmnet's ``(lambda, alpha)`` / Spark MLlib's ``(regParam,
+    elasticNetParam)``: both divide the ridge part by the label's population
+    standard deviation ``sd_y``, i.e. they solve our objective with
+    ``alpha' = alpha l1_ratio + alpha (1 - l1_ratio) / sd_y`` and
+    ``l1_ratio' = alpha l1_ratio / alpha'``. (glmnet also rescales
+    ``penalty.factor`` to sum to the number of features; pass factors scaled
+    that way to reproduce it.)
+
+    Parameters
+    ----------
+    alpha : float >= 0, default 1.0. 0 is an unpenalised fit.
+    l1_ratio : float in [0, 1], default 0.5. 1 is the lasso, 0 ridge.
+    loss : {"squared", "logistic"}, default "squared".
+    fit_intercept : bool, default True.
+    standardize : bool, default True.
+    penalty_factor : array of shape (n_features,) >= 0, optional. 0 = never penalised.
+    tol : float, default 1e-6. Stop when the duality gap is below
+        ``tol * D0 / W`` with ``D0`` the null deviance (for the squared loss
+        ``sum s (y - ybar)^2``, scikit-learn's ``tol * ||y - ybar||^2 / n``).
+    max_iter : int, default 1000. Outer iterations (one data pass each).
+    solver : {"auto", "newton", "gram", "fista"}, default "auto".
+    glmnet_compat : bool, default False.
+    block_rows : int, optional. Rows per block of the in-memory engine.
+    verbose : bool, default False.
+
+    Attributes
+    ----------
+    coef_ : (n_features,) coefficients on the original scale.
+    coef_standardized_ : (n_features,) ``sd_j * coef_j``.
+    intercept_ : float.
+    constant_features_ : (n_features,) bool; constant columns (coefficient 0).
+    n_iter_, n_passes_ : iterations and data passes of the fit.
+    dual_gap_ : duality gap at the solution (objective units); ``tol_`` the
+        absolute tolerance it met; ``converged_`` whether it did.
+    solver_ : the solver used. ``timings_`` : seconds per phase.
+    alpha_native_, l1_ratio_native_ : the penalty actually solved (differs
+        from ``alpha``, ``l1_ratio`` only under ``glmnet_compat``).
+    classes_ : ``array([0, 1])`` for the logistic loss.
+    """
+
+    def __init__(self, alpha=1.0, l1_ratio=0.5, *, loss="squared", fit_intercept=True,
+                 standardize=True, penalty_factor=None, tol=1e-6, max_iter=1000,
+                 solver="auto", glmnet_compat=False, block_rows=None, verbose=False):
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.loss = loss
+        self.fit_intercept = fit_intercept
+        self.standardize = standardize
+        self.penalty_factor = penalty_factor
+        self.tol = tol
+        self.max_iter = max_iter
+        self.solver = solver
+        self.glmnet_compat = glmnet_compat
+        self.block_rows = block_rows
+        self.verbose = verbose
+
+    # ---- fitting -------------------------------------------------------------------
+    def fit(self, X, y, sample_weight=None):
+        """Fit on in-memory arrays (NumPy, pandas). Returns self."""
+        v.check_same_rows(X, y, sample_weight)
+        v.check_finite_labels(y)
+        columns = getattr(X, "columns", None)
+        X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite=False,
+                             y_numeric=self.loss != "logistic", ensure_min_samples=2)
+        v.check_finite_X(X, v.column_names(columns, X.shape[1]))
+        if self.loss != "logistic":
+            y = np.asarray(y, dtype=np.float64)
+        factors = v.check_params(self, X.shape[1])
+        s = None if sample_weight is None else v.check_weights(sample_weight, X.shape[0])
+        if self.loss == "logistic":
+            y = v.check_binary_labels(y if s is None else y[s > 0], y)
+            self.classes_ = np.array([0, 1])
+        elif hasattr(self, "classes_"):
+            del self.classes_
+        source = InMemorySource(X, y, s, block_rows=self.block_rows)
+        fit = fit_elastic_net(
+            source, loss=self.loss, alpha=float(self.alpha), l1_ratio=float(self.l1_ratio),
+            penalty_factor=factors, fit_intercept=self.fit_intercept,
+            standardize=self.standardize, tol=float(self.tol), max_iter=int(self.max_iter),
+            solver=self.solver, glmnet_compat=self.glmnet_compat, verbose=self.verbose)
+        self._store(fit)
+        return self
+
+    def _store(self, fit):
+        res = fit.result
+        self.coef_ = fit.coef
+        self.intercept_ = float(fit.intercept)
+        self.coef_standardized_ = fit.coef_standardized
+        self.constant_features_ = fit.constant
+        self.n_iter_ = res.n_iter
+        self.n_passes_ = fit.n_passes
+        self.dual_gap_ = res.gap
+        self.tol_ = res.tol_abs
+        self.converged_ = bool(res.converged)
+        self.solver_ = fit.solver
+        self.timings_ = dict(fit.timings)
+        self.alpha_native_ = fit.alpha
+        self.l1_ratio_native_ = fit.l1_ratio
+        if not res.converged:
+            warnings.warn(ElasticNetConvergenceWarning(res.gap, res.tol_abs, fit.n_passes,
+                                                       res.n_iter, fit.solver), stacklevel=3)
+
+    # ---- prediction ----------------------------------------------------------------
+    def _linear_predictor(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return X @ self.coef_ + self.intercept_
+
+    def predict(self, X):
+        """Predicted values (squared loss) or class labels 0/1 (logistic loss)."""
+        eta = self._linear_predictor(X)
+        if self.loss == "logistic":
+            return (eta > 0).astype(np.int64)
+        return eta
+
+    def _is_logistic(self):
+        return self.loss == "logistic"
+
+    @available_if(_is_logistic)
+    def decision_function(self, X):
+        """The linear predictor ``b + X w`` (log-odds of class 1)."""
+        return self._linear_predictor(X)
+
+    @available_if(_is_logistic)
+    def predict_proba(self, X):
+        """Class probabilities, columns ordered as ``classes_`` = [0, 1]."""
+        eta = self._linear_predictor(X)
+        p1 = 0.5 * (1.0 + np.tanh(0.5 * eta))  # stable sigmoid
+        return np.column_stack([1.0 - p1, p1])
+
+    def score(self, X, y, sample_weight=None):
+        """R^2 (squared loss) or accuracy (logistic loss)."""
+        if self.loss == "logistic":
+            return accuracy_score(y, self.predict(X), sample_weight=sample_weight)
+        return r2_score(y, self.predict(X), sample_weight=sample_weight)
+
+    # ---- feature selection ---------------------------------------------------------
+    def _get_support_mask(self):
+        check_is_fitted(self)
+        return self.coef_ != 0
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        if self.loss == "logistic":
+            tags.estimator_type = "classifier"
+            tags.classifier_tags = ClassifierTags(multi_class=False)
+        else:
+            tags.estimator_type = "regressor"
+            tags.regressor_tags = RegressorTags()
+        return tags
+
+
+def alpha_max(X, y, *, l1_ratio=1.0, loss="squared", sample_weight=None, fit_intercept=True,
+              standardize=True, penalty_factor=None):
+    """The smallest ``alpha`` for which :class:`ElasticNet` selects no feature.
+
+    Computed at the fit of the intercept (and of the features with penalty
+    factor 0) alone: ``max_j |grad_j L| / (l1_ratio v_j k_j / sd_j)`` over the
+    penalised features. Infinite for ``l1_ratio = 0`` (ridge never zeroes).
+    """
+    v.check_same_rows(X, y, sample_weight)
+    columns = getattr(X, "columns", None)
+    X = np.asarray(X, dtype=np.float64)
+    v.check_finite_X(X, v.column_names(columns, X.shape[1]))
+    if loss == "logistic":
+        y = v.check_binary_labels(y, y)
+    else:
+        v.check_finite_labels(y)
+        y = np.asarray(y, dtype=np.float64).ravel()
+    s = None if sample_weight is None else v.check_weights(sample_weight, X.shape[0])
+    return compute_alpha_max(InMemorySource(X, y, s), loss=loss, l1_ratio=l1_ratio,
+                             penalty_factor=penalty_factor, fit_intercept=fit_intercept,
+                             standardize=standardize)

@@ -1,0 +1,271 @@
+"""The elastic-net problem in the solvers' coordinates, and its duality gap.
+
+Objective (DESIGN.md section 1), with row weights ``s_i`` and ``W = sum s_i``::
+
+    F(b, w) = (1/W) sum_i s_i l(y_i, b + x_i.w)
+              + alpha * sum_j v_j (l1_ratio |k_j w_j| + (1 - l1_ratio)/2 (k_j w_j)^2)
+
+``k_j = sd_j`` (population, weighted, centred standard deviation of column j)
+when ``standardize`` else 1. The solvers work on the equivalent problem in
+``u_j = sd_j w_j`` with centred columns when there is an intercept::
+
+    z_ij = (x_ij - c_j) / sd_j,    c_j = mean_j if fit_intercept else 0,
+    b'   = b + c.w,                 eta_i = b' + z_i.u,
+
+so standardisation is implicit: passes run on raw rows with raw coefficients
+``w = u / sd`` and ``b = b' - c.w``, and the driver converts the sums.
+
+Duality gap. Write ``g = grad_u L`` and ``P(u) = sum a_j|u_j| + c_j/2 u_j^2``
+(penalty.py). With the dual point ``theta = -kappa grad_eta L`` (kappa in (0, 1]
+makes it feasible for pure-L1 coordinates) the Fenchel gap of the penalised
+coordinates, unpenalised coordinates held where they are, is::
+
+    gap = slack(L, kappa) + P(u) + kappa u.g + P*(-kappa g)
+
+with ``slack = (1 - kappa)^2 L`` (squared, exact) or ``(1 - kappa) L``
+(logistic, an upper bound by convexity of the conjugate). It is >= 0 and is 0
+exactly at the optimum. Unpenalised coordinates (the intercept, features with
+penalty factor 0) add their Newton decrement ``sum g_j^2 / (2 h_j)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from .losses import get_loss
+from .passes import PassRequest
+from .penalty import ElasticNetPenalty, build_penalty
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Weighted first and second moments of the table (1/W normalisation)."""
+
+    n_rows: int
+    weight_sum: float
+    mean_x: np.ndarray
+    var_x: np.ndarray
+    mean_y: float
+    var_y: float
+    cov_xy: np.ndarray
+    gram: Optional[np.ndarray] = None  # centred (1/W) sum s (x - m)(x - m)'
+
+    @classmethod
+    def from_stats(cls, stats, shift_x, shift_y):
+        W = float(stats["weight_sum"])
+        dx = stats["sx"] / W
+        dy = float(stats["sy"]) / W
+        var_x = np.maximum(stats["sxx"] / W - dx * dx, 0.0)
+        var_y = max(float(stats["syy"]) / W - dy * dy, 0.0)
+        gram = None
+        if "gram" in stats:
+            gram = stats["gram"] / W - np.outer(dx, dx)
+        return cls(
+            n_rows=int(stats["n_rows"]),
+            weight_sum=W,
+            mean_x=shift_x + dx,
+            var_x=var_x,
+            mean_y=shift_y + dy,
+            var_y=var_y,
+            cov_xy=stats["sxy"] / W - dx * dy,
+            gram=gram,
+        )
+
+    def constant_columns(self):
+        """Columns whose variance is zero up to the rounding of the moment sums."""
+        eps = np.finfo(np.float64).eps
+        floor = (8 * eps * np.maximum(np.abs(self.mean_x), 1e-300)) ** 2
+        return self.var_x <= floor
+
+
+@dataclass(frozen=True)
+class Standardization:
+    """Affine map between original coefficients (b, w) and scaled ones (b', u)."""
+
+    center: np.ndarray
+    scale: np.ndarray
+    constant: np.ndarray
+
+    @classmethod
+    def from_moments(cls, moments: Moments, fit_intercept: bool):
+        constant = moments.constant_columns()
+        sd = np.sqrt(moments.var_x)
+        scale = np.where(constant, 1.0, sd)
+        center = moments.mean_x.copy() if fit_intercept else np.zeros_like(sd)
+        return cls(center=center, scale=scale, constant=constant)
+
+    def to_original(self, u, b_scaled):
+        w = u / self.scale
+        return w, float(b_scaled - self.center @ w)
+
+    def to_scaled(self, w, b):
+        return w * self.scale, float(b + self.center @ w)
+
+
+@dataclass
+class PointEval:
+    """Loss and gradient at one point, in the scaled coordinates."""
+
+    loss: float
+    grad: np.ndarray
+    grad_b: float
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Everything a solver needs, independent of where the rows live."""
+
+    loss_name: str
+    penalty: ElasticNetPenalty
+    std: Standardization
+    moments: Moments
+    fit_intercept: bool
+    tol: float
+    alpha: float
+    l1_ratio: float
+
+    @property
+    def loss(self):
+        return get_loss(self.loss_name)
+
+    @property
+    def n_features(self):
+        return self.std.scale.shape[0]
+
+    # ---- the intercept-only (null) model -------------------------------------------
+    @property
+    def null_intercept(self):
+        """b' minimising L(b', 0)."""
+        if not self.fit_intercept:
+            return 0.0
+        return self.loss.null_intercept(self.moments.mean_y)
+
+    @property
+    def null_loss(self):
+        m = self.moments
+        if self.loss_name == "squared":
+            if self.fit_intercept:
+                return 0.5 * m.var_y
+            return 0.5 * (m.var_y + m.mean_y ** 2)
+        if not self.fit_intercept:
+            return float(np.log(2.0))
+        y = m.mean_y
+        return float(-(y * np.log(y) + (1 - y) * np.log1p(-y)))
+
+    @property
+    def tol_abs(self):
+        """tol x null deviance per unit weight (scikit-learn's tol * ||y - ybar||^2 / n)."""
+        floor = 1e-15 * (1.0 + self.moments.mean_y ** 2)
+        return self.tol * max(2.0 * self.null_loss, floor)
+
+    def null_gradient(self):
+        """grad_u L at (b' = null intercept, u = 0), from the moments alone."""
+        m = self.moments
+        if self.loss_name == "squared":
+            mu0 = self.null_intercept
+        else:
+            mu0 = 1.0 / (1.0 + np.exp(-self.null_intercept))
+        raw = (mu0 - m.mean_y) * m.mean_x - m.cov_xy  # (1/W) X' s l'
+        raw_sum = mu0 - m.mean_y                     # (1/W) sum s l'
+        g = (raw - self.std.center * raw_sum) / self.std.scale
+        g[self.std.constant] = 0.0
+        return g
+
+    def alpha_max(self):
+        """Smallest alpha with all coefficients zero (penalised features only).
+
+        ``max_j |g_j(0)| / (l1_ratio v_j k_j / sd_j)`` at the null model; infinite
+        for ridge (l1_ratio = 0). Features with penalty factor 0 are assumed to
+        be absent from the model here (see ``api.alpha_max`` for the general case).
+        """
+        unit = self.penalty.l1 / self.alpha if self.alpha > 0 else None
+        if unit is None or not np.any(unit > 0):
+            return np.inf
+        g = np.abs(self.null_gradient())
+        ok = unit > 0
+        return float(np.max(g[ok] / unit[ok]))
+
+    # ---- passes ---------------------------------------------------------------------
+    def request(self, points, gradient=True, hessian_cols=None, hessian_rows=None):
+        """A PassRequest evaluating the scaled points ``[(u, b'), ...]``."""
+        coefs, intercepts = [], []
+        for u, b in points:
+            w, b0 = self.std.to_original(u, b)
+            coefs.append(w)
+            intercepts.append(b0)
+        return PassRequest(
+            loss=self.loss_name,
+            coefs=np.array(coefs) if coefs else None,
+            intercepts=np.array(intercepts) if coefs else None,
+            gradient=gradient,
+            hessian_rows=hessian_rows,
+            hessian_cols=hessian_cols,
+            center=self.std.center if self.fit_intercept else None,
+        )
+
+    def evaluate(self, stats):
+        """PointEval for every point of a pass made from :meth:`request`."""
+        W = float(stats["weight_sum"])
+        out = []
+        for k in range(stats["loss_sum"].shape[0]):
+            loss = float(stats["loss_sum"][k]) / W
+            if "grad" not in stats:
+                out.append(PointEval(loss, None, None))
+                continue
+            gsum = float(stats["grad_sum"][k]) / W
+            g = (stats["grad"][k] / W - self.std.center * gsum) / self.std.scale
+            g[self.std.constant] = 0.0
+            out.append(PointEval(loss, g, gsum if self.fit_intercept else 0.0))
+        return out
+
+    def scaled_hessian(self, stats, rows, cols):
+        """(1/W) Hessian of L in (u_rows, u_cols), with the intercept couplings."""
+        W = float(stats["weight_sum"])
+        sr, sc = self.std.scale[rows], self.std.scale[cols]
+        block = stats["hess"] / W / np.outer(sr, sc)
+        col_sums = stats["hess_col_sums"] / W / sc
+        return block, col_sums, float(stats["hess_sum"]) / W
+
+    # ---- objective and certificate ----------------------------------------------------
+    def objective(self, loss_value, u):
+        return loss_value + self.penalty.value(u)
+
+    def duality_gap(self, u, grad, loss_value, grad_b=0.0, curvature=None):
+        """Certified gap of the penalised coordinates + Newton decrement of the others.
+
+        ``curvature`` (optional, per coordinate) is the diagonal of the Hessian
+        used for the unpenalised coordinates' decrement; the loss's maximum
+        curvature (1 or 1/4 per standardized column) is used where missing.
+        """
+        pen = self.penalty
+        penalised = ~pen.unpenalised & ~pen.fixed
+        kappa = pen.dual_scaling(grad)
+        gap = (self.loss.conjugate_slack(loss_value, kappa) + pen.value(u)
+               + kappa * float(u[penalised] @ grad[penalised])
+               + pen.conjugate(-kappa * grad))
+        h_default = self.loss.max_curvature
+        unpen = pen.unpenalised
+        if np.any(unpen):
+            h = np.full(int(unpen.sum()), h_default) if curvature is None else curvature[unpen]
+            gap += float(np.sum(grad[unpen] ** 2 / (2.0 * np.maximum(h, 1e-12))))
+        if self.fit_intercept:
+            gap += grad_b ** 2 / (2.0 * h_default)
+        return max(gap, 0.0)
+
+
+def make_problem(moments, loss, alpha, l1_ratio, penalty_factor, fit_intercept,
+                 standardize, tol):
+    """Build a :class:`Problem` from the moments of a table and the user's penalty."""
+    std = Standardization.from_moments(moments, fit_intercept)
+    sd = np.sqrt(moments.var_x)
+    penalty = build_penalty(alpha, l1_ratio, penalty_factor, sd, standardize, std.constant)
+    return Problem(loss, penalty, std, moments, fit_intercept, tol, alpha, l1_ratio)
+
+
+def moments_request(source, full_gram=False):
+    """The first pass of every fit: moments (and optionally the full Gram)."""
+    shift_x, shift_y = source.reference_row()
+    return PassRequest(moments=True, shift_x=shift_x, shift_y=shift_y,
+                       full_gram=full_gram), shift_x, shift_y

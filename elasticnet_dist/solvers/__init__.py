@@ -1,0 +1,138 @@
+"""Solvers behind one interface, and the fit driver that runs them on any engine.
+
+Every solver has the signature ``solve(problem, source, u0=None, b0=None,
+max_iter=..., verbose=False) -> SolverResult`` and reads rows only through
+``source.run_pass``:
+
+- ``"newton"``: working-set proximal Newton (squared and logistic), a handful of passes;
+- ``"gram"``: squared loss on sufficient statistics: one pass for the moments and
+  the full Gram matrix, then the working-set solver on the driver at no pass;
+- ``"fista"``: accelerated proximal gradient, one pass per iteration, no Hessian.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..penalty import ElasticNetPenalty, glmnet_to_native
+from ..problem import Moments, make_problem, moments_request
+from ..sufficient import SufficientStatistics
+from .base import SolverResult, check_solver_supports
+from .fista import solve_fista
+from .newton import solve_newton
+
+SOLVERS = ("auto", "newton", "gram", "fista")
+
+#: Largest p for which ``solver="auto"`` uses the full Gram matrix (squared loss).
+#: Below it one pass of n p^2 / 2 flops replaces every later pass.
+GRAM_MAX_FEATURES = 500
+
+
+def choose_solver(loss, n_rows, n_features):
+    """``solver="auto"``: the full Gram for narrow squared-loss tables, else Newton."""
+    if loss == "squared" and n_features <= GRAM_MAX_FEATURES:
+        return "gram"
+    return "newton"
+
+
+@dataclass
+class FitResult:
+    """A fitted elastic net on the original scale, with its diagnostics."""
+
+    coef: np.ndarray
+    intercept: float
+    coef_standardized: np.ndarray
+    constant: np.ndarray
+    solver: str
+    alpha: float
+    l1_ratio: float
+    result: SolverResult
+    n_passes: int
+    timings: dict = field(default_factory=dict)
+
+
+def fit_elastic_net(source, *, loss="squared", alpha=1.0, l1_ratio=0.5, penalty_factor=None,
+                    fit_intercept=True, standardize=True, tol=1e-6, max_iter=1000,
+                    solver="auto", glmnet_compat=False, coef_init=None, intercept_init=None,
+                    verbose=False):
+    """Fit one elastic net on the rows behind ``source`` (any engine).
+
+    Parameters are those of :class:`elasticnet_dist.ElasticNet`; they are
+    assumed validated. Returns a :class:`FitResult`.
+    """
+    if solver not in SOLVERS:
+        raise ValueError("solver=%r is not supported; choose one of %s" % (solver, SOLVERS))
+    timings = {}
+    passes0 = source.n_passes
+    if solver == "auto":
+        solver = choose_solver(loss, source.n_rows, source.n_features)
+    if solver == "gram":
+        check_solver_supports("gram", loss, {"squared"})
+
+    t0 = time.perf_counter()
+    request, shift_x, shift_y = moments_request(source, full_gram=solver == "gram")
+    moments = Moments.from_stats(source.run_pass(request), shift_x, shift_y)
+    timings["statistics"] = time.perf_counter() - t0
+
+    if glmnet_compat and loss == "squared":
+        alpha, l1_ratio = glmnet_to_native(alpha, l1_ratio, np.sqrt(moments.var_y))
+    p = source.n_features
+    factors = np.ones(p) if penalty_factor is None else np.asarray(penalty_factor, float)
+    problem = make_problem(moments, loss, alpha, l1_ratio, factors, fit_intercept,
+                           standardize, tol)
+
+    u0 = b0 = None
+    if coef_init is not None:
+        u0, b0 = problem.std.to_scaled(np.asarray(coef_init, float), float(intercept_init or 0.0))
+
+    t0 = time.perf_counter()
+    if solver == "fista":
+        res = solve_fista(problem, source, u0, b0, max_iter=max_iter, verbose=verbose)
+    else:
+        inner = SufficientStatistics(moments) if solver == "gram" else source
+        res = solve_newton(problem, inner, u0, b0, max_iter=max_iter, verbose=verbose)
+    timings["solve"] = time.perf_counter() - t0
+
+    coef, intercept = problem.std.to_original(res.u, res.intercept)
+    if not fit_intercept:
+        intercept = 0.0
+    std_coef = coef * np.where(problem.std.constant, 0.0, np.sqrt(moments.var_x))
+    return FitResult(coef=coef, intercept=intercept, coef_standardized=std_coef,
+                     constant=problem.std.constant.copy(), solver=solver, alpha=alpha,
+                     l1_ratio=l1_ratio, result=res, n_passes=source.n_passes - passes0,
+                     timings=timings)
+
+
+def compute_alpha_max(source, *, loss="squared", l1_ratio=1.0, penalty_factor=None,
+                      fit_intercept=True, standardize=True):
+    """Smallest alpha at which every penalised coefficient is zero.
+
+    ``alpha_max = max_j |grad_j L(b0, w0)| / (l1_ratio v_j k_j / sd_j)`` over
+    penalised features, at the fit ``(b0, w0)`` of the intercept and the
+    unpenalised features (penalty factor 0) alone; infinite for l1_ratio = 0.
+    One pass when every feature is penalised, a short solve otherwise.
+    """
+    p = source.n_features
+    factors = np.ones(p) if penalty_factor is None else np.asarray(penalty_factor, float)
+    request, shift_x, shift_y = moments_request(source)
+    moments = Moments.from_stats(source.run_pass(request), shift_x, shift_y)
+    problem = make_problem(moments, loss, 1.0, l1_ratio, factors, fit_intercept,
+                           standardize, 1e-12)
+    pen = problem.penalty
+    if not np.any(pen.unpenalised):
+        return problem.alpha_max()
+    if not np.any(pen.l1 > 0):
+        return np.inf
+    only_free = ElasticNetPenalty(pen.l1, pen.l2, pen.fixed | ~pen.unpenalised)
+    restricted = dataclasses.replace(problem, penalty=only_free)
+    res = solve_newton(restricted, source, max_iter=200)
+    grad = problem.evaluate(source.run_pass(problem.request([(res.u, res.intercept)])))[0].grad
+    ok = pen.l1 > 0
+    return float(np.max(np.abs(grad[ok]) / pen.l1[ok]))
+
+
+__all__ = ["compute_alpha_max", "SOLVERS", "choose_solver", "fit_elastic_net", "FitResult", "SolverResult",
+           "solve_newton", "solve_fista"]

@@ -1,0 +1,48 @@
+"""What every solver returns, and the checks every solver makes first."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class SolverResult:
+    """Solution in scaled coordinates plus the certificate of its quality.
+
+    ``u`` and ``intercept`` are the scaled coefficients and intercept b';
+    ``gap`` is the duality gap (problem.py), ``tol_abs`` the absolute
+    tolerance it was compared with, ``n_passes`` the data passes this solve made.
+    """
+
+    u: np.ndarray
+    intercept: float
+    objective: float
+    gap: float
+    tol_abs: float
+    converged: bool
+    n_iter: int
+    n_passes: int
+    history: list = field(default_factory=list)
+
+
+def check_solver_supports(name, loss, supported):
+    """Raise a ValueError naming the solver and loss when they do not fit together."""
+    if loss not in supported:
+        raise ValueError(
+            "solver=%r does not support loss=%r; it supports %s"
+            % (name, loss, ", ".join(sorted(supported)))
+        )
+
+
+def initial_point(problem, u0, b0):
+    """(u, b') to start from: a warm start or the null model."""
+    p = problem.n_features
+    u = np.zeros(p) if u0 is None else np.array(u0, dtype=np.float64)
+    u[problem.penalty.fixed] = 0.0
+    b = problem.null_intercept if b0 is None or not problem.fit_intercept else float(b0)
+    return u, b
+
+
+def at_null(problem, u, b):
+    return not np.any(u) and b == problem.null_intercept

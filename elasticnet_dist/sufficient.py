@@ -1,0 +1,60 @@
+"""Answer squared-loss passes from sufficient statistics instead of rows.
+
+For the squared loss every quantity a solver asks of the data is a function of
+``W``, the means ``m`` and ``ybar``, the centred covariance ``C`` of the
+columns, ``cov(x, y)`` and ``var(y)`` (all weighted, 1/W). With
+``delta = ybar - b - m.w``:
+
+    (1/W) sum s l            = (var_y - 2 w.cov + w'Cw + delta^2) / 2
+    (1/W) X' s l'            = C w - cov - m delta
+    (1/W) sum s l'           = -delta
+    (1/W) (X - m)' S (X - m) = C,    (1/W) X' S X = C + m m'
+
+:class:`SufficientStatistics` exposes the same ``run_pass`` as an engine, so
+the working-set solver runs unchanged on the driver, at no data pass.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .problem import Moments
+
+
+class SufficientStatistics:
+    """A squared-loss 'engine' backed by the moments and the centred Gram matrix."""
+
+    is_data = False
+
+    def __init__(self, moments: Moments):
+        if moments.gram is None:
+            raise ValueError("sufficient statistics need the full Gram matrix")
+        self.m = moments
+        self.n_rows = moments.n_rows
+        self.n_features = moments.mean_x.shape[0]
+        self.n_passes = 0  # never a data pass
+
+    def run_pass(self, request):
+        if request.loss != "squared":
+            raise ValueError("sufficient statistics serve the squared loss only")
+        m, W = self.m, self.m.weight_sum
+        out = {"n_rows": np.float64(m.n_rows), "weight_sum": np.float64(W)}
+        if request.coefs is not None:
+            w = np.atleast_2d(request.coefs)
+            delta = m.mean_y - request.intercepts - w @ m.mean_x
+            Cw = w @ m.gram
+            quad = np.einsum("kp,kp->k", w, Cw)
+            out["loss_sum"] = 0.5 * W * (m.var_y - 2 * (w @ m.cov_xy) + quad + delta ** 2)
+            if request.gradient:
+                out["grad"] = W * (Cw - m.cov_xy - np.outer(delta, m.mean_x))
+                out["grad_sum"] = -W * delta
+        if request.wants_hessian:
+            rows = request.hessian_cols if request.hessian_rows is None else request.hessian_rows
+            cols = request.hessian_cols
+            center = 0.0 if request.center is None else request.center
+            shift = m.mean_x - center  # (1/W) sum s (x - c)(x - c)' = C + shift shift'
+            block = m.gram[np.ix_(rows, cols)] + np.outer(shift[rows], shift[cols])
+            col_sums = shift[cols]
+            out["hess"] = W * block
+            out["hess_col_sums"] = W * col_sums
+            out["hess_sum"] = np.float64(W)
+        return out

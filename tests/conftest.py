@@ -1,0 +1,92 @@
+"""Shared helpers: an independent objective, reference fits, and ../shared discovery."""
+from __future__ import annotations
+
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SHARED = pathlib.Path(os.environ.get("ELASTICNET_DIST_SHARED", ROOT.parent / "shared"))
+
+
+def shared_path(*parts):
+    """A path under ../shared, or skip the test (a user's own clone has no shared/)."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip("needs %s (the project's ../shared folder, present in CI)" % path)
+    return path
+
+
+def weighted_moments(X, s):
+    W = s.sum()
+    m = s @ X / W
+    sd = np.sqrt(s @ (X - m) ** 2 / W)
+    return m, sd
+
+
+def objective(X, y, b, w, alpha, l1_ratio, loss="squared", sample_weight=None,
+              standardize=True, penalty_factor=None):
+    """DESIGN.md section 1, written out independently of the package."""
+    s = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
+    W = s.sum()
+    eta = b + X @ w
+    if loss == "squared":
+        L = 0.5 * (s @ (y - eta) ** 2) / W
+    else:
+        L = (s @ (np.logaddexp(0.0, eta) - y * eta)) / W
+    sd = weighted_moments(X, s)[1] if standardize else np.ones(X.shape[1])
+    v = np.ones(X.shape[1]) if penalty_factor is None else np.asarray(penalty_factor)
+    u = sd * w
+    return L + alpha * np.sum(v * (l1_ratio * np.abs(u) + 0.5 * (1 - l1_ratio) * u * u))
+
+
+def sklearn_reference(X, y, alpha, l1_ratio, loss="squared", sample_weight=None,
+                      fit_intercept=True, standardize=True):
+    """scikit-learn's solution of the same problem, mapped back to the original scale.
+
+    Squared loss: ElasticNet on explicitly standardized X (tol 1e-14). Logistic:
+    LogisticRegression(solver="saga", C = 1 / (alpha W)) likewise (tol 1e-13).
+    """
+    from sklearn.linear_model import ElasticNet as SkElasticNet
+    from sklearn.linear_model import LogisticRegression
+
+    s = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
+    m, sd = weighted_moments(X, s)
+    if not standardize:
+        sd = np.ones(X.shape[1])
+    center = m if fit_intercept else np.zeros(X.shape[1])
+    Z = (X - center) / sd
+    if loss == "squared":
+        est = SkElasticNet(alpha=alpha, l1_ratio=l1_ratio, fit_intercept=fit_intercept,
+                           tol=1e-14, max_iter=1_000_000)
+        est.fit(Z, y, sample_weight=sample_weight)
+        u, b = est.coef_, est.intercept_
+    else:
+        est = LogisticRegression(C=1.0 / (alpha * s.sum()), l1_ratio=l1_ratio, solver="saga",
+                                 fit_intercept=fit_intercept, tol=1e-13, max_iter=1_000_000)
+        est.fit(Z, y, sample_weight=sample_weight)
+        u, b = est.coef_[0], est.intercept_[0]
+    w = u / sd
+    return float(b - center @ w) if fit_intercept else 0.0, w
+
+
+def correlated_problem(n, p, seed, correlation=0.5, scales=(1e-3, 1e3), loss="squared",
+                       n_informative=5, offset=3.0):
+    """A small dense problem with correlated columns on mixed scales."""
+    rng = np.random.default_rng(seed)
+    cov = correlation ** np.abs(np.subtract.outer(np.arange(p), np.arange(p)))
+    Z = rng.standard_normal((n, p)) @ np.linalg.cholesky(cov).T
+    scale = 10 ** rng.uniform(np.log10(scales[0]), np.log10(scales[1]), p)
+    effects = np.zeros(p)
+    idx = rng.choice(p, size=min(n_informative, p), replace=False)
+    effects[idx] = rng.uniform(0.5, 2.0, idx.size) * rng.choice([-1, 1], idx.size)
+    eta = Z @ effects
+    if loss == "squared":
+        y = eta + rng.standard_normal(n) + 1.0
+    else:
+        eta = eta / max(eta.std(), 1e-12) * 1.5
+        y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)
+    X = Z * scale + offset * scale * rng.standard_normal(p)
+    return X, y

@@ -1,0 +1,48 @@
+"""The command line: the quick-start demo and --version, run as a user would."""
+import re
+import subprocess
+import sys
+from importlib.metadata import entry_points
+
+import elasticnet_dist
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "elasticnet_dist.cli", *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_console_script_is_declared():
+    scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
+    assert scripts.get("elasticnet-dist") == "elasticnet_dist.cli:main"
+
+
+def test_version():
+    out = run("--version")
+    assert out.returncode == 0
+    assert out.stdout.strip() == "elasticnet-dist " + elasticnet_dist.__version__
+
+
+def test_demo_finds_the_informative_features():
+    out = run("demo", "--rows", "1500", "--features", "300", "--informative", "10")
+    assert out.returncode == 0, out.stderr
+    m = re.search(r"selected (\d+) of 300 features; (\d+) of the 10 informative", out.stdout)
+    assert m, out.stdout
+    assert 10 <= int(m.group(1)) < 300 and int(m.group(2)) == 10
+    assert re.search(r"duality gap \S+ \(tolerance", out.stdout)
+
+
+def test_demo_logistic():
+    out = run("demo", "--rows", "1500", "--features", "200", "--loss", "logistic")
+    assert out.returncode == 0, out.stderr
+    assert "loss=logistic" in out.stdout and "selected" in out.stdout
+
+
+def test_no_command_prints_help_and_fails():
+    out = run()
+    assert out.returncode == 2 and "demo" in out.stdout
+
+
+def test_bad_option_value_is_an_error():
+    out = run("demo", "--loss", "hinge")
+    assert out.returncode == 2 and "hinge" in out.stderr

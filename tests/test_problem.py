@@ -1,0 +1,227 @@
+"""The pure mathematics: prox, loss derivatives, moments, passes and the duality gap."""
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize_scalar
+
+from conftest import correlated_problem, objective
+from elasticnet_dist.engines import InMemorySource
+from elasticnet_dist.losses import Logistic, Squared, get_loss
+from elasticnet_dist.passes import PassRequest, block_stats, merge_stats
+from elasticnet_dist.penalty import ElasticNetPenalty, build_penalty
+from elasticnet_dist.problem import Moments, make_problem, moments_request
+from elasticnet_dist.solvers import fit_elastic_net
+from elasticnet_dist.sufficient import SufficientStatistics
+
+
+# ---- proximal operator ------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(5))
+def test_prox_matches_brute_force_minimisation(seed):
+    rng = np.random.default_rng(seed)
+    k = 40
+    a = rng.choice([0.0, 0.3, 2.0], k) * rng.uniform(0.1, 3, k)
+    c = rng.choice([0.0, 0.5, 4.0], k) * rng.uniform(0.1, 3, k)
+    pen = ElasticNetPenalty(a, c, np.zeros(k, bool))
+    z = rng.normal(0, 3, k)
+    step = rng.uniform(0.05, 2.0)
+    got = pen.prox(z.copy(), step)
+    for j in range(k):
+        f = lambda x: (x - z[j]) ** 2 / (2 * step) + a[j] * abs(x) + 0.5 * c[j] * x * x
+        ref = minimize_scalar(f, bracket=(-20, 20), method="brent", tol=1e-14).x
+        assert f(got[j]) <= f(ref) + 1e-12
+        assert got[j] == pytest.approx(ref, abs=1e-6)
+        if abs(z[j]) <= step * a[j]:
+            assert got[j] == 0.0  # exact zeros inside the threshold
+
+
+def test_prox_holds_fixed_coordinates_at_zero():
+    pen = ElasticNetPenalty(np.zeros(3), np.zeros(3), np.array([False, True, False]))
+    assert pen.prox(np.array([1.0, 5.0, -2.0]), 1.0).tolist() == [1.0, 0.0, -2.0]
+
+
+# ---- losses --------------------------------------------------------------------------------
+@pytest.mark.parametrize("loss", [Squared, Logistic])
+def test_loss_derivatives_match_finite_differences(loss):
+    rng = np.random.default_rng(0)
+    eta = rng.normal(0, 3, 200)
+    y = rng.integers(0, 2, 200).astype(float) if loss is Logistic else rng.normal(0, 2, 200)
+    h = 1e-6
+    fd1 = (loss.value(y, eta + h) - loss.value(y, eta - h)) / (2 * h)
+    fd2 = (loss.derivative(y, eta + h) - loss.derivative(y, eta - h)) / (2 * h)
+    np.testing.assert_allclose(loss.derivative(y, eta), fd1, atol=1e-7)
+    np.testing.assert_allclose(loss.curvature(y, eta), fd2, atol=1e-7)
+    assert np.all(loss.curvature(y, eta) <= loss.max_curvature + 1e-15)
+
+
+def test_logistic_loss_is_stable_for_large_predictors():
+    eta = np.array([-800.0, -40.0, 0.0, 40.0, 800.0])
+    y = np.array([0.0, 1.0, 1.0, 0.0, 1.0])
+    v = Logistic.value(y, eta)
+    assert np.all(np.isfinite(v)) and np.all(np.isfinite(Logistic.derivative(y, eta)))
+    assert v[0] == pytest.approx(0.0, abs=1e-300) and v[3] == pytest.approx(40.0)
+
+
+def test_unknown_loss_is_named():
+    with pytest.raises(ValueError, match="hinge"):
+        get_loss("hinge")
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_pass_gradient_matches_finite_differences_of_the_objective(loss):
+    X, y = correlated_problem(60, 8, seed=3, loss=loss, scales=(0.5, 2))
+    s = np.random.default_rng(1).uniform(0.5, 2, 60)
+    w = np.random.default_rng(2).normal(0, 0.3, 8)
+    b = 0.2
+    req = PassRequest(loss=loss, coefs=w[None], intercepts=np.array([b]))
+    st = block_stats(X, y, s, req)
+    grad = st["grad"][0] / st["weight_sum"]
+    f = lambda ww, bb: objective(X, y, bb, ww, 0.0, 1.0, loss, s)
+    h = 1e-6
+    fd = np.array([(f(w + h * e, b) - f(w - h * e, b)) / (2 * h) for e in np.eye(8)])
+    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8)
+    assert st["grad_sum"][0] / st["weight_sum"] == pytest.approx(
+        (f(w, b + h) - f(w, b - h)) / (2 * h), abs=1e-7)
+
+
+def test_pass_hessian_block_matches_finite_differences_of_the_gradient():
+    """Moving w_k by d and b by -c_k d shifts eta by d (x_k - c_k); the centred
+    gradient (X - c)' s l' then changes by the k-th column of the Hessian block."""
+    X, y = correlated_problem(80, 6, seed=4, loss="logistic", scales=(0.5, 2))
+    s = np.ones(80)
+    w, b = np.random.default_rng(0).normal(0, 0.3, 6), 0.1
+    H = np.array([1, 3, 4])
+    center = X.mean(0)
+    req = PassRequest(loss="logistic", coefs=w[None], intercepts=np.array([b]),
+                      hessian_cols=H, center=center)
+    hess = block_stats(X, y, s, req)["hess"]
+
+    def centred_gradient(k, d):
+        dw = np.zeros(6)
+        dw[k] = d
+        st = block_stats(X, y, s, PassRequest(loss="logistic", coefs=(w + dw)[None],
+                                              intercepts=np.array([b - center[k] * d])))
+        return st["grad"][0][H] - center[H] * st["grad_sum"][0]
+
+    h = 1e-6
+    for col, k in enumerate(H):
+        fd = (centred_gradient(k, h) - centred_gradient(k, -h)) / (2 * h)
+        np.testing.assert_allclose(hess[:, col], fd, rtol=1e-5, atol=1e-7)
+
+
+# ---- passes and sufficient statistics ---------------------------------------------------------
+def test_pass_results_do_not_depend_on_the_blocking():
+    X, y = correlated_problem(300, 20, seed=5)
+    s = np.random.default_rng(0).uniform(0, 2, 300)
+    w = np.random.default_rng(1).normal(0, 1e-2, 20)
+    req = PassRequest(loss="squared", coefs=np.vstack([w, 2 * w]), intercepts=np.array([1.0, 0.0]),
+                      hessian_rows=np.array([0, 5]), hessian_cols=np.array([0, 5, 7]),
+                      center=X.mean(0))
+    one = InMemorySource(X, y, s).run_pass(req)
+    for rows in (1, 7, 64):
+        many = InMemorySource(X, y, s, block_rows=rows).run_pass(req)
+        assert many.keys() == one.keys()
+        for key in one:
+            np.testing.assert_allclose(many[key], one[key], rtol=1e-11, atol=1e-9)
+
+
+def test_merge_of_no_blocks_is_an_error():
+    with pytest.raises(ValueError, match="at least one block"):
+        merge_stats([])
+
+
+def test_moments_are_accurate_for_columns_far_from_zero():
+    rng = np.random.default_rng(0)
+    X = 1e8 + rng.standard_normal((1000, 3)) * np.array([1.0, 1e-3, 1e3])
+    y = 5e6 + rng.standard_normal(1000)
+    src = InMemorySource(X, y, block_rows=100)
+    req, sx, sy = moments_request(src)
+    m = Moments.from_stats(src.run_pass(req), sx, sy)
+
+    def exact_sd(v):  # exact rational arithmetic, rounded once at the end
+        q = [Fraction(x) for x in v]
+        mean = sum(q) / len(q)
+        return math.sqrt(sum((x - mean) ** 2 for x in q) / len(q))
+
+    np.testing.assert_allclose(np.sqrt(m.var_x), [exact_sd(X[:, j]) for j in range(3)],
+                               rtol=1e-12)
+    assert np.sqrt(m.var_y) == pytest.approx(exact_sd(y), rel=1e-12)
+    np.testing.assert_allclose(m.mean_x, [math.fsum(X[:, j]) / 1000 for j in range(3)],
+                               rtol=1e-15)
+
+
+def test_sufficient_statistics_answer_passes_like_the_rows_do():
+    X, y = correlated_problem(200, 12, seed=6)
+    s = np.random.default_rng(0).uniform(0.1, 3, 200)
+    src = InMemorySource(X, y, s, block_rows=33)
+    req, sx, sy = moments_request(src, full_gram=True)
+    stats = SufficientStatistics(Moments.from_stats(src.run_pass(req), sx, sy))
+    w = np.random.default_rng(3).normal(0, 1e-2, (2, 12))
+    for center in (X.mean(0) * 0.9, None):
+        q = PassRequest(loss="squared", coefs=w, intercepts=np.array([0.5, -1.0]),
+                        hessian_rows=np.array([2, 3]), hessian_cols=np.array([1, 2, 3, 11]),
+                        center=center)
+        a, b = src.run_pass(q), stats.run_pass(q)
+        for key in ("loss_sum", "grad", "grad_sum", "hess", "hess_col_sums", "hess_sum"):
+            np.testing.assert_allclose(b[key], a[key], rtol=1e-9, atol=1e-9 * np.abs(a[key]).max())
+    assert stats.n_passes == 0
+
+
+# ---- duality gap ------------------------------------------------------------------------------
+def _problem(loss, l1_ratio, alpha_frac, fit_intercept=True, standardize=True, factors=None,
+             seed=0, n=120, p=30):
+    X, y = correlated_problem(n, p, seed=seed, loss=loss, scales=(0.1, 10))
+    src = InMemorySource(X, y)
+    req, sx, sy = moments_request(src)
+    m = Moments.from_stats(src.run_pass(req), sx, sy)
+    v = np.ones(p) if factors is None else factors
+    probe = make_problem(m, loss, 1.0, max(l1_ratio, 0.05), v, fit_intercept, standardize, 1e-12)
+    alpha = alpha_frac * probe.alpha_max()
+    return X, y, src, make_problem(m, loss, alpha, l1_ratio, v, fit_intercept, standardize,
+                                   1e-12), alpha
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+@pytest.mark.parametrize("l1_ratio", [0.0, 0.3, 1.0])
+def test_gap_bounds_the_suboptimality_at_random_points(loss, l1_ratio):
+    X, y, src, prob, alpha = _problem(loss, l1_ratio, 0.2, fit_intercept=False)
+    best = fit_elastic_net(src, loss=loss, alpha=alpha, l1_ratio=l1_ratio, fit_intercept=False,
+                           tol=1e-14)
+    F_star = best.result.objective
+    rng = np.random.default_rng(1)
+    u_star = best.result.u
+    for t in range(25):
+        u = u_star + rng.normal(0, 0.3, u_star.size) * (rng.random(u_star.size) < 0.5)
+        if t % 3 == 0:
+            u = u_star * rng.uniform(0, 2)
+        ev = prob.evaluate(src.run_pass(prob.request([(u, 0.0)])))[0]
+        gap = prob.duality_gap(u, ev.grad, ev.loss)
+        F = prob.objective(ev.loss, u)
+        assert gap >= 0.0
+        assert gap >= F - F_star - 1e-12 * abs(F_star)
+    ev = prob.evaluate(src.run_pass(prob.request([(u_star, 0.0)])))[0]
+    assert prob.duality_gap(u_star, ev.grad, ev.loss) <= prob.tol_abs
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_gap_is_non_negative_with_intercept_and_unpenalised_features(loss):
+    factors = np.ones(30)
+    factors[:3] = 0.0
+    X, y, src, prob, alpha = _problem(loss, 0.7, 0.3, factors=factors)
+    rng = np.random.default_rng(2)
+    for _ in range(20):
+        u = rng.normal(0, 0.5, 30) * (rng.random(30) < 0.3)
+        b = prob.null_intercept + rng.normal(0, 0.2)
+        ev = prob.evaluate(src.run_pass(prob.request([(u, b)])))[0]
+        assert prob.duality_gap(u, ev.grad, ev.loss, ev.grad_b) >= 0.0
+
+
+def test_constant_columns_are_fixed_at_zero_in_the_penalty():
+    sd = np.array([1.0, 0.0, 2.0])
+    fixed = sd == 0
+    pen = build_penalty(0.5, 0.5, np.ones(3), sd, False, fixed)
+    assert pen.fixed.tolist() == [False, True, False]
+    assert pen.l1[1] == 0.0 and pen.l2[1] == 0.0
+    # standardize=False: the penalty on w becomes a per-coordinate penalty on u = sd * w
+    assert pen.l1[2] == pytest.approx(0.25 / 2.0) and pen.l2[2] == pytest.approx(0.25 / 4.0)
