@@ -1,12 +1,14 @@
 """Checks of parameters and in-memory data, with messages that name the culprit."""
 from __future__ import annotations
 
+import contextlib
 import numbers
 
 import numpy as np
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import _num_samples
 
+from .errors import NonFiniteDataError
 from .losses import LOSSES
 from .solvers import SOLVERS
 
@@ -25,7 +27,7 @@ def check_params(est, n_features):
     if (not isinstance(est.max_iter, numbers.Integral) or isinstance(est.max_iter, bool)
             or est.max_iter < 1):
         raise ValueError("max_iter must be an integer >= 1, got %r" % (est.max_iter,))
-    for name in ("fit_intercept", "standardize", "glmnet_compat"):
+    for name in ("fit_intercept", "standardize", "glmnet_compat", "warm_start"):
         if not isinstance(getattr(est, name), (bool, np.bool_)):
             raise ValueError("%s must be True or False, got %r" % (name, getattr(est, name)))
     if est.penalty_factor is None:
@@ -83,6 +85,22 @@ def check_finite_X(X, names):
         "X column %r has %d NaN and %d inf values (first rows %s); %d column(s) in all are "
         "affected. Clean the input or drop those rows." % (names[j], n_nan, n_inf, rows, cols.size)
     )
+
+
+@contextlib.contextmanager
+def naming_nonfinite_columns(X, names):
+    """Turn a NonFiniteDataError from the moments pass into a message with names.
+
+    The pass sees every value, so the happy path needs no separate scan; only
+    on failure is X scanned to name the column, the count and the first rows.
+    """
+    try:
+        yield
+    except NonFiniteDataError as exc:
+        check_finite_X(X, names)  # raises with the details when values are NaN/inf
+        j = exc.columns[0]
+        raise ValueError("X column %r overflows float64 in its sums of squares (largest "
+                         "magnitude %.3g); rescale it" % (names[j], np.max(np.abs(X[:, j]))))
 
 
 def check_finite_vector(name, v):

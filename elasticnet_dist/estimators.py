@@ -76,6 +76,8 @@ class ElasticNet(SelectorMixin, BaseEstimator):
     max_iter : int, default 1000. Outer iterations (one data pass each).
     solver : {"auto", "newton", "gram", "fista"}, default "auto".
     glmnet_compat : bool, default False.
+    warm_start : bool, default False. Start from the previous fit's coefficients
+        (same columns), e.g. along a sequence of decreasing alphas.
     block_rows : int, optional. Rows per block of the in-memory engine.
     verbose : bool, default False.
 
@@ -96,7 +98,8 @@ class ElasticNet(SelectorMixin, BaseEstimator):
 
     def __init__(self, alpha=1.0, l1_ratio=0.5, *, loss="squared", fit_intercept=True,
                  standardize=True, penalty_factor=None, tol=1e-6, max_iter=1000,
-                 solver="auto", glmnet_compat=False, block_rows=None, verbose=False):
+                 solver="auto", glmnet_compat=False, warm_start=False, block_rows=None,
+                 verbose=False):
         self.alpha = alpha
         self.l1_ratio = l1_ratio
         self.loss = loss
@@ -107,6 +110,7 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         self.max_iter = max_iter
         self.solver = solver
         self.glmnet_compat = glmnet_compat
+        self.warm_start = warm_start
         self.block_rows = block_rows
         self.verbose = verbose
 
@@ -118,7 +122,7 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         columns = getattr(X, "columns", None)
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite=False,
                              y_numeric=self.loss != "logistic", ensure_min_samples=2)
-        v.check_finite_X(X, v.column_names(columns, X.shape[1]))
+        names = v.column_names(columns, X.shape[1])
         if self.loss != "logistic":
             y = np.asarray(y, dtype=np.float64)
         factors = v.check_params(self, X.shape[1])
@@ -129,11 +133,16 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         elif hasattr(self, "classes_"):
             del self.classes_
         source = InMemorySource(X, y, s, block_rows=self.block_rows)
-        fit = fit_elastic_net(
-            source, loss=self.loss, alpha=float(self.alpha), l1_ratio=float(self.l1_ratio),
-            penalty_factor=factors, fit_intercept=self.fit_intercept,
-            standardize=self.standardize, tol=float(self.tol), max_iter=int(self.max_iter),
-            solver=self.solver, glmnet_compat=self.glmnet_compat, verbose=self.verbose)
+        warm = self.warm_start and getattr(self, "coef_", None) is not None \
+            and self.coef_.shape == (X.shape[1],)
+        with v.naming_nonfinite_columns(X, names):
+            fit = fit_elastic_net(
+                source, loss=self.loss, alpha=float(self.alpha), l1_ratio=float(self.l1_ratio),
+                penalty_factor=factors, fit_intercept=self.fit_intercept,
+                standardize=self.standardize, tol=float(self.tol), max_iter=int(self.max_iter),
+                solver=self.solver, glmnet_compat=self.glmnet_compat, verbose=self.verbose,
+                coef_init=self.coef_ if warm else None,
+                intercept_init=self.intercept_ if warm else None)
         self._store(fit)
         return self
 
@@ -218,13 +227,13 @@ def alpha_max(X, y, *, l1_ratio=1.0, loss="squared", sample_weight=None, fit_int
     v.check_same_rows(X, y, sample_weight)
     columns = getattr(X, "columns", None)
     X = np.asarray(X, dtype=np.float64)
-    v.check_finite_X(X, v.column_names(columns, X.shape[1]))
     if loss == "logistic":
         y = v.check_binary_labels(y, y)
     else:
         v.check_finite_labels(y)
         y = np.asarray(y, dtype=np.float64).ravel()
     s = None if sample_weight is None else v.check_weights(sample_weight, X.shape[0])
-    return compute_alpha_max(InMemorySource(X, y, s), loss=loss, l1_ratio=l1_ratio,
-                             penalty_factor=penalty_factor, fit_intercept=fit_intercept,
-                             standardize=standardize)
+    with v.naming_nonfinite_columns(X, v.column_names(columns, X.shape[1])):
+        return compute_alpha_max(InMemorySource(X, y, s), loss=loss, l1_ratio=l1_ratio,
+                                 penalty_factor=penalty_factor, fit_intercept=fit_intercept,
+                                 standardize=standardize)

@@ -55,12 +55,16 @@ class Squared:
         return y_mean
 
     @staticmethod
-    def conjugate_slack(loss_value, kappa):
-        """Exact ``F*(-kappa theta) - kappa F*(-theta)`` correction term.
+    def dual_curvature(y, eta):
+        """Not needed: the squared loss's conjugate term is exact (see conjugate_slack)."""
+        return None
 
-        See :func:`elasticnet_dist.problem.duality_gap`: for the squared loss the
-        conjugate is quadratic in the dual scaling ``kappa`` and the gap term
-        that depends on it equals ``(1 - kappa)^2 L``.
+    @staticmethod
+    def conjugate_slack(loss_value, kappa, dual_curvature=None):
+        """The gap term that depends on the dual scaling ``kappa``: ``(1 - kappa)^2 L``.
+
+        See :class:`elasticnet_dist.problem.Problem`: the squared loss's conjugate is
+        quadratic in ``kappa``, so this is exact.
         """
         return (1.0 - kappa) ** 2 * loss_value
 
@@ -90,13 +94,29 @@ class Logistic:
         return float(np.log(y_mean) - np.log1p(-y_mean))
 
     @staticmethod
-    def conjugate_slack(loss_value, kappa):
-        """Upper bound ``(1 - kappa) L`` from the convexity of the conjugate.
+    def dual_curvature(y, eta):
+        """Odds of the wrong label, ``exp((1 - 2y) eta)``: bounds the conjugate's curvature."""
+        return np.exp(np.minimum((1.0 - 2.0 * y) * eta, 700.0))
 
-        ``F*`` is convex with ``F*(0) = -inf F = 0`` for labels in {0, 1}, so
-        ``F*(-kappa theta) <= kappa F*(-theta)``; the gap stays a certificate.
+    @staticmethod
+    def conjugate_slack(loss_value, kappa, dual_curvature=None):
+        """An upper bound of the gap term that depends on the dual scaling ``kappa``.
+
+        Two bounds, the smaller is used (both keep the gap a certificate):
+
+        - ``(1 - kappa) L``: ``F*`` is convex with ``F*(0) = -inf F = 0`` for
+          labels in {0, 1}, so ``F*(-kappa theta) <= kappa F*(-theta)``;
+        - ``(1 - kappa)^2 / (2 kappa) C`` with ``C = (1/W) sum s odds_wrong``: the
+          second-order Taylor remainder of ``F*`` along the scaling, whose
+          curvature per row is at most ``odds_wrong / kappa`` on the segment.
+
+        The second is quadratic in ``1 - kappa``, so rounding in the gradient of
+        the support no longer puts a floor under the gap.
         """
-        return (1.0 - kappa) * loss_value
+        bound = (1.0 - kappa) * loss_value
+        if dual_curvature is not None and kappa > 0:
+            bound = min(bound, (1.0 - kappa) ** 2 / (2.0 * kappa) * dual_curvature)
+        return bound
 
 
 LOSSES = {"squared": Squared, "logistic": Logistic}

@@ -9,7 +9,8 @@ What a :class:`PassRequest` can ask for (``s`` = row weights, ``l`` = the
 loss, ``eta_k = b_k + X w_k`` for each requested point ``k``):
 
 - always: ``n_rows``, ``weight_sum = sum s``;
-- ``coefs``: ``loss_sum[k] = sum s l(y, eta_k)``; with ``gradient`` also
+- ``coefs``: ``loss_sum[k] = sum s l(y, eta_k)`` (logistic: also
+  ``dual_curv_sum[k]``, see losses.py); with ``gradient`` also
   ``grad[k] = X' (s * l'(y, eta_k))`` and ``grad_sum[k] = sum s l'``;
 - ``hessian_rows``/``hessian_cols`` (index arrays R, C): with ``h = s * l''``
   at the first point (``h = s`` for the squared loss), the centred block
@@ -51,41 +52,49 @@ class PassRequest:
         return self.hessian_cols is not None
 
 
+def _centred_columns(X, cols, center):
+    """X[:, cols] - center[cols], as one fresh array (np.take gathers faster than fancy indexing)."""
+    out = np.take(X, cols, axis=1)
+    if center is not None:
+        out -= center[cols]
+    return out
+
+
 def _hessian_block(X, h, request):
     rows, cols = request.hessian_rows, request.hessian_cols
-    center = request.center
-    Xc = X[:, cols]
-    if center is not None:
-        Xc = Xc - center[cols]
-    same = rows is None or (rows.shape == cols.shape and np.array_equal(rows, cols))
-    if same:
-        A = np.sqrt(h)[:, None] * Xc
-        block = A.T @ A  # symmetric rank-k update (BLAS syrk)
+    Xc = _centred_columns(X, cols, request.center)
+    k = cols.shape[0]
+    if rows is None or np.array_equal(rows, cols):
+        Xc *= np.sqrt(h)[:, None]
+        block = Xc.T @ Xc  # symmetric rank-k update (BLAS syrk)
+        col_sums = np.sqrt(h) @ Xc
     else:
-        Xr = X[:, rows]
-        if center is not None:
-            Xr = Xr - center[rows]
-        block = Xr.T @ (h[:, None] * Xc)
-    return {
-        "hess": block,
-        "hess_col_sums": h @ Xc,
-        "hess_sum": np.float64(h.sum()),
-    }
+        m = rows.shape[0]
+        if m <= k and np.array_equal(cols[k - m:], rows):
+            Xr = Xc[:, k - m:].copy()  # rows are the trailing columns: no second gather
+        else:
+            Xr = _centred_columns(X, rows, request.center)
+        Xc *= h[:, None]
+        block = Xr.T @ Xc
+        col_sums = Xc.sum(axis=0)
+    return {"hess": block, "hess_col_sums": col_sums, "hess_sum": np.float64(h.sum())}
 
 
 def _moments(X, y, s, request):
-    Xs = X - request.shift_x
+    """Shifted sums; with sqrt-weights folded into one temporary A = sqrt(s) (X - K)."""
+    root = np.sqrt(s)
+    A = X - request.shift_x
+    A *= root[:, None]
     ys = y - request.shift_y
-    sXs = s[:, None] * Xs
+    lin = np.vstack([root, root * ys]) @ A  # [sum s (x - K), sum s (x - K)(y - Ky)]
     out = {
-        "sx": sXs.sum(axis=0),
-        "sxx": np.einsum("ij,ij->j", sXs, Xs),
+        "sx": lin[0],
+        "sxx": np.einsum("ij,ij->j", A, A),
         "sy": np.float64(s @ ys),
         "syy": np.float64(s @ (ys * ys)),
-        "sxy": ys @ sXs,
+        "sxy": lin[1],
     }
     if request.full_gram:
-        A = np.sqrt(s)[:, None] * Xs
         out["gram"] = A.T @ A
     return out
 
@@ -107,13 +116,17 @@ def block_stats(X, y, s, request: PassRequest):
     loss = get_loss(request.loss)
     out = {"n_rows": np.float64(X.shape[0]), "weight_sum": np.float64(s.sum())}
     if request.moments:
-        out.update(_moments(X, y, s, request))
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf are reported, not warned
+            out.update(_moments(X, y, s, request))
     h = None
     if request.coefs is not None:
         coefs = np.atleast_2d(request.coefs)
         eta = X @ coefs.T + request.intercepts  # (m, k)
         yk = y[:, None]
         out["loss_sum"] = s @ loss.value(yk, eta)
+        curv = loss.dual_curvature(yk, eta)
+        if curv is not None:
+            out["dual_curv_sum"] = s @ curv
         if request.gradient:
             d = s[:, None] * loss.derivative(yk, eta)
             out["grad"] = (X.T @ d).T

@@ -22,9 +22,9 @@ coordinates, unpenalised coordinates held where they are, is::
 
     gap = slack(L, kappa) + P(u) + kappa u.g + P*(-kappa g)
 
-with ``slack = (1 - kappa)^2 L`` (squared, exact) or ``(1 - kappa) L``
-(logistic, an upper bound by convexity of the conjugate). It is >= 0 and is 0
-exactly at the optimum. Unpenalised coordinates (the intercept, features with
+with ``slack = (1 - kappa)^2 L`` (squared, exact) or, for the logistic loss,
+the smaller of ``(1 - kappa) L`` and ``(1 - kappa)^2 / (2 kappa) C`` (upper
+bounds, see losses.py). It is >= 0 and is 0 exactly at the optimum. Unpenalised coordinates (the intercept, features with
 penalty factor 0) add their Newton decrement ``sum g_j^2 / (2 h_j)``.
 """
 from __future__ import annotations
@@ -54,6 +54,11 @@ class Moments:
 
     @classmethod
     def from_stats(cls, stats, shift_x, shift_y):
+        with np.errstate(invalid="ignore", over="ignore"):  # non-finite sums are checked later
+            return cls._from_stats(stats, shift_x, shift_y)
+
+    @classmethod
+    def _from_stats(cls, stats, shift_x, shift_y):
         W = float(stats["weight_sum"])
         dx = stats["sx"] / W
         dy = float(stats["sy"]) / W
@@ -111,6 +116,7 @@ class PointEval:
     loss: float
     grad: np.ndarray
     grad_b: float
+    dual_curvature: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -211,13 +217,14 @@ class Problem:
         out = []
         for k in range(stats["loss_sum"].shape[0]):
             loss = float(stats["loss_sum"][k]) / W
+            curv = float(stats["dual_curv_sum"][k]) / W if "dual_curv_sum" in stats else None
             if "grad" not in stats:
-                out.append(PointEval(loss, None, None))
+                out.append(PointEval(loss, None, None, curv))
                 continue
             gsum = float(stats["grad_sum"][k]) / W
             g = (stats["grad"][k] / W - self.std.center * gsum) / self.std.scale
             g[self.std.constant] = 0.0
-            out.append(PointEval(loss, g, gsum if self.fit_intercept else 0.0))
+            out.append(PointEval(loss, g, gsum if self.fit_intercept else 0.0, curv))
         return out
 
     def scaled_hessian(self, stats, rows, cols):
@@ -232,17 +239,19 @@ class Problem:
     def objective(self, loss_value, u):
         return loss_value + self.penalty.value(u)
 
-    def duality_gap(self, u, grad, loss_value, grad_b=0.0, curvature=None):
+    def duality_gap(self, u, grad, loss_value, grad_b=0.0, curvature=None,
+                    dual_curvature=None):
         """Certified gap of the penalised coordinates + Newton decrement of the others.
 
         ``curvature`` (optional, per coordinate) is the diagonal of the Hessian
         used for the unpenalised coordinates' decrement; the loss's maximum
         curvature (1 or 1/4 per standardized column) is used where missing.
+        ``dual_curvature`` (logistic, from the pass) tightens the slack term.
         """
         pen = self.penalty
         penalised = ~pen.unpenalised & ~pen.fixed
         kappa = pen.dual_scaling(grad)
-        gap = (self.loss.conjugate_slack(loss_value, kappa) + pen.value(u)
+        gap = (self.loss.conjugate_slack(loss_value, kappa, dual_curvature) + pen.value(u)
                + kappa * float(u[penalised] @ grad[penalised])
                + pen.conjugate(-kappa * grad))
         h_default = self.loss.max_curvature

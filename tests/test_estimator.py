@@ -248,6 +248,10 @@ def test_bad_data_is_named():
     Xi[7, 1] = np.inf
     with pytest.raises(ValueError, match=r"column 'x1' has 0 NaN and 1 inf"):
         ElasticNet().fit(Xi, y)
+    Xo = X.to_numpy().copy()
+    Xo[0, 3] = 1e200  # finite, but its square overflows
+    with pytest.raises(ValueError, match=r"column 'x3' overflows float64"):
+        ElasticNet().fit(Xo, y)
     yi = y.copy()
     yi[2] = np.inf
     with pytest.raises(ValueError, match="y has 1 NaN or inf"):
@@ -281,3 +285,21 @@ def test_no_warning_on_a_clean_fit():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ElasticNet(alpha=0.1).fit(X, y)
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+@pytest.mark.parametrize("solver", ["newton", "fista"])
+def test_warm_start_from_the_solution_costs_almost_nothing(loss, solver):
+    X, y = correlated_problem(400, 300, seed=16, loss=loss)
+    est = ElasticNet(alpha=0.05, loss=loss, solver=solver, tol=1e-10, warm_start=True,
+                     max_iter=20000)
+    est.fit(X, y)
+    cold = est.n_passes_
+    coef = est.coef_.copy()
+    est.fit(X, y)
+    assert est.n_passes_ <= 3 < cold
+    np.testing.assert_allclose(est.coef_, coef, rtol=1e-6, atol=1e-9 * np.abs(coef).max())
+    est.set_params(alpha=0.04).fit(X, y)  # a nearby alpha also starts close
+    assert est.converged_
+    if solver == "newton":  # (FISTA re-learns its Lipschitz estimate, which costs passes)
+        assert est.n_passes_ < cold

@@ -225,3 +225,29 @@ def test_constant_columns_are_fixed_at_zero_in_the_penalty():
     assert pen.l1[1] == 0.0 and pen.l2[1] == 0.0
     # standardize=False: the penalty on w becomes a per-coordinate penalty on u = sd * w
     assert pen.l1[2] == pytest.approx(0.25 / 2.0) and pen.l2[2] == pytest.approx(0.25 / 4.0)
+
+
+# ---- the driver-side quadratic solver ---------------------------------------------------------
+@pytest.mark.parametrize("k, rank", [(30, 30), (60, 20), (600, 600)])
+def test_quadratic_solver_meets_the_optimality_conditions(k, rank):
+    from elasticnet_dist.solvers.quadratic import solve_qp
+
+    rng = np.random.default_rng(k)
+    A = rng.standard_normal((max(rank, 1), k)) * np.logspace(-1, 1, k)
+    Q = A.T @ A / rank  # positive semi-definite, singular when rank < k
+    r = rng.normal(0, 2, k)
+    a = rng.choice([0.0, 0.5, 2.0], k)
+    c = rng.choice([0.0, 0.1, 1.0], k)
+    fixed = rng.random(k) < 0.05
+    pen = ElasticNetPenalty(a, c, fixed)
+    if rank < k:  # keep the problem bounded below: no unpenalised direction in Q's null space
+        pen = ElasticNetPenalty(np.maximum(a, 0.5), c, fixed)
+    res = solve_qp(Q, r, pen, tol=1e-11, max_iter=50_000)
+    x = res.x
+    assert np.all(x[pen.fixed] == 0.0)
+    assert np.max(pen.violation(x, Q @ x + r)) <= 1e-9
+    # optimality also means no random feasible perturbation improves the objective
+    q = lambda z: 0.5 * z @ Q @ z + r @ z + pen.value(z)
+    for _ in range(20):
+        z = x + rng.normal(0, 1e-3, k) * ~pen.fixed
+        assert q(z) >= q(x) - 1e-12

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import NonFiniteDataError
 from ..penalty import ElasticNetPenalty, glmnet_to_native
 from ..problem import Moments, make_problem, moments_request
 from ..sufficient import SufficientStatistics
@@ -75,6 +76,7 @@ def fit_elastic_net(source, *, loss="squared", alpha=1.0, l1_ratio=0.5, penalty_
     t0 = time.perf_counter()
     request, shift_x, shift_y = moments_request(source, full_gram=solver == "gram")
     moments = Moments.from_stats(source.run_pass(request), shift_x, shift_y)
+    check_finite_moments(moments)
     timings["statistics"] = time.perf_counter() - t0
 
     if glmnet_compat and loss == "squared":
@@ -106,6 +108,15 @@ def fit_elastic_net(source, *, loss="squared", alpha=1.0, l1_ratio=0.5, penalty_
                      timings=timings)
 
 
+def check_finite_moments(moments):
+    """Raise NonFiniteDataError naming the columns whose sums are not finite."""
+    bad = ~np.isfinite(moments.mean_x) | ~np.isfinite(moments.var_x)
+    if moments.gram is not None:
+        bad |= ~np.all(np.isfinite(moments.gram), axis=0)
+    if np.any(bad):
+        raise NonFiniteDataError(np.flatnonzero(bad))
+
+
 def compute_alpha_max(source, *, loss="squared", l1_ratio=1.0, penalty_factor=None,
                       fit_intercept=True, standardize=True):
     """Smallest alpha at which every penalised coefficient is zero.
@@ -119,6 +130,7 @@ def compute_alpha_max(source, *, loss="squared", l1_ratio=1.0, penalty_factor=No
     factors = np.ones(p) if penalty_factor is None else np.asarray(penalty_factor, float)
     request, shift_x, shift_y = moments_request(source)
     moments = Moments.from_stats(source.run_pass(request), shift_x, shift_y)
+    check_finite_moments(moments)
     problem = make_problem(moments, loss, 1.0, l1_ratio, factors, fit_intercept,
                            standardize, 1e-12)
     pen = problem.penalty

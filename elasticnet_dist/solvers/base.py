@@ -36,11 +36,16 @@ def check_solver_supports(name, loss, supported):
 
 
 def initial_point(problem, u0, b0):
-    """(u, b') to start from: a warm start or the null model."""
+    """(u, b') to start from: a warm start or the null model.
+
+    For the squared loss the scaled intercept is exact whatever ``u`` is
+    (the columns are centred), so a warm-start intercept is ignored.
+    """
     p = problem.n_features
     u = np.zeros(p) if u0 is None else np.array(u0, dtype=np.float64)
     u[problem.penalty.fixed] = 0.0
-    b = problem.null_intercept if b0 is None or not problem.fit_intercept else float(b0)
+    exact = problem.loss_name == "squared" or not problem.fit_intercept
+    b = problem.null_intercept if b0 is None or exact else float(b0)
     return u, b
 
 

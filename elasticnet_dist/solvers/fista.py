@@ -43,7 +43,8 @@ def solve_fista(problem, source, u0=None, b0=None, max_iter=1000, verbose=False)
     converged, gap, it = False, np.inf, 1
     F_x = problem.objective(ev_x.loss, x_u)
     while True:
-        gap = problem.duality_gap(x_u, ev_x.grad, ev_x.loss, ev_x.grad_b)
+        gap = problem.duality_gap(x_u, ev_x.grad, ev_x.loss, ev_x.grad_b,
+                                  dual_curvature=ev_x.dual_curvature)
         history.append({"iter": it, "objective": F_x, "gap": gap, "lipschitz": lip})
         if verbose:
             print("fista it=%d F=%.12g gap=%.3e L=%.3g" % (it, F_x, gap, lip))

@@ -32,6 +32,7 @@ from ..penalty import ElasticNetPenalty
 
 ARMIJO = 1e-4
 MAX_HALVINGS = 30
+ROUNDING = 1e-14
 
 
 def choose_working_set(problem, u, grad, size, exclude_zero=None):
@@ -105,13 +106,9 @@ def solve_newton(problem, source, u0=None, b0=None, max_iter=100, ws_start=64,
     newton_b = problem.fit_intercept and not squared  # the squared intercept is exact
 
     cache = _GramCache() if squared else None
-    H = None
-    ev = None
-    if at_null(problem, u, b):
-        grad0 = problem.null_gradient()
-        H = choose_working_set(problem, u, grad0, ws_start)
-    else:
-        H = choose_working_set(problem, u, np.zeros_like(u), ws_start)
+    # the first working set: the largest violators at the null model, or a warm start's support
+    hint = problem.null_gradient() if at_null(problem, u, b) else np.zeros_like(u)
+    H = choose_working_set(problem, u, hint, ws_start)
     history = []
     step, d_u, d_b, u_prev, b_prev, F_prev, model_decrease = 1.0, None, 0.0, None, None, None, 0.0
     converged, gap, F = False, np.inf, np.inf
@@ -129,14 +126,18 @@ def solve_newton(problem, source, u0=None, b0=None, max_iter=100, ws_start=64,
         ev = problem.evaluate(stats)[0]
         F = problem.objective(ev.loss, u)
 
-        # ---- line search (logistic): accept or halve -------------------------------
-        if F_prev is not None and not squared and F > F_prev + ARMIJO * step * model_decrease:
+        # ---- line search (logistic): accept or halve. A predicted decrease below
+        # the rounding of F cannot be measured; near the optimum the full Newton
+        # step is then taken as it is (as glmnet's IRLS always does).
+        measurable = F_prev is not None and -model_decrease > ROUNDING * abs(F_prev)
+        if not squared and measurable and F > F_prev + ARMIJO * step * model_decrease:
             if step < 0.5 ** MAX_HALVINGS:
                 u, b, F = u_prev, b_prev, F_prev
                 break
             step *= 0.5
             u = u_prev + step * d_u
             b = b_prev + step * d_b
+            H = np.union1d(H, np.flatnonzero(u))  # coordinates the full step had zeroed
             continue
 
         if squared and new.size:
@@ -147,7 +148,8 @@ def solve_newton(problem, source, u0=None, b0=None, max_iter=100, ws_start=64,
             Qh, col_sums, h_sum = problem.scaled_hessian(stats, H, H)
             curv = np.full(u.shape, problem.loss.max_curvature)
             curv[H] = np.diag(Qh)
-        gap = problem.duality_gap(u, ev.grad, ev.loss, ev.grad_b, curvature=curv)
+        gap = problem.duality_gap(u, ev.grad, ev.loss, ev.grad_b, curvature=curv,
+                                  dual_curvature=ev.dual_curvature)
         history.append({"iter": it, "objective": F, "gap": gap, "ws": int(H.size),
                         "nnz": int(np.count_nonzero(u))})
         if verbose:
