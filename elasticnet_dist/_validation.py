@@ -21,7 +21,8 @@ def check_params(est, n_features):
     if est.loss not in LOSSES:
         raise ValueError("loss=%r is not supported; choose one of %s" % (est.loss, sorted(LOSSES)))
     if est.solver not in SOLVERS:
-        raise ValueError("solver=%r is not supported; choose one of %s" % (est.solver, list(SOLVERS)))
+        raise ValueError("solver=%r is not supported; choose one of %s"
+                         % (est.solver, list(SOLVERS)))
     if est.solver == "gram" and est.loss != "squared":
         raise ValueError("solver='gram' supports loss='squared' only, not loss=%r" % est.loss)
     if (not isinstance(est.max_iter, numbers.Integral) or isinstance(est.max_iter, bool)
@@ -100,14 +101,16 @@ def naming_nonfinite_columns(X, names):
         check_finite_X(X, names)  # raises with the details when values are NaN/inf
         j = exc.columns[0]
         raise ValueError("X column %r overflows float64 in its sums of squares (largest "
-                         "magnitude %.3g); rescale it" % (names[j], np.max(np.abs(X[:, j]))))
+                         "magnitude %.3g); rescale it"
+                         % (names[j], np.max(np.abs(X[:, j])))) from None
 
 
 def check_finite_vector(name, v):
     bad = ~np.isfinite(v)
     if bad.any():
         rows = np.flatnonzero(bad)[:5].tolist()
-        raise ValueError("%s has %d NaN or inf values (first rows %s)" % (name, int(bad.sum()), rows))
+        raise ValueError("%s has %d NaN or inf values (first rows %s)"
+                         % (name, int(bad.sum()), rows))
 
 
 def check_finite_labels(y):

@@ -117,18 +117,8 @@ class ElasticNet(SelectorMixin, BaseEstimator):
     # ---- fitting -------------------------------------------------------------------
     def fit(self, X, y, sample_weight=None):
         """Fit on in-memory arrays (NumPy, pandas). Returns self."""
-        v.check_same_rows(X, y, sample_weight)
-        v.check_finite_labels(y)
-        columns = getattr(X, "columns", None)
-        X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite=False,
-                             y_numeric=self.loss != "logistic", ensure_min_samples=2)
-        names = v.column_names(columns, X.shape[1])
-        if self.loss != "logistic":
-            y = np.asarray(y, dtype=np.float64)
-        factors = v.check_params(self, X.shape[1])
-        s = None if sample_weight is None else v.check_weights(sample_weight, X.shape[0])
+        X, y, s, factors, names = self._check_input(X, y, sample_weight)
         if self.loss == "logistic":
-            y = v.check_binary_labels(y if s is None else y[s > 0], y)
             self.classes_ = np.array([0, 1])
         elif hasattr(self, "classes_"):
             del self.classes_
@@ -145,6 +135,21 @@ class ElasticNet(SelectorMixin, BaseEstimator):
                 intercept_init=self.intercept_ if warm else None)
         self._store(fit)
         return self
+
+    def _check_input(self, X, y, sample_weight):
+        """Validated (X, y, weights, penalty factors, column names), or a ValueError
+        that names the parameter, the column or the rows at fault."""
+        v.check_same_rows(X, y, sample_weight)
+        v.check_finite_labels(y)
+        columns = getattr(X, "columns", None)
+        X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite=False,
+                             y_numeric=self.loss != "logistic", ensure_min_samples=2)
+        factors = v.check_params(self, X.shape[1])
+        s = None if sample_weight is None else v.check_weights(sample_weight, X.shape[0])
+        if self.loss == "logistic":
+            y = v.check_binary_labels(y if s is None else y[s > 0], y)
+        y = np.asarray(y, dtype=np.float64)
+        return X, y, s, factors, v.column_names(columns, X.shape[1])
 
     def _store(self, fit):
         res = fit.result
@@ -224,16 +229,10 @@ def alpha_max(X, y, *, l1_ratio=1.0, loss="squared", sample_weight=None, fit_int
     factor 0) alone: ``max_j |grad_j L| / (l1_ratio v_j k_j / sd_j)`` over the
     penalised features. Infinite for ``l1_ratio = 0`` (ridge never zeroes).
     """
-    v.check_same_rows(X, y, sample_weight)
-    columns = getattr(X, "columns", None)
-    X = np.asarray(X, dtype=np.float64)
-    if loss == "logistic":
-        y = v.check_binary_labels(y, y)
-    else:
-        v.check_finite_labels(y)
-        y = np.asarray(y, dtype=np.float64).ravel()
-    s = None if sample_weight is None else v.check_weights(sample_weight, X.shape[0])
-    with v.naming_nonfinite_columns(X, v.column_names(columns, X.shape[1])):
+    probe = ElasticNet(l1_ratio=l1_ratio, loss=loss, fit_intercept=fit_intercept,
+                       standardize=standardize, penalty_factor=penalty_factor)
+    X, y, s, factors, names = probe._check_input(X, y, sample_weight)
+    with v.naming_nonfinite_columns(X, names):
         return compute_alpha_max(InMemorySource(X, y, s), loss=loss, l1_ratio=l1_ratio,
-                                 penalty_factor=penalty_factor, fit_intercept=fit_intercept,
+                                 penalty_factor=factors, fit_intercept=fit_intercept,
                                  standardize=standardize)

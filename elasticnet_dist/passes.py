@@ -53,7 +53,7 @@ class PassRequest:
 
 
 def _centred_columns(X, cols, center):
-    """X[:, cols] - center[cols], as one fresh array (np.take gathers faster than fancy indexing)."""
+    """X[:, cols] - center[cols] as one fresh array (np.take gathers faster than X[:, cols])."""
     out = np.take(X, cols, axis=1)
     if center is not None:
         out -= center[cols]

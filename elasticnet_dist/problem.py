@@ -24,8 +24,9 @@ coordinates, unpenalised coordinates held where they are, is::
 
 with ``slack = (1 - kappa)^2 L`` (squared, exact) or, for the logistic loss,
 the smaller of ``(1 - kappa) L`` and ``(1 - kappa)^2 / (2 kappa) C`` (upper
-bounds, see losses.py). It is >= 0 and is 0 exactly at the optimum. Unpenalised coordinates (the intercept, features with
-penalty factor 0) add their Newton decrement ``sum g_j^2 / (2 h_j)``.
+bounds, see losses.py). It is >= 0 and is 0 exactly at the optimum.
+Unpenalised coordinates (the intercept, features with penalty factor 0) add
+their Newton decrement ``sum g_j^2 / (2 h_j)``.
 """
 from __future__ import annotations
 
@@ -184,7 +185,7 @@ class Problem:
 
         ``max_j |g_j(0)| / (l1_ratio v_j k_j / sd_j)`` at the null model; infinite
         for ridge (l1_ratio = 0). Features with penalty factor 0 are assumed to
-        be absent from the model here (see ``api.alpha_max`` for the general case).
+        be absent from the model here (``solvers.compute_alpha_max`` handles them).
         """
         unit = self.penalty.l1 / self.alpha if self.alpha > 0 else None
         if unit is None or not np.any(unit > 0):
@@ -240,12 +241,13 @@ class Problem:
         return loss_value + self.penalty.value(u)
 
     def duality_gap(self, u, grad, loss_value, grad_b=0.0, curvature=None,
-                    dual_curvature=None):
+                    dual_curvature=None, intercept_curvature=None):
         """Certified gap of the penalised coordinates + Newton decrement of the others.
 
         ``curvature`` (optional, per coordinate) is the diagonal of the Hessian
         used for the unpenalised coordinates' decrement; the loss's maximum
         curvature (1 or 1/4 per standardized column) is used where missing.
+        ``intercept_curvature`` likewise for the intercept (``sum s l'' / W``).
         ``dual_curvature`` (logistic, from the pass) tightens the slack term.
         """
         pen = self.penalty
@@ -260,7 +262,8 @@ class Problem:
             h = np.full(int(unpen.sum()), h_default) if curvature is None else curvature[unpen]
             gap += float(np.sum(grad[unpen] ** 2 / (2.0 * np.maximum(h, 1e-12))))
         if self.fit_intercept:
-            gap += grad_b ** 2 / (2.0 * h_default)
+            h_b = h_default if intercept_curvature is None else intercept_curvature
+            gap += grad_b ** 2 / (2.0 * max(h_b, 1e-12))
         return max(gap, 0.0)
 
 

@@ -303,3 +303,12 @@ def test_warm_start_from_the_solution_costs_almost_nothing(loss, solver):
     assert est.converged_
     if solver == "newton":  # (FISTA re-learns its Lipschitz estimate, which costs passes)
         assert est.n_passes_ < cold
+
+
+@pytest.mark.parametrize("kw, match", [(dict(l1_ratio=1.5), "l1_ratio"),
+                                       (dict(loss="poisson"), "loss='poisson'"),
+                                       (dict(penalty_factor=[1.0]), "penalty_factor")])
+def test_alpha_max_validates_its_parameters(kw, match):
+    X, y = _xy()
+    with pytest.raises(ValueError, match=match):
+        alpha_max(X, y, **kw)

@@ -28,7 +28,8 @@ def test_prox_matches_brute_force_minimisation(seed):
     step = rng.uniform(0.05, 2.0)
     got = pen.prox(z.copy(), step)
     for j in range(k):
-        f = lambda x: (x - z[j]) ** 2 / (2 * step) + a[j] * abs(x) + 0.5 * c[j] * x * x
+        def f(x, j=j):
+            return (x - z[j]) ** 2 / (2 * step) + a[j] * abs(x) + 0.5 * c[j] * x * x
         ref = minimize_scalar(f, bracket=(-20, 20), method="brent", tol=1e-14).x
         assert f(got[j]) <= f(ref) + 1e-12
         assert got[j] == pytest.approx(ref, abs=1e-6)

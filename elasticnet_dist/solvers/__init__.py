@@ -77,9 +77,7 @@ def fit_elastic_net(source, *, loss="squared", alpha=1.0, l1_ratio=0.5, penalty_
         check_solver_supports("gram", loss, {"squared"})
 
     t0 = time.perf_counter()
-    request, shift_x, shift_y = moments_request(source, full_gram=solver == "gram")
-    moments = Moments.from_stats(source.run_pass(request), shift_x, shift_y)
-    check_finite_moments(moments)
+    moments = read_moments(source, full_gram=solver == "gram")
     timings["statistics"] = time.perf_counter() - t0
 
     if glmnet_compat and loss == "squared":
@@ -111,13 +109,20 @@ def fit_elastic_net(source, *, loss="squared", alpha=1.0, l1_ratio=0.5, penalty_
                      timings=timings)
 
 
-def check_finite_moments(moments):
-    """Raise NonFiniteDataError naming the columns whose sums are not finite."""
+def read_moments(source, full_gram=False):
+    """The first pass of every fit: the moments (and the full Gram on request).
+
+    Raises NonFiniteDataError naming the columns whose sums are not finite:
+    this pass sees every value, so it doubles as the NaN/inf check.
+    """
+    request, shift_x, shift_y = moments_request(source, full_gram=full_gram)
+    moments = Moments.from_stats(source.run_pass(request), shift_x, shift_y)
     bad = ~np.isfinite(moments.mean_x) | ~np.isfinite(moments.var_x)
     if moments.gram is not None:
         bad |= ~np.all(np.isfinite(moments.gram), axis=0)
     if np.any(bad):
         raise NonFiniteDataError(np.flatnonzero(bad))
+    return moments
 
 
 def compute_alpha_max(source, *, loss="squared", l1_ratio=1.0, penalty_factor=None,
@@ -131,9 +136,7 @@ def compute_alpha_max(source, *, loss="squared", l1_ratio=1.0, penalty_factor=No
     """
     p = source.n_features
     factors = np.ones(p) if penalty_factor is None else np.asarray(penalty_factor, float)
-    request, shift_x, shift_y = moments_request(source)
-    moments = Moments.from_stats(source.run_pass(request), shift_x, shift_y)
-    check_finite_moments(moments)
+    moments = read_moments(source)
     problem = make_problem(moments, loss, 1.0, l1_ratio, factors, fit_intercept,
                            standardize, 1e-12)
     pen = problem.penalty
@@ -149,5 +152,5 @@ def compute_alpha_max(source, *, loss="squared", l1_ratio=1.0, penalty_factor=No
     return float(np.max(np.abs(grad[ok]) / pen.l1[ok]))
 
 
-__all__ = ["compute_alpha_max", "SOLVERS", "choose_solver", "fit_elastic_net", "FitResult", "SolverResult",
-           "solve_newton", "solve_fista"]
+__all__ = ["compute_alpha_max", "SOLVERS", "choose_solver", "fit_elastic_net", "FitResult",
+           "SolverResult", "solve_newton", "solve_fista"]

@@ -143,13 +143,13 @@ def solve_newton(problem, source, u0=None, b0=None, max_iter=100, ws_start=64,
         if squared and new.size:
             block, _, _ = problem.scaled_hessian(stats, new, cols)
             cache.extend(new, block)
-        curv = None
+        curv = h_sum = None
         if not squared:
             Qh, col_sums, h_sum = problem.scaled_hessian(stats, H, H)
             curv = np.full(u.shape, problem.loss.max_curvature)
             curv[H] = np.diag(Qh)
         gap = problem.duality_gap(u, ev.grad, ev.loss, ev.grad_b, curvature=curv,
-                                  dual_curvature=ev.dual_curvature)
+                                  dual_curvature=ev.dual_curvature, intercept_curvature=h_sum)
         history.append({"iter": it, "objective": F, "gap": gap, "ws": int(H.size),
                         "nnz": int(np.count_nonzero(u))})
         if verbose:
