@@ -10,6 +10,7 @@ from sklearn.utils.validation import _num_samples
 
 from .errors import NonFiniteDataError
 from .losses import LOSSES
+from .penalty import COMPAT_MODES
 from .solvers import SOLVERS
 
 
@@ -28,7 +29,11 @@ def check_params(est, n_features):
     if (not isinstance(est.max_iter, numbers.Integral) or isinstance(est.max_iter, bool)
             or est.max_iter < 1):
         raise ValueError("max_iter must be an integer >= 1, got %r" % (est.max_iter,))
-    for name in ("fit_intercept", "standardize", "glmnet_compat", "warm_start"):
+    compat = est.glmnet_compat
+    if not (isinstance(compat, (bool, np.bool_)) or compat in ("glmnet", "spark")):
+        raise ValueError("glmnet_compat=%r is not supported; choose one of %s"
+                         % (est.glmnet_compat, list(COMPAT_MODES)))
+    for name in ("fit_intercept", "standardize", "warm_start"):
         if not isinstance(getattr(est, name), (bool, np.bool_)):
             raise ValueError("%s must be True or False, got %r" % (name, getattr(est, name)))
     if est.penalty_factor is None:

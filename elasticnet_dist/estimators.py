@@ -53,14 +53,19 @@ class ElasticNet(SelectorMixin, BaseEstimator):
     on the ridge term. Standardisation is implicit: the data are never copied
     into a standardized matrix.
 
-    With ``glmnet_compat=True`` and the squared loss, ``(alpha, l1_ratio)`` are
-    read as glmnet's ``(lambda, alpha)`` / Spark MLlib's ``(regParam,
-    elasticNetParam)``: both divide the ridge part by the label's population
-    standard deviation ``sd_y``, i.e. they solve our objective with
+    With ``glmnet_compat=True`` (or ``"glmnet"``), ``(alpha, l1_ratio)`` are
+    read as glmnet's ``(lambda, alpha)``, which are also Spark MLlib's
+    ``(regParam, elasticNetParam)`` with ``solver="normal"``: for the squared
+    loss both divide the ridge part by the label's population standard
+    deviation ``sd_y``, i.e. they solve our objective with
     ``alpha' = alpha l1_ratio + alpha (1 - l1_ratio) / sd_y`` and
-    ``l1_ratio' = alpha l1_ratio / alpha'``. (glmnet also rescales
-    ``penalty.factor`` to sum to the number of features; pass factors scaled
-    that way to reproduce it.)
+    ``l1_ratio' = alpha l1_ratio / alpha'`` (the logistic loss needs no
+    mapping). ``glmnet_compat="spark"`` reproduces Spark MLlib's iterative
+    solvers (``"l-bfgs"``, the default ``"auto"`` with an L1 part, and
+    ``LogisticRegression``), which standardize with the *sample* (n - 1)
+    standard deviation: see :func:`elasticnet_dist.penalty.peer_to_native`.
+    (glmnet also rescales ``penalty.factor`` to sum to the number of features;
+    pass factors scaled that way to reproduce it.)
 
     Parameters
     ----------
@@ -75,7 +80,7 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         ``sum s (y - ybar)^2``, scikit-learn's ``tol * ||y - ybar||^2 / n``).
     max_iter : int, default 1000. Outer iterations (one data pass each).
     solver : {"auto", "newton", "gram", "fista"}, default "auto".
-    glmnet_compat : bool, default False.
+    glmnet_compat : {False, True, "glmnet", "spark"}, default False.
     warm_start : bool, default False. Start from the previous fit's coefficients
         (same columns), e.g. along a sequence of decreasing alphas.
     block_rows : int, optional. Rows per block of the in-memory engine.

@@ -8,7 +8,7 @@ Dask, Spark) gives the same answer up to rounding.
 What a :class:`PassRequest` can ask for (``s`` = row weights, ``l`` = the
 loss, ``eta_k = b_k + X w_k`` for each requested point ``k``):
 
-- always: ``n_rows``, ``weight_sum = sum s``;
+- always: ``n_rows``, ``weight_sum = sum s``, ``weight_sq_sum = sum s^2``;
 - ``coefs``: ``loss_sum[k] = sum s l(y, eta_k)`` (logistic: also
   ``dual_curv_sum[k]``, see losses.py); with ``gradient`` also
   ``grad[k] = X' (s * l'(y, eta_k))`` and ``grad_sum[k] = sum s l'``;
@@ -114,7 +114,8 @@ def block_stats(X, y, s, request: PassRequest):
     """
     X = np.asarray(X)
     loss = get_loss(request.loss)
-    out = {"n_rows": np.float64(X.shape[0]), "weight_sum": np.float64(s.sum())}
+    out = {"n_rows": np.float64(X.shape[0]), "weight_sum": np.float64(s.sum()),
+           "weight_sq_sum": np.float64(s @ s)}
     if request.moments:
         with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf are reported, not warned
             out.update(_moments(X, y, s, request))

@@ -100,19 +100,35 @@ def build_penalty(alpha, l1_ratio, penalty_factor, sd, standardize, fixed):
     return ElasticNetPenalty(l1.astype(np.float64), l2.astype(np.float64), fixed.copy())
 
 
-def glmnet_to_native(alpha, l1_ratio, sd_y):
-    """Map glmnet's (lambda, alpha) / Spark MLlib's (regParam, elasticNetParam).
+COMPAT_MODES = (False, True, "glmnet", "spark")
+
+
+def peer_to_native(alpha, l1_ratio, *, loss, sd_y, variance_correction=1.0):
+    """Map glmnet's (lambda, alpha) / Spark MLlib's (regParam, elasticNetParam) onto ours.
 
     For the squared loss both peers solve on ``y / sd_y`` and scale back, which
-    divides the ridge part of the penalty by the label's population standard
-    deviation ``sd_y``. On our objective the same solution has
+    divides the ridge part of the penalty by the label's standard deviation.
+    Spark MLlib's iterative solvers (l-bfgs, OWLQN) moreover standardize the
+    features (and the label) with the *sample* standard deviation, i.e. they
+    multiply every ``sd_j`` by ``c = sqrt(W / (W - sum s^2 / W))`` (``sqrt(n / (n - 1))``
+    without weights; pass ``variance_correction = c``); glmnet and Spark's
+    "normal" solver use the population one (``c = 1``). On our objective the
+    same solution has
 
-        alpha'    = alpha * l1_ratio + alpha * (1 - l1_ratio) / sd_y
-        l1_ratio' = alpha * l1_ratio / alpha'.
+        l1 part:    alpha * l1_ratio * c
+        ridge part: alpha * (1 - l1_ratio) * c^2 / (sd_y * c)   (squared loss)
+                    alpha * (1 - l1_ratio) * c^2                (logistic loss)
+
+    returned as ``(alpha', l1_ratio')`` with ``alpha' = l1 part + ridge part``.
     """
-    if alpha == 0:
+    c = float(variance_correction)
+    l1_part = alpha * l1_ratio * c
+    ridge_part = alpha * (1.0 - l1_ratio) * c * c
+    if loss == "squared" and ridge_part > 0:
+        if sd_y <= 0:
+            raise ValueError("glmnet_compat needs a label with non-zero standard deviation")
+        ridge_part /= sd_y * c
+    native = l1_part + ridge_part
+    if native == 0:
         return 0.0, l1_ratio
-    if sd_y <= 0:
-        raise ValueError("glmnet_compat needs a label with non-zero standard deviation")
-    native_alpha = alpha * l1_ratio + alpha * (1.0 - l1_ratio) / sd_y
-    return native_alpha, alpha * l1_ratio / native_alpha
+    return native, l1_part / native

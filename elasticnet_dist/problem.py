@@ -46,6 +46,7 @@ class Moments:
 
     n_rows: int
     weight_sum: float
+    weight_sq_sum: float
     mean_x: np.ndarray
     var_x: np.ndarray
     mean_y: float
@@ -71,6 +72,7 @@ class Moments:
         return cls(
             n_rows=int(stats["n_rows"]),
             weight_sum=W,
+            weight_sq_sum=float(stats["weight_sq_sum"]),
             mean_x=shift_x + dx,
             var_x=var_x,
             mean_y=shift_y + dy,
@@ -78,6 +80,12 @@ class Moments:
             cov_xy=stats["sxy"] / W - dx * dy,
             gram=gram,
         )
+
+    def sample_variance_correction(self):
+        """c with c^2 = W / (W - sum s^2 / W): sample over population variance
+        (n / (n - 1) without weights; the reliability-weights form with them)."""
+        dof = self.weight_sum - self.weight_sq_sum / self.weight_sum
+        return float(np.sqrt(self.weight_sum / dof)) if dof > 0 else np.inf
 
     def constant_columns(self):
         """Columns whose variance is zero up to the rounding of the moment sums."""

@@ -37,7 +37,8 @@ class SufficientStatistics:
         if request.loss != "squared":
             raise ValueError("sufficient statistics serve the squared loss only")
         m, W = self.m, self.m.weight_sum
-        out = {"n_rows": np.float64(m.n_rows), "weight_sum": np.float64(W)}
+        out = {"n_rows": np.float64(m.n_rows), "weight_sum": np.float64(W),
+               "weight_sq_sum": np.float64(m.weight_sq_sum)}
         if request.coefs is not None:
             w = np.atleast_2d(request.coefs)
             delta = m.mean_y - request.intercepts - w @ m.mean_x

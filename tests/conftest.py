@@ -90,3 +90,20 @@ def correlated_problem(n, p, seed, correlation=0.5, scales=(1e-3, 1e3), loss="sq
         y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)
     X = Z * scale + offset * scale * rng.standard_normal(p)
     return X, y
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """A Spark local[2] session for the whole test run, bound to 127.0.0.1, no UI."""
+    pytest.importorskip("pyspark", reason="needs the spark extra: pip install -e '.[dev,spark]'")
+    from pyspark.sql import SparkSession
+
+    session = (SparkSession.builder.master("local[2]").appName("elasticnet_dist-tests")
+               .config("spark.ui.enabled", "false")
+               .config("spark.driver.bindAddress", "127.0.0.1")
+               .config("spark.driver.host", "127.0.0.1")
+               .config("spark.sql.shuffle.partitions", "2")
+               .getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import NonFiniteDataError
-from ..penalty import ElasticNetPenalty, glmnet_to_native
+from ..penalty import ElasticNetPenalty, peer_to_native
 from ..problem import Moments, make_problem, moments_request
 from ..sufficient import SufficientStatistics
 from .base import SolverResult, check_solver_supports
@@ -80,8 +80,10 @@ def fit_elastic_net(source, *, loss="squared", alpha=1.0, l1_ratio=0.5, penalty_
     moments = read_moments(source, full_gram=solver == "gram")
     timings["statistics"] = time.perf_counter() - t0
 
-    if glmnet_compat and loss == "squared":
-        alpha, l1_ratio = glmnet_to_native(alpha, l1_ratio, np.sqrt(moments.var_y))
+    if glmnet_compat:
+        c = moments.sample_variance_correction() if glmnet_compat == "spark" else 1.0
+        alpha, l1_ratio = peer_to_native(alpha, l1_ratio, loss=loss, sd_y=np.sqrt(moments.var_y),
+                                         variance_correction=c)
     p = source.n_features
     factors = np.ones(p) if penalty_factor is None else np.asarray(penalty_factor, float)
     problem = make_problem(moments, loss, alpha, l1_ratio, factors, fit_intercept,
