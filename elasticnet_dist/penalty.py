@@ -36,10 +36,6 @@ class ElasticNetPenalty:
     fixed: np.ndarray
 
     @property
-    def n_coords(self):
-        return self.l1.shape[0]
-
-    @property
     def unpenalised(self):
         """Free coordinates with no penalty at all (their gradient must vanish)."""
         return (self.l1 == 0) & (self.l2 == 0) & ~self.fixed

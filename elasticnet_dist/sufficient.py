@@ -23,8 +23,6 @@ from .problem import Moments
 class SufficientStatistics:
     """A squared-loss 'engine' backed by the moments and the centred Gram matrix."""
 
-    is_data = False
-
     def __init__(self, moments: Moments):
         if moments.gram is None:
             raise ValueError("sufficient statistics need the full Gram matrix")

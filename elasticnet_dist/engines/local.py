@@ -23,8 +23,6 @@ class InMemorySource:
     results costs little next to computing them.
     """
 
-    is_data = True
-
     def __init__(self, X, y, sample_weight=None, block_rows=None):
         self._X = np.asarray(X)
         self.n_rows, self.n_features = self._X.shape
@@ -35,10 +33,6 @@ class InMemorySource:
                    else np.asarray(sample_weight, dtype=np.float64))
         self._y = np.asarray(y, dtype=np.float64)
         self.n_passes = 0
-
-    @property
-    def n_blocks(self):
-        return -(-self.n_rows // self.block_rows)
 
     def _blocks(self, rows):
         for i in range(0, self.n_rows, rows):
