@@ -77,6 +77,19 @@ def column_names(columns, n_features):
     return ["x%d" % j for j in range(n_features)]
 
 
+def check_numeric_columns(X):
+    """A DataFrame's feature columns must be numeric (or boolean); name those that are not."""
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is None or not hasattr(X, "columns"):
+        return
+    bad = [(str(c), str(t)) for c, t in zip(X.columns, dtypes, strict=True)
+           if getattr(t, "kind", "O") not in "biuf"]
+    if bad:
+        shown = ", ".join("%r (%s)" % b for b in bad[:5])
+        raise ValueError("X has %d non-numeric column(s): %s; drop or encode them"
+                         % (len(bad), shown))
+
+
 def check_finite_X(X, names):
     """Raise a ValueError naming the first column of X with NaN or inf values."""
     bad = ~np.isfinite(X)

@@ -146,6 +146,7 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         that names the parameter, the column or the rows at fault."""
         v.check_same_rows(X, y, sample_weight)
         v.check_finite_labels(y)
+        v.check_numeric_columns(X)
         columns = getattr(X, "columns", None)
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite=False,
                              y_numeric=self.loss != "logistic", ensure_min_samples=2)

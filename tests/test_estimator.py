@@ -268,6 +268,17 @@ def test_bad_data_is_named():
         ElasticNet().fit(X, y, sample_weight=np.r_[np.nan, np.ones(49)])
 
 
+def test_non_numeric_columns_are_named():
+    X, y = _xy()
+    X["city"] = ["x"] * 50
+    X["when"] = pd.Timestamp("2026-01-01")
+    with pytest.raises(ValueError,
+                       match=r"2 non-numeric column\(s\): 'city' \((object|str)\), 'when'"):
+        ElasticNet().fit(X, y)
+    ok = X.drop(columns=["city", "when"]).assign(flag=True, count=pd.array([1] * 50, "Int64"))
+    assert ElasticNet(alpha=0.1).fit(ok, y).n_features_in_ == 6
+
+
 def test_bad_logistic_labels_are_named():
     X, y = _xy()
     with pytest.raises(ValueError, match=r"labels 0 and 1.*found \[0, 2\]"):
