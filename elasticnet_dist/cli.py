@@ -38,7 +38,7 @@ def _demo(args):
     selected = np.flatnonzero(est.coef_)
     truth = set(np.flatnonzero(table.coef).tolist())
     hits = len(truth.intersection(selected.tolist()))
-    print("fit: solver=%s, %d data passes, %d iterations, duality gap %.2e (tolerance %.2e), "
+    print("fit: solver=%s, data passes: %d, iterations: %d, duality gap %.2e (tolerance %.2e), "
           "%.2f s" % (est.solver_, est.n_passes_, est.n_iter_, est.dual_gap_, est.tol_, wall))
     print("selected %d of %d features; %d of the %d informative ones"
           % (selected.size, args.features, hits, len(truth)))
