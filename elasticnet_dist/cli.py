@@ -10,6 +10,7 @@ scheduler images. Commands so far:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -77,7 +78,11 @@ def main(argv=None):
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # output piped into a reader that stopped early (e.g. head)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
