@@ -53,8 +53,14 @@ class PassRequest:
 
 
 def _centred_columns(X, cols, center):
-    """X[:, cols] - center[cols] as one fresh array (np.take gathers faster than X[:, cols])."""
-    out = np.take(X, cols, axis=1)
+    """X[:, cols] - center[cols] as one fresh array.
+
+    The gather depends on the layout: on row-major blocks np.take is about 1.7x
+    faster than fancy indexing; on column-major ones (pandas' to_numpy, Arrow
+    decodes) fancy indexing is about 10x faster than np.take.
+    """
+    row_major = X.strides[1] == X.itemsize
+    out = np.take(X, cols, axis=1) if row_major else X[:, cols]
     if center is not None:
         out -= center[cols]
     return out
