@@ -88,10 +88,13 @@ def _hessian_block(X, h, request):
 
 def _moments(X, y, s, request):
     """Shifted sums; with sqrt-weights folded into one temporary A = sqrt(s) (X - K)."""
-    root = np.sqrt(s)
     A = X - request.shift_x
-    A *= root[:, None]
     ys = y - request.shift_y
+    if np.all(s == 1.0):  # unit weights: skip the scaling (about 30% of this pass)
+        root = s
+    else:
+        root = np.sqrt(s)
+        A *= root[:, None]
     lin = np.vstack([root, root * ys]) @ A  # [sum s (x - K), sum s (x - K)(y - Ky)]
     out = {
         "sx": lin[0],
