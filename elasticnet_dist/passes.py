@@ -71,9 +71,10 @@ def _hessian_block(X, h, request):
     Xc = _centred_columns(X, cols, request.center)
     k = cols.shape[0]
     if rows is None or np.array_equal(rows, cols):
-        Xc *= np.sqrt(h)[:, None]
+        root = np.sqrt(h)
+        Xc *= root[:, None]
         block = Xc.T @ Xc  # symmetric rank-k update (BLAS syrk)
-        col_sums = np.sqrt(h) @ Xc
+        col_sums = root @ Xc
     else:
         m = rows.shape[0]
         if m <= k and np.array_equal(cols[k - m:], rows):
