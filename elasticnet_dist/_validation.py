@@ -36,6 +36,8 @@ def check_params(est, n_features):
     for name in ("fit_intercept", "standardize", "warm_start"):
         if not isinstance(getattr(est, name), (bool, np.bool_)):
             raise ValueError("%s must be True or False, got %r" % (name, getattr(est, name)))
+    if n_features is None:  # a table: the features are known after loading
+        return None
     if est.penalty_factor is None:
         return np.ones(n_features)
     factors = np.asarray(est.penalty_factor, dtype=np.float64)
@@ -47,6 +49,60 @@ def check_params(est, n_features):
         raise ValueError("penalty_factor must be finite and >= 0; feature %d has %r"
                          % (bad[0], factors[bad[0]]))
     return factors
+
+
+def check_table_options(est):
+    """The engine, block dtype and missing-value policy of an estimator."""
+    from .engines import ENGINES, BlockEngine
+    from .io import DTYPES, NAN_POLICIES
+
+    if not (isinstance(est.engine, BlockEngine) or est.engine in ENGINES):
+        raise ValueError("engine=%r is not supported; choose one of %s"
+                         % (est.engine, list(ENGINES)))
+    if est.dtype not in DTYPES:
+        raise ValueError("dtype=%r is not supported; choose one of %s" % (est.dtype, list(DTYPES)))
+    if est.nan_policy not in NAN_POLICIES:
+        raise ValueError("nan_policy=%r is not supported; choose one of %s"
+                         % (est.nan_policy, list(NAN_POLICIES)))
+
+
+def penalty_factors_by_name(penalty_factor, features):
+    """Penalty factors for a table's features: None, an array in feature order, or a
+    dict name -> factor (features not named get 1)."""
+    p = len(features)
+    if isinstance(penalty_factor, dict):
+        unknown = sorted(set(penalty_factor) - set(features))
+        if unknown:
+            raise ValueError("penalty_factor names %d column(s) that are not features: %s"
+                             % (len(unknown), unknown[:5]))
+        factors = np.array([penalty_factor.get(n, 1.0) for n in features], dtype=np.float64)
+    elif penalty_factor is None:
+        return np.ones(p)
+    else:
+        factors = np.asarray(penalty_factor, dtype=np.float64)
+        if factors.shape != (p,):
+            raise ValueError("penalty_factor has shape %s; the table has %d features"
+                             % (factors.shape, p))
+    bad = np.flatnonzero(~np.isfinite(factors) | (factors < 0))
+    if bad.size:
+        raise ValueError("penalty_factor must be finite and >= 0; feature %r has %r"
+                         % (features[bad[0]], factors[bad[0]]))
+    return factors
+
+
+#: Column names used when in-memory arrays are handed to a cluster engine.
+LABEL, WEIGHT = "__label__", "__weight__"
+
+
+def arrays_as_table(X, y, s, names):
+    """Validated arrays as an Arrow table (features, then ``LABEL`` and ``WEIGHT``)."""
+    import pyarrow as pa
+
+    cols = {name: X[:, j] for j, name in enumerate(names)}
+    cols[LABEL] = y
+    if s is not None:
+        cols[WEIGHT] = s
+    return pa.table(cols)
 
 
 def _check_real(name, value, low=None, high=None):

@@ -47,3 +47,31 @@ def make_wide_table(n_rows=2000, n_features=500, n_informative=20, *, loss="squa
     Z += offsets
     names = ["f%04d" % j for j in range(n_features)]
     return WideTable(X=Z, y=y, coef=effects / scales, names=names)
+
+
+def write_parquet(table: WideTable, path, n_files=16, *, label="y", row_group_rows=None,
+                  extra_columns=None):
+    """Write ``table`` as ``n_files`` Parquet files ``part-00000.parquet``, ... under ``path``.
+
+    Rows are cut into ``n_files`` consecutive, nearly equal parts (so the same
+    table can be written with any partitioning). ``extra_columns``: a dict of
+    name -> array (length n_rows) added after the label, e.g. keys or weights.
+    Returns the directory path.
+    """
+    import os
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    os.makedirs(path, exist_ok=True)
+    n = table.X.shape[0]
+    bounds = np.linspace(0, n, n_files + 1).astype(int)
+    extra = dict(extra_columns or {})
+    for i in range(n_files):
+        lo, hi = bounds[i], bounds[i + 1]
+        cols = {name: table.X[lo:hi, j] for j, name in enumerate(table.names)}
+        cols[label] = table.y[lo:hi]
+        cols.update({k: np.asarray(v)[lo:hi] for k, v in extra.items()})
+        pq.write_table(pa.table(cols), os.path.join(path, "part-%05d.parquet" % i),
+                       row_group_size=row_group_rows)
+    return path

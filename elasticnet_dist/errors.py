@@ -1,4 +1,10 @@
-"""Exceptions that carry what a caller needs to name the culprit."""
+"""Exceptions that carry what a caller needs to name the culprit.
+
+Every error about the input is a :class:`InputError` (a ``ValueError``) whose
+message names the column, the count and the file at fault. Subclasses let a
+command line map each kind to its own exit code. They are raised on workers
+too, so each takes just its message (they must survive pickling).
+"""
 from __future__ import annotations
 
 
@@ -15,3 +21,34 @@ class NonFiniteDataError(ValueError):
         self.columns = list(columns)
         super().__init__("feature columns %s hold NaN or inf values (or overflow float64)"
                          % self.columns[:10])
+
+    def __reduce__(self):
+        return (type(self), (self.columns,))
+
+
+class InputError(ValueError):
+    """The input table or an option describing it is unusable."""
+
+
+class MissingColumnError(InputError):
+    """A label, weight, key or named feature column is not in the table."""
+
+
+class ColumnTypeError(InputError):
+    """A column has a type it cannot have (non-numeric label, duplicate names, ...)."""
+
+
+class SchemaDriftError(InputError):
+    """A column's type differs between the files of one table (or a file lacks it)."""
+
+
+class UnreadableFileError(InputError):
+    """A file (or path) cannot be found, listed, opened or decoded."""
+
+
+class EmptyTableError(InputError):
+    """The table has no rows (or none left after dropping rows with missing values)."""
+
+
+class BadValuesError(InputError):
+    """NaN/inf in a feature or the label, labels outside {0, 1}, negative weights, ..."""

@@ -1,6 +1,7 @@
 """scikit-learn-style estimators."""
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -13,7 +14,8 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _validation as v
-from .engines import InMemorySource
+from .engines import InMemorySource, make_engine
+from .io import load_table
 from .solvers import compute_alpha_max, fit_elastic_net
 
 
@@ -83,7 +85,20 @@ class ElasticNet(SelectorMixin, BaseEstimator):
     glmnet_compat : {False, True, "glmnet", "spark"}, default False.
     warm_start : bool, default False. Start from the previous fit's coefficients
         (same columns), e.g. along a sequence of decreasing alphas.
-    block_rows : int, optional. Rows per block of the in-memory engine.
+    engine : {"local", "dask", "spark"} or an engine instance, default "local".
+        Where the passes run. ``"dask"`` starts a ``distributed.LocalCluster``
+        of worker processes unless ``cluster`` names one; ``"spark"`` uses the
+        active SparkSession or ``local[*]`` unless ``cluster`` is a session or
+        master URL.
+    cluster : str, distributed.Client or SparkSession, optional. A scheduler
+        address (``tcp://host:8786``) or Spark master URL (``spark://host:7077``).
+    dtype : {"float64", "float32"}, default "float64". Type of the cached
+        blocks; every sum is still accumulated in float64.
+    nan_policy : {"error", "drop_rows", "impute_mean"}, default "error".
+        Missing (null, NaN, inf) values in a table: stop with the column, the
+        count and the file; drop the rows; or replace feature values by the
+        column mean (rows with a missing label or weight are then dropped).
+    block_rows : int, optional. Rows per chunk of the in-memory engine.
     verbose : bool, default False.
 
     Attributes
@@ -99,11 +114,17 @@ class ElasticNet(SelectorMixin, BaseEstimator):
     alpha_native_, l1_ratio_native_ : the penalty actually solved (differs
         from ``alpha``, ``l1_ratio`` only under ``glmnet_compat``).
     classes_ : ``array([0, 1])`` for the logistic loss.
+    feature_names_in_ : names of the features (for a table: those chosen).
+    dropped_features_ : dict name -> reason for the table columns that are
+        not features (``non_numeric``, ``all_null``, ``excluded_by_config``).
+    fit_report_ : dict: engine, workers, partitions, rows, bytes cached, data
+        passes, missing-value handling, seconds per phase (load, statistics, solve).
     """
 
     def __init__(self, alpha=1.0, l1_ratio=0.5, *, loss="squared", fit_intercept=True,
                  standardize=True, penalty_factor=None, tol=1e-6, max_iter=1000,
-                 solver="auto", glmnet_compat=False, warm_start=False, block_rows=None,
+                 solver="auto", glmnet_compat=False, warm_start=False, engine="local",
+                 cluster=None, dtype="float64", nan_policy="error", block_rows=None,
                  verbose=False):
         self.alpha = alpha
         self.l1_ratio = l1_ratio
@@ -116,29 +137,87 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         self.solver = solver
         self.glmnet_compat = glmnet_compat
         self.warm_start = warm_start
+        self.engine = engine
+        self.cluster = cluster
+        self.dtype = dtype
+        self.nan_policy = nan_policy
         self.block_rows = block_rows
         self.verbose = verbose
 
     # ---- fitting -------------------------------------------------------------------
-    def fit(self, X, y, sample_weight=None):
-        """Fit on in-memory arrays (NumPy, pandas). Returns self."""
+    def fit(self, X, y=None, sample_weight=None, *, label=None, weight=None, features=None,
+            exclude=None, keys=None, storage_options=None):
+        """Fit on in-memory arrays ``(X, y)`` or on a table. Returns self.
+
+        A table is a Parquet file, directory, glob or fsspec URL, or a pandas,
+        Dask or Spark DataFrame, given with ``label=`` (the label column) and
+        optionally ``weight=`` (a weight column), ``features=`` (names and glob
+        patterns; default every numeric column other than the label, weight
+        and ``keys``) and ``exclude=``. ``penalty_factor`` may then be a dict
+        from feature name to factor (others 1).
+        """
+        if label is not None or _is_table(X):
+            if y is not None or sample_weight is not None:
+                raise ValueError("fit on a table takes label= (and weight=), not y or "
+                                 "sample_weight")
+            if label is None:
+                raise ValueError("fit on a table needs label=: the name of the label column")
+            return self._fit_table(X, label=label, weight=weight, features=features,
+                                   exclude=exclude, keys=keys, storage_options=storage_options)
         X, y, s, factors, names = self._check_input(X, y, sample_weight)
+        if self.engine == "local":
+            with v.naming_nonfinite_columns(X, names):
+                return self._run(InMemorySource(X, y, s, block_rows=self.block_rows), factors)
+        table = v.arrays_as_table(X, y, s, names)
+        return self._fit_table(table, label=v.LABEL, weight=None if s is None else v.WEIGHT,
+                               features=None, exclude=None, keys=None,
+                               feature_names=getattr(self, "feature_names_in_", None))
+
+    def _fit_table(self, table, *, label, weight, features, exclude, keys, storage_options=None,
+                   feature_names=False):
+        v.check_params(self, None)
+        v.check_table_options(self)
+        engine = make_engine(self.engine, self.cluster)
+        try:
+            loaded = load_table(table, engine, label=label, weight=weight, features=features,
+                                exclude=exclude, keys=keys, loss=self.loss, dtype=self.dtype,
+                                nan_policy=self.nan_policy, storage_options=storage_options)
+            plan = loaded.plan
+            factors = v.penalty_factors_by_name(self.penalty_factor, plan.features)
+            self._run(engine, factors, t_load=loaded.seconds)
+            self.fit_report_.update(loaded.describe())
+        finally:
+            if engine is not self.engine:
+                engine.close()
+        if feature_names is False:  # a real table: its feature names
+            self.feature_names_in_ = np.asarray(plan.features, dtype=object)
+        elif feature_names is None and hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_  # arrays without names
+        self.n_features_in_ = len(plan.features)
+        self.dropped_features_ = dict(plan.dropped)
+        return self
+
+    def _run(self, source, factors, t_load=0.0):
         if self.loss == "logistic":
             self.classes_ = np.array([0, 1])
         elif hasattr(self, "classes_"):
             del self.classes_
-        source = InMemorySource(X, y, s, block_rows=self.block_rows)
+        p = source.n_features
         warm = self.warm_start and getattr(self, "coef_", None) is not None \
-            and self.coef_.shape == (X.shape[1],)
-        with v.naming_nonfinite_columns(X, names):
-            fit = fit_elastic_net(
-                source, loss=self.loss, alpha=float(self.alpha), l1_ratio=float(self.l1_ratio),
-                penalty_factor=factors, fit_intercept=self.fit_intercept,
-                standardize=self.standardize, tol=float(self.tol), max_iter=int(self.max_iter),
-                solver=self.solver, glmnet_compat=self.glmnet_compat, verbose=self.verbose,
-                coef_init=self.coef_ if warm else None,
-                intercept_init=self.intercept_ if warm else None)
+            and self.coef_.shape == (p,)
+        fit = fit_elastic_net(
+            source, loss=self.loss, alpha=float(self.alpha), l1_ratio=float(self.l1_ratio),
+            penalty_factor=factors, fit_intercept=self.fit_intercept,
+            standardize=self.standardize, tol=float(self.tol), max_iter=int(self.max_iter),
+            solver=self.solver, glmnet_compat=self.glmnet_compat, verbose=self.verbose,
+            coef_init=self.coef_ if warm else None,
+            intercept_init=self.intercept_ if warm else None)
+        fit.timings = {"load": t_load, **fit.timings}
+        self.dropped_features_ = {}
         self._store(fit)
+        self.fit_report_ = {"engine": "local", "workers": 1, "partitions": 1,
+                            "rows": int(source.n_rows), "n_passes": fit.n_passes,
+                            "timings": dict(self.timings_)}
         return self
 
     def _check_input(self, X, y, sample_weight):
@@ -179,6 +258,10 @@ class ElasticNet(SelectorMixin, BaseEstimator):
     # ---- prediction ----------------------------------------------------------------
     def _linear_predictor(self, X):
         check_is_fitted(self)
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None and hasattr(X, "columns") and len(X.columns) != len(names) \
+                and set(names) <= set(X.columns):
+            X = X[list(names)]  # a table with the label and other columns: take the features
         X = validate_data(self, X, dtype=np.float64, reset=False)
         return X @ self.coef_ + self.intercept_
 
@@ -242,3 +325,13 @@ def alpha_max(X, y, *, l1_ratio=1.0, loss="squared", sample_weight=None, fit_int
         return compute_alpha_max(InMemorySource(X, y, s), loss=loss, l1_ratio=l1_ratio,
                                  penalty_factor=factors, fit_intercept=fit_intercept,
                                  standardize=standardize)
+
+
+def _is_table(X):
+    """Paths, URLs and distributed DataFrames are tables; arrays and pandas are not."""
+    if isinstance(X, (str, os.PathLike)):
+        return True
+    if isinstance(X, (list, tuple)) and X and all(isinstance(x, (str, os.PathLike)) for x in X):
+        return True
+    module = type(X).__module__
+    return module.startswith(("dask", "pyspark")) or type(X).__name__ == "Table"

@@ -150,8 +150,9 @@ def block_stats(X, y, s, request: PassRequest):
 
 
 def merge_stats(parts):
-    """Sum a sequence of :func:`block_stats` results key by key, in the given order."""
-    parts = list(parts)
+    """Sum a sequence of :func:`block_stats` results key by key, in the given order
+    (``None`` stands for a block without rows and is skipped)."""
+    parts = [part for part in parts if part is not None]
     if not parts:
         raise ValueError("a pass needs at least one block of rows")
     total = {k: np.array(v, dtype=np.float64, copy=True) for k, v in parts[0].items()}
@@ -159,3 +160,53 @@ def merge_stats(parts):
         for k, v in part.items():
             total[k] += v
     return total
+
+
+def tree_merge(parts, fan_in=8):
+    """:func:`merge_stats` as a tree of fixed shape: groups of ``fan_in`` consecutive
+    partial results, then groups of those, ... The shape depends only on the
+    number of parts, so the rounding is the same on every run and engine."""
+    parts = [part for part in parts if part is not None]
+    while len(parts) > 1:
+        parts = [merge_stats(parts[i:i + fan_in]) for i in range(0, len(parts), fan_in)]
+    return merge_stats(parts)
+
+
+#: Target size of one chunk of a cached block in bytes. Small chunks keep a
+#: pass's temporaries in cache and in recycled heap memory (measured on
+#: 100,000 x 2,000: 64 MiB chunks 5.5 s per fit, 16 MiB 3.5 s, 4 MiB 3.1 s,
+#: 1 MiB 4.7 s from Python overhead).
+CHUNK_BYTES = 4 * 2**20
+MIN_CHUNK_ROWS = 64
+#: A pass asking for the full Gram matrix runs on chunks of at least this many
+#: rows per feature, so that adding the p x p partial sums costs little next to
+#: computing them.
+GRAM_ROWS_PER_FEATURE = 8
+
+
+def chunk_rows(n_features, request=None, rows=None):
+    """Rows per chunk for a pass over blocks of ``n_features`` columns."""
+    if rows is None:
+        rows = max(MIN_CHUNK_ROWS, CHUNK_BYTES // (8 * max(1, n_features)))
+    if request is not None and request.full_gram:
+        rows = max(rows, GRAM_ROWS_PER_FEATURE * n_features)
+    return int(rows)
+
+
+def chunked_block_stats(X, y, s, request: PassRequest, rows=None):
+    """:func:`block_stats` of one (large) cached block, computed chunk by chunk.
+
+    Float32 blocks are converted to float64 one chunk at a time, so every sum
+    is accumulated in float64 while the cache holds half the bytes.
+    """
+    n = X.shape[0]
+    if n == 0:
+        return None  # a block whose rows were all dropped adds nothing
+    rows = chunk_rows(X.shape[1], request, rows)
+    parts = []
+    for i in range(0, n, rows):
+        Xc = X[i:i + rows]
+        if Xc.dtype != np.float64:
+            Xc = Xc.astype(np.float64)
+        parts.append(block_stats(Xc, y[i:i + rows], s[i:i + rows], request))
+    return merge_stats(parts)

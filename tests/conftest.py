@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import pathlib
 
 import numpy as np
@@ -98,6 +99,7 @@ def spark():
     pytest.importorskip("pyspark", reason="needs the spark extra: pip install -e '.[dev,spark]'")
     from pyspark.sql import SparkSession
 
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # executors need this package
     session = (SparkSession.builder.master("local[2]").appName("elasticnet_dist-tests")
                .config("spark.ui.enabled", "false")
                .config("spark.driver.bindAddress", "127.0.0.1")

@@ -46,7 +46,7 @@ def test_fitted_attributes_and_selector_interface_with_pandas():
     assert list(est.get_feature_names_out()) == list(df.columns[support])
     np.testing.assert_allclose(est.coef_standardized_, est.coef_ * X.std(0), rtol=1e-12)
     assert est.converged_ and 0 <= est.dual_gap_ <= est.tol_ and est.n_passes_ >= 1
-    assert set(est.timings_) == {"statistics", "solve"}
+    assert set(est.timings_) == {"load", "statistics", "solve"}
     est.set_output(transform="pandas")
     out = est.transform(df)
     assert list(out.columns) == list(df.columns[support])

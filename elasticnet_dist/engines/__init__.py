@@ -1,8 +1,40 @@
 """Engines run passes over cached blocks of rows and merge the sums in a fixed order.
 
-An engine knows nothing about elastic nets: it exposes ``run_pass(request)``,
-``reference_row()``, ``n_rows``, ``n_features`` and a ``n_passes`` counter.
-"""
-from .local import InMemorySource
+An engine knows nothing about elastic nets: after ``load(pieces, decoder)`` it
+exposes ``run_pass(request)``, ``reference_row()``, ``n_rows``,
+``n_features`` and a ``n_passes`` counter (see :mod:`.base`).
 
-__all__ = ["InMemorySource"]
+- ``"local"``: this process (:class:`LocalEngine`; :class:`InMemorySource`
+  for in-memory arrays);
+- ``"dask"``: a Dask cluster, embedded ``LocalCluster`` by default;
+- ``"spark"``: a Spark session, ``local[*]`` by default.
+"""
+from .base import BlockEngine
+from .local import InMemorySource, LocalEngine
+
+ENGINES = ("local", "dask", "spark")
+
+
+def make_engine(engine="local", cluster=None, **options):
+    """An engine by name; ``cluster`` is a scheduler address, Client, master URL or
+    SparkSession (see :class:`DaskEngine` and :class:`SparkEngine`).
+
+    An engine instance is returned as it is (the caller then owns its life)."""
+    if isinstance(engine, BlockEngine):
+        return engine
+    if engine == "local":
+        if cluster is not None:
+            raise ValueError("engine='local' takes no cluster; got %r" % (cluster,))
+        return LocalEngine()
+    if engine == "dask":
+        from .dask_engine import DaskEngine
+
+        return DaskEngine(cluster, **options)
+    if engine == "spark":
+        from .spark_engine import SparkEngine
+
+        return SparkEngine(cluster, **options)
+    raise ValueError("engine=%r is not supported; choose one of %s" % (engine, list(ENGINES)))
+
+
+__all__ = ["BlockEngine", "ENGINES", "InMemorySource", "LocalEngine", "make_engine"]

@@ -1,0 +1,109 @@
+"""The Dask engine: blocks kept in worker memory as futures, one task per block per pass.
+
+Loading maps :meth:`BlockDecoder.load` over the pieces (``client.map``); the
+resulting futures *are* the cache, held in the workers' memory for the life
+of the engine. If a worker dies, Dask recomputes its blocks from the pieces
+(their lineage). A pass maps :meth:`Block.stats` over the block futures with
+the request inline (a few kB) and merges the partial sums in one task with
+:func:`~elasticnet_dist.passes.tree_merge`, in piece order, so the answer does
+not depend on which worker ran what. DESIGN.md 2a measured this layout at
+about 1.4x the NumPy arithmetic; a tree of add tasks or a dask.array
+expression was slower.
+"""
+from __future__ import annotations
+
+import os
+
+import pyarrow as pa
+
+from ..passes import tree_merge
+from .base import BlockEngine, check_reachable
+
+
+def _load_piece(piece, decoder):
+    return decoder.load(piece)
+
+
+def _decode_frame(frame, name, decoder):
+    return decoder.decode(pa.Table.from_pandas(frame, preserve_index=False), name)
+
+
+def _summary(block):
+    return block.summary
+
+
+def _stats(block, request):
+    return block.stats(request)
+
+
+class DaskEngine(BlockEngine):
+    """Passes on a Dask cluster.
+
+    Parameters
+    ----------
+    cluster : None, str, distributed.Client or a cluster object
+        None starts a ``distributed.LocalCluster`` of worker processes on
+        127.0.0.1 (closed with the engine); a string is a scheduler address
+        (``tcp://host:8786``); a Client is used as it is.
+    n_workers : int, optional. Workers of the embedded LocalCluster (default:
+        one per core, one thread each: NumPy's BLAS threads then do not compete).
+    """
+
+    name = "dask"
+    frame_kind = "dask"
+
+    def __init__(self, cluster=None, n_workers=None, memory_limit="auto"):
+        super().__init__()
+        from distributed import Client, LocalCluster
+
+        self._owned = []
+        if cluster is None:
+            local = LocalCluster(n_workers=n_workers or os.cpu_count() or 1,
+                                 threads_per_worker=1, processes=True, host="127.0.0.1",
+                                 dashboard_address=None, memory_limit=memory_limit)
+            self.client = Client(local)
+            self._owned = [self.client, local]
+        elif isinstance(cluster, Client):
+            self.client = cluster
+        else:  # a scheduler address or a cluster object
+            self.client = Client(cluster)
+            self._owned = [self.client]
+        self._blocks = []
+
+    def n_workers(self):
+        return len(self.client.scheduler_info().get("workers", {}))
+
+    def _load(self, pieces, decoder):
+        check_reachable(pieces, self.name)
+        if pieces and not hasattr(pieces[0], "path"):  # in-memory slices: ship them once
+            pieces = self.client.scatter(pieces)
+        self._blocks = self.client.map(_load_piece, pieces, decoder=decoder, pure=False)
+        return self._summaries()
+
+    def load_frame(self, frame, decoder):
+        """Decode each partition of a Dask DataFrame on the worker that computes it."""
+        self._release()
+        parts = self.client.compute(frame[decoder.columns].to_delayed())
+        names = ["partition %d of %s" % (i, "the Dask DataFrame") for i in range(len(parts))]
+        self._blocks = self.client.map(_decode_frame, parts, names, decoder=decoder, pure=False)
+        del parts  # the blocks keep what they need
+        self.summaries = self._summaries()
+        self.n_features = len(decoder.features)
+        return self.summaries
+
+    def _summaries(self):
+        return self.client.gather(self.client.map(_summary, self._blocks, pure=False))
+
+    def _pass(self, request):
+        parts = self.client.map(_stats, self._blocks, request=request, pure=False)
+        return self.client.submit(tree_merge, parts, pure=False).result()
+
+    def _release(self):
+        self._blocks = []
+
+    def close(self):
+        super().close()
+        for obj in self._owned:
+            obj.close()
+        self._owned = []
+

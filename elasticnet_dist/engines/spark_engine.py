@@ -1,0 +1,217 @@
+"""The Spark engine: blocks decoded once per executor host, a pass is one Spark job.
+
+A Spark DataFrame or RDD cached by Spark lives in the JVM: every pass would
+ship it to the Python workers again (DESIGN.md 2a: 4.6-8.2 s per pass on
+100,000 x 2,000), and Spark SQL's row path over thousands of columns is
+slower still (36 s). So this engine caches where the arithmetic runs: the
+first task for piece ``i`` reads it with pyarrow (Parquet projection),
+decodes it and writes the block to the executor's local disk as ``.npy``
+files; every later task on that host maps those files (``np.load(...,
+mmap_mode="r")``), so all Python workers of the host share one copy in the
+page cache and a replaced Python worker or executor just maps or reloads it.
+
+A pass is one job over an RDD of piece indices (one partition per piece);
+each task returns its block's statistics; the driver merges them with
+:func:`~elasticnet_dist.passes.tree_merge` in piece order.
+
+Spark DataFrames and in-memory tables are first written as Parquet to a
+staging directory (``staging_dir``; on a multi-host cluster it must be a path
+every executor can read, such as an HDFS or object-store URL).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from ..io.blocks import Block
+from ..passes import tree_merge
+from .base import BlockEngine, check_reachable
+
+#: Blocks held by this Python process: (token, piece index) -> Block (memory-mapped).
+_BLOCKS = {}
+
+
+def _cache_dir(token):
+    root = os.environ.get("SPARK_LOCAL_DIRS", "").split(",")[0] or tempfile.gettempdir()
+    return os.path.join(root, "elasticnet_dist-blocks", token)
+
+
+def _map_spilled(path):
+    try:
+        X = np.load(path + ".X.npy", mmap_mode="r")
+        ys = np.load(path + ".ys.npy")
+    except (OSError, ValueError):
+        return None
+    return Block(X, ys[0].copy(), ys[1].copy(), None)
+
+
+def _spill(block, path):
+    """Write the block next to ``path`` (atomically) and return it memory-mapped."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = "%s.%s.tmp" % (path, uuid.uuid4().hex)
+    with open(tmp + ".X", "wb") as f:
+        np.save(f, block.X)
+    with open(tmp + ".ys", "wb") as f:
+        np.save(f, np.vstack([block.y, block.s]))
+    os.replace(tmp + ".ys", path + ".ys.npy")
+    os.replace(tmp + ".X", path + ".X.npy")
+    mapped = _map_spilled(path)
+    mapped.summary = block.summary
+    return mapped
+
+
+def _cached_block(token, index, piece, decoder):
+    key = (token, index)
+    block = _BLOCKS.get(key)
+    if block is None:
+        path = os.path.join(_cache_dir(token), str(index))
+        block = _map_spilled(path) or _spill(decoder.load(piece), path)
+        _BLOCKS[key] = block
+    return block
+
+
+def _load_task(token, pieces, decoder, index, _rows):
+    block = _cached_block(token, index, pieces[index], decoder)
+    if block.summary is None:  # mapped from an earlier load on this host: decode again
+        _BLOCKS.pop((token, index), None)
+        path = os.path.join(_cache_dir(token), str(index))
+        block = _spill(decoder.load(pieces[index]), path)
+        _BLOCKS[(token, index)] = block
+    yield index, block.summary
+
+
+def _pass_task(token, pieces, decoder, request, index, _rows):
+    yield index, _cached_block(token, index, pieces[index], decoder).stats(request)
+
+
+def _drop_task(token, _index, _rows):
+    for key in [k for k in _BLOCKS if k[0] == token]:
+        del _BLOCKS[key]
+    shutil.rmtree(_cache_dir(token), ignore_errors=True)
+    return iter(())
+
+
+def spark_session(master=None):
+    """The active SparkSession, or a new one on ``master`` (default ``local[*]``).
+
+    Sessions started here bind to 127.0.0.1 when the master is local, have the
+    web UI off, and run executors' Python with this interpreter.
+    """
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None and master is None:
+        return active
+    master = master or "local[*]"
+    # Executors must run this interpreter (it has this package); the setting is
+    # read from the environment when the session's JVM starts.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = (SparkSession.builder.master(master).appName("elasticnet_dist")
+               .config("spark.ui.enabled", "false")
+               .config("spark.pyspark.python", sys.executable)
+               .config("spark.ui.showConsoleProgress", "false")
+               .config("spark.driver.maxResultSize", "0"))
+    if master.startswith("local") or "127.0.0.1" in master or "localhost" in master:
+        builder = (builder.config("spark.driver.host", "127.0.0.1")
+                   .config("spark.driver.bindAddress", "127.0.0.1"))
+    return builder.getOrCreate()
+
+
+class SparkEngine(BlockEngine):
+    """Passes as Spark jobs.
+
+    Parameters
+    ----------
+    cluster : None, str or SparkSession
+        A session is used as it is; a string is a master URL
+        (``local[2]``, ``spark://host:7077``, ``yarn``, ...); None uses the
+        active session or starts ``local[*]``.
+    staging_dir : str, optional. Where DataFrames and in-memory tables are
+        written as Parquet before loading (default: a temporary directory).
+    """
+
+    name = "spark"
+    frame_kind = "spark"
+
+    def __init__(self, cluster=None, staging_dir=None):
+        super().__init__()
+        from pyspark.sql import SparkSession
+
+        self.session = cluster if isinstance(cluster, SparkSession) else spark_session(cluster)
+        self._sc = self.session.sparkContext
+        self._token = uuid.uuid4().hex
+        self._staging_root = staging_dir
+        self._staged = None
+        self._pieces, self._decoder, self._rdd = [], None, None
+
+    def n_workers(self):
+        return int(self._sc.defaultParallelism)
+
+    def _load(self, pieces, decoder):
+        if pieces and not hasattr(pieces[0], "path"):
+            pieces = self._stage_memory(pieces, decoder)
+        check_reachable(pieces, self.name)
+        self._pieces, self._decoder = pieces, decoder
+        self._rdd = self._sc.parallelize(range(len(pieces)), len(pieces))
+        task = functools.partial(_load_task, self._token, pieces, decoder)
+        return [s for _, s in sorted(self._rdd.mapPartitionsWithIndex(task).collect(),
+                                     key=lambda t: t[0])]
+
+    def load_frame(self, frame, decoder):
+        """Write the needed columns of a Spark DataFrame as Parquet, then load the files."""
+        from pyspark.sql import functions as F
+
+        from ..io.table import check_file_schemas, open_table
+
+        cols = [F.col("`%s`" % c.replace("`", "``")) for c in decoder.columns]
+        path = self._new_staging_dir()
+        frame.select(*cols).write.mode("overwrite").parquet(path)
+        table = open_table(path)
+        check_file_schemas(table, decoder.columns)
+        return self.load(table.pieces, decoder)
+
+    def _pass(self, request):
+        task = functools.partial(_pass_task, self._token, self._pieces, self._decoder, request)
+        parts = sorted(self._rdd.mapPartitionsWithIndex(task).collect(), key=lambda t: t[0])
+        return tree_merge(stats for _, stats in parts)
+
+    def _stage_memory(self, pieces, decoder):
+        from ..io.table import open_table
+
+        path = self._new_staging_dir()
+        os.makedirs(path)
+        for i, piece in enumerate(pieces):
+            pq.write_table(piece.read(decoder.columns), os.path.join(path, "part-%05d.parquet"
+                                                                      % i))
+        return open_table(path).pieces
+
+    def _new_staging_dir(self):
+        if self._staged is None:
+            self._staged = tempfile.mkdtemp(prefix="elasticnet_dist-stage-",
+                                            dir=self._staging_root)
+        return os.path.join(self._staged, uuid.uuid4().hex)
+
+    def _release(self):
+        if self._rdd is not None:
+            n = max(self._rdd.getNumPartitions(), int(self._sc.defaultParallelism))
+            try:
+                self._sc.parallelize(range(n), n).mapPartitionsWithIndex(
+                    functools.partial(_drop_task, self._token)).count()
+            except Exception:  # best effort: the session may already be stopped
+                pass
+            shutil.rmtree(_cache_dir(self._token), ignore_errors=True)
+        self._rdd = None
+        self._token = uuid.uuid4().hex
+
+    def close(self):
+        super().close()
+        if self._staged is not None:
+            shutil.rmtree(self._staged, ignore_errors=True)
+            self._staged = None

@@ -1,0 +1,171 @@
+"""Decoding a piece of a table into a cached numeric block, with a summary for checks.
+
+A :class:`BlockDecoder` is a small picklable description (column names, dtype,
+missing-value policy) that every engine ships to its workers; a worker calls
+``decoder.load(piece)`` once per piece and keeps the :class:`Block`. All
+columns are cast and copied into one (rows x features) array by Arrow in C++
+(``Table.to_tensor``): no Python loop over rows or row batches.
+
+The :class:`BlockSummary` of each block is all the driver sees of the data
+before a solver runs: row counts, per-column counts of missing values, what
+the label and weight hold, one reference row. The driver checks those
+(:mod:`elasticnet_dist.io.checks`) and names the column, the count and the file.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import pyarrow as pa
+
+from ..passes import chunked_block_stats
+
+NAN_POLICIES = ("error", "drop_rows", "impute_mean")
+DTYPES = ("float64", "float32")
+
+
+@dataclass
+class BlockSummary:
+    """What the driver learns about one block when it is loaded.
+
+    Counts refer to the rows read (before any row was dropped) unless named
+    otherwise; ``n_rows`` is what the block holds for the passes.
+    """
+
+    piece: str
+    n_rows_read: int
+    n_rows: int
+    nbytes: int
+    nonfinite_x: np.ndarray           # (p,) NaN, inf or null count per feature
+    null_x: np.ndarray                # (p,) null count per feature
+    finite_sum_x: np.ndarray          # (p,) sum of the finite values (for impute_mean)
+    finite_count_x: np.ndarray        # (p,)
+    nonfinite_y: int
+    label_zeros: int
+    label_ones: int
+    label_other: Optional[float]      # one finite label value other than 0 and 1
+    nonfinite_s: int = 0
+    negative_s: int = 0
+    weight_sum: float = 0.0
+    rows_dropped: int = 0
+    values_imputed: int = 0
+    first_x: Optional[np.ndarray] = None
+    first_y: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class Block:
+    """Rows of one piece, decoded: ``X`` (m x p, column-major), ``y``, ``s``."""
+
+    X: np.ndarray
+    y: np.ndarray
+    s: np.ndarray
+    summary: BlockSummary
+
+    def stats(self, request):
+        """This block's additive statistics for one pass (float64 sums)."""
+        return chunked_block_stats(self.X, self.y, self.s, request)
+
+
+@dataclass(frozen=True)
+class BlockDecoder:
+    """How to turn a piece of the table into a :class:`Block`.
+
+    ``fill`` holds the per-feature means that replace missing values under
+    ``nan_policy="impute_mean"`` (known only after a first load).
+    """
+
+    features: tuple
+    label: str
+    weight: Optional[str] = None
+    dtype: str = "float64"
+    nan_policy: str = "error"
+    fill: Optional[tuple] = None
+
+    @property
+    def columns(self):
+        """The columns to read, each once: features, label, weight."""
+        cols = list(self.features) + [self.label]
+        if self.weight is not None:
+            cols.append(self.weight)
+        return cols
+
+    def load(self, piece):
+        """Read one piece and decode it."""
+        return self.decode(piece.read(self.columns), piece.name)
+
+    def decode(self, table: pa.Table, name: str) -> Block:
+        """Decode an Arrow table holding (at least) :attr:`columns`."""
+        dtype = np.dtype(self.dtype)
+        n = table.num_rows
+        feats = table.select(list(self.features))
+        null_x = np.array([c.null_count for c in feats.columns], dtype=np.int64)
+        X = _to_matrix(feats, dtype, n)
+        y = _to_vector(table.column(self.label))
+        s = (np.ones(n) if self.weight is None else _to_vector(table.column(self.weight)))
+
+        finite = np.isfinite(X)
+        col_ok = finite.all(axis=0)
+        bad_cols = np.flatnonzero(~col_ok)
+        nonfinite_x = np.zeros(X.shape[1], dtype=np.int64)
+        nonfinite_x[bad_cols] = n - finite[:, bad_cols].sum(axis=0)
+        with np.errstate(invalid="ignore", over="ignore"):
+            finite_sum = (np.where(finite, X, 0) if bad_cols.size else X).sum(
+                axis=0, dtype=np.float64)
+        y_ok = np.isfinite(y)
+        s_ok = np.isfinite(s)
+        summary = BlockSummary(
+            piece=name, n_rows_read=n, n_rows=n, nbytes=0, nonfinite_x=nonfinite_x,
+            null_x=null_x, finite_sum_x=finite_sum, finite_count_x=n - nonfinite_x,
+            nonfinite_y=int(n - y_ok.sum()), label_zeros=int(np.sum(y == 0)),
+            label_ones=int(np.sum(y == 1)), label_other=_other_label(y, y_ok),
+            nonfinite_s=int(n - s_ok.sum()), negative_s=int(np.sum(s < 0)))
+
+        keep = None
+        if self.nan_policy in ("drop_rows", "impute_mean"):
+            keep = y_ok & s_ok  # a missing label or weight is never imputed
+        if self.nan_policy == "drop_rows" and bad_cols.size:
+            keep &= finite[:, bad_cols].all(axis=1)
+        if self.nan_policy == "impute_mean" and self.fill is not None and bad_cols.size:
+            fill = np.asarray(self.fill, dtype=dtype)
+            for j in bad_cols:  # only the affected columns
+                X[~finite[:, j], j] = fill[j]
+            summary.values_imputed = int(nonfinite_x.sum())
+        del finite
+        if keep is not None and not keep.all():
+            X, y, s = np.asfortranarray(X[keep]), y[keep], s[keep]
+            summary.rows_dropped = int(n - keep.sum())
+            summary.n_rows = int(keep.sum())
+            summary.label_zeros, summary.label_ones = int(np.sum(y == 0)), int(np.sum(y == 1))
+        summary.nbytes = int(X.nbytes + y.nbytes + s.nbytes)
+        summary.weight_sum = float(s[np.isfinite(s)].sum())
+        if X.shape[0]:
+            summary.first_x = np.asarray(X[0], dtype=np.float64)
+            summary.first_y = float(y[0])
+        return Block(X, y, s, summary)
+
+
+def _to_matrix(table: pa.Table, dtype, n):
+    """All columns of ``table`` as one column-major (n x p) array of ``dtype``."""
+    if table.num_columns == 0:
+        return np.empty((n, 0), dtype=dtype, order="F")
+    target = pa.float32() if dtype == np.float32 else pa.float64()
+    table = table.cast(pa.schema([pa.field(f.name, target) for f in table.schema]))
+    table = table.combine_chunks()
+    if n == 0:
+        return np.empty((0, table.num_columns), dtype=dtype, order="F")
+    X = np.asarray(table.to_tensor(null_to_nan=True, row_major=False))
+    return np.asfortranarray(X)
+
+
+def _to_vector(column):
+    """A label or weight column as float64 (nulls become NaN)."""
+    column = column.cast(pa.float64())
+    return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64).copy()
+
+
+def _other_label(y, ok):
+    other = ok & (y != 0) & (y != 1)
+    return float(y[np.argmax(other)]) if other.any() else None

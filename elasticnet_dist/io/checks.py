@@ -1,0 +1,129 @@
+"""Checks of a loaded table, from the block summaries alone, before any solver runs.
+
+Each check raises an :class:`~elasticnet_dist.errors.InputError` whose message
+names the column, the count and a file holding the first offending rows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import BadValuesError, EmptyTableError
+
+#: How many offending columns a message lists by name.
+SHOWN = 5
+
+
+@dataclass
+class LoadReport:
+    """What loading found and did: rows, dropped rows, imputed values, all-null columns."""
+
+    n_rows_read: int
+    n_rows: int
+    rows_dropped: int = 0
+    values_imputed: int = 0
+    nan_policy: str = "error"
+    all_null: list = field(default_factory=list)
+
+
+def all_null_columns(summaries, plan):
+    """Feature columns whose every value is null (dropped with reason ``all_null``)."""
+    rows = sum(s.n_rows_read for s in summaries)
+    nulls = np.sum([s.null_x for s in summaries], axis=0) if summaries else 0
+    if rows == 0:
+        return []
+    return [plan.features[j] for j in np.flatnonzero(np.asarray(nulls) == rows)]
+
+
+def impute_means(summaries):
+    """Per-feature means of the finite values (``nan_policy="impute_mean"``)."""
+    total = np.sum([s.finite_sum_x for s in summaries], axis=0)
+    count = np.sum([s.finite_count_x for s in summaries], axis=0)
+    return tuple(np.where(count > 0, total / np.maximum(count, 1), 0.0).tolist())
+
+
+def needs_imputation(summaries):
+    return any(s.nonfinite_x.any() for s in summaries)
+
+
+def check_loaded(summaries, plan, *, loss, nan_policy, where):
+    """Raise on unusable data; return a :class:`LoadReport` otherwise."""
+    n_read = sum(s.n_rows_read for s in summaries)
+    n_rows = sum(s.n_rows for s in summaries)
+    if n_read == 0:
+        raise EmptyTableError("%s has no rows" % where)
+    report = LoadReport(n_rows_read=n_read, n_rows=n_rows, nan_policy=nan_policy,
+                        rows_dropped=sum(s.rows_dropped for s in summaries),
+                        values_imputed=sum(s.values_imputed for s in summaries))
+    if nan_policy == "error":
+        _check_finite_label(summaries, plan, where)
+        _check_finite_features(summaries, plan, where)
+    if plan.weight is not None:
+        _check_weights(summaries, plan, nan_policy)
+    if n_rows == 0:
+        raise EmptyTableError("no rows of %s are left after nan_policy=%r dropped %d rows "
+                              "with missing values" % (where, nan_policy, report.rows_dropped))
+    if loss == "logistic":
+        _check_binary(summaries, plan)
+    if sum(s.weight_sum for s in summaries) <= 0:
+        raise BadValuesError("weight column %r is zero on every row" % plan.weight)
+    return report
+
+
+def _first_piece(summaries, count):
+    for s in summaries:
+        if count(s):
+            return s.piece
+    return "?"
+
+
+def _check_finite_label(summaries, plan, where):
+    bad = sum(s.nonfinite_y for s in summaries)
+    if bad:
+        first = _first_piece(summaries, lambda s: s.nonfinite_y)
+        raise BadValuesError(
+            "label column %r has %d missing (null, NaN or inf) values, first in %s; clean "
+            "them or set nan_policy='drop_rows'" % (plan.label, bad, first))
+
+
+def _check_finite_features(summaries, plan, where):
+    counts = np.sum([s.nonfinite_x for s in summaries], axis=0)
+    bad = np.flatnonzero(counts)
+    if not bad.size:
+        return
+    j = bad[0]
+    shown = ", ".join("%r (%d)" % (plan.features[k], counts[k]) for k in bad[:SHOWN])
+    raise BadValuesError(
+        "%d feature column(s) hold missing (null, NaN or inf) values: %s%s; the first, %r, "
+        "in %s. Clean them or set nan_policy='drop_rows' or 'impute_mean'"
+        % (bad.size, shown, ", ..." if bad.size > SHOWN else "", plan.features[j],
+           _first_piece(summaries, lambda s: s.nonfinite_x[j])))
+
+
+def _check_weights(summaries, plan, nan_policy):
+    bad = sum(s.nonfinite_s for s in summaries)
+    if bad and nan_policy == "error":
+        raise BadValuesError("weight column %r has %d missing (null, NaN or inf) values, "
+                             "first in %s" % (plan.weight, bad, _first_piece(
+                                 summaries, lambda s: s.nonfinite_s)))
+    neg = sum(s.negative_s for s in summaries)
+    if neg:
+        raise BadValuesError("weight column %r has %d negative values, first in %s; weights "
+                             "must be >= 0" % (plan.weight, neg, _first_piece(
+                                 summaries, lambda s: s.negative_s)))
+
+
+def _check_binary(summaries, plan):
+    for s in summaries:
+        if s.label_other is not None:
+            raise BadValuesError(
+                "label column %r must hold 0 and 1 (or booleans) for loss='logistic'; "
+                "found %r in %s" % (plan.label, s.label_other, s.piece))
+    zeros = sum(s.label_zeros for s in summaries)
+    ones = sum(s.label_ones for s in summaries)
+    if zeros == 0 or ones == 0:
+        raise BadValuesError(
+            "label column %r holds one class only (%d rows of %d, none of %d) for "
+            "loss='logistic'; both 0 and 1 are needed"
+            % (plan.label, zeros + ones, 1 if ones else 0, 0 if ones else 1))

@@ -1,0 +1,140 @@
+"""Which columns of a table are the label, the weight, the keys and the features.
+
+A :class:`ColumnPlan` is decided from the schema alone (no data read): every
+column of the input ends in exactly one role, and every column that is not a
+feature, the label, the weight or a key carries the reason it was left out
+(``non_numeric``, ``excluded_by_config``; ``all_null`` is added after loading).
+"""
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from dataclasses import dataclass, field, replace
+from typing import Optional
+
+import pyarrow as pa
+
+from ..errors import ColumnTypeError, MissingColumnError
+
+GLOB_CHARS = set("*?[")
+
+
+def is_numeric_type(t: pa.DataType) -> bool:
+    """Integer, floating, decimal or boolean Arrow types (what a feature may be)."""
+    return (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+            or pa.types.is_boolean(t))
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """Roles of the columns of one table, in input order."""
+
+    features: tuple
+    label: str
+    weight: Optional[str]
+    keys: tuple
+    types: dict = field(default_factory=dict)     # name -> Arrow type string
+    dropped: dict = field(default_factory=dict)   # name -> reason
+
+    @property
+    def passthrough(self):
+        """Label, weight and keys: the columns that are never features."""
+        return (self.label,) + ((self.weight,) if self.weight else ()) + self.keys
+
+    def without(self, names, reason):
+        """The plan with ``names`` moved from the features to the dropped columns."""
+        names = set(names)
+        dropped = dict(self.dropped)
+        dropped.update({n: reason for n in self.features if n in names})
+        return replace(self, features=tuple(n for n in self.features if n not in names),
+                       dropped=dropped)
+
+
+def plan_columns(schema: pa.Schema, *, label, weight=None, keys=(), features=None,
+                 exclude=(), where="the input"):
+    """Decide the roles of the columns of ``schema``.
+
+    ``features``: None (every numeric column other than the label, weight and
+    keys) or a list of names and glob patterns (``*``, ``?``, ``[...]``);
+    ``exclude``: names and patterns removed from those. Raises
+    :class:`MissingColumnError` for a label, weight, key or named feature that
+    is absent (or a pattern that matches nothing), :class:`ColumnTypeError`
+    for a non-numeric label or weight.
+    """
+    names = list(schema.names)
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise ColumnTypeError("%s has duplicate column names %s" % (where, dup[:5]))
+    keys = tuple(_as_list(keys, "keys"))
+    _require(label, names, "label", where)
+    if weight is not None:
+        _require(weight, names, "weight", where)
+    for k in keys:
+        _require(k, names, "key", where)
+    types = {n: str(schema.field(n).type) for n in names}
+    for role, col in (("label", label), ("weight", weight)):
+        if col is not None and not is_numeric_type(schema.field(col).type):
+            raise ColumnTypeError("%s column %r in %s has type %s; it must be numeric "
+                                  "(or boolean)" % (role, col, where, types[col]))
+    reserved = {label, weight, *keys}
+    candidates = [n for n in names if n not in reserved]
+    wanted = (set(candidates) if features is None
+              else _match(_as_list(features, "features"), candidates, names, where, reserved))
+    excluded = _match(_as_list(exclude, "exclude"), candidates, names, where, reserved,
+                      must_match=False)
+    chosen, dropped = [], {}
+    for n in candidates:
+        t = schema.field(n).type
+        if n not in wanted or n in excluded:
+            dropped[n] = "excluded_by_config"
+        elif pa.types.is_null(t):
+            dropped[n] = "all_null"
+        elif not is_numeric_type(t):
+            dropped[n] = "non_numeric"
+        else:
+            chosen.append(n)
+    return ColumnPlan(features=tuple(chosen), label=label, weight=weight, keys=keys,
+                      types=types, dropped=dropped)
+
+
+def _as_list(value, option):
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    try:
+        return list(value)
+    except TypeError:
+        raise ValueError("%s must be a column name or a list of names and glob patterns, "
+                         "got %r" % (option, value)) from None
+
+
+def _require(col, names, role, where):
+    if not isinstance(col, str):
+        raise ValueError("the %s column must be given by name (a string), got %r" % (role, col))
+    if col not in names:
+        close = difflib.get_close_matches(col, names, n=3)
+        hint = "; did you mean %s?" % " or ".join(map(repr, close)) if close else ""
+        raise MissingColumnError("%s column %r is not in %s (%d columns)%s"
+                                 % (role, col, where, len(names), hint))
+
+
+def _match(patterns, candidates, names, where, reserved, must_match=True):
+    """Names in ``candidates`` matched by exact names or glob patterns."""
+    out = set()
+    for pat in patterns:
+        if not isinstance(pat, str):
+            raise ValueError("feature names and patterns must be strings, got %r" % (pat,))
+        if pat in names and (pat in candidates or pat in reserved):
+            if pat in candidates:  # an exact name wins over a pattern reading
+                out.add(pat)
+            continue
+        if GLOB_CHARS & set(pat):
+            hits = [n for n in candidates if fnmatch.fnmatchcase(n, pat)]
+            if not hits and must_match:
+                raise MissingColumnError("feature pattern %r matches no column of %s"
+                                         % (pat, where))
+            out.update(hits)
+        elif must_match:
+            _require(pat, names, "feature", where)
+    return out

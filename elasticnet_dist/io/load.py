@@ -1,0 +1,112 @@
+"""Load a table onto an engine: resolve, plan the columns, decode, check.
+
+:func:`load_table` is the whole input side of a fit. It reads schemas and
+footers on the driver, decides the column roles, has the engine decode and
+cache every piece on its workers, and checks the block summaries, so that
+every problem with the input is reported, with the column, the count and a
+file, before any solver runs.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import pyarrow as pa
+
+from ..errors import InputError
+from .blocks import DTYPES, NAN_POLICIES, BlockDecoder
+from .checks import LoadReport, all_null_columns, check_loaded, impute_means, needs_imputation
+from .columns import ColumnPlan, plan_columns
+from .table import TableInput, check_file_schemas, memory_input, open_table, split_pieces
+
+
+@dataclass
+class LoadedTable:
+    """A table cached on an engine, ready for passes (``engine`` is the source)."""
+
+    engine: object
+    table: TableInput
+    plan: ColumnPlan
+    report: LoadReport
+    decoder: BlockDecoder
+    seconds: float
+
+    def describe(self):
+        out = self.engine.describe()
+        out.update(input=self.table.uri, rows_read=self.report.n_rows_read,
+                   rows_dropped=self.report.rows_dropped,
+                   values_imputed=self.report.values_imputed, nan_policy=self.report.nan_policy)
+        return out
+
+
+def load_table(source, engine, *, label, weight=None, features=None, exclude=None, keys=None,
+               loss="squared", dtype="float64", nan_policy="error", storage_options=None):
+    """Resolve ``source``, cache it on ``engine`` and check it; a :class:`LoadedTable`.
+
+    ``nan_policy``: ``"error"`` (default) stops at the first column with a
+    missing value (null, NaN or inf); ``"drop_rows"`` drops every row with one;
+    ``"impute_mean"`` replaces missing feature values by the column's mean over
+    the other rows (and drops rows whose label or weight is missing). The
+    report records what was dropped or imputed.
+    """
+    if dtype not in DTYPES:
+        raise ValueError("dtype=%r is not supported; choose one of %s" % (dtype, list(DTYPES)))
+    if nan_policy not in NAN_POLICIES:
+        raise ValueError("nan_policy=%r is not supported; choose one of %s"
+                         % (nan_policy, list(NAN_POLICIES)))
+    t0 = time.perf_counter()
+    table = open_table(source, storage_options)
+    plan = plan_columns(table.schema, label=label, weight=weight, keys=keys, features=features,
+                        exclude=exclude, where=table.where)
+    _require_features(plan, table)
+    decoder = BlockDecoder(plan.features, label, weight, dtype, nan_policy)
+    check_file_schemas(table, decoder.columns)
+    split_pieces(table, len(decoder.columns))
+
+    summaries = _load(engine, table, decoder)
+    empty = all_null_columns(summaries, plan)
+    if empty:  # rare: decode again without them (their nulls would stop any policy)
+        plan = plan.without(empty, "all_null")
+        _require_features(plan, table)
+        decoder = replace(decoder, features=plan.features)
+        summaries = _load(engine, table, decoder)
+    report = check_loaded(summaries, plan, loss=loss, nan_policy=nan_policy, where=table.where)
+    report.all_null = empty
+    if nan_policy == "impute_mean" and needs_imputation(summaries):
+        decoder = replace(decoder, fill=impute_means(summaries))
+        summaries = _load(engine, table, decoder)
+        report = replace(check_loaded(summaries, plan, loss=loss, nan_policy=nan_policy,
+                                      where=table.where), all_null=empty)
+    return LoadedTable(engine, table, plan, report, decoder, time.perf_counter() - t0)
+
+
+def _require_features(plan, table):
+    if not plan.features:
+        reasons = sorted(set(plan.dropped.values()))
+        raise InputError("no numeric feature column is left in %s (dropped: %s)"
+                         % (table.where, ", ".join(reasons) or "none"))
+
+
+def _load(engine, table, decoder):
+    if table.kind in ("files", "memory"):
+        return engine.load(table.pieces, decoder)
+    if getattr(engine, "frame_kind", None) == table.kind:
+        return engine.load_frame(table.frame, decoder)
+    return engine.load(_materialize(table, decoder.columns), decoder)
+
+
+def _materialize(table, columns):
+    """Pieces in this process from a DataFrame of another engine (Dask on Spark, ...)."""
+    if table.kind == "dask":
+        parts = table.frame[list(columns)].to_delayed()
+        pieces = []
+        for i, part in enumerate(parts):
+            frame = pa.Table.from_pandas(part.compute(), preserve_index=False)
+            pieces.extend(memory_input(frame, "partition %d of %s" % (i, table.uri)).pieces)
+        return pieces
+    if table.kind == "spark":
+        from pyspark.sql import functions as F
+
+        cols = [F.col("`%s`" % c.replace("`", "``")) for c in columns]
+        return memory_input(table.frame.select(*cols).toArrow(), table.uri).pieces
+    raise InputError("cannot read %s" % table.uri)
