@@ -113,7 +113,8 @@ def _require(col, names, role, where):
     if not isinstance(col, str):
         raise ValueError("the %s column must be given by name (a string), got %r" % (role, col))
     if col not in names:
-        close = difflib.get_close_matches(col, names, n=3)
+        lower = {n.lower(): n for n in names}
+        close = [lower[c] for c in difflib.get_close_matches(col.lower(), list(lower), n=3)]
         hint = "; did you mean %s?" % " or ".join(map(repr, close)) if close else ""
         raise MissingColumnError("%s column %r is not in %s (%d columns)%s"
                                  % (role, col, where, len(names), hint))

@@ -1,0 +1,168 @@
+"""Dask and Spark engines against the local one: same coefficients to 1e-9 and the
+same selected set on every engine and for 1, 7 and 64 partitions; DataFrame input
+of each engine; hostile column names; reports; errors raised on workers."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from elasticnet_dist import ElasticNet
+from elasticnet_dist.datasets import make_wide_table, write_parquet
+from elasticnet_dist.errors import BadValuesError, UnreadableFileError
+
+ALPHA, L1 = 0.03, 0.5
+TOL = 1e-10
+
+
+@pytest.fixture(scope="module")
+def problems():
+    return {"squared": make_wide_table(640, 40, n_informative=8, seed=11),
+            "logistic": make_wide_table(640, 40, n_informative=8, seed=12, loss="logistic")}
+
+
+@pytest.fixture(scope="module")
+def tables(problems, tmp_path_factory):
+    root = tmp_path_factory.mktemp("engines")
+    return {(loss, n): write_parquet(t, str(root / ("%s-%d" % (loss, n))), n_files=n)
+            for loss, t in problems.items() for n in (1, 7, 64)}
+
+
+@pytest.fixture(params=["dask", "spark"])
+def engine(request):
+    """An engine name and the cluster handle the tests share."""
+    name = request.param
+    handle = request.getfixturevalue("dask_client" if name == "dask" else "spark")
+    return name, handle
+
+
+def fit(source, engine, loss="squared", **kw):
+    name, handle = engine
+    fit_kw = {k: kw.pop(k) for k in list(kw) if k in ("label", "features", "weight")}
+    fit_kw.setdefault("label", "y")
+    est = ElasticNet(alpha=ALPHA, l1_ratio=L1, loss=loss, tol=TOL, engine=name, cluster=handle,
+                     **kw)
+    return est.fit(source, **fit_kw)
+
+
+def assert_same_fit(est, ref):
+    scale = np.abs(ref.coef_).max()
+    np.testing.assert_allclose(est.coef_, ref.coef_, rtol=1e-9, atol=1e-9 * scale)
+    assert abs(est.intercept_ - ref.intercept_) <= 1e-9 * max(1.0, abs(ref.intercept_))
+    assert (est.coef_ != 0).tolist() == (ref.coef_ != 0).tolist()
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_engines_agree_with_local_for_1_7_64_partitions(engine, loss, tables):
+    ref = fit(tables[loss, 1], ("local", None), loss=loss)
+    assert 0 < (ref.coef_ != 0).sum() < 40
+    for n in (1, 7, 64):
+        est = fit(tables[loss, n], engine, loss=loss)
+        assert_same_fit(est, ref)
+        report = est.fit_report_
+        assert report["engine"] == engine[0] and report["partitions"] == n
+        assert report["rows"] == 640 and report["workers"] == 2
+        assert report["n_passes"] == est.n_passes_ >= 1
+        assert set(report["timings"]) == {"load", "statistics", "solve"}
+        assert report["bytes_cached"] <= 1.2 * 640 * 41 * 8
+
+
+def test_in_memory_arrays_and_pandas_on_cluster_engines(engine, problems):
+    t = problems["squared"]
+    ref = ElasticNet(alpha=ALPHA, l1_ratio=L1, tol=TOL).fit(t.X, t.y)
+    est = ElasticNet(alpha=ALPHA, l1_ratio=L1, tol=TOL, engine=engine[0],
+                     cluster=engine[1]).fit(t.X, t.y)
+    assert_same_fit(est, ref)
+    assert not hasattr(est, "feature_names_in_")
+    df = pd.DataFrame(t.X, columns=t.names)
+    df["y"] = t.y
+    est = fit(df, engine)
+    assert_same_fit(est, ref)
+    assert list(est.feature_names_in_) == t.names
+
+
+def test_float32_blocks(engine, tables, problems):
+    t = problems["squared"]
+    ref = ElasticNet(alpha=ALPHA, l1_ratio=L1, tol=TOL).fit(
+        t.X.astype(np.float32).astype(np.float64), t.y)
+    est = fit(tables["squared", 7], engine, dtype="float32")
+    assert_same_fit(est, ref)
+    assert est.fit_report_["bytes_cached"] <= 0.6 * 640 * 41 * 8
+
+
+def test_dask_dataframe_input(dask_client, problems, tables):
+    import dask.dataframe as dd
+
+    ref = fit(tables["squared", 1], ("local", None))
+    ddf = dd.read_parquet(tables["squared", 7])
+    est = fit(ddf, ("dask", dask_client), features=["f*"])
+    assert_same_fit(est, ref)
+    assert est.fit_report_["partitions"] == ddf.npartitions
+    local = fit(ddf, ("local", None))  # a Dask DataFrame on another engine: read in-process
+    assert_same_fit(local, ref)
+
+
+HOSTILE = ["a b", "x.y", "it's", 'say "hi"', "naïve", "back`tick", "[br]", "Ωmega"]
+
+
+def hostile_frame(problems):
+    t = problems["squared"]
+    names = HOSTILE + t.names[len(HOSTILE):]
+    df = pd.DataFrame(t.X, columns=names)
+    df["label y"] = t.y
+    return df
+
+
+def test_spark_dataframe_with_hostile_column_names(spark, problems):
+    df = hostile_frame(problems)
+    ref = ElasticNet(alpha=ALPHA, l1_ratio=L1, tol=TOL).fit(df.drop(columns="label y"),
+                                                            df["label y"])
+    sdf = spark.createDataFrame(df).repartition(3)
+    est = fit(sdf, ("spark", spark), label="label y")
+    scale = np.abs(ref.coef_).max()
+    np.testing.assert_allclose(est.coef_, ref.coef_, rtol=1e-9, atol=1e-9 * scale)
+    assert list(est.feature_names_in_) == list(df.columns[:-1])
+    assert est.fit_report_["partitions"] >= 1
+
+
+def test_hostile_names_from_parquet_on_every_engine(engine, problems, tmp_path):
+    df = hostile_frame(problems)
+    path = str(tmp_path / "hostile.parquet")
+    df.to_parquet(path, index=False)
+    ref = fit(path, ("local", None), label="label y", features=HOSTILE)
+    est = fit(path, engine, label="label y", features=HOSTILE)
+    assert list(est.feature_names_in_) == HOSTILE
+    assert_same_fit(est, ref)
+
+
+def test_bad_values_are_reported_from_the_workers(engine, problems, tmp_path):
+    t = problems["squared"]
+    X = t.X.copy()
+    X[100, 3] = np.nan
+    df = pd.DataFrame(X, columns=t.names)
+    df["y"] = t.y
+    root = tmp_path / "nan"
+    root.mkdir()
+    df.iloc[:320].to_parquet(root / "part-0.parquet", index=False)
+    df.iloc[320:].to_parquet(root / "part-1.parquet", index=False)
+    with pytest.raises(BadValuesError, match=r"'f0003' \(1\).*part-0\.parquet"):
+        fit(str(root), engine)
+
+
+def test_memory_filesystem_is_refused_by_cluster_engines(engine, problems):
+    import fsspec
+    import pyarrow.parquet as pq
+    import pyarrow as pa
+
+    t = problems["squared"]
+    with fsspec.filesystem("memory").open("/engines/t.parquet", "wb") as f:
+        pq.write_table(pa.table({"a": t.X[:, 0], "y": t.y}), f)
+    with pytest.raises(UnreadableFileError, match=r"memory:// file system.*engine='local'"):
+        fit("memory://engines/t.parquet", engine)
+
+
+def test_dask_engine_by_scheduler_address(dask_client, tables):
+    ref = fit(tables["squared", 1], ("local", None))
+    est = fit(tables["squared", 7], ("dask", dask_client.scheduler.address))
+    assert_same_fit(est, ref)
+    assert dask_client.status == "running"  # the shared client is left alone
