@@ -166,15 +166,18 @@ class ElasticNet(SelectorMixin, BaseEstimator):
                                    exclude=exclude, keys=keys, storage_options=storage_options)
         X, y, s, factors, names = self._check_input(X, y, sample_weight)
         if self.engine == "local":
+            v.check_table_options(self)
+            blocks = X.astype(np.float32) if self.dtype == "float32" else X
             with v.naming_nonfinite_columns(X, names):
-                return self._run(InMemorySource(X, y, s, block_rows=self.block_rows), factors)
+                return self._run(InMemorySource(blocks, y, s, block_rows=self.block_rows),
+                                 factors)
+        # validate_data has set (or removed) feature_names_in_ from X already
         table = v.arrays_as_table(X, y, s, names)
         return self._fit_table(table, label=v.LABEL, weight=None if s is None else v.WEIGHT,
-                               features=None, exclude=None, keys=None,
-                               feature_names=getattr(self, "feature_names_in_", None))
+                               features=None, exclude=None, keys=None, names_from_table=False)
 
     def _fit_table(self, table, *, label, weight, features, exclude, keys, storage_options=None,
-                   feature_names=False):
+                   names_from_table=True):
         v.check_params(self, None)
         v.check_table_options(self)
         engine = make_engine(self.engine, self.cluster)
@@ -189,10 +192,8 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         finally:
             if engine is not self.engine:
                 engine.close()
-        if feature_names is False:  # a real table: its feature names
+        if names_from_table:
             self.feature_names_in_ = np.asarray(plan.features, dtype=object)
-        elif feature_names is None and hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_  # arrays without names
         self.n_features_in_ = len(plan.features)
         self.dropped_features_ = dict(plan.dropped)
         return self

@@ -172,11 +172,14 @@ def tree_merge(parts, fan_in=8):
     return merge_stats(parts)
 
 
-#: Target size of one chunk of a cached block in bytes. Small chunks keep a
-#: pass's temporaries in cache and in recycled heap memory (measured on
-#: 100,000 x 2,000: 64 MiB chunks 5.5 s per fit, 16 MiB 3.5 s, 4 MiB 3.1 s,
-#: 1 MiB 4.7 s from Python overhead).
-CHUNK_BYTES = 4 * 2**20
+#: Target size of one chunk of a cached block in bytes. Chunks bound a pass's
+#: temporaries and keep them in recycled heap memory; too small and the Python
+#: overhead per chunk shows. Measured on 100,000 x 2,000 row-major, whole fits
+#: in memory (squared / logistic): 4 MiB 2.52 / 2.90 s, 16 MiB 2.40 / 2.58 s;
+#: one gradient pass per 100 MB block, two processes at once: 15.2-17.4 ms for
+#: any chunk from 1 MiB to the whole block. (Earlier, with column-major Gram
+#: gathers, 64 MiB took 5.5 s and 1 MiB 4.7 s.)
+CHUNK_BYTES = 16 * 2**20
 MIN_CHUNK_ROWS = 64
 #: A pass asking for the full Gram matrix runs on chunks of at least this many
 #: rows per feature, so that adding the p x p partial sums costs little next to

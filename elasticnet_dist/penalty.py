@@ -128,3 +128,22 @@ def peer_to_native(alpha, l1_ratio, *, loss, sd_y, variance_correction=1.0):
     if native == 0:
         return 0.0, l1_ratio
     return native, l1_part / native
+
+
+def native_to_peer(alpha, l1_ratio, *, loss, sd_y, variance_correction=1.0):
+    """The inverse of :func:`peer_to_native`: glmnet's (lambda, alpha) or Spark
+    MLlib's (regParam, elasticNetParam) that solve our ``(alpha, l1_ratio)``.
+
+    With ``c = variance_correction``: ``lambda * alpha_peer = alpha l1_ratio / c`` and
+    ``lambda (1 - alpha_peer) = alpha (1 - l1_ratio) sd_y / c`` (squared loss) or
+    ``alpha (1 - l1_ratio) / c^2`` (logistic loss).
+    """
+    c = float(variance_correction)
+    l1_part = alpha * l1_ratio / c
+    ridge_part = alpha * (1.0 - l1_ratio) / (c * c)
+    if loss == "squared":
+        ridge_part *= sd_y * c
+    lam = l1_part + ridge_part
+    if lam == 0:
+        return 0.0, l1_ratio
+    return lam, l1_part / lam

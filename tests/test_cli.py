@@ -23,19 +23,24 @@ def test_version():
     assert out.stdout.strip() == "elasticnet-dist " + elasticnet_dist.__version__
 
 
-def test_demo_finds_the_informative_features():
-    out = run("demo", "--rows", "1500", "--features", "300", "--informative", "10")
+def test_demo_finds_the_informative_features_on_the_embedded_dask_cluster(tmp_path):
+    out = run("demo", "--rows", "1500", "--features", "300", "--informative", "10",
+              "--workdir", str(tmp_path))
     assert out.returncode == 0, out.stderr
+    assert re.search(r"engine: dask, \d+ workers, 8 partitions, 1500 rows", out.stdout), out.stdout
+    assert len(list((tmp_path / "sample-table").glob("part-*.parquet"))) == 8
     m = re.search(r"selected (\d+) of 300 features; (\d+) of the 10 informative", out.stdout)
     assert m, out.stdout
     assert 10 <= int(m.group(1)) < 300 and int(m.group(2)) == 10
     assert re.search(r"duality gap \S+ \(tolerance", out.stdout)
 
 
-def test_demo_logistic():
-    out = run("demo", "--rows", "1500", "--features", "200", "--loss", "logistic")
+def test_demo_logistic_on_the_local_engine(tmp_path):
+    out = run("demo", "--rows", "1500", "--features", "200", "--loss", "logistic",
+              "--engine", "local", "--workdir", str(tmp_path))
     assert out.returncode == 0, out.stderr
     assert "loss=logistic" in out.stdout and "selected" in out.stdout
+    assert "engine: local, 1 workers, 8 partitions" in out.stdout
 
 
 def test_no_command_prints_help_and_fails():

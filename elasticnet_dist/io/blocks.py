@@ -156,8 +156,7 @@ def _to_matrix(table: pa.Table, dtype, n):
     table = table.combine_chunks()
     if n == 0:
         return np.empty((0, table.num_columns), dtype=dtype, order="F")
-    X = np.asarray(table.to_tensor(null_to_nan=True, row_major=False))
-    return np.asfortranarray(X)
+    return np.ascontiguousarray(table.to_tensor(null_to_nan=True, row_major=True))
 
 
 def _to_vector(column):

@@ -8,6 +8,7 @@ file, before any solver runs.
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, replace
 
@@ -18,6 +19,8 @@ from .blocks import DTYPES, NAN_POLICIES, BlockDecoder
 from .checks import LoadReport, all_null_columns, check_loaded, impute_means, needs_imputation
 from .columns import ColumnPlan, plan_columns
 from .table import TableInput, check_file_schemas, memory_input, open_table, split_pieces
+
+log = logging.getLogger("elasticnet_dist")
 
 
 @dataclass
@@ -62,6 +65,10 @@ def load_table(source, engine, *, label, weight=None, features=None, exclude=Non
     decoder = BlockDecoder(plan.features, label, weight, dtype, nan_policy)
     check_file_schemas(table, decoder.columns)
     split_pieces(table, len(decoder.columns))
+    log.info("input %s: %d columns, %d features, %d dropped, label %r%s", table.uri,
+             len(table.schema), len(plan.features), len(plan.dropped), label,
+             ", %d files in %d pieces" % (len(table.files), len(table.pieces))
+             if table.kind == "files" else "")
 
     summaries = _load(engine, table, decoder)
     empty = all_null_columns(summaries, plan)
@@ -77,7 +84,12 @@ def load_table(source, engine, *, label, weight=None, features=None, exclude=Non
         summaries = _load(engine, table, decoder)
         report = replace(check_loaded(summaries, plan, loss=loss, nan_policy=nan_policy,
                                       where=table.where), all_null=empty)
-    return LoadedTable(engine, table, plan, report, decoder, time.perf_counter() - t0)
+    seconds = time.perf_counter() - t0
+    log.info("loaded %d rows (%d dropped, %d values imputed) into %d blocks, %.1f MB, on %s "
+             "with %d workers in %.2f s", report.n_rows, report.rows_dropped,
+             report.values_imputed, engine.n_partitions, engine.bytes_cached / 1e6, engine.name,
+             engine.n_workers(), seconds)
+    return LoadedTable(engine, table, plan, report, decoder, seconds)
 
 
 def _require_features(plan, table):

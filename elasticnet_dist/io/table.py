@@ -54,18 +54,22 @@ class FilePiece:
         parts = dict(self.partition_values)
         file_cols = [c for c in columns if c not in parts]
         try:
-            with _open(self.path, self.filesystem) as f:
-                pf = pq.ParquetFile(f)
-                if self.row_groups is None:
-                    table = pf.read(columns=file_cols)
-                else:
-                    table = pf.read_row_groups(list(self.row_groups), columns=file_cols)
+            if self.filesystem is None:  # Arrow's own I/O, without the GIL
+                table = self._read_file(pq.ParquetFile(self.path), file_cols)
+            else:
+                with _open(self.path, self.filesystem) as f:
+                    table = self._read_file(pq.ParquetFile(f), file_cols)
         except (OSError, pa.ArrowException) as exc:
             raise UnreadableFileError("cannot read %s: %s" % (self.name, exc)) from None
         for c in columns:
             if c in parts:
                 table = table.append_column(c, pa.array(np.full(table.num_rows, parts[c])))
         return table.select(list(columns))
+
+    def _read_file(self, pf, columns):
+        if self.row_groups is None:
+            return pf.read(columns=columns)
+        return pf.read_row_groups(list(self.row_groups), columns=columns)
 
 
 @dataclass(frozen=True)
@@ -180,8 +184,6 @@ def _with_groups(piece, groups, rows):
 # ---- files -------------------------------------------------------------------------
 
 def _open(path, filesystem):
-    if filesystem is None:
-        return open(path, "rb")
     if isinstance(filesystem, pa.fs.FileSystem):
         return filesystem.open_input_file(path)
     return filesystem.open(path, "rb")

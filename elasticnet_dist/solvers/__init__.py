@@ -12,6 +12,7 @@ max_iter=..., verbose=False) -> SolverResult`` and reads rows only through
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -24,6 +25,8 @@ from ..sufficient import SufficientStatistics
 from .base import SolverResult, check_solver_supports
 from .fista import solve_fista
 from .newton import solve_newton
+
+log = logging.getLogger("elasticnet_dist")
 
 SOLVERS = ("auto", "newton", "gram", "fista")
 
@@ -101,6 +104,10 @@ def fit_elastic_net(source, *, loss="squared", alpha=1.0, l1_ratio=0.5, penalty_
         res = solve_newton(problem, inner, u0, b0, max_iter=max_iter, verbose=verbose)
     timings["solve"] = time.perf_counter() - t0
 
+    log.info("fit %s loss, alpha=%.6g, l1_ratio=%g: solver %s, %d data passes, %d iterations, "
+             "duality gap %.3e (tolerance %.3e), %s, %d features selected", loss, alpha, l1_ratio,
+             solver, source.n_passes - passes0, res.n_iter, res.gap, res.tol_abs,
+             "converged" if res.converged else "NOT converged", int(np.count_nonzero(res.u)))
     coef, intercept = problem.std.to_original(res.u, res.intercept)
     if not fit_intercept:
         intercept = 0.0
