@@ -200,7 +200,8 @@ def chunked_block_stats(X, y, s, request: PassRequest, rows=None):
     """:func:`block_stats` of one (large) cached block, computed chunk by chunk.
 
     Float32 blocks are converted to float64 one chunk at a time, so every sum
-    is accumulated in float64 while the cache holds half the bytes.
+    is accumulated in float64 while the cache holds half the bytes. ``s=None``
+    stands for unit weights.
     """
     n = X.shape[0]
     if n == 0:
@@ -211,5 +212,6 @@ def chunked_block_stats(X, y, s, request: PassRequest, rows=None):
         Xc = X[i:i + rows]
         if Xc.dtype != np.float64:
             Xc = Xc.astype(np.float64)
-        parts.append(block_stats(Xc, y[i:i + rows], s[i:i + rows], request))
+        sc = np.ones(Xc.shape[0]) if s is None else s[i:i + rows]
+        parts.append(block_stats(Xc, y[i:i + rows], sc, request))
     return merge_stats(parts)

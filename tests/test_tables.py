@@ -123,7 +123,8 @@ def test_projection_reads_only_the_needed_columns(wide, tmp_path):
     assert loaded.decoder.columns == ["f0001", "f0003", "y"]
     assert loaded.table.pieces[0].read(loaded.decoder.columns).column_names == ["f0001", "f0003",
                                                                                  "y"]
-    assert engine.bytes_cached == 400 * (2 + 2) * 8  # two features, the label, unit weights
+    # two features and the label; unit weights are not stored
+    assert engine.bytes_cached == 400 * (2 + 1) * 8
 
 
 def test_partition_invariance_local(wide, tmp_path):

@@ -48,22 +48,23 @@ def _cache_dir(token):
 def _map_spilled(path):
     try:
         X = np.load(path + ".X.npy", mmap_mode="r")
-        ys = np.load(path + ".ys.npy")
+        y = np.load(path + ".y.npy")
+        s = np.load(path + ".s.npy") if os.path.exists(path + ".s.npy") else None
     except (OSError, ValueError):
         return None
-    return Block(X, ys[0].copy(), ys[1].copy(), None)
+    return Block(X, y, s, None)
 
 
 def _spill(block, path):
-    """Write the block next to ``path`` (atomically) and return it memory-mapped."""
+    """Write the block next to ``path`` and return it memory-mapped. Each file is
+    written under a temporary name and renamed; X last, as it marks completion."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = "%s.%s.tmp" % (path, uuid.uuid4().hex)
-    with open(tmp + ".X", "wb") as f:
-        np.save(f, block.X)
-    with open(tmp + ".ys", "wb") as f:
-        np.save(f, np.vstack([block.y, block.s]))
-    os.replace(tmp + ".ys", path + ".ys.npy")
-    os.replace(tmp + ".X", path + ".X.npy")
+    parts = [("y", block.y)] + ([("s", block.s)] if block.s is not None else []) + [("X", block.X)]
+    for name, array in parts:
+        with open(tmp + name, "wb") as f:
+            np.save(f, array)
+        os.replace(tmp + name, "%s.%s.npy" % (path, name))
     mapped = _map_spilled(path)
     mapped.summary = block.summary
     return mapped

@@ -57,11 +57,12 @@ class BlockSummary:
 
 @dataclass
 class Block:
-    """Rows of one piece, decoded: ``X`` (m x p, column-major), ``y``, ``s``."""
+    """Rows of one piece, decoded: ``X`` (m x p, row-major), ``y``, and the weights
+    ``s`` (None for unit weights: nothing is cached for them)."""
 
     X: np.ndarray
     y: np.ndarray
-    s: np.ndarray
+    s: Optional[np.ndarray]
     summary: BlockSummary
 
     def stats(self, request):
@@ -104,7 +105,7 @@ class BlockDecoder:
         null_x = np.array([c.null_count for c in feats.columns], dtype=np.int64)
         X = _to_matrix(feats, dtype, n)
         y = _to_vector(table.column(self.label))
-        s = (np.ones(n) if self.weight is None else _to_vector(table.column(self.weight)))
+        s = None if self.weight is None else _to_vector(table.column(self.weight))
 
         finite = np.isfinite(X)
         col_ok = finite.all(axis=0)
@@ -115,13 +116,13 @@ class BlockDecoder:
             finite_sum = (np.where(finite, X, 0) if bad_cols.size else X).sum(
                 axis=0, dtype=np.float64)
         y_ok = np.isfinite(y)
-        s_ok = np.isfinite(s)
+        s_ok = np.ones(n, dtype=bool) if s is None else np.isfinite(s)
         summary = BlockSummary(
             piece=name, n_rows_read=n, n_rows=n, nbytes=0, nonfinite_x=nonfinite_x,
             null_x=null_x, finite_sum_x=finite_sum, finite_count_x=n - nonfinite_x,
             nonfinite_y=int(n - y_ok.sum()), label_zeros=int(np.sum(y == 0)),
             label_ones=int(np.sum(y == 1)), label_other=_other_label(y, y_ok),
-            nonfinite_s=int(n - s_ok.sum()), negative_s=int(np.sum(s < 0)))
+            nonfinite_s=int(n - s_ok.sum()), negative_s=0 if s is None else int(np.sum(s < 0)))
 
         keep = None
         if self.nan_policy in ("drop_rows", "impute_mean"):
@@ -135,12 +136,12 @@ class BlockDecoder:
             summary.values_imputed = int(nonfinite_x.sum())
         del finite
         if keep is not None and not keep.all():
-            X, y, s = np.asfortranarray(X[keep]), y[keep], s[keep]
+            X, y, s = X[keep], y[keep], None if s is None else s[keep]
             summary.rows_dropped = int(n - keep.sum())
             summary.n_rows = int(keep.sum())
             summary.label_zeros, summary.label_ones = int(np.sum(y == 0)), int(np.sum(y == 1))
-        summary.nbytes = int(X.nbytes + y.nbytes + s.nbytes)
-        summary.weight_sum = float(s[np.isfinite(s)].sum())
+        summary.nbytes = int(X.nbytes + y.nbytes + (0 if s is None else s.nbytes))
+        summary.weight_sum = float(X.shape[0] if s is None else s[np.isfinite(s)].sum())
         if X.shape[0]:
             summary.first_x = np.asarray(X[0], dtype=np.float64)
             summary.first_y = float(y[0])
@@ -148,7 +149,7 @@ class BlockDecoder:
 
 
 def _to_matrix(table: pa.Table, dtype, n):
-    """All columns of ``table`` as one column-major (n x p) array of ``dtype``."""
+    """All columns of ``table`` as one row-major (n x p) array of ``dtype``."""
     if table.num_columns == 0:
         return np.empty((n, 0), dtype=dtype, order="F")
     target = pa.float32() if dtype == np.float32 else pa.float64()
