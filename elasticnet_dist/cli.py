@@ -46,9 +46,9 @@ def _demo(args):
                      cluster=args.cluster).fit(path, label="y")
     wall = time.perf_counter() - t0
     rep = est.fit_report_
-    print("engine: %s, %d workers, %d partitions, %d rows, %.1f MB cached"
-          % (rep["engine"], rep["workers"], rep["partitions"], rep["rows"],
-             rep["bytes_cached"] / 1e6))
+    print("engine: %s, %d workers (started in %.2f s), %d partitions, %d rows, %.1f MB cached"
+          % (rep["engine"], rep["workers"], rep["engine_start_s"], rep["partitions"],
+             rep["rows"], rep["bytes_cached"] / 1e6))
     print("fit: solver=%s, data passes: %d, iterations: %d, duality gap %.2e (tolerance %.2e), "
           "%.2f s (%s)" % (est.solver_, est.n_passes_, est.n_iter_, est.dual_gap_, est.tol_, wall,
                            ", ".join("%s %.2f s" % kv for kv in est.timings_.items())))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 import warnings
 
 import numpy as np
@@ -118,7 +119,9 @@ class ElasticNet(SelectorMixin, BaseEstimator):
     dropped_features_ : dict name -> reason for the table columns that are
         not features (``non_numeric``, ``all_null``, ``excluded_by_config``).
     fit_report_ : dict: engine, workers, partitions, rows, bytes cached, data
-        passes, missing-value handling, seconds per phase (load, statistics, solve).
+        passes, missing-value handling, seconds per phase (``timings``: load,
+        statistics, solve) and to start or connect to the cluster
+        (``engine_start_s``).
     """
 
     def __init__(self, alpha=1.0, l1_ratio=0.5, *, loss="squared", fit_intercept=True,
@@ -180,7 +183,9 @@ class ElasticNet(SelectorMixin, BaseEstimator):
                    names_from_table=True):
         v.check_params(self, None)
         v.check_table_options(self)
+        t0 = time.perf_counter()
         engine = make_engine(self.engine, self.cluster)
+        t_start = time.perf_counter() - t0
         try:
             loaded = load_table(table, engine, label=label, weight=weight, features=features,
                                 exclude=exclude, keys=keys, loss=self.loss, dtype=self.dtype,
@@ -188,7 +193,7 @@ class ElasticNet(SelectorMixin, BaseEstimator):
             plan = loaded.plan
             factors = v.penalty_factors_by_name(self.penalty_factor, plan.features)
             self._run(engine, factors, t_load=loaded.seconds)
-            self.fit_report_.update(loaded.describe())
+            self.fit_report_.update(loaded.describe(), engine_start_s=t_start)
         finally:
             if engine is not self.engine:
                 engine.close()
@@ -218,7 +223,7 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         self._store(fit)
         self.fit_report_ = {"engine": "local", "workers": 1, "partitions": 1,
                             "rows": int(source.n_rows), "n_passes": fit.n_passes,
-                            "timings": dict(self.timings_)}
+                            "timings": dict(self.timings_), "engine_start_s": 0.0}
         return self
 
     def _check_input(self, X, y, sample_weight):
