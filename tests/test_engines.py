@@ -180,3 +180,18 @@ def test_a_file_gone_after_planning_is_named_by_the_worker_error(engine):
                      BlockDecoder(("a",), "y"))
     finally:
         eng.close()
+
+
+def test_dask_accounts_the_cached_blocks_at_their_real_size(dask_client, tables):
+    from elasticnet_dist.engines import make_engine
+    from elasticnet_dist.io import load_table
+
+    engine = make_engine("dask", dask_client)
+    try:
+        load_table(tables["squared", 7], engine, label="y")
+        sizes = dask_client.nbytes(summary=False)
+        held = sum(sizes[f.key] for f in engine._blocks)
+        raw = 640 * 41 * 8  # 40 features and the label, float64
+        assert held == engine.bytes_cached and raw <= held <= 1.2 * raw
+    finally:
+        engine.close()

@@ -15,9 +15,17 @@ from __future__ import annotations
 import os
 
 import pyarrow as pa
+from dask.sizeof import sizeof
 
+from ..io.blocks import Block
 from ..passes import tree_merge
 from .base import BlockEngine, check_reachable
+
+
+@sizeof.register(Block)
+def _sizeof_block(block):
+    """A block's real size, so that Dask's memory accounting (and spilling) sees it."""
+    return int(block.X.nbytes + block.y.nbytes + (0 if block.s is None else block.s.nbytes))
 
 
 def _load_piece(piece, decoder):
