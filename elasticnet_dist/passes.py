@@ -162,13 +162,25 @@ def merge_stats(parts):
     return total
 
 
-def tree_merge(parts, fan_in=8):
+#: Partial results merged at each node of the reduction tree.
+FAN_IN = 8
+
+
+def merge_group(parts):
+    """:func:`merge_stats` of one node of the tree; ``None`` when every part is empty."""
+    parts = [part for part in parts if part is not None]
+    return merge_stats(parts) if parts else None
+
+
+def tree_merge(parts, fan_in=FAN_IN):
     """:func:`merge_stats` as a tree of fixed shape: groups of ``fan_in`` consecutive
     partial results, then groups of those, ... The shape depends only on the
-    number of parts, so the rounding is the same on every run and engine."""
-    parts = [part for part in parts if part is not None]
+    number of parts (empty blocks included), so the rounding is the same on every
+    run and engine, and an engine may compute the lower levels where the parts
+    are (:func:`merge_group` on each group) and finish here with the same result."""
+    parts = list(parts)
     while len(parts) > 1:
-        parts = [merge_stats(parts[i:i + fan_in]) for i in range(0, len(parts), fan_in)]
+        parts = [merge_group(parts[i:i + fan_in]) for i in range(0, len(parts), fan_in)]
     return merge_stats(parts)
 
 

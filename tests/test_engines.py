@@ -195,3 +195,24 @@ def test_dask_accounts_the_cached_blocks_at_their_real_size(dask_client, tables)
         assert held == engine.bytes_cached and raw <= held <= 1.2 * raw
     finally:
         engine.close()
+
+
+def test_gram_pass_merged_on_the_workers_equals_the_local_tree(engine, tables):
+    """64 pieces: the first levels of the reduction tree run on the cluster."""
+    from elasticnet_dist.engines import LocalEngine, make_engine
+    from elasticnet_dist.io import load_table
+    from elasticnet_dist.problem import moments_request
+
+    local = LocalEngine()
+    load_table(tables["squared", 64], local, label="y")
+    request = moments_request(local, full_gram=True)[0]
+    expected = local.run_pass(request)
+    cluster = make_engine(engine[0], engine[1])
+    try:
+        load_table(tables["squared", 64], cluster, label="y")
+        got = cluster.run_pass(request)
+    finally:
+        cluster.close()
+    assert got.keys() == expected.keys()
+    for key in expected:
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-12, atol=1e-9, err_msg=key)

@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 
 from ..errors import BadValuesError, InputError, UnreadableFileError
 from ..io.blocks import Block
-from ..passes import tree_merge
+from ..passes import FAN_IN, merge_group, tree_merge
 from .base import BlockEngine, check_reachable
 
 #: Blocks held by this Python process: (token, piece index) -> Block (memory-mapped).
@@ -106,6 +106,17 @@ def _load_task(token, pieces, decoder, n_slots, slot, rows):
 def _pass_task(token, pieces, decoder, request, n_slots, slot, rows):
     for index in _slot_pieces(slot, n_slots, len(pieces), rows):
         yield index, _cached_block(token, index, pieces[index], decoder).stats(request)
+
+
+def _tree_node(item):
+    """(piece index, stats) -> (index of its node at the first level of the tree, same)."""
+    return item[0] // FAN_IN, item
+
+
+def _merge_node(node):
+    """Merge one first-level node of :func:`tree_merge`, its parts in piece order."""
+    key, items = node
+    return key, merge_group([stats for _, stats in sorted(items, key=lambda t: t[0])])
 
 
 def _drop_task(token, _index, rows):
@@ -223,7 +234,11 @@ class SparkEngine(BlockEngine):
     def _pass(self, request):
         task = functools.partial(_pass_task, self._token, self._pieces, self._decoder, request,
                                  self._slots)
-        parts = sorted(_collect(self._rdd.mapPartitionsWithIndex(task)), key=lambda t: t[0])
+        rdd = self._rdd.mapPartitionsWithIndex(task)
+        if request.full_gram and len(self._pieces) > FAN_IN:
+            # p x p per piece: merge the first level of the tree on the executors
+            rdd = rdd.map(_tree_node).groupByKey(self._slots).map(_merge_node)
+        parts = sorted(_collect(rdd), key=lambda t: t[0])
         return tree_merge(stats for _, stats in parts)
 
     def _stage_memory(self, pieces, decoder):
