@@ -151,12 +151,12 @@ class BlockDecoder:
 def _to_matrix(table: pa.Table, dtype, n):
     """All columns of ``table`` as one row-major (n x p) array of ``dtype``."""
     if table.num_columns == 0:
-        return np.empty((n, 0), dtype=dtype, order="F")
+        return np.empty((n, 0), dtype=dtype)
     target = pa.float32() if dtype == np.float32 else pa.float64()
     table = table.cast(pa.schema([pa.field(f.name, target) for f in table.schema]))
     table = table.combine_chunks()
     if n == 0:
-        return np.empty((0, table.num_columns), dtype=dtype, order="F")
+        return np.empty((0, table.num_columns), dtype=dtype)
     return np.ascontiguousarray(table.to_tensor(null_to_nan=True, row_major=True))
 
 
