@@ -326,3 +326,11 @@ def test_predict_on_the_table_frame(wide, table_dir):
     est = fit_table(table_dir)
     df = frame(wide, other=np.zeros(400))
     np.testing.assert_allclose(est.predict(df), wide.X @ est.coef_ + est.intercept_)
+
+
+def test_a_missing_engine_extra_says_what_to_install(monkeypatch, table_dir):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "elasticnet_dist.engines.dask_engine", None)
+    with pytest.raises(ImportError, match=r"pip install 'elasticnet_dist\[dask\]'"):
+        fit_table(table_dir, engine="dask")

@@ -9,6 +9,8 @@ exposes ``run_pass(request)``, ``reference_row()``, ``n_rows``,
 - ``"dask"``: a Dask cluster, embedded ``LocalCluster`` by default;
 - ``"spark"``: a Spark session, ``local[*]`` by default.
 """
+import contextlib
+
 from .base import BlockEngine
 from .local import InMemorySource, LocalEngine
 
@@ -27,14 +29,24 @@ def make_engine(engine="local", cluster=None, **options):
             raise ValueError("engine='local' takes no cluster; got %r" % (cluster,))
         return LocalEngine()
     if engine == "dask":
-        from .dask_engine import DaskEngine
-
+        with _needs_extra("dask"):
+            from .dask_engine import DaskEngine
         return DaskEngine(cluster, **options)
     if engine == "spark":
-        from .spark_engine import SparkEngine
-
+        with _needs_extra("spark"):
+            from .spark_engine import SparkEngine
+            import pyspark  # noqa: F401
         return SparkEngine(cluster, **options)
     raise ValueError("engine=%r is not supported; choose one of %s" % (engine, list(ENGINES)))
+
+
+@contextlib.contextmanager
+def _needs_extra(name):
+    try:
+        yield
+    except ImportError as exc:
+        raise ImportError("engine=%r needs the %s extra: pip install 'elasticnet_dist[%s]' (%s)"
+                          % (name, name, name, exc)) from exc
 
 
 __all__ = ["BlockEngine", "ENGINES", "InMemorySource", "LocalEngine", "make_engine"]
