@@ -82,6 +82,7 @@ class DaskEngine(BlockEngine):
             self.client = Client(cluster)
             self._owned = [self.client]
         self._blocks = []
+        self._threads = {}
 
     def n_workers(self):
         return len(self.client.scheduler_info().get("workers", {}))
@@ -118,8 +119,7 @@ class DaskEngine(BlockEngine):
             return self._tree_pass(request)
         client = self.client
         holders = client.who_has(self._blocks)
-        threads = {addr: max(1, w.get("nthreads", 1))
-                   for addr, w in client.scheduler_info().get("workers", {}).items()}
+        threads = self._threads_per_worker(holders)
         groups = {}
         for i, future in enumerate(self._blocks):
             addr = (holders.get(future.key) or [None])[0]
@@ -136,6 +136,16 @@ class DaskEngine(BlockEngine):
         parts = sorted((item for result in client.gather(tasks) for item in result),
                        key=lambda item: item[0])
         return tree_merge(stats for _, stats in parts)
+
+    def _threads_per_worker(self, holders):
+        """Threads of each worker holding blocks; asked again only when a new worker
+        appears (a restarted one, or one the cluster added)."""
+        known = self._threads
+        if any(addrs and addrs[0] not in known for addrs in holders.values()):
+            known = {addr: max(1, w.get("nthreads", 1))
+                     for addr, w in self.client.scheduler_info().get("workers", {}).items()}
+            self._threads = known
+        return known
 
     def _tree_pass(self, request):
         """A pass with large partial sums (the full Gram, p x p per block): the

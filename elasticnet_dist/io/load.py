@@ -60,7 +60,7 @@ def load_table(source, engine, *, label, weight=None, features=None, exclude=Non
     t0 = time.perf_counter()
     table = open_table(source, storage_options)
     plan = plan_columns(table.schema, label=label, weight=weight, keys=keys, features=features,
-                        exclude=exclude, where=table.where)
+                        exclude=exclude, where=table.uri)
     _require_features(plan, table)
     decoder = BlockDecoder(plan.features, label, weight, dtype, nan_policy)
     check_file_schemas(table, decoder.columns)
@@ -77,13 +77,13 @@ def load_table(source, engine, *, label, weight=None, features=None, exclude=Non
         _require_features(plan, table)
         decoder = replace(decoder, features=plan.features)
         summaries = _load(engine, table, decoder)
-    report = check_loaded(summaries, plan, loss=loss, nan_policy=nan_policy, where=table.where)
+    report = check_loaded(summaries, plan, loss=loss, nan_policy=nan_policy, where=table.uri)
     report.all_null = empty
     if nan_policy == "impute_mean" and needs_imputation(summaries):
         decoder = replace(decoder, fill=impute_means(summaries))
         summaries = _load(engine, table, decoder)
         report = replace(check_loaded(summaries, plan, loss=loss, nan_policy=nan_policy,
-                                      where=table.where), all_null=empty)
+                                      where=table.uri), all_null=empty)
     seconds = time.perf_counter() - t0
     log.info("loaded %d rows (%d dropped, %d values imputed) into %d blocks, %.1f MB, on %s "
              "with %d workers in %.2f s", report.n_rows, report.rows_dropped,
@@ -96,7 +96,7 @@ def _require_features(plan, table):
     if not plan.features:
         reasons = sorted(set(plan.dropped.values()))
         raise InputError("no numeric feature column is left in %s (dropped: %s)"
-                         % (table.where, ", ".join(reasons) or "none"))
+                         % (table.uri, ", ".join(reasons) or "none"))
 
 
 def _load(engine, table, decoder):

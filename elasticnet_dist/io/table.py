@@ -104,10 +104,6 @@ class TableInput:
     schemas: list = field(default_factory=list)  # per piece: the file's own schema
     row_group_rows: list = field(default_factory=list)  # per piece: rows of each row group
 
-    @property
-    def where(self):
-        return self.uri
-
 
 def open_table(source, storage_options=None) -> TableInput:
     """Resolve ``source`` (path, URL, glob, list, or DataFrame) without reading data."""
@@ -134,7 +130,11 @@ def check_file_schemas(table: TableInput, columns):
     if table.kind != "files":
         return
     first = {}
+    seen = []  # file schemas already checked: most tables have one, compared in C++
     for piece, schema in zip(table.pieces, table.schemas, strict=True):
+        if any(schema.equals(other) for other in seen):
+            continue
+        seen.append(schema)
         parts = dict(piece.partition_values)
         for c in columns:
             if c in parts:
