@@ -19,8 +19,7 @@ class InMemorySource:
         self._X = np.asarray(X)
         self.n_rows, self.n_features = self._X.shape
         self.block_rows = block_rows
-        self._s = (np.ones(self.n_rows) if sample_weight is None
-                   else np.asarray(sample_weight, dtype=np.float64))
+        self._s = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         self._y = np.asarray(y, dtype=np.float64)
         self.n_passes = 0
 
