@@ -14,8 +14,9 @@ from .penalty import COMPAT_MODES
 from .solvers import SOLVERS
 
 
-def check_params(est, n_features):
-    """Validate an estimator's hyper-parameters; return the penalty factors as an array."""
+def check_params(est, feature_names=None):
+    """Validate an estimator's hyper-parameters; return the penalty factors as an
+    array for ``feature_names`` (None before a table's features are known)."""
     _check_real("alpha", est.alpha, low=0.0)
     _check_real("l1_ratio", est.l1_ratio, low=0.0, high=1.0)
     _check_real("tol", est.tol, low=0.0)
@@ -36,19 +37,9 @@ def check_params(est, n_features):
     for name in ("fit_intercept", "standardize", "warm_start"):
         if not isinstance(getattr(est, name), (bool, np.bool_)):
             raise ValueError("%s must be True or False, got %r" % (name, getattr(est, name)))
-    if n_features is None:  # a table: the features are known after loading
+    if feature_names is None:  # a table: the features are known after loading
         return None
-    if est.penalty_factor is None:
-        return np.ones(n_features)
-    factors = np.asarray(est.penalty_factor, dtype=np.float64)
-    if factors.shape != (n_features,):
-        raise ValueError("penalty_factor has shape %s; X has %d features"
-                         % (factors.shape, n_features))
-    bad = np.flatnonzero(~np.isfinite(factors) | (factors < 0))
-    if bad.size:
-        raise ValueError("penalty_factor must be finite and >= 0; feature %d has %r"
-                         % (bad[0], factors[bad[0]]))
-    return factors
+    return penalty_factors_by_name(est.penalty_factor, feature_names)
 
 
 def check_table_options(est):
@@ -81,7 +72,7 @@ def penalty_factors_by_name(penalty_factor, features):
     else:
         factors = np.asarray(penalty_factor, dtype=np.float64)
         if factors.shape != (p,):
-            raise ValueError("penalty_factor has shape %s; the table has %d features"
+            raise ValueError("penalty_factor has shape %s; there are %d features"
                              % (factors.shape, p))
     bad = np.flatnonzero(~np.isfinite(factors) | (factors < 0))
     if bad.size:

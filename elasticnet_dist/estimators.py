@@ -77,7 +77,8 @@ class ElasticNet(SelectorMixin, BaseEstimator):
     loss : {"squared", "logistic"}, default "squared".
     fit_intercept : bool, default True.
     standardize : bool, default True.
-    penalty_factor : array of shape (n_features,) >= 0, optional. 0 = never penalised.
+    penalty_factor : array of shape (n_features,) >= 0, or a dict column name ->
+        factor (features not named get 1), optional. 0 = never penalised.
     tol : float, default 1e-6. Stop when the duality gap is below
         ``tol * D0 / W`` with ``D0`` the null deviance (for the squared loss
         ``sum s (y - ybar)^2``, scikit-learn's ``tol * ||y - ybar||^2 / n``).
@@ -156,8 +157,7 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         Dask or Spark DataFrame, given with ``label=`` (the label column) and
         optionally ``weight=`` (a weight column), ``features=`` (names and glob
         patterns; default every numeric column other than the label, weight
-        and ``keys``) and ``exclude=``. ``penalty_factor`` may then be a dict
-        from feature name to factor (others 1).
+        and ``keys``) and ``exclude=``.
         """
         if label is not None or _is_table(X):
             if y is not None or sample_weight is not None:
@@ -181,7 +181,7 @@ class ElasticNet(SelectorMixin, BaseEstimator):
 
     def _fit_table(self, table, *, label, weight, features, exclude, keys, storage_options=None,
                    names_from_table=True):
-        v.check_params(self, None)
+        v.check_params(self)
         v.check_table_options(self)
         t0 = time.perf_counter()
         engine = make_engine(self.engine, self.cluster)
@@ -235,12 +235,13 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         columns = getattr(X, "columns", None)
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite=False,
                              y_numeric=self.loss != "logistic", ensure_min_samples=2)
-        factors = v.check_params(self, X.shape[1])
+        names = v.column_names(columns, X.shape[1])
+        factors = v.check_params(self, names)
         s = None if sample_weight is None else v.check_weights(sample_weight, X.shape[0])
         if self.loss == "logistic":
             y = v.check_binary_labels(y if s is None else y[s > 0], y)
         y = np.asarray(y, dtype=np.float64)
-        return X, y, s, factors, v.column_names(columns, X.shape[1])
+        return X, y, s, factors, names
 
     def _store(self, fit):
         res = fit.result

@@ -334,3 +334,14 @@ def test_memory_layout_does_not_change_the_answer(loss):
     b = ElasticNet(**kw).fit(np.asfortranarray(X), y)
     np.testing.assert_allclose(b.coef_, a.coef_, rtol=1e-10, atol=1e-14)
     assert a.n_passes_ == b.n_passes_
+
+
+def test_penalty_factor_by_column_name_on_a_dataframe():
+    X, y = correlated_problem(200, 6, seed=3)
+    df = pd.DataFrame(X, columns=list("abcdef"))
+    by_name = ElasticNet(alpha=0.5, penalty_factor={"c": 0.0}, tol=1e-10).fit(df, y)
+    by_array = ElasticNet(alpha=0.5, penalty_factor=[1, 1, 0, 1, 1, 1], tol=1e-10).fit(X, y)
+    np.testing.assert_allclose(by_name.coef_, by_array.coef_, rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match=r"penalty_factor names 1 column\(s\) that are not "
+                       r"features: \['z'\]"):
+        ElasticNet(penalty_factor={"z": 0.0}).fit(df, y)
