@@ -4,7 +4,8 @@ An engine caches decoded blocks where its workers are and runs passes over
 them. Subclasses implement three methods:
 
 - ``_load(pieces, decoder) -> [BlockSummary]``: decode every piece once, keep
-  the blocks, return their summaries in piece order;
+  the blocks, return their summaries in piece order (``_load_frame`` does the
+  same for the engine's own DataFrame kind, ``frame_kind``);
 - ``_pass(request) -> dict``: :meth:`Block.stats` on every block, merged with
   :func:`~elasticnet_dist.passes.tree_merge` in piece order (so the rounding
   depends only on the pieces, never on scheduling);
@@ -33,15 +34,17 @@ class BlockEngine:
     # ---- loading ---------------------------------------------------------------------
     def load(self, pieces, decoder):
         """Decode and cache every piece; return the block summaries in piece order."""
-        self._release()
-        self.summaries = list(self._load(list(pieces), decoder))
-        self.n_features = len(decoder.features)
-        return self.summaries
+        return self._cache(lambda: self._load(list(pieces), decoder), decoder)
 
     def load_frame(self, frame, decoder):
-        """Decode and cache the partitions of a distributed DataFrame (engine-specific)."""
-        raise NotImplementedError("the %s engine cannot read a %s; give a Parquet path"
-                                  % (self.name, type(frame).__name__))
+        """Decode and cache the partitions of this engine's own DataFrame kind."""
+        return self._cache(lambda: self._load_frame(frame, decoder), decoder)
+
+    def _cache(self, load, decoder):
+        self._release()
+        self.summaries = list(load())
+        self.n_features = len(decoder.features)
+        return self.summaries
 
     # ---- the source interface -----------------------------------------------------------
     @property
@@ -94,6 +97,10 @@ class BlockEngine:
 
     def _load(self, pieces, decoder):
         raise NotImplementedError
+
+    def _load_frame(self, frame, decoder):
+        raise NotImplementedError("the %s engine cannot read a %s; give a Parquet path"
+                                  % (self.name, type(frame).__name__))
 
     def _pass(self, request):
         raise NotImplementedError

@@ -94,16 +94,12 @@ class DaskEngine(BlockEngine):
         self._blocks = self.client.map(_load_piece, pieces, decoder=decoder, pure=False)
         return self._summaries()
 
-    def load_frame(self, frame, decoder):
+    def _load_frame(self, frame, decoder):
         """Decode each partition of a Dask DataFrame on the worker that computes it."""
-        self._release()
         parts = self.client.compute(frame[decoder.columns].to_delayed())
-        names = ["partition %d of %s" % (i, "the Dask DataFrame") for i in range(len(parts))]
+        names = ["partition %d of the Dask DataFrame" % i for i in range(len(parts))]
         self._blocks = self.client.map(_decode_frame, parts, names, decoder=decoder, pure=False)
-        del parts  # the blocks keep what they need
-        self.summaries = self._summaries()
-        self.n_features = len(decoder.features)
-        return self.summaries
+        return self._summaries()
 
     def _summaries(self):
         return self.client.gather(self.client.map(_summary, self._blocks, pure=False))

@@ -218,7 +218,7 @@ class SparkEngine(BlockEngine):
         return [s for _, s in sorted(_collect(self._rdd.mapPartitionsWithIndex(task)),
                                      key=lambda t: t[0])]
 
-    def load_frame(self, frame, decoder):
+    def _load_frame(self, frame, decoder):
         """Write the needed columns of a Spark DataFrame as Parquet, then load the files."""
         from pyspark.sql import functions as F
 
@@ -229,7 +229,7 @@ class SparkEngine(BlockEngine):
         frame.select(*cols).write.mode("overwrite").parquet(path)
         table = open_table(path)
         check_file_schemas(table, decoder.columns)
-        return self.load(table.pieces, decoder)
+        return self._load(table.pieces, decoder)
 
     def _pass(self, request):
         task = functools.partial(_pass_task, self._token, self._pieces, self._decoder, request,
