@@ -43,18 +43,11 @@ def check_params(est, feature_names=None):
 
 
 def check_table_options(est):
-    """The engine, block dtype and missing-value policy of an estimator."""
-    from .engines import ENGINES, BlockEngine
-    from .io import DTYPES, NAN_POLICIES
+    """The block dtype and missing-value policy of an estimator (its engine is
+    checked by :func:`~elasticnet_dist.engines.make_engine`)."""
+    from .io.load import check_load_options
 
-    if not (isinstance(est.engine, BlockEngine) or est.engine in ENGINES):
-        raise ValueError("engine=%r is not supported; choose one of %s"
-                         % (est.engine, list(ENGINES)))
-    if est.dtype not in DTYPES:
-        raise ValueError("dtype=%r is not supported; choose one of %s" % (est.dtype, list(DTYPES)))
-    if est.nan_policy not in NAN_POLICIES:
-        raise ValueError("nan_policy=%r is not supported; choose one of %s"
-                         % (est.nan_policy, list(NAN_POLICIES)))
+    check_load_options(est.dtype, est.nan_policy)
 
 
 def penalty_factors_by_name(penalty_factor, features):

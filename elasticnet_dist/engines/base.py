@@ -24,6 +24,7 @@ from ..errors import UnreadableFileError
 
 class BlockEngine:
     name = "base"
+    frame_kind = None  # the DataFrame kind this engine reads itself ("dask", "spark")
 
     def __init__(self):
         self.n_passes = 0

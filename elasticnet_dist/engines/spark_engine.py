@@ -147,6 +147,13 @@ def _collect(rdd):
         raise
 
 
+def spark_columns(names):
+    """Spark column references for names taken literally (spaces, dots, backticks)."""
+    from pyspark.sql import functions as F
+
+    return [F.col("`%s`" % name.replace("`", "``")) for name in names]
+
+
 def spark_session(master=None):
     """The active SparkSession, or a new one on ``master`` (default ``local[*]``).
 
@@ -220,13 +227,10 @@ class SparkEngine(BlockEngine):
 
     def _load_frame(self, frame, decoder):
         """Write the needed columns of a Spark DataFrame as Parquet, then load the files."""
-        from pyspark.sql import functions as F
-
         from ..io.table import check_file_schemas, open_table
 
-        cols = [F.col("`%s`" % c.replace("`", "``")) for c in decoder.columns]
         path = self._new_staging_dir()
-        frame.select(*cols).write.mode("overwrite").parquet(path)
+        frame.select(*spark_columns(decoder.columns)).write.mode("overwrite").parquet(path)
         table = open_table(path)
         check_file_schemas(table, decoder.columns)
         return self._load(table.pieces, decoder)

@@ -57,8 +57,8 @@ def check_loaded(summaries, plan, *, loss, nan_policy, where):
                         rows_dropped=sum(s.rows_dropped for s in summaries),
                         values_imputed=sum(s.values_imputed for s in summaries))
     if nan_policy == "error":
-        _check_finite_label(summaries, plan, where)
-        _check_finite_features(summaries, plan, where)
+        _check_finite_label(summaries, plan)
+        _check_finite_features(summaries, plan)
     if plan.weight is not None:
         _check_weights(summaries, plan, nan_policy)
     if n_rows == 0:
@@ -78,7 +78,7 @@ def _first_piece(summaries, count):
     return "?"
 
 
-def _check_finite_label(summaries, plan, where):
+def _check_finite_label(summaries, plan):
     bad = sum(s.nonfinite_y for s in summaries)
     if bad:
         first = _first_piece(summaries, lambda s: s.nonfinite_y)
@@ -87,7 +87,7 @@ def _check_finite_label(summaries, plan, where):
             "them or set nan_policy='drop_rows'" % (plan.label, bad, first))
 
 
-def _check_finite_features(summaries, plan, where):
+def _check_finite_features(summaries, plan):
     counts = np.sum([s.nonfinite_x for s in summaries], axis=0)
     bad = np.flatnonzero(counts)
     if not bad.size:

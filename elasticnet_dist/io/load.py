@@ -52,11 +52,7 @@ def load_table(source, engine, *, label, weight=None, features=None, exclude=Non
     the other rows (and drops rows whose label or weight is missing). The
     report records what was dropped or imputed.
     """
-    if dtype not in DTYPES:
-        raise ValueError("dtype=%r is not supported; choose one of %s" % (dtype, list(DTYPES)))
-    if nan_policy not in NAN_POLICIES:
-        raise ValueError("nan_policy=%r is not supported; choose one of %s"
-                         % (nan_policy, list(NAN_POLICIES)))
+    check_load_options(dtype, nan_policy)
     t0 = time.perf_counter()
     table = open_table(source, storage_options)
     plan = plan_columns(table.schema, label=label, weight=weight, keys=keys, features=features,
@@ -92,6 +88,15 @@ def load_table(source, engine, *, label, weight=None, features=None, exclude=Non
     return LoadedTable(engine, table, plan, report, decoder, seconds)
 
 
+def check_load_options(dtype, nan_policy):
+    """The block dtype and the missing-value policy must be known values."""
+    if dtype not in DTYPES:
+        raise ValueError("dtype=%r is not supported; choose one of %s" % (dtype, list(DTYPES)))
+    if nan_policy not in NAN_POLICIES:
+        raise ValueError("nan_policy=%r is not supported; choose one of %s"
+                         % (nan_policy, list(NAN_POLICIES)))
+
+
 def _require_features(plan, table):
     if not plan.features:
         reasons = sorted(set(plan.dropped.values()))
@@ -102,7 +107,7 @@ def _require_features(plan, table):
 def _load(engine, table, decoder):
     if table.kind in ("files", "memory"):
         return engine.load(table.pieces, decoder)
-    if getattr(engine, "frame_kind", None) == table.kind:
+    if engine.frame_kind == table.kind:
         return engine.load_frame(table.frame, decoder)
     return engine.load(_materialize(table, decoder.columns), decoder)
 
@@ -117,8 +122,8 @@ def _materialize(table, columns):
             pieces.extend(memory_input(frame, "partition %d of %s" % (i, table.uri)).pieces)
         return pieces
     if table.kind == "spark":
-        from pyspark.sql import functions as F
+        from ..engines.spark_engine import spark_columns
 
-        cols = [F.col("`%s`" % c.replace("`", "``")) for c in columns]
-        return memory_input(table.frame.select(*cols).toArrow(), table.uri).pieces
+        frame = table.frame.select(*spark_columns(columns)).toArrow()
+        return memory_input(frame, table.uri).pieces
     raise InputError("cannot read %s" % table.uri)
