@@ -182,7 +182,7 @@ class ElasticNet(SelectorMixin, BaseEstimator):
     def _fit_table(self, table, *, label, weight, features, exclude, keys, storage_options=None,
                    names_from_table=True):
         v.check_params(self)
-        v.check_table_options(self)
+        v.check_table_options(self)  # before a cluster is started for nothing
         t0 = time.perf_counter()
         engine = make_engine(self.engine, self.cluster)
         t_start = time.perf_counter() - t0
