@@ -19,27 +19,84 @@ def check_params(est, feature_names=None):
     array for ``feature_names`` (None before a table's features are known)."""
     _check_real("alpha", est.alpha, low=0.0)
     _check_real("l1_ratio", est.l1_ratio, low=0.0, high=1.0)
-    _check_real("tol", est.tol, low=0.0)
-    if est.loss not in LOSSES:
-        raise ValueError("loss=%r is not supported; choose one of %s" % (est.loss, sorted(LOSSES)))
+    _check_common(est)
     if est.solver not in SOLVERS:
         raise ValueError("solver=%r is not supported; choose one of %s"
                          % (est.solver, list(SOLVERS)))
     if est.solver == "gram" and est.loss != "squared":
         raise ValueError("solver='gram' supports loss='squared' only, not loss=%r" % est.loss)
-    if (not isinstance(est.max_iter, numbers.Integral) or isinstance(est.max_iter, bool)
-            or est.max_iter < 1):
-        raise ValueError("max_iter must be an integer >= 1, got %r" % (est.max_iter,))
     compat = est.glmnet_compat
     if not (isinstance(compat, (bool, np.bool_)) or compat in ("glmnet", "spark")):
         raise ValueError("glmnet_compat=%r is not supported; choose one of %s"
                          % (est.glmnet_compat, list(COMPAT_MODES)))
-    for name in ("fit_intercept", "standardize", "warm_start"):
-        if not isinstance(getattr(est, name), (bool, np.bool_)):
-            raise ValueError("%s must be True or False, got %r" % (name, getattr(est, name)))
+    _check_flags(est, "warm_start")
     if feature_names is None:  # a table: the features are known after loading
         return None
     return penalty_factors_by_name(est.penalty_factor, feature_names)
+
+
+def check_cv_params(est, feature_names=None):
+    """:func:`check_params` for :class:`~elasticnet_dist.ElasticNetCV`."""
+    from .solvers.cv import METRICS, RULES
+
+    _check_common(est)
+    ratios = np.atleast_1d(np.asarray(est.l1_ratio, dtype=object))
+    if ratios.ndim != 1 or ratios.size == 0:
+        raise ValueError("l1_ratio must be a number or a non-empty list, got %r"
+                         % (est.l1_ratio,))
+    for r in ratios:
+        _check_real("l1_ratio", r, low=0.0, high=1.0)
+    _check_int("n_alphas", est.n_alphas, low=1)
+    if est.alphas is not None:
+        alphas = np.asarray(est.alphas, dtype=np.float64)
+        if alphas.ndim != 1 or alphas.size == 0 or not np.all(np.isfinite(alphas)) \
+                or np.any(alphas <= 0):
+            raise ValueError("alphas must be a non-empty list of finite values > 0")
+    if est.eps is not None:
+        _check_real("eps", est.eps, low=0.0, high=1.0)
+        if not 0 < est.eps < 1:
+            raise ValueError("eps must be in (0, 1), got %r" % (est.eps,))
+    cv = est.cv
+    if isinstance(cv, numbers.Integral) and not isinstance(cv, bool):
+        if cv < 2:
+            raise ValueError("cv must be at least 2 folds, got %r" % cv)
+    elif not (hasattr(cv, "split") or hasattr(cv, "__iter__")):
+        raise ValueError("cv must be a number of folds, a scikit-learn splitter or a list "
+                         "of (train, test) splits, got %r" % (cv,))
+    if est.selection not in RULES:
+        raise ValueError("selection=%r is not supported; choose one of %s"
+                         % (est.selection, list(RULES)))
+    if est.max_features is not None:
+        _check_int("max_features", est.max_features, low=1)
+    if est.scoring is not None and est.scoring not in METRICS[est.loss]:
+        raise ValueError("scoring=%r is not available for loss=%r; choose one of %s"
+                         % (est.scoring, est.loss, list(METRICS[est.loss])))
+    _check_int("gram_max_features", est.gram_max_features, low=0)
+    _check_int("fold_seed", est.fold_seed, low=0)
+    _check_flags(est, "screening")
+    if feature_names is None:
+        return None
+    return penalty_factors_by_name(est.penalty_factor, feature_names)
+
+
+def _check_common(est):
+    """What ElasticNet and ElasticNetCV share: loss, tolerance, iterations, flags."""
+    _check_real("tol", est.tol, low=0.0)
+    if est.loss not in LOSSES:
+        raise ValueError("loss=%r is not supported; choose one of %s" % (est.loss, sorted(LOSSES)))
+    _check_int("max_iter", est.max_iter, low=1)
+    _check_flags(est, "fit_intercept", "standardize")
+
+
+def _check_int(name, value, low):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
+        raise ValueError("%s must be an integer >= %d, got %r" % (name, low, value))
+
+
+def _check_flags(est, *names):
+    for name in names:
+        if not isinstance(getattr(est, name), (bool, np.bool_)):
+            raise ValueError("%s must be True or False, got %r" % (name, getattr(est, name)))
 
 
 def check_table_options(est):
@@ -75,17 +132,20 @@ def penalty_factors_by_name(penalty_factor, features):
 
 
 #: Column names used when in-memory arrays are handed to a cluster engine.
-LABEL, WEIGHT = "__label__", "__weight__"
+LABEL, WEIGHT, FOLD = "__label__", "__weight__", "__fold__"
 
 
-def arrays_as_table(X, y, s, names):
-    """Validated arrays as an Arrow table (features, then ``LABEL`` and ``WEIGHT``)."""
+def arrays_as_table(X, y, s, names, folds=None):
+    """Validated arrays as an Arrow table (features, then ``LABEL``, ``WEIGHT`` and
+    ``FOLD``)."""
     import pyarrow as pa
 
     cols = {name: X[:, j] for j, name in enumerate(names)}
     cols[LABEL] = y
     if s is not None:
         cols[WEIGHT] = s
+    if folds is not None:
+        cols[FOLD] = folds
     return pa.table(cols)
 
 

@@ -180,8 +180,8 @@ class ElasticNet(SelectorMixin, BaseEstimator):
                                features=None, exclude=None, keys=None, names_from_table=False)
 
     def _fit_table(self, table, *, label, weight, features, exclude, keys, storage_options=None,
-                   names_from_table=True):
-        v.check_params(self)
+                   names_from_table=True, fold_column=None):
+        self._validate_params(None)
         v.check_table_options(self)  # before a cluster is started for nothing
         t0 = time.perf_counter()
         engine = make_engine(self.engine, self.cluster)
@@ -189,7 +189,8 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         try:
             loaded = load_table(table, engine, label=label, weight=weight, features=features,
                                 exclude=exclude, keys=keys, loss=self.loss, dtype=self.dtype,
-                                nan_policy=self.nan_policy, storage_options=storage_options)
+                                nan_policy=self.nan_policy, storage_options=storage_options,
+                                **self._fold_options(fold_column))
             plan = loaded.plan
             factors = v.penalty_factors_by_name(self.penalty_factor, plan.features)
             self._run(engine, factors, t_load=loaded.seconds)
@@ -203,11 +204,22 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         self.dropped_features_ = dict(plan.dropped)
         return self
 
-    def _run(self, source, factors, t_load=0.0):
+    def _validate_params(self, feature_names):
+        """Checked hyper-parameters; the penalty factors for ``feature_names``."""
+        return v.check_params(self, feature_names)
+
+    def _fold_options(self, fold_column):
+        """How :func:`~elasticnet_dist.io.load_table` assigns folds (none for one fit)."""
+        return {}
+
+    def _set_classes(self):
         if self.loss == "logistic":
             self.classes_ = np.array([0, 1])
         elif hasattr(self, "classes_"):
             del self.classes_
+
+    def _run(self, source, factors, t_load=0.0):
+        self._set_classes()
         p = source.n_features
         warm = self.warm_start and getattr(self, "coef_", None) is not None \
             and self.coef_.shape == (p,)
@@ -236,7 +248,7 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite=False,
                              y_numeric=self.loss != "logistic", ensure_min_samples=2)
         names = v.column_names(columns, X.shape[1])
-        factors = v.check_params(self, names)
+        factors = self._validate_params(names)
         s = None if sample_weight is None else v.check_weights(sample_weight, X.shape[0])
         if self.loss == "logistic":
             y = v.check_binary_labels(y if s is None else y[s > 0], y)

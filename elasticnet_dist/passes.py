@@ -12,14 +12,27 @@ loss, ``eta_k = b_k + X w_k`` for each requested point ``k``):
 - ``coefs``: ``loss_sum[k] = sum s l(y, eta_k)`` (logistic: also
   ``dual_curv_sum[k]``, see losses.py); with ``gradient`` also
   ``grad[k] = X' (s * l'(y, eta_k))`` and ``grad_sum[k] = sum s l'``;
-- ``hessian_rows``/``hessian_cols`` (index arrays R, C): with ``h = s * l''``
-  at the first point (``h = s`` for the squared loss), the centred block
-  ``hess = (X_R - c_R)' diag(h) (X_C - c_C)``, ``hess_col_sums = sum h (X_C - c_C)``
-  and ``hess_sum = sum h``;
+- ``hessians`` (:class:`HessianBlock` i with point k, index arrays R, C and a
+  centre c): with ``h = s * l''(y, eta_k)`` (``h = s`` for the squared loss),
+  ``hess.i = (X_R - c_R)' diag(h) (X_C - c_C)``, ``hess_col_sums.i = sum h (X_C - c_C)``
+  and ``hess_sum.i = sum h``;
 - ``moments`` (with a shift ``K``, ``Ky`` near the data, for accuracy):
   ``sx = sum s (x - K)``, ``sxx = sum s (x - K)^2``, ``sy = sum s (y - Ky)``,
   ``syy``, ``sxy = sum s (x - K)(y - Ky)``; with ``full_gram`` also
   ``gram = sum s (x - K)(x - K)'``.
+
+Cross-validation (``n_folds`` = K; blocks hold their rows sorted by fold):
+
+- ``by_fold``: every statistic above separately for each fold, stacked on a
+  leading axis of length K (one pass yields the moments and Gram matrices of
+  every training set: the total minus one fold);
+- ``holdout[k]``: the fold held out from point ``k`` (-1: none). The sums of
+  point ``k`` (loss, gradient, Hessian blocks) then run over its training
+  rows only, ``train_weight_sum[k]`` is their weight, and the held-out rows give
+  ``valid_loss_sum[k]``, ``valid_weight_sum[k]`` and, with ``auc_bins``,
+  weighted histograms ``valid_pos_hist[k]``, ``valid_neg_hist[k]`` of ``eta_k``
+  (for the area under the ROC curve; :func:`auc_bin`). One pass thus serves the
+  K fold problems and the full-data problem at once.
 """
 from __future__ import annotations
 
@@ -30,6 +43,16 @@ import numpy as np
 
 from .losses import get_loss
 
+@dataclass(frozen=True)
+class HessianBlock:
+    """One Hessian block of a pass: rows ``rows`` (None: same as ``cols``) and
+    columns ``cols`` of ``(X - center)' diag(h) (X - center)`` at point ``point``."""
+
+    cols: np.ndarray
+    rows: Optional[np.ndarray] = None
+    center: Optional[np.ndarray] = None
+    point: int = 0
+
 
 @dataclass(frozen=True)
 class PassRequest:
@@ -39,17 +62,20 @@ class PassRequest:
     coefs: Optional[np.ndarray] = None        # (k, p) original-scale coefficients
     intercepts: Optional[np.ndarray] = None   # (k,)
     gradient: bool = True
-    hessian_rows: Optional[np.ndarray] = None
-    hessian_cols: Optional[np.ndarray] = None
-    center: Optional[np.ndarray] = None       # (p,) centre of the Hessian block
+    hessians: tuple = ()                      # HessianBlock, ...
     moments: bool = False
     shift_x: Optional[np.ndarray] = None
     shift_y: float = 0.0
     full_gram: bool = False
+    n_folds: int = 0
+    by_fold: bool = False
+    holdout: Optional[np.ndarray] = None      # (k,) fold held out of each point, -1: none
+    auc_bins: int = 0
 
     @property
-    def wants_hessian(self):
-        return self.hessian_cols is not None
+    def per_fold(self):
+        """Does this pass need the fold of every row?"""
+        return self.by_fold or self.holdout is not None
 
 
 def _centred_columns(X, cols, center):
@@ -66,9 +92,9 @@ def _centred_columns(X, cols, center):
     return out
 
 
-def _hessian_block(X, h, request):
-    rows, cols = request.hessian_rows, request.hessian_cols
-    Xc = _centred_columns(X, cols, request.center)
+def _hessian_block(X, h, spec):
+    rows, cols = spec.rows, spec.cols
+    Xc = _centred_columns(X, cols, spec.center)
     k = cols.shape[0]
     if rows is None or np.array_equal(rows, cols):
         root = np.sqrt(h)
@@ -80,11 +106,11 @@ def _hessian_block(X, h, request):
         if m <= k and np.array_equal(cols[k - m:], rows):
             Xr = Xc[:, k - m:].copy()  # rows are the trailing columns: no second gather
         else:
-            Xr = _centred_columns(X, rows, request.center)
+            Xr = _centred_columns(X, rows, spec.center)
         Xc *= h[:, None]
         block = Xr.T @ Xc
         col_sums = Xc.sum(axis=0)
-    return {"hess": block, "hess_col_sums": col_sums, "hess_sum": np.float64(h.sum())}
+    return block, col_sums, np.float64(h.sum())
 
 
 def _moments(X, y, s, request):
@@ -109,13 +135,79 @@ def _moments(X, y, s, request):
     return out
 
 
-def block_stats(X, y, s, request: PassRequest):
+def _points(X, y, s, request, fold, out):
+    """The per-point sums of ``request.coefs`` (and their Hessian blocks) into ``out``.
+
+    ``fold`` is the fold of every row of this chunk (None outside CV): points
+    holding it out get their validation sums here and no training sums.
+    """
+    loss = get_loss(request.loss)
+    coefs = np.atleast_2d(request.coefs)
+    k = coefs.shape[0]
+    train = np.ones(k, dtype=bool) if fold is None else request.holdout != fold
+    eta = X @ coefs.T + request.intercepts  # (m, k)
+    yk = y[:, None]
+    loss_sums = s @ loss.value(yk, eta)
+    out["loss_sum"] = np.where(train, loss_sums, 0.0)
+    curv = loss.dual_curvature(yk, eta)
+    if curv is not None:
+        out["dual_curv_sum"] = np.where(train, s @ curv, 0.0)
+    if request.gradient:
+        d = s[:, None] * loss.derivative(yk, eta)
+        grad = np.zeros((k, X.shape[1]))
+        idx = np.flatnonzero(train)
+        if idx.size:
+            grad[idx] = (X.T @ d[:, idx]).T
+        out["grad"] = grad
+        out["grad_sum"] = np.where(train, d.sum(axis=0), 0.0)
+    for i, spec in enumerate(request.hessians):
+        if train[spec.point]:
+            h = s if request.loss == "squared" else s * loss.curvature(y, eta[:, spec.point])
+            block, col_sums, h_sum = _hessian_block(X, h, spec)
+        else:
+            n_rows = spec.cols.shape[0] if spec.rows is None else spec.rows.shape[0]
+            block = np.zeros((n_rows, spec.cols.shape[0]))
+            col_sums, h_sum = np.zeros(spec.cols.shape[0]), np.float64(0.0)
+        out["hess.%d" % i], out["hess_col_sums.%d" % i], out["hess_sum.%d" % i] = \
+            block, col_sums, h_sum
+    if request.holdout is not None:
+        weight = s.sum()
+        out["train_weight_sum"] = np.where(train, weight, 0.0)
+        out["valid_weight_sum"] = np.where(train, 0.0, weight)
+        out["valid_loss_sum"] = np.where(train, 0.0, loss_sums)
+        if request.auc_bins:
+            out["valid_pos_hist"], out["valid_neg_hist"] = _histograms(
+                eta, y, s, ~train, request.auc_bins)
+
+
+def auc_bin(eta, bins):
+    """The histogram bin of each linear predictor: ``bins`` equal bins of
+    ``t = eta / (1 + |eta|)`` in (-1, 1), an increasing map that is finest where
+    predictions crowd (width 2 / bins in eta near 0, about 0.03 at |eta| = 3 for
+    2,048 bins), so that few pairs of rows share a bin."""
+    t = eta / (1.0 + np.abs(eta))
+    return np.clip(((t + 1.0) * (0.5 * bins)).astype(np.int64), 0, bins - 1)
+
+
+def _histograms(eta, y, s, valid, bins):
+    """Weighted histograms of eta over positive and negative rows, valid points only."""
+    k = eta.shape[1]
+    pos, neg = np.zeros((k, bins)), np.zeros((k, bins))
+    for j in np.flatnonzero(valid):
+        b = auc_bin(eta[:, j], bins)
+        pos[j] = np.bincount(b, weights=s * (y == 1), minlength=bins)
+        neg[j] = np.bincount(b, weights=s * (y != 1), minlength=bins)
+    return pos, neg
+
+
+def block_stats(X, y, s, request: PassRequest, fold=None):
     """Additive statistics of one block of rows (pure; no engine involved).
 
     Parameters
     ----------
     X : (m, p) float array, y : (m,) float array, s : (m,) non-negative weights.
     request : PassRequest
+    fold : int, optional. The fold of every row (requests with ``holdout``).
 
     Returns
     -------
@@ -123,29 +215,17 @@ def block_stats(X, y, s, request: PassRequest):
     key gives the statistics of the whole table.
     """
     X = np.asarray(X)
-    loss = get_loss(request.loss)
     out = {"n_rows": np.float64(X.shape[0]), "weight_sum": np.float64(s.sum()),
            "weight_sq_sum": np.float64(s @ s)}
     if request.moments:
         with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf are reported, not warned
             out.update(_moments(X, y, s, request))
-    h = None
     if request.coefs is not None:
-        coefs = np.atleast_2d(request.coefs)
-        eta = X @ coefs.T + request.intercepts  # (m, k)
-        yk = y[:, None]
-        out["loss_sum"] = s @ loss.value(yk, eta)
-        curv = loss.dual_curvature(yk, eta)
-        if curv is not None:
-            out["dual_curv_sum"] = s @ curv
-        if request.gradient:
-            d = s[:, None] * loss.derivative(yk, eta)
-            out["grad"] = (X.T @ d).T
-            out["grad_sum"] = d.sum(axis=0)
-        if request.wants_hessian and request.loss != "squared":
-            h = s * loss.curvature(y, eta[:, 0])
-    if request.wants_hessian:
-        out.update(_hessian_block(X, s if h is None else h, request))
+        _points(X, y, s, request, fold, out)
+    elif request.hessians:
+        for i, spec in enumerate(request.hessians):  # no point: the squared loss's h = s
+            out["hess.%d" % i], out["hess_col_sums.%d" % i], out["hess_sum.%d" % i] = \
+                _hessian_block(X, s, spec)
     return out
 
 
@@ -208,22 +288,52 @@ def chunk_rows(n_features, request=None, rows=None):
     return int(rows)
 
 
-def chunked_block_stats(X, y, s, request: PassRequest, rows=None):
+def chunked_block_stats(X, y, s, request: PassRequest, rows=None, fold_bounds=None):
     """:func:`block_stats` of one (large) cached block, computed chunk by chunk.
 
     Float32 blocks are converted to float64 one chunk at a time, so every sum
     is accumulated in float64 while the cache holds half the bytes. ``s=None``
-    stands for unit weights.
+    stands for unit weights. ``fold_bounds`` (K + 1 offsets) delimit the rows
+    of each fold in a block sorted by fold: a request with ``by_fold`` gets
+    its statistics stacked per fold, one with ``holdout`` its per-point sums.
     """
     n = X.shape[0]
     if n == 0:
         return None  # a block whose rows were all dropped adds nothing
     rows = chunk_rows(X.shape[1], request, rows)
+    if not request.per_fold:
+        return _chunks(X, y, s, request, 0, n, rows, None)
+    if fold_bounds is None or len(fold_bounds) != request.n_folds + 1:
+        raise ValueError("a pass over %d folds needs blocks loaded with %d folds"
+                         % (request.n_folds, request.n_folds))
+    bounds = zip(fold_bounds[:-1], fold_bounds[1:], strict=True)
+    per_fold = [_chunks(X, y, s, request, int(a), int(b), rows, f) if b > a else None
+                for f, (a, b) in enumerate(bounds)]
+    if not request.by_fold:
+        return merge_stats(per_fold)
+    template = next(part for part in per_fold if part is not None)
+    return {key: np.stack([np.zeros_like(value) if part is None else part[key]
+                           for part in per_fold])
+            for key, value in template.items()}
+
+
+def _chunks(X, y, s, request, start, stop, rows, fold):
     parts = []
-    for i in range(0, n, rows):
-        Xc = X[i:i + rows]
+    for i in range(start, stop, rows):
+        j = min(stop, i + rows)
+        Xc = X[i:j]
         if Xc.dtype != np.float64:
             Xc = Xc.astype(np.float64)
-        sc = np.ones(Xc.shape[0]) if s is None else s[i:i + rows]
-        parts.append(block_stats(Xc, y[i:i + rows], sc, request))
+        sc = np.ones(j - i) if s is None else s[i:j]
+        parts.append(block_stats(Xc, y[i:j], sc, request, fold))
     return merge_stats(parts)
+
+
+def fold_slice(stats, fold):
+    """The statistics of one fold from a ``by_fold`` pass."""
+    return {key: value[fold] for key, value in stats.items()}
+
+
+def fold_total(stats):
+    """The statistics of the whole table from a ``by_fold`` pass."""
+    return {key: value.sum(axis=0) for key, value in stats.items()}

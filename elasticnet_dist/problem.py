@@ -30,13 +30,13 @@ their Newton decrement ``sum g_j^2 / (2 h_j)``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import numpy as np
 
 from .losses import get_loss
-from .passes import PassRequest
+from .passes import HessianBlock, PassRequest
 from .penalty import ElasticNetPenalty, build_penalty
 
 
@@ -202,6 +202,14 @@ class Problem:
         ok = unit > 0
         return float(np.max(g[ok] / unit[ok]))
 
+    def at_alpha(self, alpha):
+        """The same problem with penalty constant ``alpha`` (the penalty is linear in it)."""
+        if self.alpha <= 0:
+            raise ValueError("at_alpha needs a problem built with alpha > 0")
+        r = alpha / self.alpha
+        pen = ElasticNetPenalty(self.penalty.l1 * r, self.penalty.l2 * r, self.penalty.fixed)
+        return replace(self, penalty=pen, alpha=float(alpha))
+
     # ---- passes ---------------------------------------------------------------------
     def request(self, points, gradient=True, hessian_cols=None, hessian_rows=None):
         """A PassRequest evaluating the scaled points ``[(u, b'), ...]``."""
@@ -210,15 +218,21 @@ class Problem:
             w, b0 = self.std.to_original(u, b)
             coefs.append(w)
             intercepts.append(b0)
+        hessians = ()
+        if hessian_cols is not None:
+            hessians = (self.hessian_block(hessian_cols, hessian_rows),)
         return PassRequest(
             loss=self.loss_name,
             coefs=np.array(coefs) if coefs else None,
             intercepts=np.array(intercepts) if coefs else None,
             gradient=gradient,
-            hessian_rows=hessian_rows,
-            hessian_cols=hessian_cols,
-            center=self.std.center if self.fit_intercept else None,
+            hessians=hessians,
         )
+
+    def hessian_block(self, cols, rows=None, point=0):
+        """The :class:`HessianBlock` of this problem's centred columns at ``point``."""
+        return HessianBlock(cols=cols, rows=rows, point=point,
+                            center=self.std.center if self.fit_intercept else None)
 
     def evaluate(self, stats):
         """PointEval for every point of a pass made from :meth:`request`."""
@@ -236,13 +250,14 @@ class Problem:
             out.append(PointEval(loss, g, gsum if self.fit_intercept else 0.0, curv))
         return out
 
-    def scaled_hessian(self, stats, rows, cols):
-        """(1/W) Hessian of L in (u_rows, u_cols), with the intercept couplings."""
+    def scaled_hessian(self, stats, rows, cols, index=0):
+        """(1/W) Hessian of L in (u_rows, u_cols), with the intercept couplings,
+        from the Hessian block ``index`` of a pass."""
         W = float(stats["weight_sum"])
         sr, sc = self.std.scale[rows], self.std.scale[cols]
-        block = stats["hess"] / W / np.outer(sr, sc)
-        col_sums = stats["hess_col_sums"] / W / sc
-        return block, col_sums, float(stats["hess_sum"]) / W
+        block = stats["hess.%d" % index] / W / np.outer(sr, sc)
+        col_sums = stats["hess_col_sums.%d" % index] / W / sc
+        return block, col_sums, float(stats["hess_sum.%d" % index]) / W
 
     # ---- objective and certificate ----------------------------------------------------
     def objective(self, loss_value, u):

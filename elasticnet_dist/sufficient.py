@@ -40,20 +40,19 @@ class SufficientStatistics:
         if request.coefs is not None:
             w = np.atleast_2d(request.coefs)
             delta = m.mean_y - request.intercepts - w @ m.mean_x
-            Cw = w @ m.gram
+            used = np.flatnonzero(np.any(w != 0, axis=0))  # sparse points: p |S| flops
+            Cw = w[:, used] @ m.gram[used]
             quad = np.einsum("kp,kp->k", w, Cw)
             out["loss_sum"] = 0.5 * W * (m.var_y - 2 * (w @ m.cov_xy) + quad + delta ** 2)
             if request.gradient:
                 out["grad"] = W * (Cw - m.cov_xy - np.outer(delta, m.mean_x))
                 out["grad_sum"] = -W * delta
-        if request.wants_hessian:
-            rows = request.hessian_cols if request.hessian_rows is None else request.hessian_rows
-            cols = request.hessian_cols
-            center = 0.0 if request.center is None else request.center
+        for i, spec in enumerate(request.hessians):
+            rows = spec.cols if spec.rows is None else spec.rows
+            center = 0.0 if spec.center is None else spec.center
             shift = m.mean_x - center  # (1/W) sum s (x - c)(x - c)' = C + shift shift'
-            block = m.gram[np.ix_(rows, cols)] + np.outer(shift[rows], shift[cols])
-            col_sums = shift[cols]
-            out["hess"] = W * block
-            out["hess_col_sums"] = W * col_sums
-            out["hess_sum"] = np.float64(W)
+            block = m.gram[np.ix_(rows, spec.cols)] + np.outer(shift[rows], shift[spec.cols])
+            out["hess.%d" % i] = W * block
+            out["hess_col_sums.%d" % i] = W * shift[spec.cols]
+            out["hess_sum.%d" % i] = np.float64(W)
         return out

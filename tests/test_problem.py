@@ -9,7 +9,7 @@ from scipy.optimize import minimize_scalar
 from conftest import correlated_problem, objective
 from elasticnet_dist.engines import InMemorySource
 from elasticnet_dist.losses import Logistic, Squared, get_loss
-from elasticnet_dist.passes import PassRequest, block_stats, merge_stats, tree_merge
+from elasticnet_dist.passes import HessianBlock, PassRequest, block_stats, merge_stats, tree_merge
 from elasticnet_dist.penalty import (ElasticNetPenalty, build_penalty, native_to_peer,
                                      peer_to_native)
 from elasticnet_dist.problem import Moments, make_problem, moments_request
@@ -96,8 +96,8 @@ def test_pass_hessian_block_matches_finite_differences_of_the_gradient():
     H = np.array([1, 3, 4])
     center = X.mean(0)
     req = PassRequest(loss="logistic", coefs=w[None], intercepts=np.array([b]),
-                      hessian_cols=H, center=center)
-    hess = block_stats(X, y, s, req)["hess"]
+                      hessians=(HessianBlock(H, center=center),))
+    hess = block_stats(X, y, s, req)["hess.0"]
 
     def centred_gradient(k, d):
         dw = np.zeros(6)
@@ -118,8 +118,7 @@ def test_pass_results_do_not_depend_on_the_blocking():
     s = np.random.default_rng(0).uniform(0, 2, 300)
     w = np.random.default_rng(1).normal(0, 1e-2, 20)
     req = PassRequest(loss="squared", coefs=np.vstack([w, 2 * w]), intercepts=np.array([1.0, 0.0]),
-                      hessian_rows=np.array([0, 5]), hessian_cols=np.array([0, 5, 7]),
-                      center=X.mean(0))
+                      hessians=(HessianBlock(np.array([0, 5, 7]), np.array([0, 5]), X.mean(0)),))
     one = InMemorySource(X, y, s).run_pass(req)
     for rows in (1, 7, 64):
         many = InMemorySource(X, y, s, block_rows=rows).run_pass(req)
@@ -180,10 +179,10 @@ def test_sufficient_statistics_answer_passes_like_the_rows_do():
     w = np.random.default_rng(3).normal(0, 1e-2, (2, 12))
     for center in (X.mean(0) * 0.9, None):
         q = PassRequest(loss="squared", coefs=w, intercepts=np.array([0.5, -1.0]),
-                        hessian_rows=np.array([2, 3]), hessian_cols=np.array([1, 2, 3, 11]),
-                        center=center)
+                        hessians=(HessianBlock(np.array([1, 2, 3, 11]), np.array([2, 3]),
+                                               center),))
         a, b = src.run_pass(q), stats.run_pass(q)
-        for key in ("loss_sum", "grad", "grad_sum", "hess", "hess_col_sums", "hess_sum"):
+        for key in ("loss_sum", "grad", "grad_sum", "hess.0", "hess_col_sums.0", "hess_sum.0"):
             np.testing.assert_allclose(b[key], a[key], rtol=1e-9, atol=1e-9 * np.abs(a[key]).max())
     assert stats.n_passes == 0
 

@@ -18,6 +18,7 @@ import pyarrow as pa
 from dask.sizeof import sizeof
 
 from ..io.blocks import Block
+from ..io.table import dask_partition_source
 from ..passes import FAN_IN, merge_group, tree_merge
 from .base import BlockEngine, check_reachable
 
@@ -32,8 +33,10 @@ def _load_piece(piece, decoder):
     return decoder.load(piece)
 
 
-def _decode_frame(frame, name, decoder):
-    return decoder.decode(pa.Table.from_pandas(frame, preserve_index=False), name)
+def _decode_frame(frame, index, decoder):
+    return decoder.decode(pa.Table.from_pandas(frame, preserve_index=False),
+                          "partition %d of the Dask DataFrame" % index,
+                          source=dask_partition_source(index))
 
 
 def _summary(block):
@@ -97,8 +100,8 @@ class DaskEngine(BlockEngine):
     def _load_frame(self, frame, decoder):
         """Decode each partition of a Dask DataFrame on the worker that computes it."""
         parts = self.client.compute(frame[decoder.columns].to_delayed())
-        names = ["partition %d of the Dask DataFrame" % i for i in range(len(parts))]
-        self._blocks = self.client.map(_decode_frame, parts, names, decoder=decoder, pure=False)
+        self._blocks = self.client.map(_decode_frame, parts, range(len(parts)), decoder=decoder,
+                                       pure=False)
         return self._summaries()
 
     def _summaries(self):

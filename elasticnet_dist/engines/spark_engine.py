@@ -21,6 +21,7 @@ every executor can read, such as an HDFS or object-store URL).
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import shutil
@@ -50,9 +51,10 @@ def _map_spilled(path):
         X = np.load(path + ".X.npy", mmap_mode="r")
         y = np.load(path + ".y.npy")
         s = np.load(path + ".s.npy") if os.path.exists(path + ".s.npy") else None
+        f = np.load(path + ".f.npy") if os.path.exists(path + ".f.npy") else None
     except (OSError, ValueError):
         return None
-    return Block(X, y, s, None)
+    return Block(X, y, s, None, f)
 
 
 def _spill(block, path):
@@ -60,7 +62,8 @@ def _spill(block, path):
     written under a temporary name and renamed; X last, as it marks completion."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = "%s.%s.tmp" % (path, uuid.uuid4().hex)
-    parts = [("y", block.y)] + ([("s", block.s)] if block.s is not None else []) + [("X", block.X)]
+    parts = [("y", block.y)] + ([("s", block.s)] if block.s is not None else []) \
+        + ([("f", block.fold_bounds)] if block.fold_bounds is not None else []) + [("X", block.X)]
     for name, array in parts:
         with open(tmp + name, "wb") as f:
             np.save(f, array)
@@ -253,7 +256,9 @@ class SparkEngine(BlockEngine):
         for i, piece in enumerate(pieces):
             pq.write_table(piece.read(decoder.columns), os.path.join(path, "part-%05d.parquet"
                                                                       % i))
-        return open_table(path).pieces
+        # the staged files keep the slices' names for the folds of position
+        return [dataclasses.replace(staged, source=piece.source, row_offset=piece.row_offset)
+                for staged, piece in zip(open_table(path).pieces, pieces, strict=True)]
 
     def _new_staging_dir(self):
         if self._staged is None:

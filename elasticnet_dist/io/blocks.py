@@ -19,6 +19,7 @@ from typing import Optional
 import numpy as np
 import pyarrow as pa
 
+from ..folds import column_folds, key_folds, position_folds
 from ..passes import chunked_block_stats
 
 NAN_POLICIES = ("error", "drop_rows", "impute_mean")
@@ -52,22 +53,27 @@ class BlockSummary:
     values_imputed: int = 0
     first_x: Optional[np.ndarray] = None
     first_y: float = 0.0
+    fold_rows: Optional[np.ndarray] = None   # (K,) rows kept in each fold (CV loads)
     extra: dict = field(default_factory=dict)
 
 
 @dataclass
 class Block:
     """Rows of one piece, decoded: ``X`` (m x p, row-major), ``y``, and the weights
-    ``s`` (None for unit weights: nothing is cached for them)."""
+    ``s`` (None for unit weights: nothing is cached for them). Loaded for
+    cross-validation, the rows are sorted by fold and ``fold_bounds`` (K + 1
+    offsets) delimit the folds."""
 
     X: np.ndarray
     y: np.ndarray
     s: Optional[np.ndarray]
     summary: BlockSummary
+    fold_bounds: Optional[np.ndarray] = None
 
     def stats(self, request):
         """This block's additive statistics for one pass (float64 sums)."""
-        return chunked_block_stats(self.X, self.y, self.s, request)
+        return chunked_block_stats(self.X, self.y, self.s, request,
+                                   fold_bounds=self.fold_bounds)
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,10 @@ class BlockDecoder:
 
     ``fill`` holds the per-feature means that replace missing values under
     ``nan_policy="impute_mean"`` (known only after a first load).
+
+    With ``n_folds`` = K > 0 every row gets a fold (:mod:`elasticnet_dist.folds`):
+    from ``fold_column`` (integers 0 .. K-1) if set, else from a hash of the
+    ``fold_keys`` columns if any, else from the piece's file and row position.
     """
 
     features: tuple
@@ -84,22 +94,40 @@ class BlockDecoder:
     dtype: str = "float64"
     nan_policy: str = "error"
     fill: Optional[tuple] = None
+    n_folds: int = 0
+    fold_keys: tuple = ()
+    fold_column: Optional[str] = None
+    fold_seed: int = 0
 
     @property
     def columns(self):
-        """The columns to read, each once: features, label, weight."""
+        """The columns to read, each once: features, label, weight, fold columns."""
         cols = list(self.features) + [self.label]
-        if self.weight is not None:
-            cols.append(self.weight)
+        for extra in (self.weight, self.fold_column, *self.fold_keys):
+            if extra is not None and extra not in cols:
+                cols.append(extra)
         return cols
 
     def load(self, piece):
         """Read one piece and decode it."""
-        return self.decode(piece.read(self.columns), piece.name)
+        return self.decode(piece.read(self.columns), piece.name,
+                           source=getattr(piece, "source", ""),
+                           row_offset=getattr(piece, "row_offset", 0))
 
-    def decode(self, table: pa.Table, name: str) -> Block:
+    def folds(self, table: pa.Table, source="", row_offset=0):
+        """The fold of every row of ``table`` (None when not loading for CV)."""
+        if not self.n_folds:
+            return None
+        if self.fold_column is not None:
+            return column_folds(table.column(self.fold_column), self.n_folds, self.fold_column)
+        if self.fold_keys:
+            return key_folds(table, self.fold_keys, self.n_folds, self.fold_seed)
+        return position_folds(source, row_offset, table.num_rows, self.n_folds, self.fold_seed)
+
+    def decode(self, table: pa.Table, name: str, source="", row_offset=0) -> Block:
         """Decode an Arrow table holding (at least) :attr:`columns`."""
         dtype = np.dtype(self.dtype)
+        fold = self.folds(table, source, row_offset)
         n = table.num_rows
         feats = table.select(list(self.features))
         null_x = np.array([c.null_count for c in feats.columns], dtype=np.int64)
@@ -137,15 +165,24 @@ class BlockDecoder:
         del finite
         if keep is not None and not keep.all():
             X, y, s = X[keep], y[keep], None if s is None else s[keep]
+            fold = None if fold is None else fold[keep]
             summary.rows_dropped = int(n - keep.sum())
             summary.n_rows = int(keep.sum())
             summary.label_zeros, summary.label_ones = int(np.sum(y == 0)), int(np.sum(y == 1))
+        bounds = None
+        if fold is not None:  # rows sorted by fold: each fold's rows are one slice
+            order = np.argsort(fold, kind="stable")
+            if np.any(order != np.arange(order.size)):
+                X, y, s = X[order], y[order], None if s is None else s[order]
+            counts = np.bincount(fold, minlength=self.n_folds)
+            bounds = np.concatenate([[0], np.cumsum(counts)])
+            summary.fold_rows = counts
         summary.nbytes = int(X.nbytes + y.nbytes + (0 if s is None else s.nbytes))
         summary.weight_sum = float(X.shape[0] if s is None else s[np.isfinite(s)].sum())
         if X.shape[0]:
             summary.first_x = np.asarray(X[0], dtype=np.float64)
             summary.first_y = float(y[0])
-        return Block(X, y, s, summary)
+        return Block(X, y, s, summary, bounds)
 
 
 def _to_matrix(table: pa.Table, dtype, n):

@@ -12,13 +12,15 @@ import logging
 import time
 from dataclasses import dataclass, replace
 
+import numpy as np
 import pyarrow as pa
 
-from ..errors import InputError
+from ..errors import EmptyTableError, InputError
 from .blocks import DTYPES, NAN_POLICIES, BlockDecoder
 from .checks import LoadReport, all_null_columns, check_loaded, impute_means, needs_imputation
 from .columns import ColumnPlan, plan_columns
-from .table import TableInput, check_file_schemas, memory_input, open_table, split_pieces
+from .table import (TableInput, check_file_schemas, dask_partition_source, memory_input,
+                    open_table, split_pieces)
 
 log = logging.getLogger("elasticnet_dist")
 
@@ -43,7 +45,8 @@ class LoadedTable:
 
 
 def load_table(source, engine, *, label, weight=None, features=None, exclude=None, keys=None,
-               loss="squared", dtype="float64", nan_policy="error", storage_options=None):
+               loss="squared", dtype="float64", nan_policy="error", storage_options=None,
+               n_folds=0, fold_column=None, fold_seed=0):
     """Resolve ``source``, cache it on ``engine`` and check it; a :class:`LoadedTable`.
 
     ``nan_policy``: ``"error"`` (default) stops at the first column with a
@@ -51,14 +54,22 @@ def load_table(source, engine, *, label, weight=None, features=None, exclude=Non
     ``"impute_mean"`` replaces missing feature values by the column's mean over
     the other rows (and drops rows whose label or weight is missing). The
     report records what was dropped or imputed.
+
+    ``n_folds`` > 0 loads for cross-validation: every row gets a fold from
+    ``fold_column`` if given (it is then not a feature), else from a hash of
+    the ``keys`` columns, else from its file and row position
+    (:mod:`elasticnet_dist.folds`); each block keeps its rows sorted by fold.
     """
     check_load_options(dtype, nan_policy)
     t0 = time.perf_counter()
     table = open_table(source, storage_options)
-    plan = plan_columns(table.schema, label=label, weight=weight, keys=keys, features=features,
-                        exclude=exclude, where=table.uri)
+    reserved = list(_as_tuple(keys)) + ([fold_column] if fold_column else [])
+    plan = plan_columns(table.schema, label=label, weight=weight, keys=reserved or None,
+                        features=features, exclude=exclude, where=table.uri)
     _require_features(plan, table)
-    decoder = BlockDecoder(plan.features, label, weight, dtype, nan_policy)
+    decoder = BlockDecoder(plan.features, label, weight, dtype, nan_policy,
+                           n_folds=n_folds, fold_column=fold_column, fold_seed=fold_seed,
+                           fold_keys=_as_tuple(keys) if n_folds and not fold_column else ())
     check_file_schemas(table, decoder.columns)
     split_pieces(table, len(decoder.columns))
     log.info("input %s: %d columns, %d features, %d dropped, label %r%s", table.uri,
@@ -75,6 +86,8 @@ def load_table(source, engine, *, label, weight=None, features=None, exclude=Non
         summaries = _load(engine, table, decoder)
     report = check_loaded(summaries, plan, loss=loss, nan_policy=nan_policy, where=table.uri)
     report.all_null = empty
+    if n_folds:
+        _check_folds(summaries, n_folds, table)
     if nan_policy == "impute_mean" and needs_imputation(summaries):
         decoder = replace(decoder, fill=impute_means(summaries))
         summaries = _load(engine, table, decoder)
@@ -95,6 +108,22 @@ def check_load_options(dtype, nan_policy):
     if nan_policy not in NAN_POLICIES:
         raise ValueError("nan_policy=%r is not supported; choose one of %s"
                          % (nan_policy, list(NAN_POLICIES)))
+
+
+def _as_tuple(names):
+    if names is None:
+        return ()
+    return (names,) if isinstance(names, str) else tuple(names)
+
+
+def _check_folds(summaries, n_folds, table):
+    """Every fold must hold rows (else its training and test sets are degenerate)."""
+    rows = np.sum([s.fold_rows for s in summaries if s.fold_rows is not None], axis=0)
+    empty = np.flatnonzero(np.asarray(rows) == 0)
+    if empty.size:
+        raise EmptyTableError("fold %d of %d holds no rows of %s (%d rows in all); use fewer "
+                              "folds or more rows" % (empty[0], n_folds, table.uri,
+                                                      int(np.sum(rows))))
 
 
 def _require_features(plan, table):
@@ -119,7 +148,8 @@ def _materialize(table, columns):
         pieces = []
         for i, part in enumerate(parts):
             frame = pa.Table.from_pandas(part.compute(), preserve_index=False)
-            pieces.extend(memory_input(frame, "partition %d of %s" % (i, table.uri)).pieces)
+            pieces.extend(memory_input(frame, "partition %d of %s" % (i, table.uri),
+                                       source=dask_partition_source(i)).pieces)
         return pieces
     if table.kind == "spark":
         from ..engines.spark_engine import spark_columns

@@ -15,8 +15,9 @@ DataFrame; a Spark DataFrame.
 from __future__ import annotations
 
 import os
+import posixpath
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 import numpy as np
@@ -42,6 +43,8 @@ class FilePiece:
     row_groups: Optional[tuple] = None
     n_rows: int = 0
     partition_values: tuple = ()       # ((name, value), ...) from hive folder names
+    source: str = ""                   # path relative to the table's root (names its folds)
+    row_offset: int = 0                # position in the file of the piece's first row
 
     @property
     def name(self):
@@ -78,6 +81,8 @@ class MemoryPiece:
 
     table: pa.Table
     name: str
+    row_offset: int = 0
+    source: str = ""
 
     @property
     def n_rows(self):
@@ -167,18 +172,19 @@ def split_pieces(table: TableInput, n_columns):
         group, rows = [], 0
         for i, r in enumerate(rg_rows):
             if group and rows + r > limit:
-                out.append(_with_groups(piece, group, rows))
+                out.append(_with_groups(piece, group, rows, rg_rows))
                 schemas.append(schema)
                 group, rows = [], 0
             group.append(i)
             rows += r
-        out.append(_with_groups(piece, group, rows))
+        out.append(_with_groups(piece, group, rows, rg_rows))
         schemas.append(schema)
     table.pieces, table.schemas = out, schemas
 
 
-def _with_groups(piece, groups, rows):
-    return FilePiece(piece.path, piece.filesystem, tuple(groups), rows, piece.partition_values)
+def _with_groups(piece, groups, rows, rg_rows):
+    return replace(piece, row_groups=tuple(groups), n_rows=rows,
+                   row_offset=int(sum(rg_rows[:groups[0]])))
 
 
 # ---- files -------------------------------------------------------------------------
@@ -213,11 +219,13 @@ def _file_input(source, storage_options):
     with ThreadPoolExecutor(max_workers=min(16, len(fragments))) as pool:
         footers = list(pool.map(footer, fragments))
     pieces, schemas, rg_rows, files = [], [], [], []
+    root = _common_folder([frag.path for frag in fragments])
     for frag, (schema, md, exc) in zip(fragments, footers, strict=True):
         if exc is not None:
             raise UnreadableFileError("cannot read Parquet file %s: %s" % (frag.path, exc))
         parts = ds.get_partition_keys(frag.partition_expression) or {}
-        pieces.append(FilePiece(frag.path, fs, None, md.num_rows, tuple(sorted(parts.items()))))
+        pieces.append(FilePiece(frag.path, fs, None, md.num_rows, tuple(sorted(parts.items())),
+                                source=posixpath.relpath(frag.path, root)))
         schemas.append(schema)
         rg_rows.append([md.row_group(i).num_rows for i in range(md.num_row_groups)])
         files.append({"path": frag.path, "rows": md.num_rows,
@@ -257,18 +265,33 @@ def _resolve_paths(sources, storage_options):
     return (None if local else fs), paths, uri
 
 
+def _common_folder(paths):
+    """The deepest folder holding every file: file names relative to it name the
+    folds of a table without keys, wherever the table is moved."""
+    return posixpath.commonpath([posixpath.dirname(p) for p in paths])
+
+
 def _is_file(fs, path):
     return os.path.isfile(path) if fs is None else fs.isfile(path)
 
 
 # ---- in-memory frames --------------------------------------------------------------
 
-def memory_input(table: pa.Table, what):
+def memory_input(table: pa.Table, what, source=""):
+    """An in-memory table cut into pieces of MEMORY_PIECE_ROWS rows; ``source``
+    names it for the folds of position (with the row numbers)."""
     n = table.num_rows
     bounds = list(range(0, n, MEMORY_PIECE_ROWS)) or [0]
     pieces = [MemoryPiece(table.slice(i, MEMORY_PIECE_ROWS), "%s, rows %d-%d"
-                          % (what, i, min(n, i + MEMORY_PIECE_ROWS) - 1)) for i in bounds]
+                          % (what, i, min(n, i + MEMORY_PIECE_ROWS) - 1), row_offset=i,
+                          source=source)
+              for i in bounds]
     return TableInput("memory", what, table.schema, pieces)
+
+
+def dask_partition_source(index):
+    """How partition ``index`` of a Dask DataFrame is named for the folds of position."""
+    return "partition %d" % index
 
 
 def _dask_input(frame):

@@ -11,7 +11,6 @@ max_iter=..., verbose=False) -> SolverResult`` and reads rows only through
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -19,12 +18,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import NonFiniteDataError
-from ..penalty import ElasticNetPenalty, peer_to_native
+from ..penalty import peer_to_native
 from ..problem import Moments, make_problem, moments_request
 from ..sufficient import SufficientStatistics
 from .base import SolverResult, check_solver_supports
 from .fista import solve_fista
 from .newton import solve_newton
+from .path import alpha_max_of
 
 log = logging.getLogger("elasticnet_dist")
 
@@ -125,7 +125,11 @@ def read_moments(source, full_gram=False):
     this pass sees every value, so it doubles as the NaN/inf check.
     """
     request, shift_x, shift_y = moments_request(source, full_gram=full_gram)
-    moments = Moments.from_stats(source.run_pass(request), shift_x, shift_y)
+    return check_finite_moments(Moments.from_stats(source.run_pass(request), shift_x, shift_y))
+
+
+def check_finite_moments(moments):
+    """``moments``, or NonFiniteDataError naming the columns whose sums are not finite."""
     bad = ~np.isfinite(moments.mean_x) | ~np.isfinite(moments.var_x)
     if moments.gram is not None:
         bad |= ~np.all(np.isfinite(moments.gram), axis=0)
@@ -136,29 +140,14 @@ def read_moments(source, full_gram=False):
 
 def compute_alpha_max(source, *, loss="squared", l1_ratio=1.0, penalty_factor=None,
                       fit_intercept=True, standardize=True):
-    """Smallest alpha at which every penalised coefficient is zero.
-
-    ``alpha_max = max_j |grad_j L(b0, w0)| / (l1_ratio v_j k_j / sd_j)`` over
-    penalised features, at the fit ``(b0, w0)`` of the intercept and the
-    unpenalised features (penalty factor 0) alone; infinite for l1_ratio = 0.
-    One pass when every feature is penalised, a short solve otherwise.
-    """
+    """Smallest alpha at which every penalised coefficient is zero (see
+    :func:`~.path.alpha_max_of`); one pass, plus a short solve when some
+    features are unpenalised."""
     p = source.n_features
     factors = np.ones(p) if penalty_factor is None else np.asarray(penalty_factor, float)
-    moments = read_moments(source)
-    problem = make_problem(moments, loss, 1.0, l1_ratio, factors, fit_intercept,
+    problem = make_problem(read_moments(source), loss, 1.0, l1_ratio, factors, fit_intercept,
                            standardize, 1e-12)
-    pen = problem.penalty
-    if not np.any(pen.unpenalised):
-        return problem.alpha_max()
-    if not np.any(pen.l1 > 0):
-        return np.inf
-    only_free = ElasticNetPenalty(pen.l1, pen.l2, pen.fixed | ~pen.unpenalised)
-    restricted = dataclasses.replace(problem, penalty=only_free)
-    res = solve_newton(restricted, source, max_iter=200)
-    grad = problem.evaluate(source.run_pass(problem.request([(res.u, res.intercept)])))[0].grad
-    ok = pen.l1 > 0
-    return float(np.max(np.abs(grad[ok]) / pen.l1[ok]))
+    return alpha_max_of(problem, source)
 
 
 __all__ = ["compute_alpha_max", "SOLVERS", "choose_solver", "fit_elastic_net", "FitResult",

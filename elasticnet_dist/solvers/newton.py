@@ -24,6 +24,8 @@ gap is below ``tol_abs``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .base import SolverResult, at_null, check_solver_supports, initial_point
@@ -56,7 +58,7 @@ def choose_working_set(problem, u, grad, size, exclude_zero=None):
     return np.flatnonzero(chosen)
 
 
-class _GramCache:
+class GramCache:
     """Scaled Gram entries Z_i'SZ_j/W of the features seen so far (squared loss)."""
 
     def __init__(self):
@@ -93,37 +95,92 @@ def _qp_penalty(pen, H, with_intercept):
                              np.append(sub.fixed, False))
 
 
+@dataclass
+class Evaluation:
+    """A pass's statistics at a solver's final point, with the Hessian columns it
+    holds: the first evaluation of the next problem on a path (same rows, same
+    scaling, another alpha), which therefore costs no pass."""
+
+    stats: dict
+    cols: np.ndarray
+
+
 def solve_newton(problem, source, u0=None, b0=None, max_iter=100, ws_start=64,
                  verbose=False):
     """Minimise the elastic-net objective by working-set proximal Newton."""
+    result, _ = drive(newton_steps(problem, u0, b0, max_iter=max_iter, ws_start=ws_start,
+                                   verbose=verbose), source.run_pass)
+    return result
+
+
+def drive(steps, run_pass):
+    """Run a solver generator to its end, answering each request with ``run_pass``."""
+    try:
+        request = next(steps)
+        while True:
+            request = steps.send(run_pass(request))
+    except StopIteration as stop:
+        return stop.value
+
+
+def newton_steps(problem, u0=None, b0=None, *, max_iter=100, ws_start=64, verbose=False,
+                 start=None, cache=None, ws_init=None, lookahead=None):
+    """The working-set proximal Newton solver as a generator of passes.
+
+    Yields one :class:`~elasticnet_dist.passes.PassRequest` per iteration and
+    receives its statistics, so that a caller can serve several solvers with
+    one pass (cross-validation) or answer from sufficient statistics. Returns
+    ``(SolverResult, Evaluation or None)``.
+
+    Along a path: ``start`` is the :class:`Evaluation` at ``(u0, b0)`` left by
+    the previous point (saves the first pass); ``cache`` the squared loss's Gram
+    entries, shared by every point of the path; ``ws_init`` the first working set
+    (the strong set); ``lookahead(grad)`` features whose Hessian columns to fetch
+    in advance (the next point's strong set).
+    """
     check_solver_supports("newton", problem.loss_name, {"squared", "logistic"})
     squared = problem.loss_name == "squared"
     pen = problem.penalty
     tol_abs = problem.tol_abs
     u, b = initial_point(problem, u0, b0)
-    passes0 = source.n_passes
     qp_tol = 1e-13 * max(1.0, float(np.max(np.abs(problem.null_gradient()), initial=0.0)))
     newton_b = problem.fit_intercept and not squared  # the squared intercept is exact
 
-    cache = _GramCache() if squared else None
-    # the first working set: the largest violators at the null model, or a warm start's support
-    hint = problem.null_gradient() if at_null(problem, u, b) else np.zeros_like(u)
-    H = choose_working_set(problem, u, hint, ws_start)
+    if squared and cache is None:
+        cache = GramCache()
+    if ws_init is not None:
+        H = np.asarray(ws_init, dtype=np.intp)
+    else:  # the largest violators at the null model, or a warm start's support
+        hint = problem.null_gradient() if at_null(problem, u, b) else np.zeros_like(u)
+        H = choose_working_set(problem, u, hint, ws_start)
     history = []
     step, d_u, d_b, u_prev, b_prev, F_prev, model_decrease = 1.0, None, 0.0, None, None, None, 0.0
-    converged, gap, F = False, np.inf, np.inf
+    converged, gap, F, grad = False, np.inf, np.inf, None
+    final = None  # the Evaluation at the returned point, when the last pass was made there
+    n_passes = 0
     it = 0
     for it in range(1, max_iter + 1):
         # ---- one pass: loss, gradient, Hessian block -------------------------------
-        if squared:
-            new = cache.missing(H)
-            cols = np.concatenate([cache.idx, new])
-            req = problem.request([(u, b)], hessian_rows=new if new.size else None,
-                                  hessian_cols=cols if new.size else None)
+        if start is not None:  # evaluated already, by the previous point of a path
+            stats, cols = start.stats, start.cols
+            start = None
+            H = cols if not squared else H[np.isin(H, cache.idx)]
+            new = np.zeros(0, dtype=np.intp)
         else:
-            req = problem.request([(u, b)], hessian_cols=H)
-        stats = source.run_pass(req)
+            if lookahead is not None and grad is not None:
+                H = np.union1d(H, lookahead(grad)).astype(np.intp)
+            if squared:
+                new = cache.missing(H)
+                cols = np.concatenate([cache.idx, new])
+                req = problem.request([(u, b)], hessian_rows=new if new.size else None,
+                                      hessian_cols=cols if new.size else None)
+            else:
+                cols = H
+                req = problem.request([(u, b)], hessian_cols=H)
+            stats = yield req
+            n_passes += 1
         ev = problem.evaluate(stats)[0]
+        grad = ev.grad
         F = problem.objective(ev.loss, u)
 
         # ---- line search (logistic): accept or halve. A predicted decrease below
@@ -133,12 +190,14 @@ def solve_newton(problem, source, u0=None, b0=None, max_iter=100, ws_start=64,
         if not squared and measurable and F > F_prev + ARMIJO * step * model_decrease:
             if step < 0.5 ** MAX_HALVINGS:
                 u, b, F = u_prev, b_prev, F_prev
+                final = None
                 break
             step *= 0.5
             u = u_prev + step * d_u
             b = b_prev + step * d_b
             H = np.union1d(H, np.flatnonzero(u))  # coordinates the full step had zeroed
             continue
+        final = Evaluation(stats, cols)
 
         if squared and new.size:
             block, _, _ = problem.scaled_hessian(stats, new, cols)
@@ -188,6 +247,7 @@ def solve_newton(problem, source, u0=None, b0=None, max_iter=100, ws_start=64,
         H = choose_working_set(problem, u, ev.grad, size, exclude_zero=H_old)
         if not np.any(d_u) and d_b == 0.0 and np.array_equal(H, H_old):
             break  # stalled: the gap is at the rounding floor of this problem
-    return SolverResult(u=u, intercept=b, objective=F, gap=gap, tol_abs=tol_abs,
-                        converged=converged, n_iter=it,
-                        n_passes=source.n_passes - passes0, history=history)
+        final = None
+    result = SolverResult(u=u, intercept=b, objective=F, gap=gap, tol_abs=tol_abs,
+                          converged=converged, n_iter=it, n_passes=n_passes, history=history)
+    return result, final

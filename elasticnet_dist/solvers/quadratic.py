@@ -59,7 +59,9 @@ def _lipschitz(Q):
 
 
 def _solve_on_signs(Q, r, penalty, sign):
-    """x with x_S solving the linear KKT system on S = {sign != 0} + unpenalised."""
+    """(x, crossed): x with x_S solving the linear KKT system on S = {sign != 0} plus
+    the unpenalised coordinates, and the coordinates of S whose solution has the
+    wrong sign (crossed zero); (None, None) when the system has no finite solution."""
     support = ~penalty.fixed & ((sign != 0) | penalty.unpenalised)
     idx = np.flatnonzero(support)
     s = sign[idx]
@@ -69,40 +71,50 @@ def _solve_on_signs(Q, r, penalty, sign):
         x_s = np.linalg.solve(A, b)
     except np.linalg.LinAlgError:
         x_s = np.linalg.lstsq(A, b, rcond=None)[0]
-    pen_s = penalty.l1[idx] > 0
-    if not np.all(np.isfinite(x_s)) or np.any(np.sign(x_s[pen_s]) != s[pen_s]):
-        return None
+    if not np.all(np.isfinite(x_s)):
+        return None, None
+    crossed = np.zeros_like(sign, dtype=bool)
+    crossed[idx] = (penalty.l1[idx] > 0) & (np.sign(x_s) != s)
     x = np.zeros_like(r)
     x[idx] = x_s
-    return x
+    return x, crossed
 
 
-def _polish(Q, r, penalty, x, tol, sign_hint=None, rounds=4):
-    """Exact solve on the support and signs of ``x``; (x, violation) or None.
+def _polish(Q, r, penalty, x, tol, sign_hint=None, rounds=12):
+    """Exact solve on the support and signs of ``x``, as an active-set method;
+    (x, violation) or None.
 
     ``sign_hint`` adds coordinates at zero with the sign they should take
-    (``-sign(gradient)`` of violators). An accepted polish is refined by
-    admitting the zero coordinates that still violate, however slightly, so
-    that the outer duality gap is not held up by violations below ``tol``.
+    (``-sign(gradient)`` of violators). Each round solves the linear system on
+    the current signs; coordinates whose solution crossed zero leave the set,
+    and coordinates at zero that still violate their optimality condition
+    (however slightly) join it with the sign of ``-gradient``. The best point
+    is accepted when its violation is at most ``tol``; otherwise the caller
+    iterates (FISTA) and polishes again.
     """
     sign = np.sign(x)
     if sign_hint is not None:
         sign = np.where(sign == 0, sign_hint, sign)
     best = None
     for _ in range(rounds):
-        cand = _solve_on_signs(Q, r, penalty, sign)
+        cand, crossed = _solve_on_signs(Q, r, penalty, sign)
         if cand is None:
             break
+        if crossed.any():
+            sign = np.where(crossed, 0.0, sign)
+            continue
         grad = Q @ cand + r
         viol = penalty.violation(cand, grad)
         worst = float(np.max(viol, initial=0.0))
-        if worst > tol or (best is not None and worst >= best[1]):
-            break
-        best = (cand, worst)
+        if best is None or worst < best[1]:
+            best = (cand, worst)
         if worst == 0.0:
             break
-        sign = np.where(cand == 0, np.where(viol > 0, -np.sign(grad), 0.0), np.sign(cand))
-    return best
+        joins = (cand == 0) & (viol > 0)
+        if not joins.any():
+            break
+        sign = np.where(joins, -np.sign(grad), np.sign(cand))
+    return best if best is not None and best[1] <= tol else None
 
 
 def solve_qp(Q, r, penalty: ElasticNetPenalty, x0=None, tol=1e-12, max_iter=20000,

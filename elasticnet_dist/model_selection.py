@@ -1,0 +1,288 @@
+"""Choosing alpha and l1_ratio: :class:`ElasticNetCV` and :func:`enet_path`."""
+from __future__ import annotations
+
+import numbers
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from . import _validation as v
+from .engines import InMemorySource
+from .estimators import ElasticNet, _is_table
+from .folds import folds_from_splits
+from .problem import make_problem
+from .solvers import read_moments
+from .solvers.cv import GRAM_MAX_FEATURES, METRICS, choose, cross_validate
+from .solvers.path import RIDGE_GRID_L1_RATIO, alpha_grid, alpha_max_of, default_eps, solve_path
+from .sufficient import SufficientStatistics
+
+
+class ElasticNetCV(ElasticNet):
+    r"""Elastic net with (alpha, l1_ratio) chosen by K-fold cross-validation.
+
+    Same objective, losses and inputs as :class:`ElasticNet`. For every
+    ``l1_ratio`` the paths of the full data and of the K training sets run
+    over ``alphas`` (default: ``n_alphas`` values from ``alpha_max`` of the
+    full data down to ``eps * alpha_max``, geometric; for ``l1_ratio = 0`` the
+    grid of ``l1_ratio = 0.001``, as glmnet). The held-out scores choose the
+    point (``selection``); the fit at that point is the full-data path's, so
+    there is no separate refit.
+
+    Data passes (``n_passes_``): for the squared loss with at most
+    ``gram_max_features`` features, **one** (the moments and Gram matrices of
+    every fold at once); otherwise one per path step, each serving all folds
+    and all l1_ratios at once (see :mod:`elasticnet_dist.solvers.cv`).
+
+    Folds: a hash of the ``keys`` columns of a table, else of each row's file
+    and position (:mod:`elasticnet_dist.folds`), so that they are the same on
+    every engine and however the files are cut; a column of fold numbers
+    (``fit(..., fold_column=)``); or, for arrays, ``cv`` as a scikit-learn
+    splitter (``KFold(5)``) or a list of ``(train, test)`` splits whose test
+    sets partition the rows.
+
+    Parameters
+    ----------
+    l1_ratio : float or list of floats in [0, 1], default 0.5.
+    n_alphas : int, default 100. eps : float, optional (1e-3 if n > p else 1e-2).
+    alphas : list of floats > 0, optional. The same grid for every l1_ratio.
+    cv : int >= 2, splitter or list of splits, default 5.
+    selection : {"min", "1se"}, default "min". ``"min"``: the best mean score;
+        ``"1se"``: the sparsest fit within one standard error of the best.
+    max_features : int, optional. Only fits with at most this many features
+        are candidates, and each path stops after the first alpha whose
+        full-data fit has more (glmnet's ``dfmax``); later scores are NaN.
+    scoring : {"mse"} (squared) or {"deviance", "auc"} (logistic), optional.
+        Default: "mse" / "deviance" (2 x mean log-loss). The AUC comes from
+        histograms of the held-out linear predictor (2,048 bins, finest near
+        0; rows in one bin count as ties).
+    loss, fit_intercept, standardize, penalty_factor, tol, engine, cluster,
+    dtype, nan_policy, verbose : as in :class:`ElasticNet`.
+    max_iter : int, default 100. Newton iterations per path point.
+    screening : bool, default True. Sequential strong rules (never change
+        the answer: every point is certified by its duality gap).
+    gram_max_features : int, default 4096. Largest p for the one-pass route.
+    fold_seed : int, default 0. Changes every hashed fold assignment.
+
+    Attributes
+    ----------
+    alpha_, l1_ratio_ : the chosen penalty. coef_, intercept_,
+        coef_standardized_ : the full-data fit there.
+    alphas_ : (n_l1_ratio, n_alphas), or (n_alphas,) for one l1_ratio.
+    mse_path_ (squared loss) / scores_ (logistic loss; the ``scoring``
+        metric): held-out scores, (n_l1_ratio, n_alphas, n_folds) or
+        (n_alphas, n_folds), as scikit-learn's ``mse_path_``.
+    cv_results_ : dict: every metric's scores, their mean and standard error
+        over folds (``mean_<metric>``, ``se_<metric>``), ``n_features``.
+    n_features_path_ : features selected by the full-data fit at each point.
+    coef_path_ : (n_l1_ratio, n_features, n_alphas) or (n_features, n_alphas);
+        ``intercept_path_`` likewise without the feature axis.
+    n_passes_ : data passes of the whole search. route_ : "gram" or "passes".
+    fold_rows_ : rows per fold. dual_gap_, converged_ : of the chosen fit.
+    feature_names_in_, dropped_features_, constant_features_, fit_report_ :
+        as in :class:`ElasticNet`.
+    """
+
+    def __init__(self, l1_ratio=0.5, *, n_alphas=100, alphas=None, eps=None, cv=5,
+                 selection="min", max_features=None, scoring=None, loss="squared",
+                 fit_intercept=True, standardize=True, penalty_factor=None, tol=1e-6,
+                 max_iter=100, screening=True, gram_max_features=GRAM_MAX_FEATURES,
+                 fold_seed=0, engine="local", cluster=None, dtype="float64",
+                 nan_policy="error", verbose=False):
+        self.l1_ratio = l1_ratio
+        self.n_alphas = n_alphas
+        self.alphas = alphas
+        self.eps = eps
+        self.cv = cv
+        self.selection = selection
+        self.max_features = max_features
+        self.scoring = scoring
+        self.loss = loss
+        self.fit_intercept = fit_intercept
+        self.standardize = standardize
+        self.penalty_factor = penalty_factor
+        self.tol = tol
+        self.max_iter = max_iter
+        self.screening = screening
+        self.gram_max_features = gram_max_features
+        self.fold_seed = fold_seed
+        self.engine = engine
+        self.cluster = cluster
+        self.dtype = dtype
+        self.nan_policy = nan_policy
+        self.verbose = verbose
+
+    def fit(self, X, y=None, sample_weight=None, *, label=None, weight=None, features=None,
+            exclude=None, keys=None, fold_column=None, storage_options=None):
+        """Cross-validate on arrays ``(X, y)`` or a table (see :meth:`ElasticNet.fit`).
+
+        ``keys`` (tables): the columns whose hash assigns the folds;
+        ``fold_column``: a column of fold numbers 0 .. K-1 instead (K = ``cv``).
+        """
+        if label is not None or _is_table(X):
+            if y is not None or sample_weight is not None:
+                raise ValueError("fit on a table takes label= (and weight=), not y or "
+                                 "sample_weight")
+            if label is None:
+                raise ValueError("fit on a table needs label=: the name of the label column")
+            if not _is_count(self.cv):
+                raise ValueError("cv must be a number of folds for a table; give fold_column= "
+                                 "for folds of your own")
+            self._n_folds = int(self.cv)
+            return self._fit_table(X, label=label, weight=weight, features=features,
+                                   exclude=exclude, keys=keys, storage_options=storage_options,
+                                   fold_column=fold_column)
+        X, y, s, _, names = self._check_input(X, y, sample_weight)
+        folds = None
+        if _is_count(self.cv):
+            self._n_folds = int(self.cv)
+        else:
+            splits = self.cv.split(X, y) if hasattr(self.cv, "split") else self.cv
+            folds, self._n_folds = folds_from_splits(splits, X.shape[0])
+        table = v.arrays_as_table(X, y, s, names, folds)
+        return self._fit_table(table, label=v.LABEL, weight=None if s is None else v.WEIGHT,
+                               features=None, exclude=None, keys=None, names_from_table=False,
+                               fold_column=None if folds is None else v.FOLD)
+
+    def _validate_params(self, feature_names):
+        return v.check_cv_params(self, feature_names)
+
+    def _fold_options(self, fold_column):
+        return {"n_folds": self._n_folds, "fold_column": fold_column,
+                "fold_seed": int(self.fold_seed)}
+
+    def _run(self, source, factors, t_load=0.0):
+        self._set_classes()
+        t0 = time.perf_counter()
+        path = cross_validate(
+            source, n_folds=self._n_folds, loss=self.loss, l1_ratios=self.l1_ratio,
+            alphas=self.alphas, n_alphas=int(self.n_alphas), eps=self.eps,
+            penalty_factor=factors, fit_intercept=self.fit_intercept,
+            standardize=self.standardize, tol=float(self.tol), max_iter=int(self.max_iter),
+            screening=self.screening, max_features=self.max_features,
+            gram_max_features=int(self.gram_max_features))
+        metric = self.scoring or METRICS[self.loss][0]
+        choice = choose(path, metric, self.selection, self.max_features)
+        self._store_cv(path, choice, metric)
+        self.timings_ = {"load": t_load, **path.timings, "total": time.perf_counter() - t0}
+        self.fit_report_ = {"engine": "local", "workers": 1, "partitions": 1,
+                            "rows": int(source.n_rows), "n_passes": path.n_passes,
+                            "timings": dict(self.timings_), "engine_start_s": 0.0,
+                            "route": path.route}
+        return self
+
+    def _store_cv(self, path, choice, metric):
+        li, ai = choice.l1_index, choice.alpha_index
+        one = np.ndim(self.l1_ratio) == 0
+
+        def shaped(a):
+            return a[0] if one else a
+
+        self.l1_ratio_ = float(path.l1_ratios[li])
+        self.alpha_ = float(path.alphas[li, ai])
+        self.coef_ = path.coefs[li, ai].copy()
+        self.coef_standardized_ = path.coefs_standardized[li, ai].copy()
+        self.intercept_ = float(path.intercepts[li, ai])
+        self.constant_features_ = path.constant
+        self.dual_gap_ = float(path.gaps[li, ai])
+        self.converged_ = bool(path.converged[li, ai])
+        self.alphas_ = shaped(path.alphas)
+        self.n_features_path_ = shaped(path.n_features)
+        self.coef_path_ = shaped(np.transpose(path.coefs, (0, 2, 1)))
+        self.intercept_path_ = shaped(path.intercepts)
+        scores = path.scores[metric]
+        if self.loss == "squared":
+            self.mse_path_ = shaped(scores)
+        else:
+            self.scores_ = shaped(scores)
+        results = {"n_features": self.n_features_path_}
+        for name, values in path.scores.items():
+            with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+                warnings.simplefilter("ignore", RuntimeWarning)
+                k = values.shape[2]
+                results[name] = shaped(values)
+                results["mean_" + name] = shaped(np.nanmean(values, axis=2))
+                results["se_" + name] = shaped(np.nanstd(values, axis=2, ddof=1) / np.sqrt(k))
+        self.cv_results_ = results
+        self.selection_ = {"metric": metric, "rule": choice.rule, "threshold": choice.threshold,
+                           "max_features": self.max_features}
+        self.n_passes_ = path.n_passes
+        self.route_ = path.route
+        self.fold_rows_ = path.fold_rows
+        self.n_iter_ = None
+        failed = int(np.sum(~path.converged[path.n_features >= 0]))
+        if failed:
+            warnings.warn(ConvergenceWarning(
+                "%d full-data path point(s) did not reach the duality-gap tolerance %.1e "
+                "within max_iter=%d Newton iterations; raise max_iter or tol"
+                % (failed, self.tol, self.max_iter)), stacklevel=4)
+
+
+def _is_count(cv):
+    return isinstance(cv, numbers.Integral) and not isinstance(cv, bool)
+
+
+@dataclass
+class EnetPath:
+    """A regularization path on the original scale (scikit-learn's layout:
+    ``coefs`` is (n_features, n_alphas))."""
+
+    alphas: np.ndarray
+    coefs: np.ndarray
+    intercepts: np.ndarray
+    dual_gaps: np.ndarray
+    n_features: np.ndarray
+    converged: np.ndarray
+    n_passes: int
+
+
+def enet_path(X, y, *, l1_ratio=0.5, loss="squared", eps=None, n_alphas=100, alphas=None,
+              sample_weight=None, fit_intercept=True, standardize=True, penalty_factor=None,
+              tol=1e-6, max_iter=100, screening=True, max_features=None,
+              gram_max_features=GRAM_MAX_FEATURES):
+    """The elastic-net path of in-memory ``(X, y)`` over decreasing alphas.
+
+    Default alphas: ``n_alphas`` from ``alpha_max`` down to ``eps * alpha_max``
+    (``eps`` 1e-3 when n > p else 1e-2), geometric. Warm starts, sequential
+    strong rules (``screening``) checked against the KKT conditions of every
+    feature, and one pass per point at most (squared loss with p <=
+    ``gram_max_features``: one pass in all). ``max_features`` stops after the
+    first point with more selected features (glmnet's ``dfmax``), so the path
+    may be shorter than ``alphas``. Returns an :class:`EnetPath`.
+    """
+    probe = ElasticNetCV(l1_ratio=l1_ratio, loss=loss, fit_intercept=fit_intercept,
+                         standardize=standardize, penalty_factor=penalty_factor, tol=tol,
+                         max_iter=max_iter, screening=screening, n_alphas=n_alphas,
+                         alphas=alphas, eps=eps, max_features=max_features,
+                         gram_max_features=gram_max_features)
+    if np.ndim(l1_ratio) != 0:
+        raise ValueError("enet_path takes one l1_ratio, got %r" % (l1_ratio,))
+    X, y, s, factors, names = probe._check_input(X, y, sample_weight)
+    source = InMemorySource(X, y, s)
+    gram = loss == "squared" and X.shape[1] <= gram_max_features
+    with v.naming_nonfinite_columns(X, names):
+        moments = read_moments(source, full_gram=gram)
+    inner = SufficientStatistics(moments) if gram else source
+
+    def unit(ratio):
+        return make_problem(moments, loss, 1.0, ratio, factors, fit_intercept, standardize, tol)
+
+    if alphas is None:
+        eps = default_eps(*X.shape) if eps is None else eps
+        alphas = alpha_grid(alpha_max_of(unit(max(l1_ratio, RIDGE_GRID_L1_RATIO)), inner),
+                            n_alphas, eps)
+    alphas = np.sort(np.asarray(alphas, dtype=np.float64))[::-1]
+    problem = unit(l1_ratio)
+    points = solve_path(problem, alphas, inner, max_iter=max_iter, screening=screening,
+                        max_features=max_features)
+    wb = [problem.std.to_original(pt.u, pt.intercept) for pt in points]
+    return EnetPath(
+        alphas=alphas[:len(points)],
+        coefs=np.array([w for w, _ in wb]).T.reshape(X.shape[1], len(points)),
+        intercepts=np.array([b if fit_intercept else 0.0 for _, b in wb]),
+        dual_gaps=np.array([pt.gap for pt in points]),
+        n_features=np.array([pt.n_selected for pt in points]),
+        converged=np.array([pt.converged for pt in points]),
+        n_passes=source.n_passes)

@@ -1,0 +1,344 @@
+"""Cross-validated grid search over (l1_ratio, alpha) in a handful of data passes.
+
+The grid is ``l1_ratios x alphas`` (the alphas from the full data, as glmnet
+and scikit-learn do) and the problems are the full table and its K training
+sets (all rows but one fold). Two routes, by the size of a p x p matrix:
+
+- ``"gram"`` (squared loss, p <= ``gram_max_features``): **one** pass computes
+  the moments and the Gram matrix of every fold at once (``by_fold``). The
+  training set of fold k is the total minus fold k; every path of every fold
+  and every l1_ratio, the full-data paths, and every held-out error then run
+  on the driver from those sums, with no further pass;
+- ``"passes"`` (logistic loss, or p too large for K + 1 Gram matrices): one
+  moments pass, then every pass serves every problem at once: each problem
+  contributes its current point, with the fold it holds out, and gets back
+  the loss, gradient and Hessian block over its training rows and the loss
+  (and AUC histogram) over its held-out rows (``holdout``). With the paths'
+  pass reuse and strong rules a point typically costs one pass, shared by all.
+
+Scores: mean squared error (squared loss), mean binomial deviance ``2 x log-loss``
+and the area under the ROC curve (logistic loss), per l1_ratio, alpha and fold.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from ..passes import PassRequest, fold_slice, fold_total
+from ..problem import Moments, make_problem, moments_request
+from ..sufficient import SufficientStatistics
+from . import check_finite_moments
+from .path import RIDGE_GRID_L1_RATIO, alpha_grid, alpha_max_of, default_eps, path_steps
+from .newton import drive
+
+log = logging.getLogger("elasticnet_dist")
+
+#: Largest p for the one-pass route: its driver holds K + 2 p x p matrices
+#: (8 (K + 2) p^2 bytes: 0.9 GB for K = 5 at p = 4,096, the limit of Spark
+#: MLlib's normal-equation solver too) and each block computes n_b p^2 / 2 flops.
+GRAM_MAX_FEATURES = 4096
+#: Bins of the held-out histograms of the linear predictor (for the AUC; see
+#: passes.auc_bin): pairs of rows in one bin count as ties.
+AUC_BINS = 2048
+METRICS = {"squared": ("mse",), "logistic": ("deviance", "auc")}
+GREATER_IS_BETTER = {"mse": False, "deviance": False, "auc": True}
+RULES = ("min", "1se")
+
+
+@dataclass
+class CVPath:
+    """Every path of a cross-validated grid search (l1_ratio index l, alpha index a).
+
+    ``scores[metric]`` is (L, A, K) (NaN where a path stopped early);
+    ``coefs`` (L, A, p), ``intercepts`` (L, A), ``n_features`` (L, A), ``gaps``
+    and ``converged`` (L, A) belong to the full-data paths, on the original scale.
+    """
+
+    l1_ratios: np.ndarray
+    alphas: np.ndarray
+    scores: dict
+    coefs: np.ndarray
+    coefs_standardized: np.ndarray
+    intercepts: np.ndarray
+    n_features: np.ndarray
+    gaps: np.ndarray
+    converged: np.ndarray
+    constant: np.ndarray
+    fold_rows: np.ndarray
+    route: str
+    n_passes: int = 0
+    timings: dict = field(default_factory=dict)
+
+
+def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=None,
+                   n_alphas=100, eps=None, penalty_factor=None, fit_intercept=True,
+                   standardize=True, tol=1e-6, max_iter=100, screening=True, max_features=None,
+                   gram_max_features=GRAM_MAX_FEATURES, auc_bins=AUC_BINS):
+    """Paths of the full data and of the K training sets for every l1_ratio.
+
+    ``source`` is an engine loaded with ``n_folds`` folds. ``max_features``
+    stops each l1_ratio's paths after the first alpha where the full-data fit
+    selects more features (glmnet's ``dfmax``). Returns a :class:`CVPath`.
+    """
+    passes0 = source.n_passes
+    p = source.n_features
+    factors = np.ones(p) if penalty_factor is None else np.asarray(penalty_factor, float)
+    route = "gram" if loss == "squared" and p <= gram_max_features else "passes"
+    timings = {}
+
+    t0 = time.perf_counter()
+    request, shift_x, shift_y = moments_request(source, full_gram=route == "gram")
+    by_fold = source.run_pass(replace(request, n_folds=n_folds, by_fold=True))
+    total = fold_total(by_fold)
+    full = check_finite_moments(Moments.from_stats(total, shift_x, shift_y))
+    train = [Moments.from_stats(_minus(total, fold_slice(by_fold, k)), shift_x, shift_y)
+             for k in range(n_folds)]
+    timings["statistics"] = time.perf_counter() - t0
+
+    def unit_problem(moments, l1_ratio):
+        return make_problem(moments, loss, 1.0, l1_ratio, factors, fit_intercept, standardize,
+                            tol)
+
+    t0 = time.perf_counter()
+    l1_ratios = np.atleast_1d(np.asarray(l1_ratios, dtype=np.float64))
+    full_source = SufficientStatistics(full) if route == "gram" else source
+    if alphas is None:
+        eps = default_eps(full.n_rows, p) if eps is None else eps
+        grids = [alpha_grid(alpha_max_of(unit_problem(full, max(l1, RIDGE_GRID_L1_RATIO)),
+                                         full_source), n_alphas, eps) for l1 in l1_ratios]
+    else:
+        grids = [np.sort(np.asarray(alphas, dtype=np.float64))[::-1]] * len(l1_ratios)
+    grid = np.array(grids)
+    problems = [[unit_problem(m, l1) for m in [full] + train] for l1 in l1_ratios]
+    options = {"max_iter": max_iter, "screening": screening}
+    if route == "gram":
+        paths = _gram_paths(problems, grid, full, train, options, max_features)
+        scores = {"mse": _gram_scores(problems, paths, by_fold, shift_x, shift_y, grid.shape)}
+    else:
+        paths = _batched_paths(problems, grid, source, n_folds, loss, options, max_features,
+                               auc_bins if loss == "logistic" else 0)
+        scores = _pass_scores(loss, paths, grid.shape)
+    timings["paths"] = time.perf_counter() - t0
+
+    L, A = grid.shape
+    coefs, coefs_std = np.zeros((L, A, p)), np.zeros((L, A, p))
+    intercepts, gaps = np.full((L, A), np.nan), np.full((L, A), np.nan)
+    n_features = np.full((L, A), -1, dtype=np.int64)
+    converged = np.zeros((L, A), dtype=bool)
+    sd = np.where(problems[0][0].std.constant, 0.0, np.sqrt(full.var_x))
+    for li in range(L):
+        full_problem = problems[li][0]
+        for ai, point in enumerate(paths[li][0]):
+            w, b = full_problem.std.to_original(point.u, point.intercept)
+            coefs[li, ai], coefs_std[li, ai] = w, w * sd
+            intercepts[li, ai] = b if fit_intercept else 0.0
+            n_features[li, ai] = point.n_selected
+            gaps[li, ai], converged[li, ai] = point.gap, point.converged
+    fold_rows = np.asarray(by_fold["n_rows"], dtype=np.int64)
+    n_passes = source.n_passes - passes0
+    log.info("cross-validation (%s route): %d folds x %d l1_ratios x %d alphas in %d data "
+             "passes, %.2f s on the driver", route, n_folds, L, A, n_passes, timings["paths"])
+    return CVPath(l1_ratios, grid, scores, coefs, coefs_std, intercepts, n_features, gaps,
+                  converged, problems[0][0].std.constant.copy(), fold_rows, route, n_passes,
+                  timings)
+
+
+def _minus(total, part):
+    return {key: total[key] - part[key] for key in total}
+
+
+# ---- the one-pass route ----------------------------------------------------------------
+
+def _gram_paths(problems, grid, full, train, options, max_features):
+    """paths[l][0] the full data, paths[l][k + 1] fold k's training set; on the driver."""
+    paths = []
+    for li, row in enumerate(problems):
+        full_path = drive(path_steps(row[0], grid[li], max_features=max_features, **options),
+                          SufficientStatistics(full).run_pass)
+        limit = [len(full_path) - 1]
+        folds = [drive(path_steps(problem, grid[li], limit=limit, **options),
+                       SufficientStatistics(moments).run_pass)
+                 for problem, moments in zip(row[1:], train, strict=True)]
+        paths.append([full_path] + folds)
+    return paths
+
+
+def _gram_scores(problems, paths, by_fold, shift_x, shift_y, shape):
+    """Held-out mean squared errors from each fold's own moments and Gram matrix."""
+    L, A = shape
+    K = len(problems[0]) - 1
+    mse = np.full((L, A, K), np.nan)
+    for k in range(K):
+        held_out = SufficientStatistics(Moments.from_stats(fold_slice(by_fold, k), shift_x,
+                                                           shift_y))
+        for li in range(L):
+            points = paths[li][k + 1]
+            if not points:
+                continue
+            wb = [problems[li][k + 1].std.to_original(pt.u, pt.intercept) for pt in points]
+            request = PassRequest(coefs=np.array([w for w, _ in wb]),
+                                  intercepts=np.array([b for _, b in wb]), gradient=False)
+            stats = held_out.run_pass(request)
+            mse[li, :len(points), k] = 2.0 * stats["loss_sum"] / stats["weight_sum"]
+    return mse
+
+
+# ---- the pass-per-step route ---------------------------------------------------------------
+
+def _batched_paths(problems, grid, source, n_folds, loss, options, max_features, auc_bins):
+    """Every path as a generator; each pass serves the pending step of every one."""
+    steps, holdout = [], []
+    for li, row in enumerate(problems):
+        limit = [grid.shape[1] - 1]
+        for k, problem in enumerate(row):
+            steps.append(path_steps(problem, grid[li], limit=limit,
+                                    max_features=max_features if k == 0 else None, **options))
+            holdout.append(k - 1)
+    results = run_batched(steps, np.array(holdout), source, loss=loss, n_folds=n_folds,
+                          auc_bins=auc_bins)
+    K1 = n_folds + 1
+    return [results[li * K1:(li + 1) * K1] for li in range(len(problems))]
+
+
+def run_batched(steps, holdout, source, *, loss, n_folds, auc_bins=0):
+    """Drive solver generators together: one pass per round answers the pending
+    request of every generator (its point, over its training rows); their results."""
+    results = [None] * len(steps)
+    pending = {}
+    for i, gen in enumerate(steps):
+        try:
+            pending[i] = next(gen)
+        except StopIteration as stop:
+            results[i] = stop.value
+    while pending:
+        order = sorted(pending)
+        request, hess_index = _combine([pending[i] for i in order], holdout[order], loss,
+                                       n_folds, auc_bins)
+        stats = source.run_pass(request)
+        for pos, i in enumerate(order):
+            try:
+                pending[i] = steps[i].send(_split(stats, pos, hess_index[pos]))
+            except StopIteration as stop:
+                results[i] = stop.value
+                del pending[i]
+    return results
+
+
+def _combine(requests, holdout, loss, n_folds, auc_bins):
+    """One request for the single-point requests of several problems."""
+    hessians, index = [], []
+    for pos, req in enumerate(requests):
+        if req.hessians:
+            index.append(len(hessians))
+            hessians.append(replace(req.hessians[0], point=pos))
+        else:
+            index.append(None)
+    combined = PassRequest(loss=loss, coefs=np.vstack([r.coefs for r in requests]),
+                           intercepts=np.concatenate([r.intercepts for r in requests]),
+                           hessians=tuple(hessians), n_folds=n_folds,
+                           holdout=np.asarray(holdout), auc_bins=auc_bins)
+    return combined, index
+
+
+def _split(stats, pos, hess):
+    """The statistics of one problem of a combined pass, as a single-point pass."""
+    out = {"n_rows": stats["n_rows"], "weight_sum": stats["train_weight_sum"][pos],
+           "valid_loss_sum": stats["valid_loss_sum"][pos],
+           "valid_weight_sum": stats["valid_weight_sum"][pos]}
+    for key in ("loss_sum", "grad", "grad_sum", "dual_curv_sum"):
+        if key in stats:
+            out[key] = stats[key][pos:pos + 1]
+    for key in ("valid_pos_hist", "valid_neg_hist"):
+        if key in stats:
+            out[key] = stats[key][pos]
+    if hess is not None:
+        for key in ("hess", "hess_col_sums", "hess_sum"):
+            out["%s.0" % key] = stats["%s.%d" % (key, hess)]
+    return out
+
+
+def _pass_scores(loss, paths, shape):
+    L, A = shape
+    K = len(paths[0]) - 1
+    scores = {m: np.full((L, A, K), np.nan) for m in METRICS[loss]}
+    for li in range(L):
+        for k in range(K):
+            for ai, point in enumerate(paths[li][k + 1]):
+                ev = point.evaluation
+                if ev is None or ev["valid_weight_sum"] <= 0:
+                    continue
+                mean_loss = ev["valid_loss_sum"] / ev["valid_weight_sum"]
+                if loss == "squared":
+                    scores["mse"][li, ai, k] = 2.0 * mean_loss
+                else:
+                    scores["deviance"][li, ai, k] = 2.0 * mean_loss
+                    scores["auc"][li, ai, k] = auc_from_histograms(ev["valid_pos_hist"],
+                                                                   ev["valid_neg_hist"])
+    return scores
+
+
+def auc_from_histograms(pos, neg):
+    """Area under the ROC curve from weighted histograms of the scores of positive
+    and negative rows (same bins, increasing): P(score+ > score-) + P(tie) / 2."""
+    P, N = pos.sum(), neg.sum()
+    if P <= 0 or N <= 0:
+        return np.nan
+    below = np.cumsum(neg) - neg  # negatives in lower bins
+    return float((pos @ below + 0.5 * pos @ neg) / (P * N))
+
+
+# ---- choosing a point ------------------------------------------------------------------
+
+@dataclass
+class Choice:
+    """The chosen grid point and why: indices, the score and the threshold met."""
+
+    l1_index: int
+    alpha_index: int
+    metric: str
+    rule: str
+    mean: np.ndarray   # (L, A) mean score over folds
+    se: np.ndarray     # (L, A) standard error of the mean
+    threshold: float
+
+
+def choose(path: CVPath, metric, rule="min", max_features=None):
+    """Pick (l1_ratio, alpha) from the cross-validated scores.
+
+    ``min``: the best mean score (first l1_ratio, then largest alpha on ties, as
+    scikit-learn); ``1se``: the sparsest full-data fit whose mean score is within
+    one standard error of the best (ties: largest alpha); ``max_features=k``
+    restricts both to fits with at most k features. The standard error is the
+    fold scores' standard deviation (n - 1) over sqrt(K), as glmnet's ``cvsd``.
+    """
+    if rule not in RULES:
+        raise ValueError("selection=%r is not supported; choose one of %s" % (rule, list(RULES)))
+    scores = path.scores[metric]
+    sign = -1.0 if GREATER_IS_BETTER[metric] else 1.0
+    K = scores.shape[2]
+    with np.errstate(invalid="ignore"):
+        mean = scores.mean(axis=2)
+        se = scores.std(axis=2, ddof=1) / np.sqrt(K) if K > 1 else np.zeros_like(mean)
+    ok = np.isfinite(mean) & (path.n_features >= 0)
+    if max_features is not None:
+        ok &= path.n_features <= max_features
+    if not np.any(ok):
+        raise ValueError("no grid point has %s; raise max_features or extend the alphas"
+                         % ("a finite CV score" if max_features is None
+                            else "at most %d features" % max_features))
+    signed = np.where(ok, sign * mean, np.inf)
+    best = np.unravel_index(int(np.argmin(signed)), signed.shape)  # row-major: sklearn's order
+    threshold = float(signed[best])
+    if rule == "1se":
+        threshold += float(se[best]) if np.isfinite(se[best]) else 0.0
+        within = ok & (signed <= threshold)
+        # fewest features, then the largest alpha, then the first l1_ratio
+        cands = [(path.n_features[li, ai], -path.alphas[li, ai], li, ai)
+                 for li, ai in zip(*np.nonzero(within), strict=True)]
+        _, _, li, ai = min(cands)
+        best = (li, ai)
+    return Choice(int(best[0]), int(best[1]), metric, rule, mean, se, sign * threshold)
+

@@ -1,0 +1,160 @@
+"""Regularization paths: many alphas, warm starts, strong rules, shared passes.
+
+A path solves the elastic net at ``alpha_1 > alpha_2 > ... > alpha_m`` (the
+same rows, scaling and l1_ratio), each point warm-started at the previous
+solution. Three things make it cheap:
+
+- **pass reuse**: the pass that certifies point ``k`` (duality gap below the
+  tolerance) is also the first evaluation of point ``k + 1``: the loss and the
+  gradient do not depend on alpha, so a point that converges in one Newton
+  step costs one pass;
+- **sequential strong rules** (Tibshirani et al. 2012): the first working set
+  of point ``k`` is the support of point ``k - 1`` plus the features with
+  ``|g_j| >= a_j(alpha_k) - (a_j(alpha_{k-1}) - a_j(alpha_k))``, ``g`` the
+  gradient at the previous solution and ``a_j(alpha)`` the L1 weight of
+  feature j. Their Hessian columns are fetched in advance, in the pass that
+  certifies point ``k - 1``. The rule can be wrong; it never changes the answer,
+  because every point is certified by a duality gap over all features (the
+  KKT conditions of every feature enter it), and violators join the working set;
+- for the squared loss the Gram entries fetched for one point serve every later one.
+
+The grid follows glmnet and scikit-learn: ``alpha_max`` (the smallest alpha
+that selects nothing) down to ``eps * alpha_max``, geometrically.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from ..penalty import ElasticNetPenalty
+from .newton import GramCache, drive, newton_steps, solve_newton
+
+#: glmnet's rule for a ridge path (l1_ratio = 0, where no finite alpha zeroes every
+#: coefficient): its grid is computed as for l1_ratio = 0.001.
+RIDGE_GRID_L1_RATIO = 1e-3
+
+
+def default_eps(n_rows, n_features):
+    """glmnet's ``lambda.min.ratio``: 1e-3 when n > p, else 1e-2."""
+    return 1e-3 if n_rows > n_features else 1e-2
+
+
+def alpha_grid(alpha_max, n_alphas=100, eps=1e-3):
+    """``n_alphas`` values from ``alpha_max`` down to ``eps * alpha_max``, geometric."""
+    if not np.isfinite(alpha_max):
+        raise ValueError("alpha_max is not finite; give the alphas")
+    resolution = np.finfo(np.float64).resolution
+    if alpha_max <= resolution:  # a constant label: every alpha selects nothing
+        return np.full(n_alphas, resolution)
+    return np.geomspace(alpha_max, alpha_max * eps, num=n_alphas)
+
+
+def alpha_max_of(problem, source=None):
+    """Smallest alpha at which every penalised coefficient of ``problem`` is zero.
+
+    ``max_j |g_j| / a_j`` over penalised features, ``a_j`` the L1 weight at
+    ``alpha = 1`` and ``g`` the gradient at the fit of the intercept and the
+    unpenalised features (penalty factor 0) alone: the null model when there
+    are none (no pass), else a short solve on ``source``. Infinite without an
+    L1 part.
+    """
+    pen = problem.penalty
+    unit = pen.l1 / problem.alpha if problem.alpha > 0 else pen.l1 * 0
+    ok = unit > 0
+    if not np.any(ok):
+        return np.inf
+    if not np.any(pen.unpenalised):
+        return float(np.max(np.abs(problem.null_gradient()[ok]) / unit[ok]))
+    only_free = ElasticNetPenalty(pen.l1, pen.l2, pen.fixed | ~pen.unpenalised)
+    restricted = dataclasses.replace(problem, penalty=only_free)
+    res = solve_newton(restricted, source, max_iter=200)
+    grad = problem.evaluate(source.run_pass(problem.request([(res.u, res.intercept)])))[0].grad
+    return float(np.max(np.abs(grad[ok]) / unit[ok]))
+
+
+@dataclass
+class PathPoint:
+    """One solved point of a path, in the solver's (scaled) coordinates.
+
+    ``evaluation`` holds the statistics of the pass that certified it (with the
+    held-out sums in cross-validation); None when that pass was not made at
+    the final point (no convergence).
+    """
+
+    alpha: float
+    u: np.ndarray
+    intercept: float
+    gap: float
+    tol: float
+    converged: bool
+    n_iter: int
+    n_passes: int
+    evaluation: Optional[dict] = None
+
+    @property
+    def n_selected(self):
+        return int(np.count_nonzero(self.u))
+
+
+def strong_set(unit, u, grad, alpha, prev_alpha):
+    """Features the sequential strong rule keeps at ``alpha`` (plus the support and
+    the unpenalised features), from the gradient at the solution for ``prev_alpha``."""
+    pen = unit.penalty
+    a_now, a_prev = pen.l1 * (alpha / unit.alpha), pen.l1 * (prev_alpha / unit.alpha)
+    keep = np.abs(grad) >= 2.0 * a_now - a_prev
+    keep |= pen.unpenalised
+    if u is not None:
+        keep |= u != 0
+    keep &= ~pen.fixed
+    return np.flatnonzero(keep)
+
+
+def path_steps(unit, alphas, *, max_iter=100, screening=True, max_features=None, limit=None):
+    """Solve ``unit.at_alpha(a)`` for every ``a`` in ``alphas`` (decreasing), as a
+    generator of passes (see :func:`~.newton.newton_steps`); returns the list of
+    :class:`PathPoint`.
+
+    Stops after the first point with more than ``max_features`` selected
+    features (glmnet's ``dfmax``), or after point ``limit[0]`` (a one-element
+    list another path may lower while this one runs).
+    """
+    squared = unit.loss_name == "squared"
+    cache = GramCache() if squared else None
+    u = b = None
+    start = None
+    grad = unit.null_gradient()
+    prev = alpha_max_of(unit) if not np.any(unit.penalty.unpenalised) else None
+    points = []
+    for i, alpha in enumerate(alphas):
+        if limit is not None and i > limit[0]:
+            break
+        problem = unit.at_alpha(alpha)
+        nxt = alphas[i + 1] if i + 1 < len(alphas) else None
+        ws_init = look = None
+        if screening and grad is not None and prev is not None and np.isfinite(prev):
+            ws_init = strong_set(unit, u, grad, alpha, max(prev, alpha))
+        if screening and nxt is not None:
+            look = functools.partial(_strong_candidates, unit, alpha=nxt, prev_alpha=alpha)
+        res, final = yield from newton_steps(problem, u, b, max_iter=max_iter, start=start,
+                                             cache=cache, ws_init=ws_init, lookahead=look)
+        points.append(PathPoint(float(alpha), res.u, res.intercept, res.gap, res.tol_abs,
+                                bool(res.converged), res.n_iter, res.n_passes,
+                                None if final is None else final.stats))
+        u, b, start, prev = res.u, res.intercept, final, alpha
+        grad = None if final is None else problem.evaluate(final.stats)[0].grad
+        if max_features is not None and points[-1].n_selected > max_features:
+            break
+    return points
+
+
+def solve_path(unit, alphas, source, **options):
+    """:func:`path_steps` with every pass run on ``source``."""
+    return drive(path_steps(unit, alphas, **options), source.run_pass)
+
+
+def _strong_candidates(unit, grad, alpha, prev_alpha):
+    return strong_set(unit, None, grad, alpha, prev_alpha)

@@ -1,0 +1,271 @@
+"""ElasticNetCV: scikit-learn's ElasticNetCV given the same folds, passes per grid,
+folds that do not depend on engine or partitioning, the selection rules."""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sklearn.linear_model import ElasticNetCV as SkElasticNetCV
+from sklearn.metrics import log_loss, roc_auc_score
+from sklearn.model_selection import KFold
+
+from conftest import correlated_problem
+from elasticnet_dist import ElasticNet, ElasticNetCV
+from elasticnet_dist.datasets import make_wide_table, write_parquet
+from elasticnet_dist.errors import BadValuesError, EmptyTableError
+from elasticnet_dist.folds import folds_from_splits, hash_column, key_folds, position_folds
+from elasticnet_dist.io.blocks import BlockDecoder
+from elasticnet_dist.io.table import open_table, split_pieces
+
+
+@pytest.fixture(scope="module")
+def regression():
+    return correlated_problem(150, 60, seed=21, scales=(0.1, 10), n_informative=8)
+
+
+@pytest.fixture(scope="module")
+def classification():
+    return correlated_problem(300, 30, seed=22, loss="logistic", scales=(0.1, 10),
+                              n_informative=6)
+
+
+# ---- against scikit-learn -------------------------------------------------------------
+
+def sklearn_cv(n_alphas, **kw):
+    """scikit-learn's ElasticNetCV with n_alphas grid points (``alphas=int`` since 1.7)."""
+    try:
+        return SkElasticNetCV(alphas=n_alphas, **kw)._validate_params() or \
+            SkElasticNetCV(alphas=n_alphas, **kw)
+    except Exception:
+        return SkElasticNetCV(n_alphas=n_alphas, **kw)
+
+
+@pytest.mark.parametrize("gram_max_features", [4096, 0])
+def test_matches_sklearn_elasticnetcv_given_the_same_folds(regression, gram_max_features):
+    X, y = regression
+    kf = KFold(4)
+    ours = ElasticNetCV(l1_ratio=[0.3, 1.0], cv=kf, standardize=False, tol=1e-10, eps=1e-2,
+                        n_alphas=30, gram_max_features=gram_max_features).fit(X, y)
+    ref = sklearn_cv(l1_ratio=[0.3, 1.0], cv=kf, eps=1e-2, tol=1e-12, max_iter=1_000_000,
+                     n_alphas=30).fit(X, y)
+    np.testing.assert_allclose(ours.alphas_, ref.alphas_, rtol=1e-12)
+    np.testing.assert_allclose(ours.mse_path_, ref.mse_path_, rtol=1e-7)
+    assert (ours.alpha_, ours.l1_ratio_) == (ref.alpha_, ref.l1_ratio_)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-7 * np.abs(ref.coef_).max())
+    assert ours.route_ == ("gram" if gram_max_features else "passes")
+    if gram_max_features:
+        assert ours.n_passes_ == 1  # every fold, l1_ratio and alpha from one pass
+    else:
+        assert ours.n_passes_ <= 2 * 30 + 1  # each pass serves 2 x (4 + 1) problems
+
+
+def test_logistic_scores_match_sklearn_metrics_on_the_held_out_fold(classification):
+    X, y = classification
+    kf = KFold(3)
+    cv = ElasticNetCV(l1_ratio=0.5, loss="logistic", cv=kf, n_alphas=12, tol=1e-10).fit(X, y)
+    assert cv.scores_.shape == (12, 3)
+    assert set(cv.cv_results_) >= {"deviance", "auc", "mean_deviance", "se_auc", "n_features"}
+    for k, (train, test) in enumerate(kf.split(X)):
+        for a in (3, 8):
+            fold_fit = ElasticNet(alpha=cv.alphas_[a], l1_ratio=0.5, loss="logistic",
+                                  tol=1e-10).fit(X[train], y[train])
+            prob = fold_fit.predict_proba(X[test])[:, 1]
+            np.testing.assert_allclose(cv.cv_results_["deviance"][a, k],
+                                       2 * log_loss(y[test], prob), rtol=1e-5)
+            auc = roc_auc_score(y[test], fold_fit.decision_function(X[test]))
+            assert abs(cv.cv_results_["auc"][a, k] - auc) < 2e-3
+    assert cv.n_passes_ < 4 * 12  # 3 folds + the full data, all in every pass
+
+
+def test_logistic_grid_serves_every_fold_in_each_pass():
+    t = make_wide_table(2000, 200, n_informative=10, seed=23, loss="logistic")
+    cv = ElasticNetCV(l1_ratio=0.5, loss="logistic", cv=5, n_alphas=50).fit(t.X, t.y)
+    assert cv.n_passes_ <= 100, cv.n_passes_  # the issue's budget for 5 folds x 50 alphas
+    assert cv.converged_ and 0 < np.count_nonzero(cv.coef_) < 200
+
+
+def test_the_fit_at_the_chosen_point_is_the_full_data_fit(regression):
+    X, y = regression
+    cv = ElasticNetCV(l1_ratio=[0.5, 0.9], cv=4, tol=1e-10).fit(X, y)
+    single = ElasticNet(alpha=cv.alpha_, l1_ratio=cv.l1_ratio_, tol=1e-10).fit(X, y)
+    np.testing.assert_allclose(cv.coef_, single.coef_, atol=1e-7 * np.abs(single.coef_).max())
+    li = [0.5, 0.9].index(cv.l1_ratio_)
+    ai = int(np.flatnonzero(cv.alphas_[li] == cv.alpha_)[0])
+    np.testing.assert_allclose(cv.coef_path_[li][:, ai], cv.coef_)
+    assert cv.n_features_path_[li, ai] == np.count_nonzero(cv.coef_)
+    assert cv.get_support().sum() == np.count_nonzero(cv.coef_)
+
+
+# ---- selection rules ----------------------------------------------------------------------
+
+def test_one_standard_error_rule_picks_the_sparsest_fit_within_one_se(regression):
+    X, y = regression
+    best = ElasticNetCV(l1_ratio=[0.5, 1.0], cv=5).fit(X, y)
+    sparse = ElasticNetCV(l1_ratio=[0.5, 1.0], cv=5, selection="1se").fit(X, y)
+    mean, se = best.cv_results_["mean_mse"], best.cv_results_["se_mse"]
+    li, ai = np.unravel_index(np.nanargmin(mean), mean.shape)
+    threshold = mean[li, ai] + se[li, ai]
+    chosen = np.argwhere((sparse.alphas_ == sparse.alpha_)
+                         & (np.array([[0.5], [1.0]]) == sparse.l1_ratio_))[0]
+    assert mean[tuple(chosen)] <= threshold
+    within = mean <= threshold
+    assert sparse.n_features_path_[tuple(chosen)] == sparse.n_features_path_[within].min()
+    assert np.count_nonzero(sparse.coef_) < np.count_nonzero(best.coef_)
+    assert sparse.alpha_ > best.alpha_ or sparse.l1_ratio_ != best.l1_ratio_
+
+
+def test_max_features_picks_the_best_fit_with_at_most_k_features(regression):
+    X, y = regression
+    free = ElasticNetCV(l1_ratio=1.0, cv=5).fit(X, y)
+    k = max(1, np.count_nonzero(free.coef_) // 3)
+    cv = ElasticNetCV(l1_ratio=1.0, cv=5, max_features=k).fit(X, y)
+    assert 0 < np.count_nonzero(cv.coef_) <= k
+    ok = (free.n_features_path_ <= k) & (free.n_features_path_ >= 0)
+    best = np.argmin(np.where(ok, free.cv_results_["mean_mse"], np.inf))
+    assert cv.alpha_ == free.alphas_[best]
+    # the paths stopped after the first alpha with more than k features
+    computed = cv.n_features_path_ >= 0
+    assert computed.sum() < computed.size and cv.n_features_path_[computed][-1] > k
+    assert np.isnan(cv.mse_path_[~computed]).all()
+
+
+# ---- folds ------------------------------------------------------------------------------------
+
+def test_folds_from_keys_and_positions_are_stable():
+    keys = pa.array(["user-%d" % i for i in range(5000)])
+    a = key_folds(pa.table({"k": keys}), ["k"], 5)
+    b = key_folds(pa.table({"k": keys.take(np.arange(4999, -1, -1))}), ["k"], 5)
+    np.testing.assert_array_equal(a, b[::-1])  # a row's fold follows its key, not its place
+    assert np.abs(np.bincount(a) - 1000).max() < 100
+    np.testing.assert_array_equal(hash_column(pa.array([3, 4])), hash_column(pa.array([3.0, 4.0])))
+    whole = position_folds("part-0.parquet", 0, 1000, 5)
+    np.testing.assert_array_equal(np.concatenate([position_folds("part-0.parquet", 0, 300, 5),
+                                                  position_folds("part-0.parquet", 300, 700, 5)]),
+                                  whole)
+    assert not np.array_equal(whole, position_folds("part-1.parquet", 0, 1000, 5))
+
+
+def test_row_group_pieces_keep_the_folds_of_their_file(tmp_path, monkeypatch):
+    t = make_wide_table(700, 5, seed=24)
+    path = write_parquet(t, str(tmp_path / "t"), n_files=1, row_group_rows=100)
+    decoder = BlockDecoder(tuple(t.names), "y", n_folds=5)
+
+    def fold_sums(table):
+        blocks = [decoder.load(piece) for piece in table.pieces]
+        return sum(np.array([b.y[lo:hi].sum() for lo, hi in zip(b.fold_bounds[:-1],
+                                                                  b.fold_bounds[1:])])
+                   for b in blocks), len(blocks)
+
+    whole, n_whole = fold_sums(open_table(path))
+    monkeypatch.setattr("elasticnet_dist.io.table.PIECE_BYTES", 8 * 6 * 100)
+    cut = open_table(path)
+    split_pieces(cut, 6)
+    parts, n_parts = fold_sums(cut)
+    assert (n_whole, n_parts) == (1, 7)
+    np.testing.assert_allclose(parts, whole, rtol=1e-12)
+
+
+def test_folds_from_splits_need_a_partition():
+    folds, k = folds_from_splits(KFold(3).split(np.zeros(9)), 9)
+    assert k == 3 and folds.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    with pytest.raises(ValueError, match="row 8 is in no test set"):
+        folds_from_splits([(None, [0, 1, 2, 3]), (None, [4, 5, 6, 7])], 9)
+    with pytest.raises(ValueError, match="overlap"):
+        folds_from_splits([(None, [0, 1]), (None, [1, 2])], 3)
+
+
+def test_a_fold_column_and_bad_fold_values(tmp_path):
+    t = make_wide_table(200, 10, seed=25)
+    folds = np.arange(200) % 4
+    path = write_parquet(t, str(tmp_path / "f"), n_files=2, extra_columns={"fold": folds})
+    cv = ElasticNetCV(cv=4).fit(path, label="y", fold_column="fold")
+    assert cv.fold_rows_.tolist() == [50, 50, 50, 50]
+    assert "fold" not in cv.feature_names_in_
+    arrays = ElasticNetCV(cv=[(None, np.flatnonzero(folds == k)) for k in range(4)]).fit(t.X, t.y)
+    np.testing.assert_allclose(arrays.mse_path_, cv.mse_path_, rtol=1e-10)
+    with pytest.raises(BadValuesError, match="fold column 'fold' must hold integers 0 to 2"):
+        ElasticNetCV(cv=3).fit(path, label="y", fold_column="fold")
+
+
+def test_too_many_folds_for_the_rows_is_named():
+    X, y = correlated_problem(6, 3, seed=26)
+    with pytest.raises(EmptyTableError, match="fold .* of 40 holds no rows"):
+        ElasticNetCV(cv=40).fit(X, y)
+
+
+@pytest.mark.parametrize("param, value, match", [
+    ("cv", 1, "cv must be at least 2"),
+    ("selection", "best", "selection='best' is not supported"),
+    ("scoring", "auc", "scoring='auc' is not available for loss='squared'"),
+    ("l1_ratio", [0.5, 1.5], "l1_ratio must be in"),
+    ("n_alphas", 0, "n_alphas must be an integer >= 1"),
+    ("alphas", [1.0, -1.0], "alphas must be a non-empty list"),
+    ("max_features", 0, "max_features must be an integer >= 1"),
+    ("eps", 1.0, "eps must be in"),
+])
+def test_bad_parameters_are_named(regression, param, value, match):
+    X, y = regression
+    with pytest.raises(ValueError, match=match):
+        ElasticNetCV(**{param: value}).fit(X, y)
+
+
+# ---- engines and partitioning ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def keyed_tables(tmp_path_factory):
+    t = make_wide_table(700, 30, n_informative=6, seed=27)
+    keys = np.array(["row-%05d" % i for i in range(700)])
+    root = tmp_path_factory.mktemp("cv")
+    return {n: write_parquet(t, str(root / str(n)), n_files=n, extra_columns={"id": keys})
+            for n in (1, 7)}
+
+
+def _cv(source, engine=("local", None), **kw):
+    name, handle = engine
+    return ElasticNetCV(l1_ratio=[0.5, 1.0], cv=5, n_alphas=30, engine=name, cluster=handle,
+                        **kw).fit(source, label="y", keys=["id"])
+
+
+def _assert_same_search(a, b):
+    assert a.fold_rows_.tolist() == b.fold_rows_.tolist()
+    np.testing.assert_allclose(a.mse_path_, b.mse_path_, rtol=1e-9)
+    assert a.l1_ratio_ == b.l1_ratio_ and a.alpha_ == pytest.approx(b.alpha_, rel=1e-12)
+    np.testing.assert_allclose(a.coef_, b.coef_, atol=1e-9 * np.abs(b.coef_).max())
+    assert ((a.coef_ != 0) == (b.coef_ != 0)).all()
+
+
+def test_keyed_folds_do_not_depend_on_the_files(keyed_tables):
+    one, seven = _cv(keyed_tables[1]), _cv(keyed_tables[7])
+    _assert_same_search(seven, one)
+    assert one.n_passes_ == 1 and "id" not in one.feature_names_in_
+
+
+@pytest.mark.parametrize("name", ["dask", "spark"])
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_cluster_engines_give_the_same_folds_and_choice(name, loss, request, keyed_tables,
+                                                        tmp_path):
+    handle = request.getfixturevalue("dask_client" if name == "dask" else "spark")
+    if loss == "squared":
+        ref = _cv(keyed_tables[1])
+        for n in (1, 7):
+            _assert_same_search(_cv(keyed_tables[n], (name, handle)), ref)
+        return
+    t = make_wide_table(600, 20, n_informative=5, seed=28, loss="logistic")
+    path = write_parquet(t, str(tmp_path / "logistic"), n_files=7)  # folds of position
+    kw = dict(l1_ratio=0.7, loss="logistic", cv=4, n_alphas=15)
+    ref = ElasticNetCV(**kw).fit(path, label="y")
+    est = ElasticNetCV(engine=name, cluster=handle, **kw).fit(path, label="y")
+    assert est.fold_rows_.tolist() == ref.fold_rows_.tolist()
+    np.testing.assert_allclose(est.scores_, ref.scores_, rtol=1e-9)
+    assert est.alpha_ == pytest.approx(ref.alpha_, rel=1e-12)
+    assert est.n_passes_ == ref.n_passes_
+    np.testing.assert_allclose(est.coef_, ref.coef_, atol=1e-9 * np.abs(ref.coef_).max())
+
+
+def test_arrays_on_a_cluster_engine_keep_the_folds_of_local(dask_client, regression):
+    X, y = regression
+    ref = ElasticNetCV(cv=4, n_alphas=20).fit(X, y)
+    est = ElasticNetCV(cv=4, n_alphas=20, engine="dask", cluster=dask_client).fit(X, y)
+    np.testing.assert_allclose(est.mse_path_, ref.mse_path_, rtol=1e-9)
+    assert est.fit_report_["engine"] == "dask" and est.fit_report_["route"] == "gram"
