@@ -1,0 +1,210 @@
+"""Cross-validation benchmark: the whole (l1_ratio x alpha) grid in a handful of passes.
+
+On the engines benchmark's table (n x p, ``--files`` Parquet files; labels
+``y`` and ``yb``) with a fold column added that equals our folds of position
+(``fold``; so every contender sees the same folds):
+
+- the single-pass bound: one plain read of the table into NumPy plus its Gram
+  matrix ``X'X`` (DESIGN.md's "one pass" of the squared loss);
+- ours, squared loss, ``ElasticNetCV`` with 5 folds x 3 l1_ratios x 100 alphas,
+  on Dask (embedded LocalCluster) and on Spark (``local[2]``), load + search;
+  the same on Dask through the pass-per-step route (``gram_max_features=0``,
+  what a table too wide for p x p matrices gets);
+- ours, logistic loss, 5 folds x 50 alphas on Dask: data passes in all;
+- Spark ML ``CrossValidator`` over ``LinearRegression`` (default solver, the
+  OWLQN path for an elastic net) with ``foldCol="fold"`` and our grid points
+  mapped exactly (:func:`elasticnet_dist.penalty.native_to_peer`, sample
+  standard deviations), on the same session. The full grid would take hours,
+  so ``--spark-points`` grid points are timed and the time extrapolated to all.
+
+Prints a table, the issue's targets, and writes JSON.
+
+    python benchmarks/bench_cv.py [--rows N] [--features P] [--files F]
+        [--spark-points K] [--skip-spark] [--out FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+sys.path.insert(0, os.path.dirname(__file__))
+from bench_engines import make_table, numpy_baselines, spark_session_for_bench  # noqa: E402
+
+from elasticnet_dist import ElasticNetCV  # noqa: E402
+from elasticnet_dist.engines import make_engine  # noqa: E402
+from elasticnet_dist.folds import position_folds  # noqa: E402
+from elasticnet_dist.penalty import native_to_peer  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FOLDS = 5
+L1_RATIOS = [0.2, 0.5, 0.9]
+N_ALPHAS = 100
+LOGISTIC_ALPHAS = 50
+
+
+def timed(fn, *args, **kw):
+    t0 = time.perf_counter()
+    out = fn(*args, **kw)
+    return out, time.perf_counter() - t0
+
+
+def with_fold_column(path):
+    """A copy of the table with ``fold`` = our fold of position of every row."""
+    out = path + "-folds"
+    if os.path.exists(os.path.join(out, "_done")):
+        return out
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    for name in sorted(f for f in os.listdir(path) if f.endswith(".parquet")):
+        table = pq.read_table(os.path.join(path, name))
+        folds = position_folds(name, 0, table.num_rows, FOLDS)
+        pq.write_table(table.append_column("fold", pa.array(folds)), os.path.join(out, name))
+    open(os.path.join(out, "_done"), "w").close()
+    return out
+
+
+def run_ours(engine, path, loss, **kw):
+    est = ElasticNetCV(cv=FOLDS, loss=loss, engine=engine, **kw)
+    _, t = timed(est.fit, path, label="y" if loss == "squared" else "yb", features=["f*"])
+    rep = est.fit_report_
+    return est, dict(engine=engine.name, loss=loss, route=est.route_, passes=est.n_passes_,
+                     load_s=rep["timings"]["load"], statistics_s=rep["timings"]["statistics"],
+                     paths_s=rep["timings"]["paths"], total_s=t,
+                     grid="%d folds x %d l1_ratios x %d alphas" % (
+                         FOLDS, np.size(kw.get("l1_ratio", 0.5)), kw.get("n_alphas", 100)),
+                     alpha=est.alpha_, l1_ratio=est.l1_ratio_,
+                     selected=int(np.count_nonzero(est.coef_)))
+
+
+def run_crossvalidator(spark, path, names, est, sd_y, n, points):
+    """Spark ML's CrossValidator on ``points`` of our grid; seconds per grid point."""
+    from pyspark.ml.evaluation import RegressionEvaluator
+    from pyspark.ml.feature import VectorAssembler
+    from pyspark.ml.regression import LinearRegression
+    from pyspark.ml.tuning import CrossValidator
+
+    def load():
+        df = spark.read.parquet(path)
+        df = VectorAssembler(inputCols=names, outputCol="features").transform(df)
+        df = df.select("features", "y", "fold").cache()
+        df.count()
+        return df
+    df, t_load = timed(load)
+    lr = LinearRegression(featuresCol="features", labelCol="y", standardization=True,
+                          maxIter=100, tol=1e-6)
+    li = L1_RATIOS.index(est.l1_ratio_)
+    ai = int(np.flatnonzero(est.alphas_[li] == est.alpha_)[0])
+    picks = sorted({ai, max(0, ai - 10), min(N_ALPHAS - 1, ai + 10)})[:points]
+    c = np.sqrt(n / (n - 1.0))  # MLlib's iterative solvers standardize with sample sd
+    maps, ours_mse = [], []
+    for a in picks:
+        lam, enp = native_to_peer(est.alphas_[li, a], est.l1_ratio_, loss="squared",
+                                  sd_y=sd_y, variance_correction=c)
+        maps.append({lr.regParam: float(lam), lr.elasticNetParam: float(enp)})
+        ours_mse.append(float(est.cv_results_["mean_mse"][li, a]))
+    cv = CrossValidator(estimator=lr, estimatorParamMaps=maps, foldCol="fold", numFolds=FOLDS,
+                        evaluator=RegressionEvaluator(labelCol="y", metricName="mse"))
+    model, t_fit = timed(cv.fit, df)
+    df.unpersist()
+    spark_mse = [float(m) for m in model.avgMetrics]
+    return dict(load_s=t_load, fit_s=t_fit, points=len(picks),
+                per_point_s=t_fit / len(picks), mse_spark=spark_mse, mse_ours=ours_mse,
+                max_rel_mse_diff=float(np.max(np.abs(np.subtract(spark_mse, ours_mse))
+                                              / np.abs(ours_mse))))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--features", type=int, default=2_000)
+    ap.add_argument("--files", type=int, default=16)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--spark-points", type=int, default=2)
+    ap.add_argument("--skip-spark", action="store_true")
+    ap.add_argument("--out", default=os.path.join(HERE, "results", "bench_cv.json"))
+    args = ap.parse_args(argv)
+
+    root = os.path.join(HERE, "data")
+    path, X, ys, names = make_table(args.rows, args.features, args.files, args.seed, root)
+    path = with_fold_column(path)
+    base = numpy_baselines(path, names, X, ys["squared"])
+    bound = base["read_s"] + base["gram_s"]
+    sd_y = float(np.std(ys["squared"]))
+    n = X.shape[0]
+    del X, ys
+    print("single-pass bound: read %.2f s + Gram %.2f s = %.2f s"
+          % (base["read_s"], base["gram_s"], bound))
+
+    rows = []
+    dask, t_dask = timed(make_engine, "dask", None)
+    try:
+        sq, row = run_ours(dask, path, "squared", l1_ratio=L1_RATIOS, n_alphas=N_ALPHAS)
+        rows.append(row)
+        assert sq.fold_rows_.sum() == n
+        rows.append(run_ours(dask, path, "squared", l1_ratio=L1_RATIOS, n_alphas=N_ALPHAS,
+                             gram_max_features=0)[1])
+        rows.append(run_ours(dask, path, "logistic", l1_ratio=0.5,
+                             n_alphas=LOGISTIC_ALPHAS)[1])
+    finally:
+        dask.close()
+
+    spark_cv = None
+    if not args.skip_spark:
+        spark, t_spark = timed(spark_session_for_bench)
+        engine = make_engine("spark", spark)
+        try:
+            rows.append(run_ours(engine, path, "squared", l1_ratio=L1_RATIOS,
+                                 n_alphas=N_ALPHAS)[1])
+        finally:
+            engine.close()
+        spark_cv = run_crossvalidator(spark, path, names, sq, sd_y, n, args.spark_points)
+        spark_cv["extrapolated_s"] = spark_cv["per_point_s"] * len(L1_RATIOS) * N_ALPHAS
+        spark.stop()
+
+    print("\n%-8s %-8s %-7s %-32s %7s %8s %8s %8s %8s %9s"
+          % ("engine", "loss", "route", "grid", "passes", "load s", "stats s", "paths s",
+             "total s", "selected"))
+    for r in rows:
+        print("%-8s %-8s %-7s %-32s %7d %8.2f %8.2f %8.2f %8.2f %9d"
+              % (r["engine"], r["loss"], r["route"], r["grid"], r["passes"], r["load_s"],
+                 r["statistics_s"], r["paths_s"], r["total_s"], r["selected"]))
+    targets = {}
+    gram_dask = rows[0]
+    targets["squared grid / single-pass bound (<= 2)"] = gram_dask["total_s"] / bound
+    logistic = next(r for r in rows if r["loss"] == "logistic")
+    targets["logistic 5 x 50 path: data passes (<= 100)"] = logistic["passes"]
+    if spark_cv is not None:
+        print("\nSpark CrossValidator: load %.1f s; %d grid points x %d folds in %.1f s "
+              "(%.1f s per grid point); whole %d-point grid extrapolated: %.0f s; mean MSE "
+              "vs ours: max rel. diff %.1e"
+              % (spark_cv["load_s"], spark_cv["points"], FOLDS, spark_cv["fit_s"],
+                 spark_cv["per_point_s"], len(L1_RATIOS) * N_ALPHAS, spark_cv["extrapolated_s"],
+                 spark_cv["max_rel_mse_diff"]))
+        ours_spark = next(r for r in rows if r["engine"] == "spark")
+        targets["CrossValidator (extrapolated) / ours on Dask (>= 100)"] = \
+            (spark_cv["load_s"] + spark_cv["extrapolated_s"]) / gram_dask["total_s"]
+        targets["CrossValidator (extrapolated) / ours on Spark (>= 100)"] = \
+            (spark_cv["load_s"] + spark_cv["extrapolated_s"]) / ours_spark["total_s"]
+    print("\ntargets:")
+    for k, v in targets.items():
+        print("  %-58s %10.2f" % (k, v))
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    meta = dict(python=sys.version, machine=platform.machine(), cpus=os.cpu_count(),
+                rows=n, features=args.features, files=args.files, dask_start_s=t_dask)
+    with open(args.out, "w") as fh:
+        json.dump(dict(meta=meta, numpy=base, bound_s=bound, ours=rows, crossvalidator=spark_cv,
+                       targets=targets), fh, indent=2, default=float)
+    print("wrote %s" % args.out)
+
+
+if __name__ == "__main__":
+    main()
