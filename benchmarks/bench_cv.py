@@ -8,9 +8,13 @@ On the engines benchmark's table (n x p, ``--files`` Parquet files; labels
   matrix ``X'X`` (DESIGN.md's "one pass" of the squared loss);
 - ours, squared loss, ``ElasticNetCV`` with 5 folds x 3 l1_ratios x 100 alphas,
   on Dask (embedded LocalCluster) and on Spark (``local[2]``), load + search;
-  the same on Dask through the pass-per-step route (``gram_max_features=0``,
-  what a table too wide for p x p matrices gets);
-- ours, logistic loss, 5 folds x 50 alphas on Dask: data passes in all;
+- the route boundary: both routes (one pass with every fold's Gram matrix, or
+  one pass per path step, what a table too wide for p x p matrices gets) on
+  the first ``--route-features`` columns;
+- ours, logistic loss, 5 folds x 50 alphas on Dask, on the first
+  ``--logistic-features`` columns (the pass-per-step route; each pass computes
+  a Hessian block of every fold's working set, ``n |H|^2`` flops, which is
+  what makes dense ends of logistic paths slow on 2 cores): data passes in all;
 - Spark ML ``CrossValidator`` over ``LinearRegression`` (default solver, the
   OWLQN path for an elastic net) with ``foldCol="fold"`` and our grid points
   mapped exactly (:func:`elasticnet_dist.penalty.native_to_peer`, sample
@@ -20,7 +24,11 @@ On the engines benchmark's table (n x p, ``--files`` Parquet files; labels
 Prints a table, the issue's targets, and writes JSON.
 
     python benchmarks/bench_cv.py [--rows N] [--features P] [--files F]
-        [--spark-points K] [--skip-spark] [--out FILE]
+        [--spark-points K] [--route-features P] [--logistic-features P]
+        [--skip-spark] [--out FILE]
+
+(0 for ``--spark-points``, ``--route-features`` or ``--logistic-features``
+skips that part.)
 """
 from __future__ import annotations
 
@@ -72,17 +80,27 @@ def with_fold_column(path):
     return out
 
 
-def run_ours(engine, path, loss, **kw):
+def first_columns(p):
+    """Glob patterns for the columns f0000 .. f{p-1} (p a multiple of 100)."""
+    return ["f%02d*" % i for i in range(p // 100)]
+
+
+def run_ours(engine, path, loss, features=("f[0-9]*",), **kw):
     est = ElasticNetCV(cv=FOLDS, loss=loss, engine=engine, **kw)
-    _, t = timed(est.fit, path, label="y" if loss == "squared" else "yb", features=["f*"])
+    _, t = timed(est.fit, path, label="y" if loss == "squared" else "yb",
+                 features=list(features))
     rep = est.fit_report_
-    return est, dict(engine=engine.name, loss=loss, route=est.route_, passes=est.n_passes_,
-                     load_s=rep["timings"]["load"], statistics_s=rep["timings"]["statistics"],
-                     paths_s=rep["timings"]["paths"], total_s=t,
-                     grid="%d folds x %d l1_ratios x %d alphas" % (
-                         FOLDS, np.size(kw.get("l1_ratio", 0.5)), kw.get("n_alphas", 100)),
-                     alpha=est.alpha_, l1_ratio=est.l1_ratio_,
-                     selected=int(np.count_nonzero(est.coef_)))
+    row = dict(engine=engine.name, loss=loss, route=est.route_, passes=est.n_passes_,
+               features=len(est.feature_names_in_),
+               load_s=rep["timings"]["load"], statistics_s=rep["timings"]["statistics"],
+               paths_s=rep["timings"]["paths"], total_s=t,
+               grid="%d folds x %d l1_ratios x %d alphas" % (
+                   FOLDS, np.size(kw.get("l1_ratio", 0.5)), kw.get("n_alphas", 100)),
+               alpha=est.alpha_, l1_ratio=est.l1_ratio_,
+               selected=int(np.count_nonzero(est.coef_)))
+    print("  %(engine)s %(loss)s %(route)s p=%(features)d: %(passes)d passes, %(total_s).2f s"
+          % row, flush=True)
+    return est, row
 
 
 def run_crossvalidator(spark, path, names, est, sd_y, n, points):
@@ -129,6 +147,8 @@ def main(argv=None):
     ap.add_argument("--files", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--spark-points", type=int, default=2)
+    ap.add_argument("--route-features", type=int, default=500, help="0 to skip")
+    ap.add_argument("--logistic-features", type=int, default=200, help="0 to skip")
     ap.add_argument("--skip-spark", action="store_true")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "bench_cv.json"))
     args = ap.parse_args(argv)
@@ -150,10 +170,15 @@ def main(argv=None):
         sq, row = run_ours(dask, path, "squared", l1_ratio=L1_RATIOS, n_alphas=N_ALPHAS)
         rows.append(row)
         assert sq.fold_rows_.sum() == n
-        rows.append(run_ours(dask, path, "squared", l1_ratio=L1_RATIOS, n_alphas=N_ALPHAS,
-                             gram_max_features=0)[1])
-        rows.append(run_ours(dask, path, "logistic", l1_ratio=0.5,
-                             n_alphas=LOGISTIC_ALPHAS)[1])
+        if args.route_features:
+            narrow = first_columns(args.route_features)
+            for limit in (4096, 0):
+                rows.append(run_ours(dask, path, "squared", features=narrow,
+                                     l1_ratio=L1_RATIOS, n_alphas=N_ALPHAS,
+                                     gram_max_features=limit)[1])
+        if args.logistic_features:
+            rows.append(run_ours(dask, path, "logistic", l1_ratio=0.5, n_alphas=LOGISTIC_ALPHAS,
+                                 features=first_columns(args.logistic_features))[1])
     finally:
         dask.close()
 
@@ -166,22 +191,24 @@ def main(argv=None):
                                  n_alphas=N_ALPHAS)[1])
         finally:
             engine.close()
-        spark_cv = run_crossvalidator(spark, path, names, sq, sd_y, n, args.spark_points)
-        spark_cv["extrapolated_s"] = spark_cv["per_point_s"] * len(L1_RATIOS) * N_ALPHAS
+        if args.spark_points:
+            spark_cv = run_crossvalidator(spark, path, names, sq, sd_y, n, args.spark_points)
+            spark_cv["extrapolated_s"] = spark_cv["per_point_s"] * len(L1_RATIOS) * N_ALPHAS
         spark.stop()
 
-    print("\n%-8s %-8s %-7s %-32s %7s %8s %8s %8s %8s %9s"
-          % ("engine", "loss", "route", "grid", "passes", "load s", "stats s", "paths s",
+    print("\n%-8s %-8s %-7s %6s %-32s %7s %8s %8s %8s %8s %9s"
+          % ("engine", "loss", "route", "p", "grid", "passes", "load s", "stats s", "paths s",
              "total s", "selected"))
     for r in rows:
-        print("%-8s %-8s %-7s %-32s %7d %8.2f %8.2f %8.2f %8.2f %9d"
-              % (r["engine"], r["loss"], r["route"], r["grid"], r["passes"], r["load_s"],
-                 r["statistics_s"], r["paths_s"], r["total_s"], r["selected"]))
+        print("%-8s %-8s %-7s %6d %-32s %7d %8.2f %8.2f %8.2f %8.2f %9d"
+              % (r["engine"], r["loss"], r["route"], r["features"], r["grid"], r["passes"],
+                 r["load_s"], r["statistics_s"], r["paths_s"], r["total_s"], r["selected"]))
     targets = {}
     gram_dask = rows[0]
     targets["squared grid / single-pass bound (<= 2)"] = gram_dask["total_s"] / bound
-    logistic = next(r for r in rows if r["loss"] == "logistic")
-    targets["logistic 5 x 50 path: data passes (<= 100)"] = logistic["passes"]
+    logistic = [r for r in rows if r["loss"] == "logistic"]
+    if logistic:
+        targets["logistic 5 x 50 path: data passes (<= 100)"] = logistic[0]["passes"]
     if spark_cv is not None:
         print("\nSpark CrossValidator: load %.1f s; %d grid points x %d folds in %.1f s "
               "(%.1f s per grid point); whole %d-point grid extrapolated: %.0f s; mean MSE "

@@ -312,9 +312,12 @@ def chunked_block_stats(X, y, s, request: PassRequest, rows=None, fold_bounds=No
     if not request.by_fold:
         return merge_stats(per_fold)
     template = next(part for part in per_fold if part is not None)
-    return {key: np.stack([np.zeros_like(value) if part is None else part[key]
-                           for part in per_fold])
-            for key, value in template.items()}
+    out = {key: np.zeros((request.n_folds,) + np.shape(value)) for key, value in template.items()}
+    for f, part in enumerate(per_fold):
+        if part is not None:
+            for key, value in part.items():
+                out[key][f] = value
+    return out
 
 
 def _chunks(X, y, s, request, start, stop, rows, fold):

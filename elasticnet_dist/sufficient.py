@@ -40,8 +40,11 @@ class SufficientStatistics:
         if request.coefs is not None:
             w = np.atleast_2d(request.coefs)
             delta = m.mean_y - request.intercepts - w @ m.mean_x
-            used = np.flatnonzero(np.any(w != 0, axis=0))  # sparse points: p |S| flops
-            Cw = w[:, used] @ m.gram[used]
+            used = np.flatnonzero(np.any(w != 0, axis=0))
+            if used.size * 3 < self.n_features:  # sparse points: p |S| flops, small gather
+                Cw = w[:, used] @ m.gram[used]
+            else:  # gathering most rows of the Gram costs more than reading it all
+                Cw = w @ m.gram
             quad = np.einsum("kp,kp->k", w, Cw)
             out["loss_sum"] = 0.5 * W * (m.var_y - 2 * (w @ m.cov_xy) + quad + delta ** 2)
             if request.gradient:

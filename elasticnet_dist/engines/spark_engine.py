@@ -13,7 +13,9 @@ page cache and a replaced Python worker or executor just maps or reloads it.
 A pass is one job over a cached RDD of slots (one partition per task slot,
 each looking after every n-th piece); each task returns its blocks'
 statistics one by one; the driver merges them with
-:func:`~elasticnet_dist.passes.tree_merge` in piece order.
+:func:`~elasticnet_dist.passes.tree_merge` in piece order. Passes whose
+results are p x p per block (the Gram matrices) are merged within each task
+first, so the driver receives one per slot.
 
 Spark DataFrames and in-memory tables are first written as Parquet to a
 staging directory (``staging_dir``; on a multi-host cluster it must be a path
@@ -34,7 +36,7 @@ import pyarrow.parquet as pq
 
 from ..errors import BadValuesError, InputError, UnreadableFileError
 from ..io.blocks import Block
-from ..passes import FAN_IN, merge_group, tree_merge
+from ..passes import merge_group, tree_merge
 from .base import BlockEngine, check_reachable
 
 #: Blocks held by this Python process: (token, piece index) -> Block (memory-mapped).
@@ -111,15 +113,13 @@ def _pass_task(token, pieces, decoder, request, n_slots, slot, rows):
         yield index, _cached_block(token, index, pieces[index], decoder).stats(request)
 
 
-def _tree_node(item):
-    """(piece index, stats) -> (index of its node at the first level of the tree, same)."""
-    return item[0] // FAN_IN, item
-
-
-def _merge_node(node):
-    """Merge one first-level node of :func:`tree_merge`, its parts in piece order."""
-    key, items = node
-    return key, merge_group([stats for _, stats in sorted(items, key=lambda t: t[0])])
+def _merged_pass_task(token, pieces, decoder, request, n_slots, slot, rows):
+    """One partial result per task, its pieces merged in piece order: for passes
+    whose results are p x p (or K p x p) per piece, so that the driver receives
+    one per slot instead of one per piece."""
+    parts = [stats for _, stats in _pass_task(token, pieces, decoder, request, n_slots, slot,
+                                              rows)]
+    yield slot, merge_group(parts)
 
 
 def _drop_task(token, _index, rows):
@@ -239,13 +239,12 @@ class SparkEngine(BlockEngine):
         return self._load(table.pieces, decoder)
 
     def _pass(self, request):
-        task = functools.partial(_pass_task, self._token, self._pieces, self._decoder, request,
-                                 self._slots)
-        rdd = self._rdd.mapPartitionsWithIndex(task)
-        if request.full_gram and len(self._pieces) > FAN_IN:
-            # p x p per piece: merge the first level of the tree on the executors
-            rdd = rdd.map(_tree_node).groupByKey(self._slots).map(_merge_node)
-        parts = sorted(_collect(rdd), key=lambda t: t[0])
+        # p x p per piece: each task merges its own pieces (in piece order), then the
+        # driver merges the slots in order; the rounding depends on the slot count only
+        big = request.full_gram or request.by_fold
+        task = functools.partial(_merged_pass_task if big else _pass_task, self._token,
+                                 self._pieces, self._decoder, request, self._slots)
+        parts = sorted(_collect(self._rdd.mapPartitionsWithIndex(task)), key=lambda t: t[0])
         return tree_merge(stats for _, stats in parts)
 
     def _stage_memory(self, pieces, decoder):

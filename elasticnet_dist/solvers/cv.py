@@ -22,10 +22,13 @@ and the area under the ROC curve (logistic loss), per l1_ratio, alpha and fold.
 from __future__ import annotations
 
 import logging
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ..passes import PassRequest, fold_slice, fold_total
 from ..problem import Moments, make_problem, moments_request
@@ -43,6 +46,8 @@ GRAM_MAX_FEATURES = 4096
 #: Bins of the held-out histograms of the linear predictor (for the AUC; see
 #: passes.auc_bin): pairs of rows in one bin count as ties.
 AUC_BINS = 2048
+#: Threads that solve the paths of the one-pass route on the driver.
+DRIVER_THREADS = max(1, min(8, os.cpu_count() or 1))
 METRICS = {"squared": ("mse",), "logistic": ("deviance", "auc")}
 GREATER_IS_BETTER = {"mse": False, "deviance": False, "auc": True}
 RULES = ("min", "1se")
@@ -153,17 +158,23 @@ def _minus(total, part):
 # ---- the one-pass route ----------------------------------------------------------------
 
 def _gram_paths(problems, grid, full, train, options, max_features):
-    """paths[l][0] the full data, paths[l][k + 1] fold k's training set; on the driver."""
-    paths = []
-    for li, row in enumerate(problems):
-        full_path = drive(path_steps(row[0], grid[li], max_features=max_features, **options),
-                          SufficientStatistics(full).run_pass)
-        limit = [len(full_path) - 1]
-        folds = [drive(path_steps(problem, grid[li], limit=limit, **options),
-                       SufficientStatistics(moments).run_pass)
-                 for problem, moments in zip(row[1:], train, strict=True)]
-        paths.append([full_path] + folds)
-    return paths
+    """paths[l][0] the full data, paths[l][k + 1] fold k's training set; on the driver.
+
+    The paths are independent; they run on DRIVER_THREADS threads (NumPy's linear
+    algebra releases the GIL), each with one BLAS thread. Every path's arithmetic is
+    the same whatever the threads, so the results are too."""
+    def solve(li, k, limit=None, cap=None):
+        moments = full if k < 0 else train[k]
+        return drive(path_steps(problems[li][k + 1], grid[li], limit=limit, max_features=cap,
+                                **options), SufficientStatistics(moments).run_pass)
+
+    L, K = len(problems), len(train)
+    with threadpool_limits(1), ThreadPoolExecutor(DRIVER_THREADS) as pool:
+        fulls = list(pool.map(lambda li: solve(li, -1, cap=max_features), range(L)))
+        limits = [[len(path) - 1] for path in fulls]
+        jobs = {(li, k): pool.submit(solve, li, k, limits[li]) for li in range(L)
+                for k in range(K)}
+        return [[fulls[li]] + [jobs[li, k].result() for k in range(K)] for li in range(L)]
 
 
 def _gram_scores(problems, paths, by_fold, shift_x, shift_y, shape):
