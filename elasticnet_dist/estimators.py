@@ -159,12 +159,7 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         patterns; default every numeric column other than the label, weight
         and ``keys``) and ``exclude=``.
         """
-        if label is not None or _is_table(X):
-            if y is not None or sample_weight is not None:
-                raise ValueError("fit on a table takes label= (and weight=), not y or "
-                                 "sample_weight")
-            if label is None:
-                raise ValueError("fit on a table needs label=: the name of the label column")
+        if _fits_a_table(X, y, sample_weight, label):
             return self._fit_table(X, label=label, weight=weight, features=features,
                                    exclude=exclude, keys=keys, storage_options=storage_options)
         X, y, s, factors, names = self._check_input(X, y, sample_weight)
@@ -344,6 +339,17 @@ def alpha_max(X, y, *, l1_ratio=1.0, loss="squared", sample_weight=None, fit_int
         return compute_alpha_max(InMemorySource(X, y, s), loss=loss, l1_ratio=l1_ratio,
                                  penalty_factor=factors, fit_intercept=fit_intercept,
                                  standardize=standardize)
+
+
+def _fits_a_table(X, y, sample_weight, label):
+    """Is ``fit`` given a table (and then label=, not y or sample_weight)?"""
+    if label is None and not _is_table(X):
+        return False
+    if y is not None or sample_weight is not None:
+        raise ValueError("fit on a table takes label= (and weight=), not y or sample_weight")
+    if label is None:
+        raise ValueError("fit on a table needs label=: the name of the label column")
+    return True
 
 
 def _is_table(X):

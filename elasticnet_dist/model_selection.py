@@ -11,7 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from . import _validation as v
 from .engines import InMemorySource
-from .estimators import ElasticNet, _is_table
+from .estimators import ElasticNet, _fits_a_table
 from .folds import folds_from_splits
 from .problem import make_problem
 from .solvers import read_moments
@@ -121,12 +121,7 @@ class ElasticNetCV(ElasticNet):
         ``keys`` (tables): the columns whose hash assigns the folds;
         ``fold_column``: a column of fold numbers 0 .. K-1 instead (K = ``cv``).
         """
-        if label is not None or _is_table(X):
-            if y is not None or sample_weight is not None:
-                raise ValueError("fit on a table takes label= (and weight=), not y or "
-                                 "sample_weight")
-            if label is None:
-                raise ValueError("fit on a table needs label=: the name of the label column")
+        if _fits_a_table(X, y, sample_weight, label):
             if not _is_count(self.cv):
                 raise ValueError("cv must be a number of folds for a table; give fold_column= "
                                  "for folds of your own")
