@@ -54,7 +54,7 @@ class SufficientStatistics:
             rows = spec.cols if spec.rows is None else spec.rows
             center = 0.0 if spec.center is None else spec.center
             shift = m.mean_x - center  # (1/W) sum s (x - c)(x - c)' = C + shift shift'
-            block = m.gram[np.ix_(rows, spec.cols)] + np.outer(shift[rows], shift[spec.cols])
+            block = m.gram[rows][:, spec.cols] + np.outer(shift[rows], shift[spec.cols])
             out["hess.%d" % i] = W * block
             out["hess_col_sums.%d" % i] = W * shift[spec.cols]
             out["hess_sum.%d" % i] = np.float64(W)

@@ -108,7 +108,7 @@ def _solve_on_signs(Q, r, penalty, sign, x0=None, tol=0.0):
     support = ~penalty.fixed & ((sign != 0) | penalty.unpenalised)
     idx = np.flatnonzero(support)
     s = sign[idx]
-    Q_S = Q if idx.size == Q.shape[0] else Q[np.ix_(idx, idx)]
+    Q_S = Q if idx.size == Q.shape[0] else Q[idx][:, idx]
     b = -(r[idx] + penalty.l1[idx] * s)
     x_s = _linear_solve(Q_S, penalty.l2[idx], b, None if x0 is None else x0[idx], tol)
     if not np.all(np.isfinite(x_s)):
