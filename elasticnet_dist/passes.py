@@ -78,6 +78,12 @@ class PassRequest:
         return self.by_fold or self.holdout is not None
 
 
+def hessian_keys(index):
+    """The keys of Hessian block ``index`` in a pass's results: the block, its
+    column sums and the sum of the curvature weights."""
+    return "hess.%d" % index, "hess_col_sums.%d" % index, "hess_sum.%d" % index
+
+
 def _centred_columns(X, cols, center):
     """X[:, cols] - center[cols] as one fresh array.
 
@@ -168,8 +174,7 @@ def _points(X, y, s, request, fold, out):
             n_rows = spec.cols.shape[0] if spec.rows is None else spec.rows.shape[0]
             block = np.zeros((n_rows, spec.cols.shape[0]))
             col_sums, h_sum = np.zeros(spec.cols.shape[0]), np.float64(0.0)
-        out["hess.%d" % i], out["hess_col_sums.%d" % i], out["hess_sum.%d" % i] = \
-            block, col_sums, h_sum
+        out.update(zip(hessian_keys(i), (block, col_sums, h_sum), strict=True))
     if request.holdout is not None:
         weight = s.sum()
         out["train_weight_sum"] = np.where(train, weight, 0.0)
@@ -224,8 +229,7 @@ def block_stats(X, y, s, request: PassRequest, fold=None):
         _points(X, y, s, request, fold, out)
     elif request.hessians:
         for i, spec in enumerate(request.hessians):  # no point: the squared loss's h = s
-            out["hess.%d" % i], out["hess_col_sums.%d" % i], out["hess_sum.%d" % i] = \
-                _hessian_block(X, s, spec)
+            out.update(zip(hessian_keys(i), _hessian_block(X, s, spec), strict=True))
     return out
 
 

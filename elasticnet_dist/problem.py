@@ -36,7 +36,7 @@ from typing import Optional
 import numpy as np
 
 from .losses import get_loss
-from .passes import HessianBlock, PassRequest
+from .passes import HessianBlock, PassRequest, hessian_keys
 from .penalty import ElasticNetPenalty, build_penalty
 
 
@@ -255,9 +255,9 @@ class Problem:
         from the Hessian block ``index`` of a pass."""
         W = float(stats["weight_sum"])
         sr, sc = self.std.scale[rows], self.std.scale[cols]
-        block = stats["hess.%d" % index] / W / np.outer(sr, sc)
-        col_sums = stats["hess_col_sums.%d" % index] / W / sc
-        return block, col_sums, float(stats["hess_sum.%d" % index]) / W
+        hess, hess_col_sums, hess_sum = (stats[key] for key in hessian_keys(index))
+        block = hess / W / np.outer(sr, sc)
+        return block, hess_col_sums / W / sc, float(hess_sum) / W
 
     # ---- objective and certificate ----------------------------------------------------
     def objective(self, loss_value, u):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .passes import hessian_keys
 from .problem import Moments
 
 
@@ -55,7 +56,6 @@ class SufficientStatistics:
             center = 0.0 if spec.center is None else spec.center
             shift = m.mean_x - center  # (1/W) sum s (x - c)(x - c)' = C + shift shift'
             block = m.gram[rows][:, spec.cols] + np.outer(shift[rows], shift[spec.cols])
-            out["hess.%d" % i] = W * block
-            out["hess_col_sums.%d" % i] = W * shift[spec.cols]
-            out["hess_sum.%d" % i] = np.float64(W)
+            out.update(zip(hessian_keys(i), (W * block, W * shift[spec.cols], np.float64(W)),
+                           strict=True))
         return out

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ..passes import PassRequest, fold_slice, fold_total
+from ..passes import PassRequest, fold_slice, fold_total, hessian_keys
 from ..problem import Moments, make_problem, moments_request
 from ..sufficient import SufficientStatistics
 from . import check_finite_moments
@@ -266,8 +266,8 @@ def _split(stats, pos, hess):
         if key in stats:
             out[key] = stats[key][pos]
     if hess is not None:
-        for key in ("hess", "hess_col_sums", "hess_sum"):
-            out["%s.0" % key] = stats["%s.%d" % (key, hess)]
+        out.update((mine, stats[theirs])
+                   for mine, theirs in zip(hessian_keys(0), hessian_keys(hess), strict=True))
     return out
 
 
