@@ -38,14 +38,14 @@ import os
 import platform
 import shutil
 import sys
-import time
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, os.path.dirname(__file__))
-from bench_engines import make_table, numpy_baselines, spark_session_for_bench  # noqa: E402
+from bench_engines import (  # noqa: E402
+    load_assembled, make_table, numpy_baselines, spark_session_for_bench, timed)
 
 from elasticnet_dist import ElasticNetCV  # noqa: E402
 from elasticnet_dist.engines import make_engine  # noqa: E402
@@ -57,12 +57,6 @@ FOLDS = 5
 L1_RATIOS = [0.2, 0.5, 0.9]
 N_ALPHAS = 100
 LOGISTIC_ALPHAS = 50
-
-
-def timed(fn, *args, **kw):
-    t0 = time.perf_counter()
-    out = fn(*args, **kw)
-    return out, time.perf_counter() - t0
 
 
 def with_fold_column(path):
@@ -106,17 +100,10 @@ def run_ours(engine, path, loss, features=("f[0-9]*",), **kw):
 def run_crossvalidator(spark, path, names, est, sd_y, n, points):
     """Spark ML's CrossValidator on ``points`` of our grid; seconds per grid point."""
     from pyspark.ml.evaluation import RegressionEvaluator
-    from pyspark.ml.feature import VectorAssembler
     from pyspark.ml.regression import LinearRegression
     from pyspark.ml.tuning import CrossValidator
 
-    def load():
-        df = spark.read.parquet(path)
-        df = VectorAssembler(inputCols=names, outputCol="features").transform(df)
-        df = df.select("features", "y", "fold").cache()
-        df.count()
-        return df
-    df, t_load = timed(load)
+    df, t_load = timed(load_assembled, spark, path, names, ["y", "fold"])
     lr = LinearRegression(featuresCol="features", labelCol="y", standardization=True,
                           maxIter=100, tol=1e-6)
     li = L1_RATIOS.index(est.l1_ratio_)

@@ -143,18 +143,23 @@ def spark_session_for_bench():
     return spark
 
 
+def load_assembled(spark, path, names, columns):
+    """The table as Spark ML wants it: ``names`` assembled into a ``features``
+    vector, with ``columns`` beside it, cached and counted (so that the load is timed)."""
+    from pyspark.ml.feature import VectorAssembler
+
+    df = spark.read.parquet(path)
+    df = VectorAssembler(inputCols=names, outputCol="features").transform(df)
+    df = df.select("features", *columns).cache()
+    df.count()
+    return df
+
+
 def run_mllib(spark, path, names, problems, sd_y):
     from pyspark.ml.classification import LogisticRegression
-    from pyspark.ml.feature import VectorAssembler
     from pyspark.ml.regression import LinearRegression
 
-    def load():
-        df = spark.read.parquet(path)
-        df = VectorAssembler(inputCols=names, outputCol="features").transform(df)
-        df = df.select("features", "y", "yb").cache()
-        df.count()
-        return df
-    df, t_load = timed(load)
+    df, t_load = timed(load_assembled, spark, path, names, ["y", "yb"])
     n = problems["squared"]["n"]
     c = np.sqrt(n / (n - 1.0))
     rows = []
