@@ -73,6 +73,10 @@ def check_cv_params(est, feature_names=None):
                          % (est.scoring, est.loss, list(METRICS[est.loss])))
     _check_int("gram_max_features", est.gram_max_features, low=0)
     _check_int("fold_seed", est.fold_seed, low=0)
+    for name in ("devmax", "fdev"):
+        value = getattr(est, name)
+        if value is not None:
+            _check_real(name, value, low=0.0, high=1.0)
     _check_flags(est, "screening")
     if feature_names is None:
         return None

@@ -65,6 +65,12 @@ class ElasticNetCV(ElasticNet):
         the answer: every point is certified by its duality gap).
     gram_max_features : int, default 4096. Largest p for the one-pass route.
     fold_seed : int, default 0. Changes every hashed fold assignment.
+    devmax, fdev : float, optional. glmnet's path stops (``glmnet.control``;
+        glmnet uses 0.999 and 1e-5): each l1_ratio's paths end, from the fifth
+        alpha on, once the full-data fit explains more than ``devmax`` of the
+        null deviance, or its deviance ratio grew by less than ``fdev`` of
+        itself since the previous alpha; later scores are NaN. Off by default
+        (scikit-learn's full grid); the command line turns them on.
 
     Attributes
     ----------
@@ -80,7 +86,8 @@ class ElasticNetCV(ElasticNet):
     coef_path_ : (n_l1_ratio, n_features, n_alphas) or (n_features, n_alphas);
         ``intercept_path_`` likewise without the feature axis.
     n_passes_ : data passes of the whole search. route_ : "gram" or "passes".
-    fold_rows_ : rows per fold. dual_gap_, converged_ : of the chosen fit.
+    fold_rows_ : rows per fold. dual_gap_, converged_ : of the chosen fit;
+        ``tol_`` the absolute gap tolerance of the full-data fits.
     feature_names_in_, dropped_features_, constant_features_, fit_report_ :
         as in :class:`ElasticNet`.
     """
@@ -89,8 +96,8 @@ class ElasticNetCV(ElasticNet):
                  selection="min", max_features=None, scoring=None, loss="squared",
                  fit_intercept=True, standardize=True, penalty_factor=None, tol=1e-6,
                  max_iter=100, screening=True, gram_max_features=GRAM_MAX_FEATURES,
-                 fold_seed=0, engine="local", cluster=None, dtype="float64",
-                 nan_policy="error", verbose=False):
+                 fold_seed=0, devmax=None, fdev=None, engine="local", cluster=None,
+                 dtype="float64", nan_policy="error", verbose=False):
         self.l1_ratio = l1_ratio
         self.n_alphas = n_alphas
         self.alphas = alphas
@@ -108,6 +115,8 @@ class ElasticNetCV(ElasticNet):
         self.screening = screening
         self.gram_max_features = gram_max_features
         self.fold_seed = fold_seed
+        self.devmax = devmax
+        self.fdev = fdev
         self.engine = engine
         self.cluster = cluster
         self.dtype = dtype
@@ -157,7 +166,8 @@ class ElasticNetCV(ElasticNet):
             penalty_factor=factors, fit_intercept=self.fit_intercept,
             standardize=self.standardize, tol=float(self.tol), max_iter=int(self.max_iter),
             screening=self.screening, max_features=self.max_features,
-            gram_max_features=int(self.gram_max_features))
+            gram_max_features=int(self.gram_max_features), devmax=self.devmax,
+            fdev=self.fdev)
         metric = self.scoring or METRICS[self.loss][0]
         choice = choose(path, metric, self.selection, self.max_features)
         self._store_cv(path, choice, metric)
@@ -182,6 +192,7 @@ class ElasticNetCV(ElasticNet):
         self.intercept_ = float(path.intercepts[li, ai])
         self.constant_features_ = path.constant
         self.dual_gap_ = float(path.gaps[li, ai])
+        self.tol_ = float(path.tol_abs)
         self.converged_ = bool(path.converged[li, ai])
         self.alphas_ = shaped(path.alphas)
         self.n_features_path_ = shaped(path.n_features)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 
+from .. import progress
 from ..errors import UnreadableFileError
 
 
@@ -72,7 +73,9 @@ class BlockEngine:
         self.n_passes += 1
         t0 = time.perf_counter()
         out = self._pass(request)
-        self.pass_seconds += time.perf_counter() - t0
+        seconds = time.perf_counter() - t0
+        self.pass_seconds += seconds
+        progress.data_pass(self.n_passes, seconds)
         return out
 
     def describe(self):

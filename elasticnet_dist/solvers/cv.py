@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from .. import progress
 from ..passes import PassRequest, fold_slice, fold_total, hessian_keys
 from ..problem import Moments, make_problem, moments_request
 from ..sufficient import SufficientStatistics
@@ -76,17 +77,21 @@ class CVPath:
     route: str
     n_passes: int = 0
     timings: dict = field(default_factory=dict)
+    tol_abs: float = float("nan")  # the duality-gap tolerance of the full-data fits
 
 
 def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=None,
                    n_alphas=100, eps=None, penalty_factor=None, fit_intercept=True,
                    standardize=True, tol=1e-6, max_iter=100, screening=True, max_features=None,
-                   gram_max_features=GRAM_MAX_FEATURES, auc_bins=AUC_BINS):
+                   gram_max_features=GRAM_MAX_FEATURES, auc_bins=AUC_BINS, devmax=None,
+                   fdev=None):
     """Paths of the full data and of the K training sets for every l1_ratio.
 
     ``source`` is an engine loaded with ``n_folds`` folds. ``max_features``
     stops each l1_ratio's paths after the first alpha where the full-data fit
-    selects more features (glmnet's ``dfmax``). Returns a :class:`CVPath`.
+    selects more features (glmnet's ``dfmax``); ``devmax`` and ``fdev`` after
+    the full-data fit's deviance ratio saturates (see
+    :func:`~.path.path_steps`). Returns a :class:`CVPath`.
     """
     passes0 = source.n_passes
     p = source.n_features
@@ -118,12 +123,14 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
         grids = [np.sort(np.asarray(alphas, dtype=np.float64))[::-1]] * len(l1_ratios)
     grid = np.array(grids)
     problems = [[unit_problem(m, l1) for m in [full] + train] for l1 in l1_ratios]
+    progress.expect_points(grid.size * (n_folds + 1))
     options = {"max_iter": max_iter, "screening": screening}
+    stops = {"max_features": max_features, "devmax": devmax, "fdev": fdev}
     if route == "gram":
-        paths = _gram_paths(problems, grid, full, train, options, max_features)
+        paths = _gram_paths(problems, grid, full, train, options, stops)
         scores = {"mse": _gram_scores(problems, paths, by_fold, shift_x, shift_y, grid.shape)}
     else:
-        paths = _batched_paths(problems, grid, source, n_folds, loss, options, max_features,
+        paths = _batched_paths(problems, grid, source, n_folds, loss, options, stops,
                                auc_bins if loss == "logistic" else 0)
         scores = _pass_scores(loss, paths, grid.shape)
     timings["paths"] = time.perf_counter() - t0
@@ -148,7 +155,7 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
              "passes, %.2f s on the driver", route, n_folds, L, A, n_passes, timings["paths"])
     return CVPath(l1_ratios, grid, scores, coefs, coefs_std, intercepts, n_features, gaps,
                   converged, problems[0][0].std.constant.copy(), fold_rows, route, n_passes,
-                  timings)
+                  timings, problems[0][0].tol_abs)
 
 
 def _minus(total, part):
@@ -157,20 +164,21 @@ def _minus(total, part):
 
 # ---- the one-pass route ----------------------------------------------------------------
 
-def _gram_paths(problems, grid, full, train, options, max_features):
+def _gram_paths(problems, grid, full, train, options, stops):
     """paths[l][0] the full data, paths[l][k + 1] fold k's training set; on the driver.
 
     The paths are independent; they run on DRIVER_THREADS threads (NumPy's linear
     algebra releases the GIL), each with one BLAS thread. Every path's arithmetic is
     the same whatever the threads, so the results are too."""
-    def solve(li, k, limit=None, cap=None):
+    def solve(li, k, limit=None, full_stops=None):
         moments = full if k < 0 else train[k]
-        return drive(path_steps(problems[li][k + 1], grid[li], limit=limit, max_features=cap,
-                                **options), SufficientStatistics(moments).run_pass)
+        return drive(path_steps(problems[li][k + 1], grid[li], limit=limit,
+                                **(full_stops or {}), **options),
+                     SufficientStatistics(moments).run_pass)
 
     L, K = len(problems), len(train)
     with threadpool_limits(1), ThreadPoolExecutor(DRIVER_THREADS) as pool:
-        fulls = list(pool.map(lambda li: solve(li, -1, cap=max_features), range(L)))
+        fulls = list(pool.map(lambda li: solve(li, -1, full_stops=stops), range(L)))
         limits = [[len(path) - 1] for path in fulls]
         jobs = {(li, k): pool.submit(solve, li, k, limits[li]) for li in range(L)
                 for k in range(K)}
@@ -199,14 +207,14 @@ def _gram_scores(problems, paths, by_fold, shift_x, shift_y, shape):
 
 # ---- the pass-per-step route ---------------------------------------------------------------
 
-def _batched_paths(problems, grid, source, n_folds, loss, options, max_features, auc_bins):
+def _batched_paths(problems, grid, source, n_folds, loss, options, stops, auc_bins):
     """Every path as a generator; each pass serves the pending step of every one."""
     steps, holdout = [], []
     for li, row in enumerate(problems):
         limit = [grid.shape[1] - 1]
         for k, problem in enumerate(row):
             steps.append(path_steps(problem, grid[li], limit=limit,
-                                    max_features=max_features if k == 0 else None, **options))
+                                    **(stops if k == 0 else {}), **options))
             holdout.append(k - 1)
     results = run_batched(steps, np.array(holdout), source, loss=loss, n_folds=n_folds,
                           auc_bins=auc_bins)

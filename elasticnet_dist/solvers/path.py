@@ -30,6 +30,7 @@ from typing import Optional
 
 import numpy as np
 
+from .. import progress
 from ..penalty import ElasticNetPenalty
 from .newton import GramCache, drive, newton_steps, solve_newton
 
@@ -113,14 +114,24 @@ def strong_set(unit, u, grad, alpha, prev_alpha):
     return np.flatnonzero(keep)
 
 
-def path_steps(unit, alphas, *, max_iter=100, screening=True, max_features=None, limit=None):
+#: glmnet's rule: no early stop before this many points (its ``mnlam``).
+MIN_POINTS_BEFORE_STOP = 5
+
+
+def path_steps(unit, alphas, *, max_iter=100, screening=True, max_features=None, limit=None,
+               devmax=None, fdev=None):
     """Solve ``unit.at_alpha(a)`` for every ``a`` in ``alphas`` (decreasing), as a
     generator of passes (see :func:`~.newton.newton_steps`); returns the list of
     :class:`PathPoint`.
 
     Stops after the first point with more than ``max_features`` selected
     features (glmnet's ``dfmax``), or after point ``limit[0]`` (a one-element
-    list another path may lower while this one runs).
+    list other paths share: an early stop here lowers it for them). glmnet's
+    saturation rules (``glmnet.control``), from the fifth point on: stop once
+    the deviance ratio ``1 - loss / null_loss`` exceeds ``devmax`` (0.999 in
+    glmnet), or grew by less than ``fdev`` (1e-5) of itself since the
+    previous point: the rest of the path then fits noise (or, p > n, heads
+    for perfect separation) and costs the most passes.
     """
     squared = unit.loss_name == "squared"
     cache = GramCache() if squared else None
@@ -129,6 +140,7 @@ def path_steps(unit, alphas, *, max_iter=100, screening=True, max_features=None,
     grad = unit.null_gradient()
     prev = alpha_max_of(unit) if not np.any(unit.penalty.unpenalised) else None
     points = []
+    ratio_prev = None
     for i, alpha in enumerate(alphas):
         if limit is not None and i > limit[0]:
             break
@@ -144,9 +156,21 @@ def path_steps(unit, alphas, *, max_iter=100, screening=True, max_features=None,
         points.append(PathPoint(float(alpha), res.u, res.intercept, res.gap, res.tol_abs,
                                 bool(res.converged), res.n_iter, res.n_passes,
                                 None if final is None else final.stats))
+        progress.path_point()
         u, b, start, prev = res.u, res.intercept, final, alpha
-        grad = None if final is None else problem.evaluate(final.stats)[0].grad
-        if max_features is not None and points[-1].n_selected > max_features:
+        ev = None if final is None else problem.evaluate(final.stats)[0]
+        grad = None if ev is None else ev.grad
+        stop = max_features is not None and points[-1].n_selected > max_features
+        if ev is not None and (devmax is not None or fdev is not None) and unit.null_loss > 0:
+            ratio = 1.0 - ev.loss / unit.null_loss
+            if i + 1 >= MIN_POINTS_BEFORE_STOP:
+                stop |= devmax is not None and ratio > devmax
+                stop |= (fdev is not None and ratio_prev is not None
+                         and ratio - ratio_prev < fdev * ratio)
+            ratio_prev = ratio
+        if stop:
+            if limit is not None:
+                limit[0] = min(limit[0], i)
             break
     return points
 
