@@ -122,7 +122,8 @@ class ElasticNet(SelectorMixin, BaseEstimator):
     fit_report_ : dict: engine, workers, partitions, rows, bytes cached, data
         passes, missing-value handling, seconds per phase (``timings``: load,
         statistics, solve) and to start or connect to the cluster
-        (``engine_start_s``).
+        (``engine_start_s``); for a table, ``source``: its URI, row counts,
+        schema fingerprint, files and column types (the manifest's ``input``).
     """
 
     def __init__(self, alpha=1.0, l1_ratio=0.5, *, loss="squared", fit_intercept=True,
@@ -189,7 +190,8 @@ class ElasticNet(SelectorMixin, BaseEstimator):
             plan = loaded.plan
             factors = v.penalty_factors_by_name(self.penalty_factor, plan.features)
             self._run(engine, factors, t_load=loaded.seconds)
-            self.fit_report_.update(loaded.describe(), engine_start_s=t_start)
+            self.fit_report_.update(loaded.describe(), engine_start_s=t_start,
+                                    source=loaded.provenance())
         finally:
             if engine is not self.engine:
                 engine.close()

@@ -63,12 +63,14 @@ class DaskEngine(BlockEngine):
         (``tcp://host:8786``); a Client is used as it is.
     n_workers : int, optional. Workers of the embedded LocalCluster (default:
         one per core, one thread each: NumPy's BLAS threads then do not compete).
+    timeout : float, optional. Seconds to wait for a scheduler address
+        (default: Dask's ``distributed.comm.timeouts.connect``).
     """
 
     name = "dask"
     frame_kind = "dask"
 
-    def __init__(self, cluster=None, n_workers=None, memory_limit="auto"):
+    def __init__(self, cluster=None, n_workers=None, memory_limit="auto", timeout=None):
         super().__init__()
         from distributed import Client, LocalCluster
 
@@ -82,7 +84,7 @@ class DaskEngine(BlockEngine):
         elif isinstance(cluster, Client):
             self.client = cluster
         else:  # a scheduler address or a cluster object
-            self.client = Client(cluster)
+            self.client = Client(cluster, timeout=timeout) if timeout else Client(cluster)
             self._owned = [self.client]
         self._blocks = []
         self._threads = {}

@@ -157,29 +157,36 @@ def spark_columns(names):
     return [F.col("`%s`" % name.replace("`", "``")) for name in names]
 
 
-def spark_session(master=None):
+def spark_session(master=None, conf=None):
     """The active SparkSession, or a new one on ``master`` (default ``local[*]``).
 
     Sessions started here bind to 127.0.0.1 when the master is local, have the
-    web UI off, and run executors' Python with this interpreter.
+    web UI off, run executors' Python with this interpreter, and take the
+    settings of ``conf`` (``{"spark.executor.memory": "8g", ...}``). Under
+    ``spark-submit`` (the JVM is already up) the master and settings given
+    to ``spark-submit`` apply.
     """
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
     if active is not None and master is None:
         return active
-    master = master or "local[*]"
+    submitted = master is None and "PYSPARK_GATEWAY_PORT" in os.environ
     # Executors must run this interpreter (it has this package); the setting is
     # read from the environment when the session's JVM starts.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = (SparkSession.builder.master(master).appName("elasticnet_dist")
-               .config("spark.ui.enabled", "false")
-               .config("spark.pyspark.python", sys.executable)
-               .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.driver.maxResultSize", "0"))
-    if master.startswith("local") or "127.0.0.1" in master or "localhost" in master:
-        builder = (builder.config("spark.driver.host", "127.0.0.1")
-                   .config("spark.driver.bindAddress", "127.0.0.1"))
+    builder = SparkSession.builder.appName("elasticnet_dist")
+    if not submitted:
+        master = master or "local[*]"
+        builder = (builder.master(master).config("spark.ui.enabled", "false")
+                   .config("spark.pyspark.python", sys.executable)
+                   .config("spark.ui.showConsoleProgress", "false")
+                   .config("spark.driver.maxResultSize", "0"))
+        if master.startswith("local") or "127.0.0.1" in master or "localhost" in master:
+            builder = (builder.config("spark.driver.host", "127.0.0.1")
+                       .config("spark.driver.bindAddress", "127.0.0.1"))
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, str(value))
     return builder.getOrCreate()
 
 
@@ -194,16 +201,19 @@ class SparkEngine(BlockEngine):
         active session or starts ``local[*]``.
     staging_dir : str, optional. Where DataFrames and in-memory tables are
         written as Parquet before loading (default: a temporary directory).
+    conf : dict, optional. Settings of a session started here (see
+        :func:`spark_session`).
     """
 
     name = "spark"
     frame_kind = "spark"
 
-    def __init__(self, cluster=None, staging_dir=None):
+    def __init__(self, cluster=None, staging_dir=None, conf=None):
         super().__init__()
         from pyspark.sql import SparkSession
 
-        self.session = cluster if isinstance(cluster, SparkSession) else spark_session(cluster)
+        self.session = (cluster if isinstance(cluster, SparkSession)
+                        else spark_session(cluster, conf))
         self._sc = self.session.sparkContext
         self._token = uuid.uuid4().hex
         self._staging_root = staging_dir

@@ -8,6 +8,7 @@ file, before any solver runs.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, replace
@@ -42,6 +43,22 @@ class LoadedTable:
                    rows_dropped=self.report.rows_dropped,
                    values_imputed=self.report.values_imputed, nan_policy=self.report.nan_policy)
         return out
+
+    def provenance(self):
+        """Where the rows came from, for a manifest: the URI, counts, the schema's
+        fingerprint (SHA-256 of the ordered ``name:type`` lines), every file with its
+        size and its footer's row count, and the Arrow type of every column."""
+        schema = self.table.schema
+        types = [(name, str(t)) for name, t in zip(schema.names, schema.types, strict=True)]
+        digest = hashlib.sha256("\n".join("%s:%s" % nt for nt in types).encode()).hexdigest()
+        return {"uri": self.table.uri, "kind": self.table.kind,
+                "rows_read": int(self.report.n_rows_read), "rows_used": int(self.report.n_rows),
+                "rows_dropped": int(self.report.rows_dropped),
+                "values_imputed": int(self.report.values_imputed),
+                "nan_policy": self.report.nan_policy, "n_columns": len(types),
+                "schema_fingerprint": "sha256:" + digest,
+                "files": [dict(f) for f in self.table.files],
+                "column_types": dict(types)}
 
 
 def load_table(source, engine, *, label, weight=None, features=None, exclude=None, keys=None,

@@ -105,7 +105,8 @@ class TableInput:
     schema: pa.Schema
     pieces: list = field(default_factory=list)
     frame: object = None
-    files: list = field(default_factory=list)   # [{"path", "rows", "bytes"}] for provenance
+    # provenance: [{"path", "rows", "uncompressed_bytes"}], from the footers
+    files: list = field(default_factory=list)
     schemas: list = field(default_factory=list)  # per piece: the file's own schema
     row_group_rows: list = field(default_factory=list)  # per piece: rows of each row group
 
@@ -229,8 +230,8 @@ def _file_input(source, storage_options):
         schemas.append(schema)
         rg_rows.append([md.row_group(i).num_rows for i in range(md.num_row_groups)])
         files.append({"path": frag.path, "rows": md.num_rows,
-                      "bytes": int(sum(md.row_group(i).total_byte_size
-                                       for i in range(md.num_row_groups)))})
+                      "uncompressed_bytes": int(sum(md.row_group(i).total_byte_size
+                                                    for i in range(md.num_row_groups)))})
     return TableInput("files", uri, dataset.schema, pieces, files=files, schemas=schemas,
                       row_group_rows=rg_rows)
 
