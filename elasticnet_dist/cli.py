@@ -1,96 +1,365 @@
-"""The ``elasticnet-dist`` command.
+"""The ``elasticnet-dist`` command: a pipeline stage for schedulers.
 
-argparse (standard library) keeps the command free of extra dependencies in
-scheduler images. Commands so far:
+argparse (standard library) keeps scheduler images free of extra CLI
+dependencies, gives ``--help`` on every subcommand and exits 2 on a bad flag,
+which is also our code for a bad configuration. Subcommands:
 
-- ``elasticnet-dist demo``: generate a seeded wide table, write it as
-  partitioned Parquet, fit an elastic net on it with the embedded default
-  engine (a local Dask cluster), print what was selected and what it cost;
-- ``elasticnet-dist --version``.
+- ``select``: fit (the penalty by cross-validation unless ``--alpha``) and write
+  ``<output>/manifest.json``;
+- ``apply``: write a table projected onto a manifest's reduced schema;
+- ``validate``: check a manifest (and optionally a table against it);
+- ``demo``: generate a seeded sample table and run ``select`` on it.
+
+Exit codes (:data:`EXIT_CODES`): 0 success, 1 internal error (a bug: please
+report it with the ``--debug`` traceback), 2 bad configuration or flags, 3 bad
+input data, 4 no convergence (with ``on_not_converged: fail``), 5 engine or
+infrastructure failure, 6 invalid manifest. Expected errors print one line,
+no traceback (``--debug`` adds it).
 """
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import os
 import sys
 import time
 
-import numpy as np
+from . import config as cfg
+from .errors import (ConfigError, EngineError, InputError, ManifestError, NonFiniteDataError,
+                     NotConvergedError)
+
+EXIT_OK, EXIT_INTERNAL, EXIT_CONFIG, EXIT_INPUT = 0, 1, 2, 3
+EXIT_NOT_CONVERGED, EXIT_ENGINE, EXIT_MANIFEST = 4, 5, 6
+EXIT_CODES = {
+    EXIT_OK: "success",
+    EXIT_INTERNAL: "internal error (a bug; rerun with --debug and report the traceback)",
+    EXIT_CONFIG: "bad configuration: unknown or invalid flag, config key or value",
+    EXIT_INPUT: "bad input data: unreadable file, missing column, wrong type, NaN, ...",
+    EXIT_NOT_CONVERGED: "the fit did not converge and output.on_not_converged is fail",
+    EXIT_ENGINE: "engine or infrastructure failure: scheduler or master unreachable, "
+                 "worker lost, out of memory, I/O error",
+    EXIT_MANIFEST: "the manifest is unreadable or does not match its JSON Schema",
+}
+ENGINE_MODULES = ("distributed", "dask", "py4j", "pyspark", "tornado", "asyncio")
+
+log = logging.getLogger("elasticnet_dist")
 
 EXAMPLES = """examples:
   elasticnet-dist demo
-  elasticnet-dist demo --rows 20000 --features 2000 --loss logistic
-  elasticnet-dist demo --engine spark --cluster local[2]
-  elasticnet-dist demo --engine dask --cluster tcp://127.0.0.1:8786
-"""
+  elasticnet-dist select --input data/table/ --label y --output out/
+  elasticnet-dist select --config conf/dask-cluster.yaml --input s3://bucket/table/ \\
+      --label churned --loss logistic --keys customer_id --output out/
+  elasticnet-dist select --input t/ --label y --alpha 0.05 --l1-ratio 0.9 --output out/
+  elasticnet-dist select --input t/ --label y --master spark://head:7077 --output out/
+  elasticnet-dist apply --manifest out/manifest.json --input t/ --output reduced/
+  elasticnet-dist validate out/manifest.json --input t/
+
+exit codes:
+""" + "\n".join("  %d  %s" % kv for kv in EXIT_CODES.items())
 
 
-def _demo(args):
-    import tempfile
+# ---- logging ----------------------------------------------------------------------------
 
-    from . import ElasticNet, alpha_max
-    from .datasets import make_wide_table, write_parquet
+class JsonLinesFormatter(logging.Formatter):
+    """One JSON object per record: time (UTC, ISO 8601), level, logger, message."""
 
-    table = make_wide_table(args.rows, args.features, args.informative, loss=args.loss,
-                            seed=args.seed)
-    workdir = args.workdir or tempfile.mkdtemp(prefix="elasticnet_dist-demo-")
-    path = write_parquet(table, os.path.join(workdir, "sample-table"), n_files=args.files)
-    amax = alpha_max(table.X, table.y, l1_ratio=args.l1_ratio, loss=args.loss)
-    alpha = args.alpha if args.alpha is not None else args.alpha_fraction * amax
-    print("table: %s, %d rows x %d columns in %d Parquet files (seed %d), %d informative, "
-          "loss=%s" % (path, args.rows, args.features, args.files, args.seed, args.informative,
-                       args.loss))
-    print("penalty: alpha=%.6g (alpha_max=%.6g), l1_ratio=%g" % (alpha, amax, args.l1_ratio))
-    t0 = time.perf_counter()
-    est = ElasticNet(alpha=alpha, l1_ratio=args.l1_ratio, loss=args.loss, engine=args.engine,
-                     cluster=args.cluster).fit(path, label="y")
-    wall = time.perf_counter() - t0
-    rep = est.fit_report_
-    print("engine: %s, %d workers (started in %.2f s), %d partitions, %d rows, %.1f MB cached"
-          % (rep["engine"], rep["workers"], rep["engine_start_s"], rep["partitions"],
-             rep["rows"], rep["bytes_cached"] / 1e6))
-    print("fit: solver=%s, data passes: %d, iterations: %d, duality gap %.2e (tolerance %.2e), "
-          "%.2f s (%s)" % (est.solver_, est.n_passes_, est.n_iter_, est.dual_gap_, est.tol_, wall,
-                           ", ".join("%s %.2f s" % kv for kv in est.timings_.items())))
-    selected = np.flatnonzero(est.coef_)
-    truth = set(np.flatnonzero(table.coef).tolist())
-    hits = len(truth.intersection(selected.tolist()))
-    print("selected %d of %d features; %d of the %d informative ones"
-          % (selected.size, args.features, hits, len(truth)))
-    order = selected[np.argsort(-np.abs(est.coef_standardized_[selected]), kind="stable")]
-    for j in order[:10]:
-        print("  %s  standardized coefficient %+.4f" % (table.names[j], est.coef_standardized_[j]))
-    return 0
+    def format(self, record):
+        out = {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+               + ".%03dZ" % record.msecs, "level": record.levelname.lower(),
+               "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            out["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(out)
+
+
+class _StatusAwareHandler(logging.StreamHandler):
+    """Writes each record on a line of its own, below a progress status line."""
+
+    def emit(self, record):
+        from . import progress
+
+        progress.clear_line()
+        super().emit(record)
+
+
+def setup_logging(level="info", fmt="text"):
+    """Our records (and the engines' warnings) on stderr, as text or JSON lines."""
+    handler = _StatusAwareHandler(sys.stderr)
+    handler.setFormatter(JsonLinesFormatter() if fmt == "json" else logging.Formatter(
+        "%(asctime)s %(levelname)-7s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    for name, lvl in (("elasticnet_dist", level.upper()), ("distributed", "WARNING"),
+                      ("py4j", "WARNING")):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.setLevel(lvl)
+        logger.propagate = False
+
+
+def _progress(mode):
+    from . import progress
+
+    show = mode == "always" or (mode == "auto" and sys.stderr.isatty())
+    return progress.observing(progress.TerminalProgress(sys.stderr)) if show else _nothing()
+
+
+class _nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+# ---- flags -> configuration ----------------------------------------------------------------
+
+def _ratios(text):
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected numbers separated by commas, got %r"
+                                         % text) from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one l1_ratio")
+    return values
+
+
+#: flag destination -> (section, key)
+FLAG_KEYS = {
+    "input": ("input", "path"), "label": ("input", "label"), "features": ("input", "features"),
+    "exclude": ("input", "exclude"), "weight": ("input", "weight"), "keys": ("input", "keys"),
+    "nan_policy": ("input", "nan_policy"), "loss": ("model", "loss"),
+    "max_iter": ("model", "max_iter"), "tol": ("model", "tol"),
+    "engine": ("engine", "name"), "scheduler": ("engine", "scheduler"),
+    "master": ("engine", "master"), "alpha": ("penalty", "alpha"),
+    "l1_ratio": ("penalty", "l1_ratio"), "l1_ratios": ("search", "l1_ratios"),
+    "cv": ("search", "cv"), "selection": ("search", "selection"),
+    "max_features": ("search", "max_features"), "n_alphas": ("search", "n_alphas"),
+    "output": ("output", "dir"), "on_not_converged": ("output", "on_not_converged"),
+    "log_level": ("logging", "level"), "log_format": ("logging", "format"),
+    "progress": ("logging", "progress"),
+}
+
+
+def flags_layer(args) -> dict:
+    """The flags given on the command line as a configuration layer. A scheduler
+    address implies the dask engine, a master URL the spark engine, unless
+    ``--engine`` says otherwise."""
+    layer = {}
+    for dest, (section, key) in FLAG_KEYS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            layer.setdefault(section, {})[key] = value
+    engine = layer.get("engine", {})
+    if "name" not in engine:
+        if engine.get("scheduler"):
+            engine["name"] = "dask"
+        elif engine.get("master"):
+            engine["name"] = "spark"
+    return layer
+
+
+def _add_common(p):
+    g = p.add_argument_group("logging")
+    g.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    g.add_argument("--log-format", choices=("text", "json"),
+                   help="text (default) or JSON lines on stderr")
+    g.add_argument("--progress", choices=("auto", "always", "never"),
+                   help="passes and path points on stderr (auto: on a terminal only)")
+    g.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+
+
+def _add_engine(p):
+    g = p.add_argument_group("engine")
+    g.add_argument("--engine", choices=("local", "dask", "spark"),
+                   help="where the passes run (default: dask, an embedded LocalCluster)")
+    g.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, tcp://host:8786")
+    g.add_argument("--master", metavar="URL", help="Spark master, spark://host:7077 or yarn")
+    g.add_argument("--config", metavar="FILE", action="append", default=[],
+                   help="YAML configuration (repeatable; later files win; flags win over all)")
+
+
+def _add_select_flags(p, *, demo=False):
+    if not demo:
+        p.add_argument("--input", metavar="PATH", help="Parquet file, folder, glob or URL")
+        p.add_argument("--label", metavar="COL", help="the label column")
+        p.add_argument("--features", metavar="NAME_OR_GLOB", nargs="+", action="extend",
+                       help="feature columns (default: every numeric column)")
+        p.add_argument("--exclude", metavar="NAME_OR_GLOB", nargs="+", action="extend")
+        p.add_argument("--weight", metavar="COL", help="a column of row weights")
+        p.add_argument("--keys", metavar="COL", nargs="+", action="extend",
+                       help="pass-through key columns (hashed for the CV folds)")
+        p.add_argument("--output", metavar="DIR", help="where manifest.json is written")
+        p.add_argument("--nan-policy", choices=("error", "drop_rows", "impute_mean"))
+    p.add_argument("--loss", choices=("squared", "logistic"))
+    p.add_argument("--alpha", type=float, help="fix the penalty constant (no CV)")
+    p.add_argument("--l1-ratio", type=float, help="L1 share with --alpha")
+    p.add_argument("--l1-ratios", type=_ratios, metavar="R1,R2,...",
+                   help="L1 shares of the CV grid")
+    p.add_argument("--cv", type=int, metavar="K", help="folds")
+    p.add_argument("--selection", choices=("min", "1se"))
+    p.add_argument("--max-features", type=int, metavar="K")
+    p.add_argument("--n-alphas", type=int, metavar="N")
+    p.add_argument("--max-iter", type=int, metavar="N")
+    p.add_argument("--tol", type=float)
+    p.add_argument("--on-not-converged", choices=("warn", "fail"))
 
 
 def build_parser():
     from . import __version__
 
+    fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="elasticnet-dist", description="Elastic-net feature selection for wide tables.",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="elasticnet-dist", formatter_class=fmt, epilog=EXAMPLES,
+        description="Elastic-net feature selection for wide tables, on Dask or Spark.")
     parser.add_argument("--version", action="version", version="elasticnet-dist " + __version__)
-    sub = parser.add_subparsers(dest="command")
-    demo = sub.add_parser("demo", help="fit a seeded sample table and print the selection",
-                          epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    select = sub.add_parser("select", formatter_class=fmt, epilog=EXAMPLES,
+                            help="fit and write the selected-feature manifest")
+    _add_select_flags(select)
+    _add_engine(select)
+    _add_common(select)
+    select.set_defaults(func=_select)
+
+    apply = sub.add_parser("apply", formatter_class=fmt, epilog=EXAMPLES,
+                           help="write a table projected onto a manifest's reduced schema")
+    apply.add_argument("--manifest", metavar="FILE", required=True)
+    apply.add_argument("--input", metavar="PATH", required=True)
+    apply.add_argument("--output", metavar="PATH", required=True,
+                       help="folder of Parquet files (replaced whole, atomically)")
+    _add_engine(apply)
+    _add_common(apply)
+    apply.set_defaults(func=_apply)
+
+    validate = sub.add_parser("validate", formatter_class=fmt, epilog=EXAMPLES,
+                              help="check a manifest, and a table against it")
+    validate.add_argument("manifest", metavar="FILE")
+    validate.add_argument("--input", metavar="PATH",
+                          help="also check that this table has the reduced schema")
+    _add_common(validate)
+    validate.set_defaults(func=_validate)
+
+    demo = sub.add_parser("demo", formatter_class=fmt, epilog=EXAMPLES,
+                          help="generate a seeded sample table and run select on it")
     demo.add_argument("--rows", type=int, default=5000)
-    demo.add_argument("--features", type=int, default=1000)
+    demo.add_argument("--features", dest="n_features", type=int, default=1000,
+                      help="feature columns of the sample table")
     demo.add_argument("--informative", type=int, default=25)
-    demo.add_argument("--loss", choices=("squared", "logistic"), default="squared")
-    demo.add_argument("--l1-ratio", type=float, default=0.5)
-    demo.add_argument("--alpha", type=float, default=None,
-                      help="penalty constant (default: --alpha-fraction x alpha_max)")
-    demo.add_argument("--alpha-fraction", type=float, default=0.1)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--files", type=int, default=8, help="Parquet files of the sample table")
-    demo.add_argument("--engine", choices=("dask", "spark", "local"), default="dask",
-                      help="where the passes run (default: an embedded local Dask cluster)")
-    demo.add_argument("--cluster", default=None,
-                      help="Dask scheduler address or Spark master URL (default: embedded)")
     demo.add_argument("--workdir", default=None,
-                      help="where the sample table is written (default: a temporary directory)")
+                      help="where the table and the manifest go (default: a temporary folder)")
+    _add_select_flags(demo, demo=True)
+    _add_engine(demo)
+    _add_common(demo)
     demo.set_defaults(func=_demo)
     return parser
+
+
+# ---- commands ------------------------------------------------------------------------------
+
+def _resolve(args, extra=None):
+    layer = flags_layer(args)
+    for section, values in (extra or {}).items():
+        layer.setdefault(section, {}).update(values)
+    config = cfg.resolve(args.config, layer)
+    setup_logging(config["logging"]["level"], config["logging"]["format"])
+    return config
+
+
+def _select(args):
+    from .stage import select
+
+    config = _resolve(args)
+    with _progress(config["logging"]["progress"]):
+        path, _ = select(config)
+    print(path)
+    return EXIT_OK
+
+
+def _apply(args):
+    from .stage import apply
+
+    config = _resolve(args)
+    apply(args.manifest, args.input, args.output, config)
+    print(os.path.abspath(args.output))
+    return EXIT_OK
+
+
+def _validate(args):
+    from .stage import validate
+
+    manifest = validate(args.manifest, args.input)
+    log.info("%s is a valid manifest (%d selected features, %d reduced-schema columns)%s",
+             args.manifest, len(manifest.selected), len(manifest.columns),
+             "; %s matches it" % args.input if args.input else "")
+    print("ok")
+    return EXIT_OK
+
+
+def _demo(args):
+    import tempfile
+
+    import numpy as np
+
+    from .datasets import make_wide_table, write_parquet
+    from .stage import select, summary_lines
+
+    loss = args.loss or "squared"
+    table = make_wide_table(args.rows, args.n_features, args.informative, loss=loss,
+                            seed=args.seed)
+    workdir = args.workdir or tempfile.mkdtemp(prefix="elasticnet_dist-demo-")
+    path = write_parquet(table, os.path.join(workdir, "sample-table"), n_files=args.files)
+    print("table: %s, %d rows x %d columns in %d Parquet files (seed %d), %d informative, "
+          "loss=%s" % (path, args.rows, args.n_features, args.files, args.seed,
+                       args.informative, loss))
+    config = _resolve(args, {"input": {"path": path, "label": "y"},
+                             "output": {"dir": os.path.join(workdir, "selection")}})
+    t0 = time.perf_counter()
+    with _progress(config["logging"]["progress"]):
+        manifest_path, doc = select(config)
+    eng, solver, pen = doc["engine"], doc["solver"], doc["penalty"]
+    print("engine: %s, %d workers (started in %.2f s), %d partitions, %d rows, %.1f MB cached"
+          % (eng["name"], eng["workers"], solver["timings"]["engine_start"], eng["partitions"],
+             doc["input"]["rows_used"], eng["bytes_cached"] / 1e6))
+    sel = doc["selection"]
+    how = ("%d-fold CV over %d l1_ratios x %d alphas, rule %s"
+           % (sel["folds"], len(sel["grid"]), len(sel["grid"][0]["alphas"]), sel["rule"])
+           if sel["method"] == "cross_validation" else "fixed")
+    print("penalty: alpha=%.6g, l1_ratio=%g (%s)" % (pen["alpha"], pen["l1_ratio"], how))
+    print("fit: %s, data passes: %d, duality gap %.2e, converged: %s, %.2f s (%s)"
+          % (solver["name"], solver["data_passes"], solver["duality_gap"],
+             str(solver["converged"]).lower(), time.perf_counter() - t0,
+             ", ".join("%s %.2f s" % kv for kv in solver["timings"].items())))
+    chosen = {f["name"] for f in doc["selected"]}
+    truth = {table.names[j] for j in np.flatnonzero(table.coef)}
+    print("selected %d of %d features; %d of the %d informative ones"
+          % (len(chosen), args.n_features, len(truth & chosen), len(truth)))
+    for line in summary_lines(doc)[1:]:
+        print(line)
+    print("manifest: %s" % manifest_path)
+    return EXIT_OK
+
+
+# ---- errors -> exit codes ------------------------------------------------------------------
+
+def exit_code_of(exc) -> int:
+    """The documented exit code for an exception (see :data:`EXIT_CODES`)."""
+    if isinstance(exc, ConfigError):
+        return EXIT_CONFIG
+    if isinstance(exc, ManifestError):
+        return EXIT_MANIFEST
+    if isinstance(exc, (InputError, NonFiniteDataError)):
+        return EXIT_INPUT
+    if isinstance(exc, NotConvergedError):
+        return EXIT_NOT_CONVERGED
+    if isinstance(exc, (EngineError, OSError, TimeoutError, MemoryError, ImportError)) \
+            or type(exc).__module__.split(".")[0] in ENGINE_MODULES:
+        return EXIT_ENGINE
+    if isinstance(exc, ValueError):  # an estimator option the configuration let through
+        return EXIT_CONFIG
+    return EXIT_INTERNAL
 
 
 def main(argv=None):
@@ -98,12 +367,31 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return EXIT_CONFIG
+    setup_logging(args.log_level or "info", args.log_format or "text")
     try:
         return args.func(args)
     except BrokenPipeError:  # output piped into a reader that stopped early (e.g. head)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return EXIT_OK
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130
+    except Exception as exc:
+        code = exit_code_of(exc)
+        if args.debug or code == EXIT_INTERNAL:
+            log.error("%s (exit %d)", _describe(exc), code, exc_info=exc)
+        else:
+            log.error("%s (exit %d)", _describe(exc), code)
+        return code
+
+
+def _describe(exc):
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, (ConfigError, InputError, NonFiniteDataError, ManifestError,
+                        NotConvergedError, EngineError)):
+        return text
+    return "%s: %s" % (type(exc).__name__, text)
 
 
 if __name__ == "__main__":

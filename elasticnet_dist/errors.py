@@ -52,3 +52,19 @@ class EmptyTableError(InputError):
 
 class BadValuesError(InputError):
     """NaN/inf in a feature or the label, labels outside {0, 1}, negative weights, ..."""
+
+
+class ConfigError(ValueError):
+    """A configuration key, a flag or a config file is unknown or has a bad value."""
+
+
+class ManifestError(ValueError):
+    """A manifest file cannot be read, is not JSON, or does not match its JSON Schema."""
+
+
+class EngineError(RuntimeError):
+    """The engine could not be started or reached, or failed while running."""
+
+
+class NotConvergedError(RuntimeError):
+    """The chosen fit missed its duality-gap tolerance and the configuration says fail."""

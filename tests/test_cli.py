@@ -5,6 +5,7 @@ import sys
 from importlib.metadata import entry_points
 
 import elasticnet_dist
+from elasticnet_dist import read_manifest
 
 
 def run(*args):
@@ -33,7 +34,11 @@ def test_demo_finds_the_informative_features_on_the_embedded_dask_cluster(tmp_pa
     m = re.search(r"selected (\d+) of 300 features; (\d+) of the 10 informative", out.stdout)
     assert m, out.stdout
     assert 10 <= int(m.group(1)) < 300 and int(m.group(2)) == 10
-    assert re.search(r"duality gap \S+ \(tolerance", out.stdout)
+    assert "converged: true" in out.stdout and "5-fold CV over 3 l1_ratios" in out.stdout
+    manifest = tmp_path / "selection" / "manifest.json"
+    assert out.stdout.strip().endswith("manifest: %s" % manifest)
+    doc = read_manifest(manifest)
+    assert len(doc.selected) == int(m.group(1))
 
 
 def test_demo_logistic_on_the_local_engine(tmp_path):
@@ -53,3 +58,14 @@ def test_no_command_prints_help_and_fails():
 def test_bad_option_value_is_an_error():
     out = run("demo", "--loss", "hinge")
     assert out.returncode == 2 and "hinge" in out.stderr
+
+
+def test_help_shows_examples_and_exit_codes():
+    out = run("--help")
+    assert out.returncode == 0
+    for words in ("select", "apply", "validate", "demo", "exit codes:",
+                  "3  bad input data", "elasticnet-dist select --input"):
+        assert words in out.stdout
+    for command in ("select", "apply", "validate", "demo"):
+        sub = run(command, "--help")
+        assert sub.returncode == 0 and "examples:" in sub.stdout

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from conftest import shared_path
-from elasticnet_dist import ElasticNet, alpha_max
+from elasticnet_dist import ElasticNet, alpha_max, read_manifest
+from elasticnet_dist.cli import main
 
 TABLES = {"riboflavin": "squared", "ALLAML": "logistic", "Prostate_GE": "logistic",
           "arcene": "logistic", "BASEHOCK": "logistic"}
@@ -53,3 +54,37 @@ def test_real_table_fit_meets_the_optimality_conditions(name):
     assert not np.any(est.coef_[constant])
     # the selection is named after the table's columns
     assert list(est.get_feature_names_out()) == list(X.columns[est.coef_ != 0])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(TABLES))
+def test_real_table_through_select_with_the_defaults(name, tmp_path):
+    """The stage's defaults (3 l1_ratios x 100 alphas, 5 folds, rule 1se) on each table:
+    a manifest that validates, a sparse selection whose coefficients predict the
+    table better than the null model, and every column accounted for."""
+    path = shared_path("data", "real", name, name + ".parquet")
+    loss = TABLES[name]
+    assert main(["select", "--input", str(path), "--label", "y", "--loss", loss,
+                 "--engine", "local", "--output", str(tmp_path), "--progress", "never"]) == 0
+    manifest = read_manifest(tmp_path / "manifest.json")
+    doc = manifest.document
+    X, y = _load(name)
+    n, p = X.shape
+    k = len(manifest.selected)
+    assert doc["solver"]["converged"] and 1 <= k <= min(n, p) // 2
+    assert sorted(manifest.selected + [d["name"] for d in doc["dropped"]]) == sorted(X.columns)
+    constant = set(X.columns[X.std(axis=0).to_numpy() == 0])
+    assert {d["name"] for d in doc["dropped"] if d["reason"] == "constant"} == constant
+    # the chosen point beats the null model (the first alpha) on held-out data
+    sel = doc["selection"]
+    grid = next(g for g in sel["grid"] if g["l1_ratio"] == doc["penalty"]["l1_ratio"])
+    chosen = grid["alphas"].index(doc["penalty"]["alpha"])
+    assert grid["mean"][chosen] < grid["mean"][0]
+    # the manifest's coefficients, used as a downstream job would, fit the table
+    eta = doc["intercept"] + X[manifest.selected].to_numpy() @ np.array(
+        [manifest.coefficients[c] for c in manifest.selected])
+    if loss == "squared":
+        assert np.mean((y - eta) ** 2) < 0.5 * np.var(y)
+    else:  # well above the majority class (arcene: 0.85 with 18 of 10,000 features)
+        baseline = max(y.mean(), 1 - y.mean())
+        assert np.mean((eta > 0) == (y == 1)) > baseline + 0.2

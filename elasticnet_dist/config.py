@@ -1,0 +1,308 @@
+"""The configuration of the ``select`` stage: defaults, YAML files, flags.
+
+A configuration is a two-level mapping ``section -> key -> value``. Every key
+is declared once in :data:`SPEC` with its default, the values it allows and a
+line of documentation (``conf/default.yaml`` is the same table as YAML, and a
+test keeps the two equal). :func:`resolve` layers, last wins:
+
+1. the defaults of :data:`SPEC`;
+2. each ``--config`` file, in order (read with ``yaml.safe_load``);
+3. the command-line flags.
+
+Every layer is validated as it is applied: an unknown section or key, or a
+value of the wrong kind, is a :class:`ConfigError` that names the file, the
+key and what is allowed.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import numbers
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from .errors import ConfigError
+
+#: Names of the secret-bearing keys: their values never reach a manifest or a log.
+SECRET_KEYS = {("input", "storage_options")}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One configuration key: its default, a check, what it allows (in words)."""
+
+    default: Any
+    check: Callable[[Any], bool]
+    allowed: str
+    doc: str
+
+
+def _choice(*values, nullable=False):
+    def check(x):
+        return (x is None and nullable) or x in values
+    return check, " or ".join(map(repr, values)) + (" or null" if nullable else "")
+
+
+def _number(low=None, high=None, *, integer=False, nullable=False, strict_low=False):
+    def check(x):
+        if x is None:
+            return nullable
+        kind = numbers.Integral if integer else numbers.Real
+        if isinstance(x, bool) or not isinstance(x, kind):
+            return False
+        if low is not None and (x <= low if strict_low else x < low):
+            return False
+        return high is None or x <= high
+    what = "an integer" if integer else "a number"
+    bounds = []
+    if low is not None:
+        bounds.append("%s %s" % (">" if strict_low else ">=", low))
+    if high is not None:
+        bounds.append("<= %s" % high)
+    text = what + (" " + " and ".join(bounds) if bounds else "")
+    return check, text + (" or null" if nullable else "")
+
+
+def _string(nullable=True):
+    return (lambda x: (x is None and nullable) or (isinstance(x, str) and x != ""),
+            "a non-empty string" + (" or null" if nullable else ""))
+
+
+def _strings(nullable=False):
+    def check(x):
+        return (x is None and nullable) or (isinstance(x, list)
+                                            and all(isinstance(s, str) and s for s in x))
+    return check, "a list of strings" + (" or null" if nullable else "")
+
+
+def _ratios():
+    def check(x):
+        return (isinstance(x, list) and len(x) > 0 and all(
+            isinstance(r, numbers.Real) and not isinstance(r, bool) and 0 <= r <= 1 for r in x))
+    return check, "a non-empty list of numbers in [0, 1]"
+
+
+def _mapping(values_check, values_text):
+    def check(x):
+        return isinstance(x, dict) and all(isinstance(k, str) and values_check(v)
+                                           for k, v in x.items())
+    return check, "a mapping of names to " + values_text
+
+
+def _boolean():
+    return (lambda x: isinstance(x, bool)), "true or false"
+
+
+def _opt(default, rule, doc):
+    check, allowed = rule
+    return Option(default, check, allowed, doc)
+
+
+_scalar = (lambda v: isinstance(v, (str, int, float, bool)), "strings, numbers or booleans")
+_factor = (lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool) and v >= 0,
+           "numbers >= 0")
+
+SPEC = {
+    "input": {
+        "path": _opt(None, _string(), "Parquet file, directory, glob or fsspec URL (--input)"),
+        "label": _opt(None, _string(), "the label column (--label)"),
+        "features": _opt(None, _strings(nullable=True),
+                         "feature names and glob patterns; null = every numeric column "
+                         "other than the label, weight and keys (--features)"),
+        "exclude": _opt([], _strings(), "names and glob patterns left out (--exclude)"),
+        "weight": _opt(None, _string(), "a column of row weights >= 0 (--weight)"),
+        "keys": _opt([], _strings(),
+                     "pass-through key columns: kept in the reduced schema, never features, "
+                     "and hashed to assign the CV folds (--keys)"),
+        "fold_column": _opt(None, _string(), "a column of fold numbers 0..cv-1 instead of "
+                                             "hashed folds"),
+        "nan_policy": _opt("error", _choice("error", "drop_rows", "impute_mean"),
+                           "missing values: stop, drop the rows, or impute feature means"),
+        "dtype": _opt("float64", _choice("float64", "float32"), "type of the cached blocks"),
+        "storage_options": _opt({}, _mapping(*_scalar),
+                                "fsspec options for remote paths (never written to the "
+                                "manifest)"),
+    },
+    "model": {
+        "loss": _opt("squared", _choice("squared", "logistic"),
+                     "squared (regression) or logistic (labels 0/1) (--loss)"),
+        "fit_intercept": _opt(True, _boolean(), "fit an unpenalised intercept"),
+        "standardize": _opt(True, _boolean(), "penalise standardized coefficients"),
+        "penalty_factor": _opt({}, _mapping(*_factor),
+                               "per-feature penalty factors; 0 = never penalised; "
+                               "features not named get 1"),
+        "tol": _opt(1e-6, _number(0, strict_low=True),
+                    "duality-gap tolerance, relative to the null deviance"),
+        "max_iter": _opt(100, _number(1, integer=True),
+                         "Newton iterations (one data pass each) per fit or path point"),
+        "screening": _opt(True, _boolean(), "sequential strong rules along the path"),
+    },
+    "penalty": {
+        "alpha": _opt(None, _number(0, nullable=True),
+                      "a fixed penalty constant; null = choose by cross-validation "
+                      "(--alpha)"),
+        "l1_ratio": _opt(0.5, _number(0, 1), "L1 share with a fixed alpha (--l1-ratio)"),
+    },
+    "search": {
+        "l1_ratios": _opt([0.5, 0.9, 1.0], _ratios(), "L1 shares of the grid (--l1-ratios)"),
+        "n_alphas": _opt(100, _number(2, integer=True), "alphas per l1_ratio"),
+        "eps": _opt(None, _number(0, 1, nullable=True, strict_low=True),
+                    "smallest alpha / alpha_max; null = 1e-3 if rows > features else 1e-2"),
+        "cv": _opt(5, _number(2, integer=True), "number of folds (--cv)"),
+        "selection": _opt("1se", _choice("min", "1se"),
+                          "min: best mean score; 1se: sparsest fit within one standard "
+                          "error of the best (--selection)"),
+        "max_features": _opt(None, _number(1, integer=True, nullable=True),
+                             "only fits with at most this many features (--max-features)"),
+        "scoring": _opt(None, _choice("mse", "deviance", "auc", nullable=True),
+                        "mse (squared); deviance or auc (logistic); null = mse / deviance"),
+        "fold_seed": _opt(0, _number(0, integer=True), "changes every hashed fold"),
+        "devmax": _opt(0.999, _number(0, 1, nullable=True),
+                       "end each path once the full-data fit explains this share of the "
+                       "null deviance (glmnet's devmax); null = the whole grid"),
+        "fdev": _opt(1e-5, _number(0, 1, nullable=True),
+                     "end each path once the explained share grows by less than this "
+                     "fraction of itself per alpha (glmnet's fdev); null = never"),
+        "gram_max_features": _opt(4096, _number(1, integer=True),
+                                  "largest feature count for the one-pass CV route"),
+    },
+    "engine": {
+        "name": _opt("dask", _choice("local", "dask", "spark"),
+                     "where the passes run; dask without a scheduler starts an embedded "
+                     "LocalCluster (--engine)"),
+        "scheduler": _opt(None, _string(), "Dask scheduler address, tcp://host:8786 "
+                                           "(--scheduler)"),
+        "master": _opt(None, _string(), "Spark master URL, spark://host:7077, yarn, "
+                                        "local[4] (--master)"),
+        "dask_workers": _opt(None, _number(1, integer=True, nullable=True),
+                             "workers of the embedded LocalCluster; null = one per core"),
+        "connect_timeout": _opt(30, _number(0, strict_low=True),
+                                "seconds to wait for a Dask scheduler"),
+        "spark_conf": _opt({}, _mapping(*_scalar),
+                           "Spark settings for a session started here "
+                           "(spark.executor.memory, ...)"),
+    },
+    "output": {
+        "dir": _opt(None, _string(), "where manifest.json is written (--output)"),
+        "on_not_converged": _opt("warn", _choice("warn", "fail"),
+                                 "warn: write the manifest with converged=false and exit 0; "
+                                 "fail: write nothing and exit 4"),
+    },
+    "logging": {
+        "level": _opt("info", _choice("debug", "info", "warning", "error"), "(--log-level)"),
+        "format": _opt("text", _choice("text", "json"), "text or JSON lines (--log-format)"),
+        "progress": _opt("auto", _choice("auto", "always", "never"),
+                         "progress of passes and path points on stderr; auto = on a "
+                         "terminal only"),
+    },
+}
+
+
+def defaults() -> dict:
+    """A fresh copy of every default, as a nested dict."""
+    return {section: {key: copy.deepcopy(opt.default) for key, opt in keys.items()}
+            for section, keys in SPEC.items()}
+
+
+def merge(config: dict, layer: Optional[dict], where: str) -> dict:
+    """``config`` updated by ``layer`` (validated key by key); a new dict."""
+    out = copy.deepcopy(config)
+    if layer is None:
+        return out
+    if not isinstance(layer, dict):
+        raise ConfigError("%s must be a mapping of sections (%s), got %s"
+                          % (where, ", ".join(SPEC), type(layer).__name__))
+    for section, values in layer.items():
+        if section not in SPEC:
+            raise ConfigError("unknown section %r in %s; allowed sections: %s%s"
+                              % (section, where, ", ".join(SPEC), _hint(section, SPEC)))
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            raise ConfigError("section %r in %s must be a mapping of keys (%s)"
+                              % (section, where, ", ".join(SPEC[section])))
+        for key, value in values.items():
+            spec = SPEC[section].get(key)
+            if spec is None:
+                raise ConfigError("unknown key %s.%s in %s; allowed keys of %r: %s%s"
+                                  % (section, key, where, section, ", ".join(SPEC[section]),
+                                     _hint(key, SPEC[section])))
+            if isinstance(value, tuple):
+                value = list(value)
+            if not spec.check(value):
+                raise ConfigError("bad value %r for %s.%s in %s; allowed: %s"
+                                  % (value, section, key, where, spec.allowed))
+            out[section][key] = copy.deepcopy(value)
+    return out
+
+
+def load_file(path) -> dict:
+    """The mapping in a YAML file (``yaml.safe_load``: no Python objects)."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except OSError as exc:
+        raise ConfigError("cannot read the config file %s: %s" % (path, exc.strerror)) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError("config file %s is not valid YAML: %s" % (path, exc)) from None
+    return {} if data is None else data
+
+
+def resolve(files=(), flags=None) -> dict:
+    """Defaults, then each config file, then the flags; checked as a whole."""
+    config = defaults()
+    for path in files:
+        config = merge(config, load_file(path), os.fspath(path))
+    config = merge(config, flags, "the command-line flags")
+    check_consistent(config)
+    return config
+
+
+def check_consistent(config: dict):
+    """Rules between keys (each key alone is already valid)."""
+    engine = config["engine"]
+    if engine["scheduler"] and engine["name"] != "dask":
+        raise ConfigError("engine.scheduler (a Dask scheduler) is set but engine.name is %r; "
+                          "use engine.name: dask or drop the scheduler" % engine["name"])
+    if engine["master"] and engine["name"] != "spark":
+        raise ConfigError("engine.master (a Spark master) is set but engine.name is %r; "
+                          "use engine.name: spark or drop the master" % engine["name"])
+    inp = config["input"]
+    if inp["fold_column"] and config["penalty"]["alpha"] is not None:
+        raise ConfigError("input.fold_column is only used by cross-validation, but "
+                          "penalty.alpha fixes the penalty; drop one of them")
+    scoring = config["search"]["scoring"]
+    allowed = {"squared": ("mse",), "logistic": ("deviance", "auc")}[config["model"]["loss"]]
+    if scoring is not None and scoring not in allowed:
+        raise ConfigError("search.scoring %r does not apply to the %s loss; allowed: %s"
+                          % (scoring, config["model"]["loss"], " or ".join(allowed)))
+
+
+def require(config: dict, *keys):
+    """Keys (``"section.key"``) that a command needs and that have no default."""
+    for dotted in keys:
+        section, key = dotted.split(".")
+        if config[section][key] is None:
+            raise ConfigError("%s is required (flag --%s or key %s in a config file)"
+                              % (dotted, _FLAG_OF.get(dotted, key), dotted))
+
+
+_FLAG_OF = {"input.path": "input", "input.label": "label", "output.dir": "output"}
+
+
+def redacted(config: dict) -> dict:
+    """The configuration as it may be written down: secrets replaced by ``"***"``."""
+    out = copy.deepcopy(config)
+    for section, key in SECRET_KEYS:
+        value = out[section][key]
+        if isinstance(value, dict):
+            out[section][key] = {k: "***" for k in value}
+    return out
+
+
+def _hint(name, choices):
+    close = difflib.get_close_matches(str(name), list(choices), n=1)
+    return "; did you mean %r?" % close[0] if close else ""

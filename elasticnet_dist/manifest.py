@@ -1,0 +1,330 @@
+"""The selected-feature manifest: build it, write it atomically, read it, check it.
+
+A manifest is one JSON document (``manifest.json``) that validates against
+``schemas/manifest.schema.json``. It is the contract with downstream jobs:
+``selected`` says which features carry weight and how much, ``dropped`` why
+every other input column is absent, ``reduced_schema`` which columns to load
+(selected features in input order, then the label, the weight and the keys)
+with their Arrow types. Everything else is provenance.
+
+Reproducibility: a manifest holds no wall-clock value other than
+``created_at`` and the seconds in ``solver.timings``, and no value that
+depends on scheduling (the engines merge partial sums in a fixed order), so a
+rerun on the same input and configuration gives the same document apart from
+those.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+
+from .errors import ColumnTypeError, ManifestError, MissingColumnError
+
+SCHEMA_VERSION = "1.0"
+SCHEMA_RESOURCE = "schemas/manifest.schema.json"
+MANIFEST_NAME = "manifest.json"
+#: Keys whose values change between identical runs (wall clock).
+VOLATILE = ("created_at", ("solver", "timings"))
+
+
+def manifest_schema() -> dict:
+    """The JSON Schema shipped with the package."""
+    text = resources.files("elasticnet_dist").joinpath(SCHEMA_RESOURCE).read_text("utf-8")
+    return json.loads(text)
+
+
+def check_manifest(document: dict, where="the manifest"):
+    """Raise :class:`ManifestError` naming the first place ``document`` breaks the
+    schema, or a ``dropped``/``selected``/``reduced_schema`` inconsistency."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(manifest_schema())
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = errors[0]
+        at = "/".join(str(p) for p in err.absolute_path) or "(top level)"
+        raise ManifestError("%s does not match the manifest schema at %s: %s%s"
+                            % (where, at, err.message,
+                               " (and %d more problems)" % (len(errors) - 1)
+                               if len(errors) > 1 else ""))
+    selected = [f["name"] for f in document["selected"]]
+    dropped = [f["name"] for f in document["dropped"]]
+    twice = sorted(set(selected) & set(dropped)) or sorted(
+        {n for n in selected + dropped if (selected + dropped).count(n) > 1})
+    if twice:
+        raise ManifestError("%s lists column %r more than once in selected/dropped"
+                            % (where, twice[0]))
+    features = [c["name"] for c in document["reduced_schema"] if c["role"] == "feature"]
+    if sorted(features) != sorted(selected):
+        raise ManifestError("%s: the features of reduced_schema differ from selected" % where)
+
+
+def build_manifest(est, config: dict, *, engine_address=None) -> dict:
+    """The manifest of a fitted :class:`~elasticnet_dist.ElasticNet` or
+    :class:`~elasticnet_dist.ElasticNetCV` (fitted on a table) and the
+    resolved (and redacted) configuration that produced it."""
+    from . import __version__
+
+    report = est.fit_report_
+    cv = hasattr(est, "cv_results_")
+    source = dict(report["source"])
+    types = source.pop("column_types")
+    inp = config["input"]
+    label, weight, keys = inp["label"], inp["weight"], list(inp["keys"])
+    names = list(est.feature_names_in_)
+    coef = np.asarray(est.coef_, dtype=np.float64)
+    coef_std = np.asarray(est.coef_standardized_, dtype=np.float64)
+
+    chosen = np.flatnonzero(coef)
+    order = chosen[np.argsort(-np.abs(coef_std[chosen]), kind="stable")]
+    selected = [{"name": names[j], "coefficient": float(coef[j]),
+                 "coefficient_standardized": float(coef_std[j]), "rank": rank}
+                for rank, j in enumerate(order, start=1)]
+    reasons = dict(est.dropped_features_)
+    if inp["fold_column"]:
+        reasons[inp["fold_column"]] = "fold_column"
+    for j, name in enumerate(names):
+        if coef[j] == 0:
+            reasons[name] = "constant" if est.constant_features_[j] else "zero_coefficient"
+    passthrough = {label, weight, *keys} - {None}
+    dropped = [{"name": n, "reason": reasons[n]} for n in types if n in reasons
+               and n not in passthrough]
+    chosen_names = {names[j] for j in chosen}
+    reduced = [{"name": n, "type": types[n], "role": "feature"} for n in types
+               if n in chosen_names]
+    reduced += [{"name": n, "type": types[n], "role": role}
+                for n, role in [(label, "label"), (weight, "weight")] + [(k, "key")
+                                                                         for k in keys] if n]
+    factors = est.penalty_factor or {}
+    if not isinstance(factors, dict):
+        factors = dict(zip(names, np.asarray(factors, dtype=float).tolist(), strict=True))
+    target = {"name": label, "loss": est.loss, "weight": weight, "keys": keys}
+    if est.loss == "logistic":
+        target["classes"] = [0, 1]
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "created_at": _now(),
+        "tool": {"name": "elasticnet_dist", "version": __version__},
+        "config": config,
+        "input": source,
+        "target": target,
+        "penalty": {"alpha": float(est.alpha_ if cv else est.alpha),
+                    "l1_ratio": float(est.l1_ratio_ if cv else est.l1_ratio),
+                    "penalty_factors": {n: float(f) for n, f in factors.items() if f != 1},
+                    "standardize": bool(est.standardize),
+                    "fit_intercept": bool(est.fit_intercept)},
+        "selection": _selection(est, config),
+        "intercept": float(est.intercept_),
+        "selected": selected,
+        "dropped": dropped,
+        "reduced_schema": reduced,
+        "solver": _solver(est, report),
+        "engine": {"name": report["engine"], "address": engine_address,
+                   "workers": int(report["workers"]), "partitions": int(report["partitions"]),
+                   "bytes_cached": int(report.get("bytes_cached", 0))},
+    }
+    return _json_ready(document)
+
+
+def _selection(est, config):
+    if not hasattr(est, "cv_results_"):  # a fixed penalty
+        return {"method": "fixed"}
+    search, inp = config["search"], config["input"]
+    metric = est.selection_["metric"]
+    results = est.cv_results_
+    l1 = np.atleast_1d(est.l1_ratio)
+    alphas = np.atleast_2d(est.alphas_)
+    mean = np.atleast_2d(results["mean_" + metric])
+    se = np.atleast_2d(results["se_" + metric])
+    n_features = np.atleast_2d(results["n_features"])
+    grid = [{"l1_ratio": float(l1[i]), "alphas": alphas[i].tolist(), "mean": mean[i].tolist(),
+             "se": se[i].tolist(),
+             "n_features": [int(k) if k >= 0 else None for k in n_features[i]]}
+            for i in range(len(l1))]
+    assignment = ("column" if inp["fold_column"] else "keys" if inp["keys"] else "position")
+    return {"method": "cross_validation", "rule": est.selection_["rule"], "metric": metric,
+            "threshold": est.selection_["threshold"], "max_features": search["max_features"],
+            "folds": int(search["cv"]), "fold_assignment": assignment,
+            "fold_seed": int(search["fold_seed"]),
+            "fold_rows": [int(k) for k in est.fold_rows_], "route": est.route_, "grid": grid}
+
+
+def _solver(est, report):
+    timings = {k: float(v) for k, v in report["timings"].items()}
+    timings["engine_start"] = float(report.get("engine_start_s", 0.0))
+    iterations = getattr(est, "n_iter_", None)
+    return {"name": "cross_validation/" + est.route_ if hasattr(est, "route_") else est.solver_,
+            "iterations": None if iterations is None else int(iterations),
+            "data_passes": int(est.n_passes_), "duality_gap": float(est.dual_gap_),
+            "tolerance": float(est.tol_),
+            "converged": bool(est.converged_), "timings": timings}
+
+
+def _json_ready(obj):
+    """NumPy scalars to Python, NaN/inf to null (JSON has neither)."""
+    if isinstance(obj, dict):
+        return {str(k): _json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_ready(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def dumps(document: dict) -> str:
+    return json.dumps(document, indent=2, allow_nan=False) + "\n"
+
+
+def write_atomic(path, text: str):
+    """Write ``text`` to ``path`` so that a reader (or a crash) sees the old file
+    or the new one, never a mix: a temporary file in the same directory,
+    flushed and fsynced, then renamed over ``path`` (and the directory fsynced)."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
+                               dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder):
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. Windows: directories cannot be opened
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def without_volatile(document: dict) -> dict:
+    """The manifest without the values that change between identical runs."""
+    out = json.loads(json.dumps(document))
+    out.pop("created_at", None)
+    out.get("solver", {}).pop("timings", None)
+    return out
+
+
+# ---- downstream ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Manifest:
+    """A manifest read back (see :func:`read_manifest`).
+
+    ``selected``: names of the selected features, by rank; ``coefficients``:
+    name -> coefficient on the original scale; ``intercept``;
+    ``reduced_schema``: ``[(name, arrow type string), ...]``; ``columns``: the
+    names of ``reduced_schema`` in order; ``document``: the whole JSON.
+    """
+
+    document: dict
+    path: str = ""
+
+    @property
+    def selected(self):
+        return [f["name"] for f in self.document["selected"]]
+
+    @property
+    def coefficients(self):
+        return {f["name"]: f["coefficient"] for f in self.document["selected"]}
+
+    @property
+    def intercept(self):
+        return self.document["intercept"]
+
+    @property
+    def reduced_schema(self):
+        return [(c["name"], c["type"]) for c in self.document["reduced_schema"]]
+
+    @property
+    def columns(self):
+        return [c["name"] for c in self.document["reduced_schema"]]
+
+    @property
+    def label(self):
+        return self.document["target"]["name"]
+
+    def project(self, frame):
+        """``frame`` (pandas, Dask or Spark DataFrame, or Arrow table) with only the
+        reduced-schema columns, in the manifest's order. A missing column is a
+        :class:`~elasticnet_dist.errors.MissingColumnError` naming it."""
+        present = _column_names(frame)
+        missing = [c for c in self.columns if c not in present]
+        if missing:
+            raise MissingColumnError("the table lacks %d column(s) of the reduced schema of %s: "
+                                     "%s" % (len(missing), self.path or "the manifest",
+                                             missing[:10]))
+        module = type(frame).__module__
+        if module.startswith("pyspark"):
+            from .engines.spark_engine import spark_columns
+
+            return frame.select(*spark_columns(self.columns))
+        if module.startswith("pyarrow"):
+            return frame.select(self.columns)
+        return frame[self.columns]
+
+
+def _column_names(frame):
+    if type(frame).__module__.startswith("pyarrow"):
+        return set(frame.schema.names)
+    return set(map(str, frame.columns))
+
+
+def read_manifest(path) -> Manifest:
+    """Read and check a manifest file (local path or fsspec URL)."""
+    import fsspec
+
+    where = os.fspath(path)
+    try:
+        with fsspec.open(where, "r", encoding="utf-8") as f:
+            document = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise ManifestError("cannot read the manifest %s: %s" % (where, exc)) from None
+    if not isinstance(document, dict):
+        raise ManifestError("%s is not a manifest (a JSON object)" % where)
+    check_manifest(document, where)
+    return Manifest(document, where)
+
+
+def check_table_matches(manifest: Manifest, schema, where: str):
+    """Every reduced-schema column must be in ``schema`` (an Arrow schema) with the
+    recorded type; raises :class:`MissingColumnError` or :class:`ColumnTypeError`
+    naming the first columns at fault."""
+    have = {name: str(t) for name, t in zip(schema.names, schema.types, strict=True)}
+    missing = [c for c in manifest.columns if c not in have]
+    if missing:
+        raise MissingColumnError("%s lacks %d column(s) of the reduced schema of %s: %s"
+                                 % (where, len(missing), manifest.path, missing[:10]))
+    changed = [(n, t, have[n]) for n, t in manifest.reduced_schema if have[n] != t]
+    if changed:
+        raise ColumnTypeError("%s: %d column(s) changed type since %s: %s"
+                              % (where, len(changed), manifest.path,
+                                 ", ".join("%r is %s, the manifest says %s" % (n, now, was)
+                                           for n, was, now in changed[:5])))
