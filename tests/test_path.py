@@ -132,3 +132,15 @@ def test_unpenalised_features_enter_at_every_point():
     path = enet_path(X, y, l1_ratio=1.0, penalty_factor=factors, n_alphas=20)
     assert np.all(path.coefs[3] != 0)
     assert path.n_features[0] == 1  # alpha_max: only the free feature
+
+
+def test_dense_lasso_path_end_converges():
+    """Regression: the last 31 of 100 points of this lasso path (up to 833 features)
+    stalled above the gap tolerance when the QP tolerance ignored the dual point's
+    sensitivity to small KKT violations (newton._qp_tolerance)."""
+    from elasticnet_dist.datasets import make_wide_table
+
+    table = make_wide_table(5000, 1000, 25, seed=0)
+    path = enet_path(table.X, table.y, l1_ratio=1.0)
+    assert path.converged.all() and np.all(path.dual_gaps >= 0)
+    assert path.n_features[-1] > 800 and path.n_passes == 1

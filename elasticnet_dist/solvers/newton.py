@@ -98,19 +98,26 @@ def _qp_tolerance(problem, tol_abs):
     which certifies every fit, cannot tell; large models (conjugate gradients)
     then stop early. Never below 1e-13 of the null gradient (rounding).
 
-    The gap is more sensitive through its dual point, though: a coordinate at
-    zero whose gradient exceeds its L1 weight ``a_j`` by ``r`` shrinks the
-    dual point by ``a_j / (a_j + r)``, which costs about ``(r / a_j) 2 L`` of
-    gap (``L <= D0 / 2W`` the loss). Hence also ``|r| <= 0.1 tol min_j a_j``.
-    Without it a dense lasso (no ridge curvature to help) stalled a few times
-    the tolerance above it (5,000 x 1,000, the last 31 of 100 path points).
+    The gap can be more sensitive through its dual point, though: a
+    coordinate at zero whose gradient exceeds its L1 weight ``a_j`` by ``r``
+    shrinks the dual point by ``a_j / (a_j + r)``, which costs about
+    ``(r / a_j) 2 L`` of gap (``L <= D0 / 2W`` the loss). The second value
+    returned, ``|r| <= 0.1 tol min_j a_j``, bounds that; the solver switches
+    to it when an iteration fails to shrink the gap (see :data:`STALL`). A
+    dense lasso (no ridge curvature to help) otherwise stalled a few times the
+    tolerance above it (5,000 x 1,000: the last 31 of 100 path points), while
+    asking it of every QP slowed the CV benchmark's paths by 15-30%.
     """
     floor = 1e-13 * max(1.0, float(np.max(np.abs(problem.null_gradient()), initial=0.0)))
-    bound = 0.1 * np.sqrt(tol_abs / max(1, problem.n_features))
+    loose = max(floor, 0.1 * np.sqrt(tol_abs / max(1, problem.n_features)))
     l1 = problem.penalty.l1[problem.penalty.l1 > 0]
-    if l1.size:
-        bound = min(bound, 0.1 * problem.tol * float(l1.min()))
-    return max(floor, bound)
+    tight = min(loose, max(floor, 0.1 * problem.tol * float(l1.min()))) if l1.size else loose
+    return loose, tight
+
+
+#: An iteration whose duality gap is above this share of the previous one has
+#: stalled: from then on the quadratic models are solved to the tight tolerance.
+STALL = 0.5
 
 
 def _qp_penalty(pen, H, with_intercept):
@@ -169,7 +176,7 @@ def newton_steps(problem, u0=None, b0=None, *, max_iter=100, ws_start=64, verbos
     pen = problem.penalty
     tol_abs = problem.tol_abs
     u, b = initial_point(problem, u0, b0)
-    qp_tol = _qp_tolerance(problem, tol_abs)
+    qp_tol, qp_tight = _qp_tolerance(problem, tol_abs)
     newton_b = problem.fit_intercept and not squared  # the squared intercept is exact
 
     if squared and cache is None:
@@ -243,6 +250,8 @@ def newton_steps(problem, u0=None, b0=None, *, max_iter=100, ws_start=64, verbos
         if gap <= tol_abs:
             converged = True
             break
+        if len(history) > 1 and gap > STALL * history[-2]["gap"]:
+            qp_tol = qp_tight
 
         # ---- quadratic model on H, solved on the driver ----------------------------
         if squared:
