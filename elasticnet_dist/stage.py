@@ -16,7 +16,7 @@ import warnings
 
 from . import config as cfg
 from .engines import make_engine
-from .errors import EngineError, NotConvergedError
+from .errors import ConfigError, EngineError, NotConvergedError
 from .manifest import (MANIFEST_NAME, build_manifest, check_manifest, check_table_matches,
                        dumps, read_manifest, write_atomic)
 
@@ -120,10 +120,10 @@ def _prepare_folder(folder):
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:
-        raise cfg.ConfigError("output.dir %s cannot be created: %s" % (folder, exc.strerror)) \
+        raise ConfigError("output.dir %s cannot be created: %s" % (folder, exc.strerror)) \
             from None
     if not os.access(folder, os.W_OK):
-        raise cfg.ConfigError("output.dir %s is not writable" % folder)
+        raise ConfigError("output.dir %s is not writable" % folder)
 
 
 def validate(manifest_path, input_path=None, storage_options=None):
