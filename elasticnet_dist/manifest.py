@@ -197,6 +197,7 @@ def write_atomic(path, text: str):
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
                                dir=folder)
     try:
+        os.fchmod(fd, _file_mode(path))  # mkstemp's 0600 would hide it from other users
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -209,6 +210,16 @@ def write_atomic(path, text: str):
             pass
         raise
     _fsync_dir(folder)
+
+
+def _file_mode(path):
+    """The mode of the file being replaced, else what the umask gives a new file."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _fsync_dir(folder):

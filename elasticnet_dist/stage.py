@@ -11,6 +11,7 @@ import functools
 import logging
 import os
 import shutil
+import time
 import uuid
 import warnings
 
@@ -83,7 +84,9 @@ def select(config):
     inp, out = config["input"], config["output"]
     target = os.path.join(out["dir"], MANIFEST_NAME)
     _prepare_folder(out["dir"])
+    t0 = time.perf_counter()
     engine = open_engine(config)
+    started = time.perf_counter() - t0
     try:
         est = make_estimator(config, engine)
         with warnings.catch_warnings(record=True) as caught:
@@ -96,6 +99,7 @@ def select(config):
             log.warning("%s", w.message)
     finally:
         engine.close()
+    est.fit_report_["engine_start_s"] = started  # the estimator was handed a running engine
     document = build_manifest(est, cfg.redacted(config), engine_address=engine_address(config))
     check_manifest(document, "the new manifest")
     n_selected = len(document["selected"])

@@ -142,6 +142,7 @@ def test_select_on_cluster_engines(engine, table_dir, local_manifest, tmp_path, 
     second = load(tmp_path)
     check_manifest(first)
     assert first["engine"]["name"] == engine and first["engine"]["workers"] == 2
+    assert first["solver"]["timings"]["engine_start"] > 0.001  # connecting takes time
     assert without_volatile(first) == without_volatile(second)  # reruns on this engine
     assert [f["name"] for f in first["selected"]] == [f["name"]
                                                        for f in local_manifest["selected"]]
@@ -398,6 +399,19 @@ KILL_SCRIPT = textwrap.dedent("""
     os.fsync = slow_fsync
     manifest.write_atomic(sys.argv[1], '{"new": true}')
 """)
+
+
+def test_manifest_keeps_the_mode_of_the_file_it_replaces(tmp_path):
+    from elasticnet_dist.manifest import write_atomic
+
+    target = tmp_path / "manifest.json"
+    write_atomic(target, "{}")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+    target.chmod(0o640)
+    write_atomic(target, '{"again": 1}')
+    assert target.stat().st_mode & 0o777 == 0o640 and target.read_text() == '{"again": 1}'
 
 
 def test_a_run_killed_while_writing_leaves_the_earlier_manifest(tmp_path):
