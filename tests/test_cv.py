@@ -268,3 +268,28 @@ def test_arrays_on_a_cluster_engine_keep_the_folds_of_local(dask_client, regress
     est = ElasticNetCV(cv=4, n_alphas=20, engine="dask", cluster=dask_client).fit(X, y)
     np.testing.assert_allclose(est.mse_path_, ref.mse_path_, rtol=1e-9)
     assert est.fit_report_["engine"] == "dask" and est.fit_report_["route"] == "gram"
+
+
+def test_glmnet_path_stops_end_saturated_paths_for_every_fold():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((400, 30))
+    y = X[:, :3] @ np.array([3.0, -2.0, 1.0]) + 0.01 * rng.standard_normal(400)  # R^2 ~ 1
+    full = ElasticNetCV(l1_ratio=[0.5, 1.0], n_alphas=60, cv=4).fit(X, y)
+    stopped = ElasticNetCV(l1_ratio=[0.5, 1.0], n_alphas=60, cv=4, devmax=0.999,
+                           fdev=1e-5).fit(X, y)
+    assert (full.n_features_path_ >= 0).all()
+    for li in range(2):
+        done = stopped.n_features_path_[li] >= 0
+        last = int(np.flatnonzero(done)[-1])
+        assert 5 <= last < 59 and done[:last + 1].all()
+        # the fold paths ended where the full-data path did; the points before agree
+        assert np.isnan(stopped.mse_path_[li, last + 1:]).all()
+        assert np.isfinite(stopped.mse_path_[li, :last + 1]).all()
+        np.testing.assert_allclose(stopped.mse_path_[li, :last + 1],
+                                   full.mse_path_[li, :last + 1], rtol=1e-10)
+        # the full-data fit at the stop explains more than devmax (or stopped improving)
+        coef, b = stopped.coef_path_[li][:, last], stopped.intercept_path_[li][last]
+        r2 = 1 - np.mean((y - X @ coef - b) ** 2) / np.var(y)
+        assert r2 > 0.99
+    assert stopped.alpha_ in stopped.alphas_[stopped.n_features_path_ >= 0]
+    assert stopped.n_passes_ == 1
