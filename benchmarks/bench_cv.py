@@ -45,7 +45,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, os.path.dirname(__file__))
 from bench_engines import (  # noqa: E402
-    load_assembled, make_table, numpy_baselines, spark_session_for_bench, timed)
+    load_assembled, make_table, numpy_baselines, spark_session_for_bench, table_arguments, timed)
 
 from elasticnet_dist import ElasticNetCV  # noqa: E402
 from elasticnet_dist.engines import make_engine  # noqa: E402
@@ -129,10 +129,7 @@ def run_crossvalidator(spark, path, names, est, sd_y, n, points):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rows", type=int, default=100_000)
-    ap.add_argument("--features", type=int, default=2_000)
-    ap.add_argument("--files", type=int, default=16)
-    ap.add_argument("--seed", type=int, default=0)
+    table_arguments(ap)
     ap.add_argument("--spark-points", type=int, default=2)
     ap.add_argument("--route-features", type=int, default=500, help="0 to skip")
     ap.add_argument("--logistic-features", type=int, default=200, help="0 to skip")

@@ -70,6 +70,14 @@ def timed(fn, *args, **kw):
 
 
 # ---- data ----------------------------------------------------------------------------
+def table_arguments(ap):
+    """The flags that choose the benchmark table (shared by the table's benchmarks)."""
+    ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--features", type=int, default=2_000)
+    ap.add_argument("--files", type=int, default=16)
+    ap.add_argument("--seed", type=int, default=0)
+
+
 def make_table(rows, features, files, seed, root):
     """The Parquet table (cached on disk by its shape) and the in-memory arrays."""
     sq = make_wide_table(rows, features, n_informative=150, seed=seed)
@@ -352,11 +360,8 @@ def guarded(fn, *args):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rows", type=int, default=100_000)
-    ap.add_argument("--features", type=int, default=2_000)
-    ap.add_argument("--files", type=int, default=16)
+    table_arguments(ap)
     ap.add_argument("--large-rows", type=int, default=250_000, help="0 to skip")
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-peers", action="store_true")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "bench_engines.json"))
     args = ap.parse_args(argv)

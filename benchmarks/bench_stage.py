@@ -30,7 +30,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from bench_engines import make_table, numpy_baselines  # noqa: E402
+from bench_engines import make_table, numpy_baselines, table_arguments  # noqa: E402
 
 from elasticnet_dist.manifest import without_volatile  # noqa: E402
 
@@ -53,10 +53,7 @@ def command(*args):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rows", type=int, default=100_000)
-    ap.add_argument("--features", type=int, default=2_000)
-    ap.add_argument("--files", type=int, default=16)
-    ap.add_argument("--seed", type=int, default=0)
+    table_arguments(ap)
     ap.add_argument("--engines", default="dask,spark,local")
     ap.add_argument("--reruns", type=int, default=1, help="extra runs per engine, compared")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "bench_stage.json"))
