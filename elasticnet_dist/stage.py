@@ -134,14 +134,20 @@ def validate(manifest_path, input_path=None, storage_options=None):
     """Check a manifest against its schema and, with ``input_path``, that the table
     still holds every reduced-schema column with its recorded type. Returns the
     :class:`~elasticnet_dist.manifest.Manifest`; raises otherwise."""
-    manifest = read_manifest(manifest_path)
-    if input_path is not None:
-        from .io.table import check_file_schemas, open_table
+    return _checked(manifest_path, input_path, storage_options)[0]
 
-        table = open_table(input_path, storage_options)
-        check_table_matches(manifest, table.schema, table.uri)
-        check_file_schemas(table, manifest.columns)
-    return manifest
+
+def _checked(manifest_path, input_path, storage_options):
+    """(manifest, the resolved table or None), both checked as :func:`validate` says."""
+    manifest = read_manifest(manifest_path)
+    if input_path is None:
+        return manifest, None
+    from .io.table import check_file_schemas, open_table
+
+    table = open_table(input_path, storage_options)
+    check_table_matches(manifest, table.schema, table.uri)
+    check_file_schemas(table, manifest.columns)
+    return manifest, table
 
 
 def apply(manifest_path, input_path, output, config, storage_options=None):
@@ -151,10 +157,7 @@ def apply(manifest_path, input_path, output, config, storage_options=None):
     worker of the configured engine. The folder appears whole or not at all: the
     parts go to a sibling folder that is renamed into place at the end (an
     earlier ``output`` is replaced only then). Returns the number of rows written."""
-    manifest = validate(manifest_path, input_path, storage_options)
-    from .io.table import open_table
-
-    table = open_table(input_path, storage_options)
+    manifest, table = _checked(manifest_path, input_path, storage_options)
     output = os.path.abspath(output)
     parent = os.path.dirname(output)
     _prepare_folder(parent)
