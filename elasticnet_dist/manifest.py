@@ -20,6 +20,7 @@ import json
 import math
 import os
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
 
@@ -56,8 +57,7 @@ def check_manifest(document: dict, where="the manifest"):
                                if len(errors) > 1 else ""))
     selected = [f["name"] for f in document["selected"]]
     dropped = [f["name"] for f in document["dropped"]]
-    twice = sorted(set(selected) & set(dropped)) or sorted(
-        {n for n in selected + dropped if (selected + dropped).count(n) > 1})
+    twice = sorted(n for n, k in Counter(selected + dropped).items() if k > 1)
     if twice:
         raise ManifestError("%s lists column %r more than once in selected/dropped"
                             % (where, twice[0]))
@@ -282,16 +282,20 @@ class Manifest:
     def label(self):
         return self.document["target"]["name"]
 
+    def require_columns(self, present, where):
+        """Raise :class:`~elasticnet_dist.errors.MissingColumnError` naming the
+        reduced-schema columns that are not in ``present`` (names) of ``where``."""
+        missing = [c for c in self.columns if c not in present]
+        if missing:
+            raise MissingColumnError("%s lacks %d column(s) of the reduced schema of %s: %s"
+                                     % (where, len(missing), self.path or "the manifest",
+                                        missing[:10]))
+
     def project(self, frame):
         """``frame`` (pandas, Dask or Spark DataFrame, or Arrow table) with only the
         reduced-schema columns, in the manifest's order. A missing column is a
         :class:`~elasticnet_dist.errors.MissingColumnError` naming it."""
-        present = _column_names(frame)
-        missing = [c for c in self.columns if c not in present]
-        if missing:
-            raise MissingColumnError("the table lacks %d column(s) of the reduced schema of %s: "
-                                     "%s" % (len(missing), self.path or "the manifest",
-                                             missing[:10]))
+        self.require_columns(_column_names(frame), "the table")
         module = type(frame).__module__
         if module.startswith("pyspark"):
             from .engines.spark_engine import spark_columns
@@ -329,10 +333,7 @@ def check_table_matches(manifest: Manifest, schema, where: str):
     recorded type; raises :class:`MissingColumnError` or :class:`ColumnTypeError`
     naming the first columns at fault."""
     have = {name: str(t) for name, t in zip(schema.names, schema.types, strict=True)}
-    missing = [c for c in manifest.columns if c not in have]
-    if missing:
-        raise MissingColumnError("%s lacks %d column(s) of the reduced schema of %s: %s"
-                                 % (where, len(missing), manifest.path, missing[:10]))
+    manifest.require_columns(have, where)
     changed = [(n, t, have[n]) for n, t in manifest.reduced_schema if have[n] != t]
     if changed:
         raise ColumnTypeError("%s: %d column(s) changed type since %s: %s"
