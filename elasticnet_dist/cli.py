@@ -8,6 +8,7 @@ which is also our code for a bad configuration. Subcommands:
   ``<output>/manifest.json``;
 - ``apply``: write a table projected onto a manifest's reduced schema;
 - ``validate``: check a manifest (and optionally a table against it);
+- ``report``: rebuild ``report.html`` and its figures from a manifest;
 - ``demo``: generate a seeded sample table and run ``select`` on it.
 
 Exit codes (:data:`EXIT_CODES`): 0 success, 1 internal error (a bug: please
@@ -54,6 +55,7 @@ EXAMPLES = """examples:
   elasticnet-dist select --input t/ --label y --master spark://head:7077 --output out/
   elasticnet-dist apply --manifest out/manifest.json --input t/ --output reduced/
   elasticnet-dist validate out/manifest.json --input t/
+  elasticnet-dist report out/manifest.json
 
 exit codes:
 """ + "\n".join("  %d  %s" % kv for kv in EXIT_CODES.items())
@@ -136,6 +138,7 @@ FLAG_KEYS = {
     "cv": ("search", "cv"), "selection": ("search", "selection"),
     "max_features": ("search", "max_features"), "n_alphas": ("search", "n_alphas"),
     "output": ("output", "dir"), "on_not_converged": ("output", "on_not_converged"),
+    "report": ("output", "report"), "mlflow": ("output", "mlflow"),
     "log_level": ("logging", "level"), "log_format": ("logging", "format"),
     "progress": ("logging", "progress"),
 }
@@ -203,6 +206,11 @@ def _add_select_flags(p, *, demo=False):
     p.add_argument("--max-iter", type=int, metavar="N")
     p.add_argument("--tol", type=float)
     p.add_argument("--on-not-converged", choices=("warn", "fail"))
+    p.add_argument("--no-report", dest="report", action="store_const", const=False,
+                   help="do not write report.html and its figures beside the manifest")
+    p.add_argument("--mlflow", metavar="URI", nargs="?", const="local",
+                   help="log the run to MLflow: a tracking URI, or no value for a file "
+                        "store in OUTPUT/mlruns (needs the mlflow extra)")
 
 
 def build_parser():
@@ -239,6 +247,14 @@ def build_parser():
                           help="also check that this table has the reduced schema")
     _add_common(validate)
     validate.set_defaults(func=_validate)
+
+    report = sub.add_parser("report", formatter_class=fmt, epilog=EXAMPLES,
+                            help="(re)build report.html and its figures from a manifest")
+    report.add_argument("manifest", metavar="FILE")
+    report.add_argument("--output", metavar="DIR",
+                        help="where to write them (default: beside the manifest)")
+    _add_common(report)
+    report.set_defaults(func=_report)
 
     demo = sub.add_parser("demo", formatter_class=fmt, epilog=EXAMPLES,
                           help="generate a seeded sample table and run select on it")
@@ -298,6 +314,22 @@ def _validate(args):
     return EXIT_OK
 
 
+def _report(args):
+    from .report import plotting_available, write_report
+    from .stage import prepare_folder, validate
+
+    if not plotting_available():
+        raise ConfigError("the report needs matplotlib: pip install 'elasticnet_dist[plot]'")
+    manifest = validate(args.manifest)
+    folder = args.output or os.path.dirname(os.path.abspath(args.manifest))
+    prepare_folder(folder, "--output")
+    files = write_report(manifest.document, folder,
+                         manifest_name=os.path.relpath(os.path.abspath(args.manifest), folder))
+    log.info("report written to %s with %d figures", files[0], len(files) - 1)
+    print(files[0])
+    return EXIT_OK
+
+
 def _demo(args):
     import tempfile
 
@@ -339,6 +371,9 @@ def _demo(args):
     for line in summary_lines(doc)[1:]:
         print(line)
     print("manifest: %s" % manifest_path)
+    page = os.path.join(os.path.dirname(manifest_path), "report.html")
+    if os.path.exists(page):
+        print("report: %s" % page)
     return EXIT_OK
 
 

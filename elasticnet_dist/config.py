@@ -188,6 +188,14 @@ SPEC = {
         "on_not_converged": _opt("warn", _choice("warn", "fail"),
                                  "warn: write the manifest with converged=false and exit 0; "
                                  "fail: write nothing and exit 4"),
+        "report": _opt(True, _boolean(),
+                       "write report.html and PNG figures beside the manifest (needs the "
+                       "plot extra; skipped with a log line without it) (--no-report)"),
+        "mlflow": _opt(None, _string(),
+                       "log the run to MLflow at this tracking URI; 'local' = a file store "
+                       "in <dir>/mlruns (--mlflow; needs the mlflow extra)"),
+        "mlflow_experiment": _opt("elasticnet_dist", _string(nullable=False),
+                                  "MLflow experiment of the run"),
     },
     "logging": {
         "level": _opt("info", _choice("debug", "info", "warning", "error"), "(--log-level)"),

@@ -153,7 +153,28 @@ def _selection(est, config):
             "threshold": est.selection_["threshold"], "max_features": search["max_features"],
             "folds": int(search["cv"]), "fold_assignment": assignment,
             "fold_seed": int(search["fold_seed"]),
-            "fold_rows": [int(k) for k in est.fold_rows_], "route": est.route_, "grid": grid}
+            "fold_rows": [int(k) for k in est.fold_rows_], "route": est.route_, "grid": grid,
+            "path": _chosen_path(est)}
+
+
+def _chosen_path(est):
+    """The selected features' standardized coefficients along the full-data path of
+    the chosen l1_ratio, over the alphas that path reached (glmnet's stops may end
+    it early). Only the selected features: the path of every feature would grow
+    the manifest by ``p x n_alphas`` numbers."""
+    l1 = np.atleast_1d(est.l1_ratio)
+    li = int(np.flatnonzero(l1 == est.l1_ratio_)[0])
+    alphas = np.atleast_2d(est.alphas_)[li]
+    reached = np.atleast_2d(est.n_features_path_)[li] >= 0
+    path = est.coef_standardized_path_
+    path = path if path.ndim == 3 else path[None]
+    names = est.feature_names_in_
+    chosen = np.flatnonzero(est.coef_)
+    order = chosen[np.argsort(-np.abs(est.coef_standardized_[chosen]), kind="stable")]
+    return {"l1_ratio": float(l1[li]), "alphas": alphas[reached].tolist(),
+            "features": [{"name": names[j],
+                          "coefficients_standardized": path[li, j, reached].tolist()}
+                         for j in order]}
 
 
 def _solver(est, report):

@@ -84,7 +84,8 @@ class ElasticNetCV(ElasticNet):
         over folds (``mean_<metric>``, ``se_<metric>``), ``n_features``.
     n_features_path_ : features selected by the full-data fit at each point.
     coef_path_ : (n_l1_ratio, n_features, n_alphas) or (n_features, n_alphas);
-        ``intercept_path_`` likewise without the feature axis.
+        ``intercept_path_`` likewise without the feature axis;
+        ``coef_standardized_path_`` the same coefficients times ``sd_j``.
     n_passes_ : data passes of the whole search. route_ : "gram" or "passes".
     fold_rows_ : rows per fold. dual_gap_, converged_ : of the chosen fit;
         ``tol_`` the absolute gap tolerance of the full-data fits.
@@ -197,6 +198,7 @@ class ElasticNetCV(ElasticNet):
         self.alphas_ = shaped(path.alphas)
         self.n_features_path_ = shaped(path.n_features)
         self.coef_path_ = shaped(np.transpose(path.coefs, (0, 2, 1)))
+        self.coef_standardized_path_ = shaped(np.transpose(path.coefs_standardized, (0, 2, 1)))
         self.intercept_path_ = shaped(path.intercepts)
         scores = path.scores[metric]
         if self.loss == "squared":

@@ -83,7 +83,7 @@ def select(config):
     cfg.require(config, "input.path", "input.label", "output.dir")
     inp, out = config["input"], config["output"]
     target = os.path.join(out["dir"], MANIFEST_NAME)
-    _prepare_folder(out["dir"])
+    prepare_folder(out["dir"])
     t0 = time.perf_counter()
     engine = open_engine(config)
     started = time.perf_counter() - t0
@@ -117,17 +117,43 @@ def select(config):
                     message)
     write_atomic(target, dumps(document))
     log.info("manifest written to %s", target)
+    report_files = write_report_beside(target, document) if out["report"] else []
+    if out["mlflow"]:
+        from .tracking import log_selection
+
+        log_selection(document, [target, *report_files], out["mlflow"],
+                      out["mlflow_experiment"], out["dir"])
     return target, document
 
 
-def _prepare_folder(folder):
+def write_report_beside(manifest_path, document=None):
+    """``report.html`` and its figures beside ``manifest_path``; returns the files
+    written ([] with a log line when matplotlib, the plot extra, is missing).
+    ``document`` defaults to the manifest read (and checked) from the file."""
+    from .report import plotting_available, write_report
+
+    if not plotting_available():
+        log.info("report skipped: matplotlib is not installed "
+                 "(pip install 'elasticnet_dist[plot]')")
+        return []
+    if document is None:
+        document = read_manifest(manifest_path).document
+    folder = os.path.dirname(os.path.abspath(manifest_path))
+    files = write_report(document, folder, manifest_name=os.path.basename(manifest_path))
+    log.info("report written to %s (%d figures)", files[0], len(files) - 1)
+    return files
+
+
+def prepare_folder(folder, what="output.dir"):
+    """Create ``folder`` if needed; a :class:`ConfigError` naming ``what`` if it
+    cannot be created or written."""
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:
-        raise ConfigError("output.dir %s cannot be created: %s" % (folder, exc.strerror)) \
+        raise ConfigError("%s %s cannot be created: %s" % (what, folder, exc.strerror)) \
             from None
     if not os.access(folder, os.W_OK):
-        raise ConfigError("output.dir %s is not writable" % folder)
+        raise ConfigError("%s %s is not writable" % (what, folder))
 
 
 def validate(manifest_path, input_path=None, storage_options=None):
@@ -160,7 +186,7 @@ def apply(manifest_path, input_path, output, config, storage_options=None):
     manifest, table = _checked(manifest_path, input_path, storage_options)
     output = os.path.abspath(output)
     parent = os.path.dirname(output)
-    _prepare_folder(parent)
+    prepare_folder(parent)
     staging = os.path.join(parent, ".%s.%s.tmp" % (os.path.basename(output), uuid.uuid4().hex))
     os.makedirs(staging)
     try:

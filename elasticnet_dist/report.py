@@ -1,0 +1,281 @@
+"""A report beside every manifest: ``report.html`` and its PNG figures.
+
+Everything is drawn from the manifest alone, so ``elasticnet-dist report
+MANIFEST`` rebuilds the same report later and anywhere:
+
+- ``path.png``: the standardized coefficient ``sd_j w_j`` of every selected
+  feature along the full-data path of the chosen ``l1_ratio``, against
+  ``alpha`` on a log axis (decreasing to the right, so features enter from the
+  left as in glmnet's plot), the chosen ``alpha`` marked;
+- ``cv_curve.png``: the mean held-out score over the folds against ``alpha``
+  for each ``l1_ratio``, with bars of one standard error
+  (``sd over folds / sqrt(K)``), the chosen point and the ``1se`` threshold;
+- ``top_features.png``: the largest selected coefficients by absolute
+  standardized value.
+
+The HTML page needs no network: inline CSS, no script, figures referenced by
+relative file name; every name from the table is HTML-escaped, and matplotlib
+is told not to read ``$...$`` in names as mathematics. A fit with a fixed
+penalty has no path or CV curve; the page says so.
+
+matplotlib is an optional extra (``pip install 'elasticnet_dist[plot]'``);
+:func:`plotting_available` tells whether it is installed.
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+import shutil
+import tempfile
+
+REPORT_NAME = "report.html"
+FIGURES = {"path": "path.png", "cv": "cv_curve.png", "top": "top_features.png"}
+TOP_FEATURES = 20
+LABELLED_PATHS = 10
+METRIC_TITLES = {"mse": "mean squared error", "deviance": "deviance (log-loss)", "auc": "AUC"}
+
+
+def plotting_available() -> bool:
+    """Is matplotlib installed (the ``plot`` extra)?"""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def write_report(document: dict, folder, *, manifest_name="manifest.json") -> list:
+    """Draw the figures of ``document`` (a manifest) and write them and
+    ``report.html`` into ``folder``; returns the paths written, the page first.
+
+    The files are drawn in a temporary folder beside them and renamed into
+    place (the page last), so a failure leaves the previous report as it was.
+    A figure that does not apply (no path for a fixed penalty) is removed if
+    an earlier report left one.
+    """
+    folder = os.path.abspath(os.fspath(folder))
+    staging = tempfile.mkdtemp(prefix=".report.", dir=folder)
+    try:
+        drawn = {}
+        for key, draw in (("path", path_figure), ("cv", cv_figure), ("top", top_figure)):
+            figure = draw(document)
+            if figure is not None:
+                figure.savefig(os.path.join(staging, FIGURES[key]), dpi=100,
+                               metadata={"Software": None})
+                drawn[key] = FIGURES[key]
+        page = render_html(document, drawn, manifest_name=manifest_name)
+        with open(os.path.join(staging, REPORT_NAME), "w", encoding="utf-8") as f:
+            f.write(page)
+        for key, name in FIGURES.items():
+            target = os.path.join(folder, name)
+            if key in drawn:
+                os.replace(os.path.join(staging, name), target)
+            elif os.path.exists(target):
+                os.unlink(target)
+        page = os.path.join(folder, REPORT_NAME)
+        os.replace(os.path.join(staging, REPORT_NAME), page)
+        return [page] + [os.path.join(folder, name) for name in drawn.values()]
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+# ---- figures ------------------------------------------------------------------------------
+
+def _figure(width=8.0, height=5.0):
+    """A matplotlib Figure not registered with pyplot (no global state, no display)."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _alpha_axis(ax):
+    ax.set_xscale("log")
+    ax.invert_xaxis()  # strong penalty on the left: features enter from the left
+    ax.set_xlabel("alpha (log scale, decreasing)")
+    ax.grid(True, which="major", alpha=0.3)
+
+
+def path_figure(document):
+    """Selected features' standardized coefficients along the chosen path, or None."""
+    path = document["selection"].get("path")
+    if not path or not path["alphas"]:
+        return None
+    fig = _figure()
+    ax = fig.add_subplot()
+    alphas = path["alphas"]
+    for rank, feature in enumerate(path["features"]):
+        values = [float("nan") if v is None else v for v in feature["coefficients_standardized"]]
+        labelled = rank < LABELLED_PATHS
+        ax.plot(alphas, values, lw=1.4 if labelled else 0.8, alpha=1.0 if labelled else 0.45,
+                label=feature["name"] if labelled else None)
+    ax.axhline(0.0, color="black", lw=0.6)
+    chosen = document["penalty"]["alpha"]
+    ax.axvline(chosen, color="crimson", ls="--", lw=1.2, label="chosen alpha = %.4g" % chosen)
+    _alpha_axis(ax)
+    ax.set_ylabel("standardized coefficient  sd_j * w_j")
+    ax.set_title("Path at l1_ratio = %g: %d selected features (first %d named)"
+                 % (path["l1_ratio"], len(path["features"]),
+                    min(LABELLED_PATHS, len(path["features"]))), parse_math=False)
+    _legend(ax, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return fig
+
+
+def cv_figure(document):
+    """Mean CV score per alpha with one-standard-error bars, per l1_ratio, or None."""
+    selection = document["selection"]
+    if selection["method"] != "cross_validation":
+        return None
+    fig = _figure()
+    ax = fig.add_subplot()
+    chosen_alpha, chosen_l1 = document["penalty"]["alpha"], document["penalty"]["l1_ratio"]
+    for entry in selection["grid"]:
+        points = [(a, m, s) for a, m, s, k in zip(entry["alphas"], entry["mean"], entry["se"],
+                                                 entry["n_features"], strict=True)
+                  if m is not None and k is not None]
+        if not points:
+            continue
+        a, m, s = zip(*points, strict=True)
+        bars = ax.errorbar(a, m, yerr=[0.0 if v is None else v for v in s], fmt="-o",
+                           ms=2.5, lw=1.0, elinewidth=0.6, capsize=1.5,
+                           label="l1_ratio = %g" % entry["l1_ratio"])
+        if entry["l1_ratio"] == chosen_l1:
+            best = min(range(len(a)), key=lambda i: abs(a[i] - chosen_alpha))
+            ax.plot([a[best]], [m[best]], marker="*", ms=14, color=bars[0].get_color(),
+                    markeredgecolor="black", ls="none",
+                    label="chosen: alpha = %.4g, l1_ratio = %g" % (chosen_alpha, chosen_l1))
+    if selection.get("threshold") is not None and selection["rule"] == "1se":
+        ax.axhline(selection["threshold"], color="gray", ls=":", lw=1.0,
+                   label="best + 1 standard error")
+    ax.axvline(chosen_alpha, color="crimson", ls="--", lw=1.0)
+    _alpha_axis(ax)
+    metric = selection["metric"]
+    means = [m for entry in selection["grid"] for m in entry["mean"] if m is not None]
+    if metric != "auc" and means and min(means) > 0 and max(means) > 20 * min(means):
+        ax.set_yscale("log")  # the region near the best score is otherwise a flat line
+    ax.set_ylabel("held-out %s (mean over %d folds)" % (METRIC_TITLES[metric],
+                                                        selection["folds"]))
+    ax.set_title("Cross-validation, rule %s" % selection["rule"])
+    _legend(ax, fontsize=8)
+    return fig
+
+
+def top_figure(document, top=TOP_FEATURES):
+    """Horizontal bars of the ``top`` largest |standardized coefficients|, or None."""
+    selected = document["selected"][:top]
+    if not selected:
+        return None
+    fig = _figure(8.0, 1.2 + 0.28 * len(selected))
+    ax = fig.add_subplot()
+    values = [f["coefficient_standardized"] for f in selected][::-1]
+    names = [f["name"] for f in selected][::-1]
+    ax.barh(range(len(values)), values,
+            color=["tab:blue" if v > 0 else "tab:orange" for v in values])
+    ax.set_yticks(range(len(values)), labels=names, fontsize=8, parse_math=False)
+    ax.axvline(0.0, color="black", lw=0.6)
+    ax.set_xlabel("standardized coefficient  sd_j * w_j")
+    ax.set_title("Top %d of %d selected features" % (len(selected), len(document["selected"])))
+    return fig
+
+
+def _legend(ax, **options):
+    legend = ax.legend(**options)
+    for text in legend.get_texts():
+        text.set_parse_math(False)  # a column named "$x$" stays "$x$"
+
+
+# ---- the page -----------------------------------------------------------------------------
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.6em; }
+table { border-collapse: collapse; margin: 0.5em 0; }
+td, th { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+img { max-width: 100%; border: 1px solid #eee; }
+.note { color: #666; } pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; }
+"""
+
+
+def render_html(document: dict, figures: dict, *, manifest_name="manifest.json") -> str:
+    """The report page: summary, figures (``figures``: key -> file name), selected
+    features, dropped columns by reason, provenance. Self-contained, no script."""
+    e = html.escape
+    pen, sel, solver = document["penalty"], document["selection"], document["solver"]
+    source, target, engine = document["input"], document["target"], document["engine"]
+    chosen = ("%d-fold cross-validation over %d l1_ratios, rule %s, metric %s"
+              % (sel["folds"], len(sel["grid"]), sel["rule"], sel["metric"])
+              if sel["method"] == "cross_validation" else "fixed by the configuration")
+    summary = [
+        ("input", source.get("uri", "")),
+        ("rows used", "%d of %d read" % (source.get("rows_used", 0), source.get("rows_read", 0))),
+        ("label", "%s (%s loss)" % (target["name"], target["loss"])),
+        ("penalty", "alpha = %.6g, l1_ratio = %g (%s)" % (pen["alpha"], pen["l1_ratio"],
+                                                         chosen)),
+        ("selected", "%d features of %d considered" % (
+            len(document["selected"]), len(document["selected"]) + sum(
+                1 for d in document["dropped"] if d["reason"] in ("zero_coefficient",
+                                                                  "constant")))),
+        ("solver", "%s: %d data passes, duality gap %.3g (tolerance %.3g), converged: %s"
+         % (solver["name"], solver["data_passes"], solver["duality_gap"],
+            solver["tolerance"], str(solver["converged"]).lower())),
+        ("engine", "%s, %d workers, %d partitions" % (engine["name"], engine["workers"],
+                                                      engine["partitions"])),
+        ("created", "%s by %s %s" % (document["created_at"], document["tool"]["name"],
+                                     document["tool"]["version"])),
+        ("manifest", manifest_name),
+    ]
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             "<title>elasticnet_dist selection: %s</title>" % e(target["name"]),
+             "<style>%s</style></head><body>" % _CSS,
+             "<h1>Elastic-net feature selection for <code>%s</code></h1>" % e(target["name"]),
+             _table(["", ""], summary, with_header=False)]
+    captions = {
+        "path": "Regularization path of the chosen l1_ratio (selected features; the dashed "
+                "line is the chosen alpha).",
+        "cv": "Cross-validation curve: mean held-out score with one-standard-error bars.",
+        "top": "Largest selected coefficients (standardized: comparable across columns).",
+    }
+    parts.append("<h2>Figures</h2>")
+    for key in FIGURES:
+        if key in figures:
+            parts.append('<figure><img src="%s" alt="%s"><figcaption>%s</figcaption></figure>'
+                         % (e(figures[key]), e(captions[key]), e(captions[key])))
+        elif key in ("path", "cv") and sel["method"] != "cross_validation":
+            parts.append('<p class="note">No %s: the penalty was fixed (penalty.alpha), so no '
+                         "path or grid was computed.</p>" % ("path figure" if key == "path"
+                                                              else "CV curve"))
+        elif key == "top":
+            parts.append('<p class="note">No feature was selected.</p>')
+    parts.append("<h2>Selected features (%d)</h2>" % len(document["selected"]))
+    parts.append(_table(["rank", "name", "coefficient", "standardized"],
+                        [(f["rank"], f["name"], "%.6g" % f["coefficient"],
+                          "%.6g" % f["coefficient_standardized"])
+                         for f in document["selected"]], numeric=(0, 2, 3)))
+    parts.append("<p>intercept: %.6g</p>" % document["intercept"])
+    by_reason = {}
+    for d in document["dropped"]:
+        by_reason.setdefault(d["reason"], []).append(d["name"])
+    parts.append("<h2>Dropped columns (%d)</h2>" % len(document["dropped"]))
+    for reason, names in sorted(by_reason.items()):
+        parts.append("<details><summary>%s: %d</summary><p>%s</p></details>"
+                     % (e(reason), len(names), ", ".join("<code>%s</code>" % e(n)
+                                                         for n in names)))
+    parts.append("<h2>Configuration</h2><pre>%s</pre>"
+                 % e(json.dumps(document["config"], indent=2, ensure_ascii=False)))
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def _table(columns, rows, *, with_header=True, numeric=()):
+    """An HTML table of escaped cells; ``numeric``: indices of right-aligned columns."""
+    e = html.escape
+    out = ["<table>"]
+    if with_header:
+        out.append("<tr>%s</tr>" % "".join("<th>%s</th>" % e(str(c)) for c in columns))
+    for row in rows:
+        out.append("<tr>%s</tr>" % "".join(
+            '<td%s>%s</td>' % (' class="num"' if i in numeric else "", e(str(value)))
+            for i, value in enumerate(row)))
+    out.append("</table>")
+    return "\n".join(out)
