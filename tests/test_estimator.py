@@ -77,6 +77,36 @@ def test_works_as_a_selector_in_a_pipeline_and_grid_search():
     assert list(search.best_estimator_[1].feature_names_in_) == list(sel.get_feature_names_out())
 
 
+def test_cv_selector_and_logistic_selector_in_pipelines_keep_feature_names():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from elasticnet_dist import ElasticNetCV
+
+    X, y = correlated_problem(240, 25, seed=8)
+    df = pd.DataFrame(X, columns=["gene %d" % j for j in range(25)])
+    pipe = make_pipeline(StandardScaler(), ElasticNetCV(l1_ratio=[0.5, 1.0], n_alphas=20, cv=3),
+                         Ridge(alpha=1e-3)).set_output(transform="pandas")
+    search = GridSearchCV(pipe, {"elasticnetcv__selection": ["min", "1se"]}, cv=3).fit(df, y)
+    best = search.best_estimator_
+    cv_selector = best.named_steps["elasticnetcv"]
+    kept = list(df.columns[cv_selector.coef_ != 0])
+    assert list(best[:-1].get_feature_names_out()) == kept
+    assert list(best[-1].feature_names_in_) == kept and 0 < len(kept) < 25
+    assert list(best[:-1].transform(df).columns) == kept
+    assert set(search.cv_results_["param_elasticnetcv__selection"]) == {"min", "1se"}
+
+    Xl, yl = correlated_problem(300, 20, seed=9, loss="logistic", scales=(0.5, 2))
+    dfl = pd.DataFrame(Xl, columns=["f%d" % j for j in range(20)])
+    pipe = make_pipeline(ElasticNet(loss="logistic", l1_ratio=1.0), LogisticRegression())
+    pipe.set_output(transform="pandas")
+    grid = {"elasticnet__alpha": [0.01, 0.05], "elasticnet__l1_ratio": [0.5, 1.0]}
+    search = GridSearchCV(pipe, grid, cv=3, scoring="accuracy").fit(dfl, yl)
+    sel, clf = search.best_estimator_
+    assert list(clf.feature_names_in_) == list(sel.get_feature_names_out())
+    assert len(search.cv_results_["params"]) == 4 and search.best_score_ > 0.6
+
+
 # ---- alpha_max --------------------------------------------------------------------------------
 @pytest.mark.parametrize("loss", ["squared", "logistic"])
 @pytest.mark.parametrize("l1_ratio", [1.0, 0.4])

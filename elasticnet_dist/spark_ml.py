@@ -1,0 +1,332 @@
+"""Spark ML integration: :class:`ElasticNetSelector`, a ``pyspark.ml`` Estimator.
+
+It fits on a Spark DataFrame with the package's Spark engine (the DataFrame's
+own session: partial sums on the executors, the proximal steps on the driver)
+and returns an :class:`ElasticNetSelectorModel`, a Transformer that keeps the
+selected features. Both persist with Spark ML's ``save``/``load`` (the model
+stores its manifest), so they work inside a ``pyspark.ml.Pipeline`` in front of
+any Spark ML model, and a saved ``PipelineModel`` loads back whole.
+
+Features come either as numeric columns (``featuresCols``) or as one vector
+column (``featuresCol``, e.g. from ``VectorAssembler``, whose ML attributes
+name the slots). The model then
+
+- with ``featuresCols``: drops the unselected feature columns (every other
+  column stays) and, when ``outputCol`` is set, also assembles the selected
+  ones into a vector column there, ready for a Spark ML model;
+- with a vector ``featuresCol``: writes the selected slots to ``outputCol``
+  (``VectorSlicer``), as Spark's own ``UnivariateFeatureSelector`` does.
+
+The penalty, in Spark's terms:
+
+- ``regParam`` and ``elasticNetParam`` mean what they mean in Spark's
+  ``LinearRegression`` (``family="gaussian"``) and ``LogisticRegression``
+  (``"binomial"``) with ``standardization``: the same problem, here solved to
+  a duality-gap certificate. They are aliases of our ``alpha`` and ``l1_ratio``
+  (:class:`~elasticnet_dist.ElasticNet`) read with ``glmnet_compat="spark"``:
+  Spark standardizes with the sample (n - 1) deviation, and for the squared
+  loss it also divides the ridge part by the label's deviation
+  (:func:`~elasticnet_dist.penalty.peer_to_native` gives the exact map). The
+  model's ``alpha`` and ``l1_ratio``, like its manifest, are the native values.
+- without ``regParam`` the penalty is chosen by K-fold cross-validation over
+  ``elasticNetParams`` (native ``l1_ratio`` values) x ``numAlphas`` alphas,
+  rule ``selectionRule`` (``1se`` or ``min``), in one data pass for the squared
+  loss (:class:`~elasticnet_dist.ElasticNetCV`).
+"""
+from __future__ import annotations
+
+import json
+import os
+
+from pyspark import keyword_only
+from pyspark.ml import Estimator, Model
+from pyspark.ml.feature import VectorSlicer
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param.shared import (HasElasticNetParam, HasFeaturesCol, HasFitIntercept,
+                                     HasLabelCol, HasMaxIter, HasOutputCol, HasRegParam,
+                                     HasStandardization, HasTol, HasWeightCol)
+from pyspark.ml.util import (DefaultParamsReadable, DefaultParamsReader, DefaultParamsWritable,
+                             DefaultParamsWriter, MLReadable, MLWritable)
+
+from . import config as cfg
+from .manifest import build_manifest, check_manifest
+
+FAMILIES = {"gaussian": "squared", "binomial": "logistic"}
+
+
+class _SelectorParams(HasLabelCol, HasFeaturesCol, HasOutputCol, HasWeightCol, HasRegParam,
+                      HasElasticNetParam, HasStandardization, HasFitIntercept, HasMaxIter,
+                      HasTol):
+    featuresCols = Param(Params._dummy(), "featuresCols",
+                         "numeric feature columns (instead of a vector featuresCol)",
+                         typeConverter=TypeConverters.toListString)
+    family = Param(Params._dummy(), "family",
+                   "gaussian (squared loss, regression) or binomial (logistic loss, labels "
+                   "0/1)", typeConverter=TypeConverters.toString)
+    elasticNetParams = Param(Params._dummy(), "elasticNetParams",
+                             "l1_ratio values of the cross-validated grid (when regParam is "
+                             "not set)", typeConverter=TypeConverters.toListFloat)
+    numAlphas = Param(Params._dummy(), "numAlphas", "alphas per l1_ratio in the grid",
+                      typeConverter=TypeConverters.toInt)
+    numFolds = Param(Params._dummy(), "numFolds", "cross-validation folds (>= 2)",
+                     typeConverter=TypeConverters.toInt)
+    selectionRule = Param(Params._dummy(), "selectionRule",
+                          "min (best mean score) or 1se (sparsest within one standard error)",
+                          typeConverter=TypeConverters.toString)
+    maxFeatures = Param(Params._dummy(), "maxFeatures",
+                        "only grid points with at most this many features (0 = no limit)",
+                        typeConverter=TypeConverters.toInt)
+    foldSeed = Param(Params._dummy(), "foldSeed", "seed of the hashed fold assignment",
+                     typeConverter=TypeConverters.toInt)
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self._setDefault(labelCol="label", featuresCol="features", family="gaussian",
+                         elasticNetParam=0.5, elasticNetParams=[0.5, 0.9, 1.0], numAlphas=100,
+                         numFolds=5, selectionRule="1se", maxFeatures=0, foldSeed=0,
+                         standardization=True, fitIntercept=True, maxIter=100, tol=1e-6)
+
+    def _feature_columns(self):
+        """The numeric feature columns, or None when features are a vector column."""
+        return self.getOrDefault(self.featuresCols) if self.isSet(self.featuresCols) else None
+
+
+class ElasticNetSelector(_SelectorParams, Estimator, DefaultParamsReadable,
+                         DefaultParamsWritable):
+    """Elastic-net feature selection as a Spark ML Estimator (see the module's doc).
+
+    >>> selector = ElasticNetSelector(featuresCols=cols, labelCol="y", outputCol="features")
+    >>> model = Pipeline(stages=[selector, LinearRegression()]).fit(df)  # doctest: +SKIP
+    """
+
+    @keyword_only
+    def __init__(self, *, labelCol="label", featuresCol="features", featuresCols=None,
+                 outputCol=None, weightCol=None, family="gaussian", regParam=None,
+                 elasticNetParam=0.5, elasticNetParams=None, numAlphas=100, numFolds=5,
+                 selectionRule="1se", maxFeatures=0, foldSeed=0, standardization=True,
+                 fitIntercept=True, maxIter=100, tol=1e-6):
+        super().__init__()
+        self._set(**{k: v for k, v in self._input_kwargs.items() if v is not None})
+
+    @keyword_only
+    def setParams(self, **kwargs):
+        """Set any of the constructor's parameters."""
+        return self._set(**{k: v for k, v in self._input_kwargs.items() if v is not None})
+
+    def _fit(self, dataset):
+        from . import ElasticNet, ElasticNetCV
+
+        family = self.getOrDefault(self.family)
+        if family not in FAMILIES:
+            raise ValueError("family must be one of %s, got %r" % (list(FAMILIES), family))
+        names, frame, vector_input = self._as_columns(dataset)
+        label = self.getLabelCol()
+        weight = self.getWeightCol() if self.isSet(self.weightCol) else None
+        session = dataset.sparkSession
+        common = dict(loss=FAMILIES[family], fit_intercept=self.getFitIntercept(),
+                      standardize=self.getStandardization(), tol=self.getTol(),
+                      max_iter=self.getMaxIter(), engine="spark", cluster=session)
+        if self.isSet(self.regParam):
+            est = ElasticNet(alpha=self.getRegParam(), l1_ratio=self.getElasticNetParam(),
+                             glmnet_compat="spark", **common)
+        else:
+            max_features = self.getOrDefault(self.maxFeatures) or None
+            est = ElasticNetCV(l1_ratio=list(self.getOrDefault(self.elasticNetParams)),
+                               n_alphas=self.getOrDefault(self.numAlphas),
+                               cv=self.getOrDefault(self.numFolds),
+                               selection=self.getOrDefault(self.selectionRule),
+                               max_features=max_features,
+                               fold_seed=self.getOrDefault(self.foldSeed), **common)
+        est.fit(frame, label=label, weight=weight, features=names)
+        master = session.sparkContext.master
+        document = build_manifest(est, _config_of(est, label, weight, names, master),
+                                  engine_address=master)
+        check_manifest(document, "the selector's manifest")
+        model = ElasticNetSelectorModel._create(document, names, vector_input)
+        return self._copyValues(model)
+
+    def _as_columns(self, dataset):
+        """(feature names, a DataFrame with them as numeric columns, whether they came
+        from a vector column)."""
+        columns = self._feature_columns()
+        if columns is not None:
+            missing = [c for c in columns if c not in dataset.columns]
+            if missing:
+                raise ValueError("featuresCols names columns the DataFrame lacks: %s"
+                                 % missing[:10])
+            return list(columns), dataset, False
+        from pyspark.ml.functions import vector_to_array
+        from pyspark.sql import functions as F
+
+        vector = self.getFeaturesCol()
+        if vector not in dataset.columns:
+            raise ValueError("featuresCol %r is not a column of the DataFrame (set featuresCols "
+                             "for numeric columns)" % vector)
+        names = vector_slot_names(dataset, vector)
+        keep = [c for c in (self.getLabelCol(), self.getWeightCol()
+                            if self.isSet(self.weightCol) else None) if c]
+        arr = vector_to_array(F.col(_quoted(vector)))
+        frame = dataset.select(*[F.col(_quoted(c)) for c in keep],
+                               *[arr[i].alias(name) for i, name in enumerate(names)])
+        return names, frame, True
+
+
+class ElasticNetSelectorModel(_SelectorParams, Model, MLReadable, MLWritable):
+    """A fitted :class:`ElasticNetSelector`: keeps the selected features.
+
+    Attributes: ``manifest`` (the selected-feature manifest, a dict valid against
+    the package's JSON Schema), ``selectedFeatures`` (names, input order),
+    ``coefficients`` (name -> coefficient), ``intercept``, ``alpha`` and
+    ``l1_ratio`` (the native penalty; see the module's doc).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.manifest, self.featureNames, self.vectorInput = None, [], False
+
+    @classmethod
+    def _create(cls, document, names, vector_input):
+        model = cls()
+        model.manifest, model.featureNames = document, list(names)
+        model.vectorInput = bool(vector_input)
+        return model
+
+    @property
+    def selectedFeatures(self):
+        chosen = {f["name"] for f in self.manifest["selected"]}
+        return [n for n in self.featureNames if n in chosen]
+
+    @property
+    def selectedIndices(self):
+        """Positions of the selected features among the input features (vector slots)."""
+        chosen = {f["name"] for f in self.manifest["selected"]}
+        return [i for i, n in enumerate(self.featureNames) if n in chosen]
+
+    @property
+    def coefficients(self):
+        return {f["name"]: f["coefficient"] for f in self.manifest["selected"]}
+
+    @property
+    def intercept(self):
+        return self.manifest["intercept"]
+
+    @property
+    def alpha(self):
+        return self.manifest["penalty"]["alpha"]
+
+    @property
+    def l1_ratio(self):
+        return self.manifest["penalty"]["l1_ratio"]
+
+    def _transform(self, dataset):
+        from pyspark.sql import functions as F
+
+        if not self.vectorInput:  # numeric feature columns
+            dropped = set(self.featureNames) - set(self.selectedFeatures)
+            out = dataset.select(*[F.col(_quoted(c)) for c in dataset.columns
+                                   if c not in dropped])
+            if not self.isSet(self.outputCol):
+                return out
+            return _assemble(out, self.selectedFeatures, self.getOutputCol())
+        vector = self.getFeaturesCol()
+        if not self.selectedIndices:
+            return dataset.withColumn(self.getOutputCol(), _empty_vector())
+        slicer = VectorSlicer(inputCol=vector, outputCol=self.getOutputCol(),
+                              indices=self.selectedIndices)
+        return slicer.transform(dataset)
+
+    # ---- persistence: the params, the feature names and the manifest ----------------------
+    def write(self):
+        return _ModelWriter(self)
+
+    @classmethod
+    def read(cls):
+        return _ModelReader(cls)
+
+
+class _ModelWriter(DefaultParamsWriter):
+    def saveImpl(self, path):
+        model = self.instance
+        DefaultParamsWriter.saveMetadata(model, path, self.sparkSession, extraMetadata={
+            "featureNames": model.featureNames, "vectorInput": model.vectorInput})
+        # one row of compact JSON (no newline inside), read back with wholetext
+        self.sparkSession.createDataFrame([(json.dumps(model.manifest),)], ["value"]) \
+            .coalesce(1).write.text(os.path.join(path, "manifest"))
+
+
+class _ModelReader(DefaultParamsReader):
+    def load(self, path):
+        metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession)
+        text = self.sparkSession.read.option("wholetext", "true") \
+            .text(os.path.join(path, "manifest")).collect()
+        document = json.loads("".join(row.value for row in text))
+        check_manifest(document, "the saved model's manifest at %s" % path)
+        model = ElasticNetSelectorModel._create(document, metadata["featureNames"],
+                                                metadata["vectorInput"])
+        model._resetUid(metadata["uid"])
+        DefaultParamsReader.getAndSetParams(model, metadata)
+        return model
+
+
+def vector_slot_names(dataset, column):
+    """Names of a vector column's slots from its ML attributes (``VectorAssembler``
+    writes them), else ``<column>_<i>``."""
+    field = dataset.schema[column]
+    attrs = field.metadata.get("ml_attr", {}).get("attrs", {})
+    named = sorted((a["idx"], a.get("name")) for group in attrs.values() for a in group)
+    size = field.metadata.get("ml_attr", {}).get("num_attrs") or len(named)
+    if not size:
+        first = dataset.select(column).head()
+        size = 0 if first is None else len(first[0])
+    names = ["%s_%d" % (column, i) for i in range(size)]
+    for idx, name in named:
+        if name and idx < size:
+            names[idx] = name
+    if len(set(names)) != len(names):
+        raise ValueError("the slots of vector column %r have duplicate names" % column)
+    return names
+
+
+def _assemble(frame, columns, output):
+    """``frame`` with the numeric ``columns`` as one dense vector column ``output``.
+    (Not ``VectorAssembler``: it cannot read column names with dots.)"""
+    from pyspark.ml.functions import array_to_vector
+    from pyspark.sql import functions as F
+
+    if not columns:
+        return frame.withColumn(output, _empty_vector())
+    values = F.array(*[F.col(_quoted(c)).cast("double") for c in columns])
+    return frame.withColumn(output, array_to_vector(values))
+
+
+def _empty_vector():
+    from pyspark.ml.functions import array_to_vector
+    from pyspark.sql import functions as F
+
+    return array_to_vector(F.array().cast("array<double>"))
+
+
+def _quoted(name):
+    """A column reference that Spark does not parse (dots, spaces, backticks)."""
+    return "`%s`" % name.replace("`", "``")
+
+
+def _config_of(est, label, weight, names, master):
+    """The stage configuration equivalent to the selector's params (for the manifest)."""
+    layer = {"input": {"label": label, "weight": weight, "features": list(names)},
+             "model": {"loss": est.loss, "fit_intercept": bool(est.fit_intercept),
+                       "standardize": bool(est.standardize), "tol": float(est.tol),
+                       "max_iter": int(est.max_iter)},
+             "engine": {"name": "spark", "master": master}}
+    if hasattr(est, "cv_results_"):
+        layer["search"] = {"l1_ratios": [float(r) for r in est.l1_ratio],
+                           "n_alphas": int(est.n_alphas), "cv": int(est.cv),
+                           "selection": est.selection, "max_features": est.max_features,
+                           "fold_seed": int(est.fold_seed)}
+    else:
+        layer["penalty"] = {"alpha": float(est.alpha_native_),
+                            "l1_ratio": float(est.l1_ratio_native_)}
+    return cfg.merge(cfg.defaults(), layer, "the ElasticNetSelector params")
+
+
+__all__ = ["ElasticNetSelector", "ElasticNetSelectorModel", "vector_slot_names"]
