@@ -84,6 +84,10 @@ def select(config):
     inp, out = config["input"], config["output"]
     target = os.path.join(out["dir"], MANIFEST_NAME)
     prepare_folder(out["dir"])
+    if out["mlflow"]:
+        from .tracking import require_mlflow
+
+        require_mlflow()  # before the fit, not after it
     t0 = time.perf_counter()
     engine = open_engine(config)
     started = time.perf_counter() - t0
@@ -126,20 +130,24 @@ def select(config):
     return target, document
 
 
-def write_report_beside(manifest_path, document=None):
+def write_report_beside(manifest_path, document):
     """``report.html`` and its figures beside ``manifest_path``; returns the files
-    written ([] with a log line when matplotlib, the plot extra, is missing).
-    ``document`` defaults to the manifest read (and checked) from the file."""
+    written. The report is derived from the manifest, which is already in place:
+    without matplotlib (the plot extra), or if drawing fails, a log line says so
+    and the stage goes on (``elasticnet-dist report`` can rebuild it later)."""
     from .report import plotting_available, write_report
 
     if not plotting_available():
         log.info("report skipped: matplotlib is not installed "
                  "(pip install 'elasticnet_dist[plot]')")
         return []
-    if document is None:
-        document = read_manifest(manifest_path).document
     folder = os.path.dirname(os.path.abspath(manifest_path))
-    files = write_report(document, folder, manifest_name=os.path.basename(manifest_path))
+    try:
+        files = write_report(document, folder, manifest_name=os.path.basename(manifest_path))
+    except Exception as exc:
+        log.warning("report not written (%s: %s); the manifest is; rebuild it with "
+                    "elasticnet-dist report %s", type(exc).__name__, exc, manifest_path)
+        return []
     log.info("report written to %s (%d figures)", files[0], len(files) - 1)
     return files
 

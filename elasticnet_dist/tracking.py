@@ -72,19 +72,27 @@ def run_metrics(document: dict) -> dict:
     return {k: float(v) for k, v in metrics.items() if v is not None}
 
 
-def log_selection(document: dict, files, uri: str, experiment: str, output_dir) -> str:
-    """Log ``document`` and ``files`` (artifacts) as a new run; returns its run id.
-    A missing mlflow is a :class:`ConfigError` (the option asks for it); a tracking
-    store that cannot be written an :class:`EngineError`."""
+def require_mlflow():
+    """A :class:`ConfigError` unless mlflow is installed (``output.mlflow`` asks for it)."""
     try:
-        import mlflow
-        from mlflow.tracking import MlflowClient
+        import mlflow  # noqa: F401
     except ImportError:
         raise ConfigError("output.mlflow is set but mlflow is not installed "
                           "(pip install 'elasticnet_dist[mlflow]')") from None
+
+
+def log_selection(document: dict, files, uri: str, experiment: str, output_dir) -> str:
+    """Log ``document`` and ``files`` (artifacts) as a new run; returns its run id.
+    A tracking store that cannot be written is an :class:`EngineError` (the
+    manifest is already written: the message says so)."""
+    require_mlflow()
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
     resolved = tracking_uri(uri, output_dir)
     if resolved.startswith("file:"):
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    run_id = None
     try:
         client = MlflowClient(tracking_uri=resolved)
         found = client.get_experiment_by_name(experiment)
@@ -101,9 +109,15 @@ def log_selection(document: dict, files, uri: str, experiment: str, output_dir) 
             client.log_artifact(run_id, path)
         client.set_terminated(run_id, "FINISHED")
     except Exception as exc:
-        raise EngineError("cannot log the run to MLflow at %s: %s: %s"
-                          % (resolved, type(exc).__name__, str(exc).splitlines()[0]
-                             if str(exc) else "")) from exc
+        if run_id is not None:  # not left RUNNING for ever
+            try:
+                client.set_terminated(run_id, "FAILED")
+            except Exception:
+                pass
+        first = (str(exc).splitlines() or [""])[0]
+        raise EngineError("the manifest is written, but the run could not be logged to "
+                          "MLflow at %s: %s: %s" % (resolved, type(exc).__name__, first)) \
+            from exc
     log.info("MLflow run %s logged to %s (experiment %r)", run_id, resolved, experiment)
     return run_id
 

@@ -207,3 +207,27 @@ def test_mlflow_run_in_a_local_file_store(cv_output, hostile_table, tmp_path):
     logged = client.download_artifacts(run.info.run_id, "manifest.json", str(tmp_path / "dl"))
     with open(logged, encoding="utf-8") as f:
         assert json.load(f) == doc
+
+
+def test_mlflow_store_that_cannot_be_written_exits_5_after_the_manifest(hostile_table,
+                                                                         tmp_path, capsys):
+    pytest.importorskip("mlflow", reason="needs the mlflow extra: pip install -e '.[mlflow]'")
+    from elasticnet_dist.cli import EXIT_ENGINE
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the store's folder should be")
+    code = select(hostile_table, tmp_path / "out", "--mlflow", "file://%s/mlruns" % blocker)
+    assert code == EXIT_ENGINE
+    check_manifest(load(tmp_path / "out"))
+    assert "the manifest is written, but the run could not be logged to MLflow" in \
+        capsys.readouterr().err
+
+
+def test_a_report_that_cannot_be_drawn_is_a_warning_not_a_failure(hostile_table, tmp_path,
+                                                                  capsys):
+    (tmp_path / FIGURES["cv"]).mkdir()  # a folder where the figure goes: the rename fails
+    assert select(hostile_table, tmp_path) == EXIT_OK
+    check_manifest(load(tmp_path))
+    assert "report not written (IsADirectoryError" in capsys.readouterr().err
+    assert not (tmp_path / REPORT_NAME).exists()
+    assert sorted(p for p in os.listdir(tmp_path) if p.startswith(".")) == []
