@@ -216,3 +216,32 @@ def test_gram_pass_merged_on_the_workers_equals_the_local_tree(engine, tables):
     assert got.keys() == expected.keys()
     for key in expected:
         np.testing.assert_allclose(got[key], expected[key], rtol=1e-12, atol=1e-9, err_msg=key)
+
+
+def test_by_fold_gram_in_chunks_equals_each_folds_cross_products():
+    """The by-fold pass writes each fold's lower triangle in place (syrk, accumulated
+    over chunks); completed, it is every fold's centred X'X."""
+    from elasticnet_dist.passes import PassRequest, chunked_block_stats, symmetric_grams
+
+    rng = np.random.default_rng(4)
+    X, y = rng.standard_normal((230, 9)), rng.standard_normal(230)
+    bounds = np.array([0, 40, 40, 150, 230])  # fold 1 is empty in this block
+    shift = X[0].copy()
+    request = PassRequest(gradient=False, moments=True, shift_x=shift, full_gram=True,
+                          n_folds=4, by_fold=True)
+    stats = symmetric_grams(chunked_block_stats(X, y, None, request, rows=17,
+                                                fold_bounds=bounds))
+    for f in range(4):
+        A = X[bounds[f]:bounds[f + 1]] - shift
+        np.testing.assert_allclose(stats["gram"][f], A.T @ A, rtol=1e-13, atol=1e-12)
+        np.testing.assert_allclose(stats["sx"][f], A.sum(0), rtol=1e-13, atol=1e-12)
+    assert stats["n_rows"].tolist() == [40, 0, 110, 80]
+
+
+def test_dask_blocks_of_consecutive_pieces_share_a_worker():
+    from elasticnet_dist.engines.dask_engine import contiguous_placement
+
+    assert contiguous_placement(16, ["a", "b"]) == ["a"] * 8 + ["b"] * 8
+    assert contiguous_placement(5, ["a", "b", "c"]) == ["a", "a", "b", "b", "c"]
+    assert contiguous_placement(2, ["a", "b", "c"]) == ["a", "b"]
+    assert contiguous_placement(3, []) == [None] * 3

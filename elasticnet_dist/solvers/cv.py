@@ -31,7 +31,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from .. import progress
-from ..passes import PassRequest, fold_slice, fold_total, hessian_keys
+from ..passes import PassRequest, fold_slice, fold_total, hessian_keys, symmetric_grams
 from ..problem import Moments, make_problem, moments_request
 from ..sufficient import SufficientStatistics
 from . import check_finite_moments
@@ -101,7 +101,7 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
 
     t0 = time.perf_counter()
     request, shift_x, shift_y = moments_request(source, full_gram=route == "gram")
-    by_fold = source.run_pass(replace(request, n_folds=n_folds, by_fold=True))
+    by_fold = symmetric_grams(source.run_pass(replace(request, n_folds=n_folds, by_fold=True)))
     total = fold_total(by_fold)
     full = check_finite_moments(Moments.from_stats(total, shift_x, shift_y))
     train = [Moments.from_stats(_minus(total, fold_slice(by_fold, k)), shift_x, shift_y)
