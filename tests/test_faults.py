@@ -1,0 +1,211 @@
+"""Worker faults during a fit, injected for real: a Dask worker process killed
+(SIGKILL, by its PID) after its blocks were cached and passes had run. The fit
+must finish with the same coefficients as an undisturbed run: the lost blocks
+are rebuilt from the table, and the partial sums are merged in a fixed order
+whichever worker computed them."""
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from elasticnet_dist import ElasticNet, ElasticNetCV
+from elasticnet_dist.datasets import make_wide_table, write_parquet
+from elasticnet_dist.progress import observing
+
+pytestmark = pytest.mark.slow
+
+
+class KillAWorkerAt:
+    """A progress observer that SIGKILLs one worker process after data pass ``at``."""
+
+    def __init__(self, client, at):
+        self.client, self.at, self.killed = client, at, None
+
+    def data_pass(self, number, seconds):
+        if number == self.at and self.killed is None:
+            pids = self.client.run(os.getpid)  # {worker address: pid}
+            address = sorted(pids)[0]
+            os.kill(pids[address], signal.SIGKILL)
+            self.killed = address
+
+    def expect_points(self, total):
+        pass
+
+    def path_point(self):
+        pass
+
+    def close(self):
+        pass
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    t = make_wide_table(900, 30, n_informative=6, seed=5)
+    return write_parquet(t, str(tmp_path_factory.mktemp("faults") / "t"), n_files=6)
+
+
+@pytest.fixture
+def fresh_cluster():
+    """Its own LocalCluster (2 worker processes under nannies, which restart a killed
+    worker): the session's cluster must not lose workers."""
+    pytest.importorskip("distributed")
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                           host="127.0.0.1", dashboard_address=None)
+    client = Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def _fit(est, table, client, kill_at=None):
+    from elasticnet_dist.engines import make_engine
+
+    engine = make_engine("dask", client)
+    est.set_params(engine=engine)
+    try:
+        if kill_at is None:
+            est.fit(table, label="y")
+            return None
+        killer = KillAWorkerAt(client, kill_at)
+        with observing(killer):
+            est.fit(table, label="y")
+        return killer.killed
+    finally:
+        engine.close()
+
+
+def test_a_dask_worker_killed_mid_fit_changes_nothing(table, fresh_cluster):
+    undisturbed = ElasticNet(alpha=0.02, l1_ratio=0.7, solver="fista", tol=1e-10)
+    _fit(undisturbed, table, fresh_cluster)
+    assert undisturbed.n_passes_ > 6
+    disturbed = ElasticNet(alpha=0.02, l1_ratio=0.7, solver="fista", tol=1e-10)
+    killed = _fit(disturbed, table, fresh_cluster, kill_at=3)
+    assert killed is not None  # the fault happened, mid-fit
+    np.testing.assert_allclose(disturbed.coef_, undisturbed.coef_, rtol=1e-12, atol=0)
+    assert disturbed.intercept_ == pytest.approx(undisturbed.intercept_, rel=1e-12)
+    assert disturbed.n_passes_ == undisturbed.n_passes_
+
+
+def test_a_dask_worker_killed_during_a_cv_search_changes_nothing(table, fresh_cluster):
+    options = dict(l1_ratio=[0.5, 1.0], n_alphas=15, cv=3, loss="logistic")
+    # the logistic search runs one pass per path step: plenty of passes to fail in
+    t = make_wide_table(600, 20, n_informative=4, loss="logistic", seed=8)
+    path = write_parquet(t, table + "-logistic", n_files=5)
+    undisturbed = ElasticNetCV(**options)
+    _fit(undisturbed, path, fresh_cluster)
+    disturbed = ElasticNetCV(**options)
+    killed = _fit(disturbed, path, fresh_cluster, kill_at=4)
+    assert killed is not None
+    assert (disturbed.alpha_, disturbed.l1_ratio_) == (undisturbed.alpha_, undisturbed.l1_ratio_)
+    np.testing.assert_allclose(disturbed.coef_, undisturbed.coef_, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(disturbed.scores_, undisturbed.scores_, rtol=1e-12)
+
+
+SPARK_SCRIPT = r'''
+import json, os, signal, sys, threading, time
+from pyspark.sql import SparkSession
+from elasticnet_dist import ElasticNet
+from elasticnet_dist.progress import observing
+
+def python_workers():
+    """PIDs of the Python worker processes forked by pyspark.daemon (not the daemon)."""
+    cmd = {}
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    line = f.read().replace(b"\0", b" ").decode()
+                with open("/proc/%s/stat" % pid) as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            cmd[int(pid)] = (line, ppid)
+    daemon = lambda line: "pyspark.daemon" in line
+    return [pid for pid, (line, ppid) in cmd.items()
+            if daemon(line) and daemon(cmd.get(ppid, ("", 0))[0])]
+
+class Killer:
+    """After pass 3: SIGKILL the idle pooled workers, then the first worker forked for
+    a running task (that task fails on its first attempt; Spark retries it)."""
+    def __init__(self):
+        self.killed = []
+    def data_pass(self, number, seconds):
+        if number == 3 and not self.killed:
+            idle = set(python_workers())
+            for pid in idle:
+                os.kill(pid, signal.SIGKILL)
+            threading.Thread(target=self.hunt, args=(idle,), daemon=True).start()
+    def hunt(self, idle):
+        # until a task has failed: at most 3 kills (local[2,4] aborts a job whose task
+        # fails 4 times), so the fit always survives
+        deadline = time.time() + 20
+        while time.time() < deadline and len(self.killed) < 3 and not failed_tasks(spark):
+            for pid in python_workers():
+                if pid not in idle and pid not in self.killed:
+                    os.kill(pid, signal.SIGKILL)
+                    self.killed.append(pid)
+                    break
+            time.sleep(0.002)
+    def expect_points(self, total): pass
+    def path_point(self): pass
+    def close(self): pass
+
+def failed_tasks(spark):
+    tracker, failed = spark.sparkContext.statusTracker(), 0
+    for job in tracker.getJobIdsForGroup(None):
+        info = tracker.getJobInfo(job)
+        for stage in (info.stageIds if info else []):
+            s = tracker.getStageInfo(stage)
+            failed += s.numFailedTasks if s else 0
+    return failed
+
+spark = (SparkSession.builder.master("local[2,4]").appName("faults")
+         .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
+         .config("spark.driver.bindAddress", "127.0.0.1").getOrCreate())
+spark.sparkContext.setLogLevel("OFF")
+fits = []
+for disturb in (False, True):
+    est = ElasticNet(alpha=0.02, l1_ratio=0.7, solver="fista", tol=1e-10, engine="spark",
+                     cluster=spark)
+    killer = Killer()
+    if disturb:
+        with observing(killer):
+            est.fit(sys.argv[1], label="y")
+    else:
+        est.fit(sys.argv[1], label="y")
+    fits.append({"coef": est.coef_.tolist(), "intercept": est.intercept_,
+                 "passes": est.n_passes_, "killed": len(killer.killed),
+                 "failed_tasks": failed_tasks(spark)})
+print(json.dumps(fits))
+'''
+
+
+def test_spark_python_workers_killed_mid_fit_tasks_retry_and_nothing_changes(tmp_path):
+    """Spark local[2,4] (a task may fail 3 times): after the third pass the Python
+    worker processes are SIGKILLed, one of them while it runs a task; that task fails
+    on its first attempt and Spark retries it on a new worker, which maps the blocks
+    from the executor's disk."""
+    import json
+    import subprocess
+    import sys
+
+    pytest.importorskip("pyspark")
+    # tasks long enough (tens of ms) for the killer to catch one running
+    t = make_wide_table(40_000, 60, n_informative=6, seed=9)
+    table = write_parquet(t, str(tmp_path / "t"), n_files=6)
+    env = dict(os.environ, PYSPARK_PYTHON=sys.executable, SPARK_LOCAL_IP="127.0.0.1",
+               SPARK_LOCAL_DIRS=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", SPARK_SCRIPT, table], capture_output=True,
+                         text=True, timeout=600, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    undisturbed, disturbed = json.loads(out.stdout.strip().splitlines()[-1])
+    assert disturbed["killed"] >= 1 and disturbed["failed_tasks"] >= 1  # the fault happened
+    assert undisturbed["failed_tasks"] == 0
+    np.testing.assert_allclose(disturbed["coef"], undisturbed["coef"], rtol=1e-12, atol=0)
+    assert disturbed["intercept"] == pytest.approx(undisturbed["intercept"], rel=1e-12)
+    assert disturbed["passes"] == undisturbed["passes"]
