@@ -49,7 +49,7 @@ from pyspark.ml.util import (DefaultParamsReadable, DefaultParamsReader, Default
                              DefaultParamsWriter, MLReadable, MLWritable)
 
 from . import config as cfg
-from .manifest import build_manifest, check_manifest
+from .manifest import Manifest, build_manifest, check_manifest
 
 FAMILIES = {"gaussian": "squared", "binomial": "logistic"}
 
@@ -193,22 +193,23 @@ class ElasticNetSelectorModel(_SelectorParams, Model, MLReadable, MLWritable):
 
     @property
     def selectedFeatures(self):
-        chosen = {f["name"] for f in self.manifest["selected"]}
+        """Names of the selected features, in input order."""
+        chosen = set(Manifest(self.manifest).selected)
         return [n for n in self.featureNames if n in chosen]
 
     @property
     def selectedIndices(self):
         """Positions of the selected features among the input features (vector slots)."""
-        chosen = {f["name"] for f in self.manifest["selected"]}
+        chosen = set(Manifest(self.manifest).selected)
         return [i for i, n in enumerate(self.featureNames) if n in chosen]
 
     @property
     def coefficients(self):
-        return {f["name"]: f["coefficient"] for f in self.manifest["selected"]}
+        return Manifest(self.manifest).coefficients
 
     @property
     def intercept(self):
-        return self.manifest["intercept"]
+        return Manifest(self.manifest).intercept
 
     @property
     def alpha(self):

@@ -115,6 +115,11 @@ def spark():
 def dask_client():
     """A Dask LocalCluster of 2 worker processes on 127.0.0.1 for the whole run."""
     pytest.importorskip("distributed", reason="needs the dask extra: pip install -e '.[dask]'")
+    yield from local_dask_client()
+
+
+def local_dask_client():
+    """A Client of a new LocalCluster (2 worker processes, 127.0.0.1), closed after use."""
     from distributed import Client, LocalCluster
 
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,

@@ -11,6 +11,7 @@ import signal
 import numpy as np
 import pytest
 
+from conftest import local_dask_client
 from elasticnet_dist import ElasticNet, ElasticNetCV
 from elasticnet_dist.datasets import make_wide_table, write_parquet
 from elasticnet_dist.progress import observing
@@ -52,14 +53,7 @@ def fresh_cluster():
     """Its own LocalCluster (2 worker processes under nannies, which restart a killed
     worker): the session's cluster must not lose workers."""
     pytest.importorskip("distributed")
-    from distributed import Client, LocalCluster
-
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                           host="127.0.0.1", dashboard_address=None)
-    client = Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
+    yield from local_dask_client()
 
 
 def _fit(est, table, client, kill_at=None):
