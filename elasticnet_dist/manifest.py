@@ -157,6 +157,20 @@ def _selection(est, config):
             "path": _chosen_path(est)}
 
 
+def chosen_grid_point(document: dict):
+    """``(grid entry, alpha index)`` of the chosen penalty in a cross-validated
+    manifest's ``selection.grid`` (the alpha nearest the chosen one on the chosen
+    l1_ratio's grid), or None for a fixed penalty."""
+    selection, penalty = document["selection"], document["penalty"]
+    if selection["method"] != "cross_validation":
+        return None
+    for entry in selection["grid"]:
+        if entry["l1_ratio"] == penalty["l1_ratio"]:
+            alphas = entry["alphas"]
+            return entry, min(range(len(alphas)), key=lambda i: abs(alphas[i] - penalty["alpha"]))
+    return None
+
+
 def _chosen_path(est):
     """The selected features' standardized coefficients along the full-data path of
     the chosen l1_ratio, over the alphas that path reached (glmnet's stops may end

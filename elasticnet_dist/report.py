@@ -29,6 +29,8 @@ import os
 import shutil
 import tempfile
 
+from .manifest import chosen_grid_point
+
 REPORT_NAME = "report.html"
 FIGURES = {"path": "path.png", "cv": "cv_curve.png", "top": "top_features.png"}
 TOP_FEATURES = 20
@@ -129,6 +131,7 @@ def cv_figure(document):
     fig = _figure()
     ax = fig.add_subplot()
     chosen_alpha, chosen_l1 = document["penalty"]["alpha"], document["penalty"]["l1_ratio"]
+    chosen_entry, chosen_index = chosen_grid_point(document)
     for entry in selection["grid"]:
         points = [(a, m, s) for a, m, s, k in zip(entry["alphas"], entry["mean"], entry["se"],
                                                  entry["n_features"], strict=True)
@@ -139,9 +142,9 @@ def cv_figure(document):
         bars = ax.errorbar(a, m, yerr=[0.0 if v is None else v for v in s], fmt="-o",
                            ms=2.5, lw=1.0, elinewidth=0.6, capsize=1.5,
                            label="l1_ratio = %g" % entry["l1_ratio"])
-        if entry["l1_ratio"] == chosen_l1:
-            best = min(range(len(a)), key=lambda i: abs(a[i] - chosen_alpha))
-            ax.plot([a[best]], [m[best]], marker="*", ms=14, color=bars[0].get_color(),
+        if entry is chosen_entry:
+            ax.plot([entry["alphas"][chosen_index]], [entry["mean"][chosen_index]], marker="*",
+                    ms=14, color=bars[0].get_color(),
                     markeredgecolor="black", ls="none",
                     label="chosen: alpha = %.4g, l1_ratio = %g" % (chosen_alpha, chosen_l1))
     if selection.get("threshold") is not None and selection["rule"] == "1se":

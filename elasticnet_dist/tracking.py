@@ -20,6 +20,7 @@ import os
 import time
 
 from .errors import ConfigError, EngineError
+from .manifest import chosen_grid_point
 
 log = logging.getLogger("elasticnet_dist")
 
@@ -59,16 +60,11 @@ def run_metrics(document: dict) -> dict:
                "converged": float(solver["converged"]),
                "rows_used": document["input"].get("rows_used", 0)}
     metrics.update({"seconds_" + k: v for k, v in solver["timings"].items()})
-    if selection["method"] == "cross_validation":
-        for entry in selection["grid"]:
-            if entry["l1_ratio"] != document["penalty"]["l1_ratio"]:
-                continue
-            i = min(range(len(entry["alphas"])),
-                    key=lambda k: abs(entry["alphas"][k] - document["penalty"]["alpha"]))
-            if entry["mean"][i] is not None:
-                metrics["cv_mean_" + selection["metric"]] = entry["mean"][i]
-            if entry["se"][i] is not None:
-                metrics["cv_se_" + selection["metric"]] = entry["se"][i]
+    chosen = chosen_grid_point(document)
+    if chosen is not None:
+        entry, i = chosen
+        metrics["cv_mean_" + selection["metric"]] = entry["mean"][i]
+        metrics["cv_se_" + selection["metric"]] = entry["se"][i]
     return {k: float(v) for k, v in metrics.items() if v is not None}
 
 
