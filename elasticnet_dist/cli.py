@@ -139,6 +139,7 @@ FLAG_KEYS = {
     "max_features": ("search", "max_features"), "n_alphas": ("search", "n_alphas"),
     "output": ("output", "dir"), "on_not_converged": ("output", "on_not_converged"),
     "report": ("output", "report"), "mlflow": ("output", "mlflow"),
+    "checkpoint_dir": ("output", "checkpoint_dir"),
     "log_level": ("logging", "level"), "log_format": ("logging", "format"),
     "progress": ("logging", "progress"),
 }
@@ -211,6 +212,8 @@ def _add_select_flags(p, *, demo=False):
     p.add_argument("--mlflow", metavar="URI", nargs="?", const="local",
                    help="log the run to MLflow: a tracking URI, or no value for a file "
                         "store in OUTPUT/mlruns (needs the mlflow extra)")
+    p.add_argument("--checkpoint-dir", metavar="DIR",
+                   help="save progress in DIR; a rerun after a crash resumes from it")
 
 
 def build_parser():

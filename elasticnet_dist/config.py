@@ -196,6 +196,10 @@ SPEC = {
                        "in <dir>/mlruns (--mlflow; needs the mlflow extra)"),
         "mlflow_experiment": _opt("elasticnet_dist", _string(nullable=False),
                                   "MLflow experiment of the run"),
+        "checkpoint_dir": _opt(None, _string(),
+                               "save progress here (data passes, path points); a rerun "
+                               "after a crash resumes from it; cleared once the manifest "
+                               "is written (--checkpoint-dir)"),
     },
     "logging": {
         "level": _opt("info", _choice("debug", "info", "warning", "error"), "(--log-level)"),

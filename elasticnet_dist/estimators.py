@@ -1,6 +1,7 @@
 """scikit-learn-style estimators."""
 from __future__ import annotations
 
+import logging
 import os
 import time
 import warnings
@@ -15,9 +16,12 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _validation as v
+from .checkpoint import Checkpoint, fit_fingerprint
 from .engines import InMemorySource, make_engine
 from .io import load_table
 from .solvers import compute_alpha_max, fit_elastic_net
+
+log = logging.getLogger("elasticnet_dist")
 
 
 class ElasticNetConvergenceWarning(ConvergenceWarning):
@@ -101,6 +105,11 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         count and the file; drop the rows; or replace feature values by the
         column mean (rows with a missing label or weight are then dropped).
     block_rows : int, optional. Rows per chunk of the in-memory engine.
+    checkpoint_dir : str, optional. A folder where the fit saves its progress
+        (every data pass's statistics; for :class:`ElasticNetCV` also every
+        solved path point) so that a rerun after the driver was killed resumes
+        there and ends with the same numbers; a checkpoint of another input or
+        configuration is ignored (:mod:`elasticnet_dist.checkpoint`).
     verbose : bool, default False.
 
     Attributes
@@ -130,7 +139,7 @@ class ElasticNet(SelectorMixin, BaseEstimator):
                  standardize=True, penalty_factor=None, tol=1e-6, max_iter=1000,
                  solver="auto", glmnet_compat=False, warm_start=False, engine="local",
                  cluster=None, dtype="float64", nan_policy="error", block_rows=None,
-                 verbose=False):
+                 checkpoint_dir=None, verbose=False):
         self.alpha = alpha
         self.l1_ratio = l1_ratio
         self.loss = loss
@@ -147,6 +156,7 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         self.dtype = dtype
         self.nan_policy = nan_policy
         self.block_rows = block_rows
+        self.checkpoint_dir = checkpoint_dir
         self.verbose = verbose
 
     # ---- fitting -------------------------------------------------------------------
@@ -164,7 +174,7 @@ class ElasticNet(SelectorMixin, BaseEstimator):
             return self._fit_table(X, label=label, weight=weight, features=features,
                                    exclude=exclude, keys=keys, storage_options=storage_options)
         X, y, s, factors, names = self._check_input(X, y, sample_weight)
-        if self.engine == "local":
+        if self.engine == "local" and self.checkpoint_dir is None:
             v.check_table_options(self)
             blocks = X.astype(np.float32) if self.dtype == "float32" else X
             with v.naming_nonfinite_columns(X, names):
@@ -189,7 +199,13 @@ class ElasticNet(SelectorMixin, BaseEstimator):
                                 **self._fold_options(fold_column))
             plan = loaded.plan
             factors = v.penalty_factors_by_name(self.penalty_factor, plan.features)
-            self._run(engine, factors, t_load=loaded.seconds)
+            checkpoint = None
+            if self.checkpoint_dir is not None:
+                checkpoint = Checkpoint(self.checkpoint_dir, fit_fingerprint(self, loaded))
+            self._run(engine if checkpoint is None else checkpoint.source(engine), factors,
+                      t_load=loaded.seconds)
+            if checkpoint is not None:
+                log.info("checkpoint: %s", checkpoint.summary())
             self.fit_report_.update(loaded.describe(), engine_start_s=t_start,
                                     source=loaded.provenance())
         finally:

@@ -59,7 +59,7 @@ class ElasticNetCV(ElasticNet):
         histograms of the held-out linear predictor (2,048 bins, finest near
         0; rows in one bin count as ties).
     loss, fit_intercept, standardize, penalty_factor, tol, engine, cluster,
-    dtype, nan_policy, verbose : as in :class:`ElasticNet`.
+    dtype, nan_policy, checkpoint_dir, verbose : as in :class:`ElasticNet`.
     max_iter : int, default 100. Newton iterations per path point.
     screening : bool, default True. Sequential strong rules (never change
         the answer: every point is certified by its duality gap).
@@ -98,7 +98,7 @@ class ElasticNetCV(ElasticNet):
                  fit_intercept=True, standardize=True, penalty_factor=None, tol=1e-6,
                  max_iter=100, screening=True, gram_max_features=GRAM_MAX_FEATURES,
                  fold_seed=0, devmax=None, fdev=None, engine="local", cluster=None,
-                 dtype="float64", nan_policy="error", verbose=False):
+                 dtype="float64", nan_policy="error", checkpoint_dir=None, verbose=False):
         self.l1_ratio = l1_ratio
         self.n_alphas = n_alphas
         self.alphas = alphas
@@ -122,6 +122,7 @@ class ElasticNetCV(ElasticNet):
         self.cluster = cluster
         self.dtype = dtype
         self.nan_policy = nan_policy
+        self.checkpoint_dir = checkpoint_dir
         self.verbose = verbose
 
     def fit(self, X, y=None, sample_weight=None, *, label=None, weight=None, features=None,

@@ -288,11 +288,56 @@ def tree_merge(parts, fan_in=FAN_IN):
     partial results, then groups of those, ... The shape depends only on the
     number of parts (empty blocks included), so the rounding is the same on every
     run and engine, and an engine may compute the lower levels where the parts
-    are (:func:`merge_group` on each group) and finish here with the same result."""
+    are (:func:`merge_group` on each group, or :func:`subtrees` of a run of parts)
+    and finish here (:func:`finish_tree`) with the same result."""
     parts = list(parts)
-    while len(parts) > 1:
-        parts = [merge_group(parts[i:i + fan_in]) for i in range(0, len(parts), fan_in)]
-    return merge_stats(parts)
+    return finish_tree({(0, i): part for i, part in enumerate(parts)}, len(parts), fan_in)
+
+
+def subtrees(parts, first, n_parts, fan_in=FAN_IN):
+    """The largest nodes of :func:`tree_merge`'s tree over ``n_parts`` parts that lie
+    within the run ``parts`` (the parts ``first, first + 1, ...``), merged:
+    ``{(level, index): stats}``, node ``index`` of ``level`` covering the parts
+    ``index * fan_in**level`` up to the next node's. A worker holding a run of
+    consecutive parts sends these instead of the parts; :func:`finish_tree`
+    completes the tree from them."""
+    stop = first + len(parts)
+    nodes = {(0, first + i): part for i, part in enumerate(parts)}
+    level = 0
+    while True:
+        n_level = -(-n_parts // fan_in ** level)  # nodes at this level
+        width = fan_in ** (level + 1)             # parts under a node one level up
+        made = False
+        for g in range(-(-first // width), -(-n_parts // width)):
+            if n_level == 1 or min(n_parts, (g + 1) * width) > stop:
+                break
+            children = range(g * fan_in, min(n_level, (g + 1) * fan_in))
+            nodes[(level + 1, g)] = merge_group([nodes.pop((level, c)) for c in children])
+            made = True
+        if not made:
+            return nodes
+        level += 1
+
+
+def finish_tree(nodes, n_parts, fan_in=FAN_IN):
+    """:func:`tree_merge` of ``n_parts`` parts given as nodes of its tree
+    (``{(level, index): stats}``, e.g. from :func:`subtrees`) that cover every part once."""
+    if n_parts == 0:
+        raise ValueError("a pass needs at least one block of rows")
+    level, n = 0, n_parts
+    current = {i: stats for (lv, i), stats in nodes.items() if lv == 0}
+    while n > 1:
+        m = -(-n // fan_in)
+        upper = {}
+        for g in range(m):
+            children = range(g * fan_in, min(n, (g + 1) * fan_in))
+            if (level + 1, g) in nodes:
+                upper[g] = nodes[(level + 1, g)]
+            elif all(c in current for c in children):
+                upper[g] = merge_group([current[c] for c in children])
+            # else: a node further up covers these parts
+        current, n, level = upper, m, level + 1
+    return merge_stats([current[0]])
 
 
 #: Target size of one chunk of a cached block in bytes. Chunks bound a pass's

@@ -15,6 +15,7 @@ import time
 import uuid
 import warnings
 
+from . import checkpoint
 from . import config as cfg
 from .engines import make_engine
 from .errors import ConfigError, EngineError, NotConvergedError
@@ -62,7 +63,8 @@ def make_estimator(config, engine):
                   standardize=model["standardize"],
                   penalty_factor=model["penalty_factor"] or None, tol=model["tol"],
                   max_iter=model["max_iter"], engine=engine, dtype=inp["dtype"],
-                  nan_policy=inp["nan_policy"])
+                  nan_policy=inp["nan_policy"],
+                  checkpoint_dir=config["output"]["checkpoint_dir"])
     penalty, search = config["penalty"], config["search"]
     if penalty["alpha"] is not None:
         return ElasticNet(alpha=penalty["alpha"], l1_ratio=penalty["l1_ratio"], **common)
@@ -121,6 +123,8 @@ def select(config):
                     message)
     write_atomic(target, dumps(document))
     log.info("manifest written to %s", target)
+    if out["checkpoint_dir"]:
+        checkpoint.clear(out["checkpoint_dir"])
     report_files = write_report_beside(target, document) if out["report"] else []
     if out["mlflow"]:
         from .tracking import log_selection

@@ -11,11 +11,12 @@ mmap_mode="r")``), so all Python workers of the host share one copy in the
 page cache and a replaced Python worker or executor just maps or reloads it.
 
 A pass is one job over a cached RDD of slots (one partition per task slot,
-each looking after every n-th piece); each task returns its blocks'
-statistics one by one; the driver merges them with
+each looking after a run of consecutive pieces); each task returns its
+blocks' statistics one by one; the driver merges them with
 :func:`~elasticnet_dist.passes.tree_merge` in piece order. Passes whose
 results are p x p per block (the Gram matrices) are merged within each task
-first, so the driver receives one per slot.
+first, into the whole subtrees of that same merge tree, so the driver receives
+a few per slot and the sums are added in the same order as on every engine.
 
 Spark DataFrames and in-memory tables are first written as Parquet to a
 staging directory (``staging_dir``; on a multi-host cluster it must be a path
@@ -36,7 +37,7 @@ import pyarrow.parquet as pq
 
 from ..errors import BadValuesError, InputError, UnreadableFileError
 from ..io.blocks import Block
-from ..passes import merge_group, tree_merge
+from ..passes import FAN_IN, finish_tree, subtrees, tree_merge
 from .base import BlockEngine, check_reachable
 
 #: Blocks held by this Python process: (token, piece index) -> Block (memory-mapped).
@@ -85,16 +86,27 @@ def _cached_block(token, index, piece, decoder):
     return block
 
 
-def _slot_pieces(slot, n_slots, n_pieces, rows):
-    """The pieces one task (one slot of the job) looks after: slot, slot + n_slots, ...
+def slot_range(slot, n_slots, n_pieces, fan_in=FAN_IN):
+    """The consecutive pieces one slot looks after. Runs start at multiples of the
+    widest node of the merge tree (``fan_in**L`` pieces) that still leaves every
+    slot some, so that a slot holds whole subtrees (:func:`~..passes.subtrees`)
+    and sends few partial sums: 16 pieces on 2 slots, one each."""
+    align = 1
+    while n_pieces >= align * fan_in * n_slots:
+        align *= fan_in
+    units = -(-n_pieces // align)
+    lo, hi = (min(n_pieces, align * (units * j // n_slots)) for j in (slot, slot + 1))
+    return range(lo, hi)
 
-    The task's input rows are read to the end first: PySpark reuses a Python
-    worker only when its task consumed all its input, and a new worker pays
-    the imports again (about 1.7 s here, against 0.14 s for the work itself).
-    """
+
+def _slot_pieces(slot, n_slots, n_pieces, rows):
+    """:func:`slot_range`, after the task's input rows were read to the end:
+    PySpark reuses a Python worker only when its task consumed all its input,
+    and a new worker pays the imports again (about 1.7 s here, against 0.14 s
+    for the work itself)."""
     for _ in rows:
         pass
-    return range(slot, n_pieces, n_slots)
+    return slot_range(slot, n_slots, n_pieces)
 
 
 def _load_task(token, pieces, decoder, n_slots, slot, rows):
@@ -114,12 +126,13 @@ def _pass_task(token, pieces, decoder, request, n_slots, slot, rows):
 
 
 def _merged_pass_task(token, pieces, decoder, request, n_slots, slot, rows):
-    """One partial result per task, its pieces merged in piece order: for passes
-    whose results are p x p (or K p x p) per piece, so that the driver receives
-    one per slot instead of one per piece."""
-    parts = [stats for _, stats in _pass_task(token, pieces, decoder, request, n_slots, slot,
-                                              rows)]
-    yield slot, merge_group(parts)
+    """The slot's run of pieces merged into the largest whole nodes of the merge
+    tree (:func:`~..passes.subtrees`): for passes whose results are p x p (or
+    K p x p) per piece, so that the driver receives a few per slot, not one per
+    piece, and finishes the same tree as every other engine."""
+    run = _slot_pieces(slot, n_slots, len(pieces), rows)
+    parts = [_cached_block(token, i, pieces[i], decoder).stats(request) for i in run]
+    yield from subtrees(parts, run.start, len(pieces)).items() if parts else ()
 
 
 def _drop_task(token, _index, rows):
@@ -216,13 +229,17 @@ class SparkEngine(BlockEngine):
         written as Parquet before loading (default: a temporary directory).
     conf : dict, optional. Settings of a session started here (see
         :func:`spark_session`).
+    slots : int, optional. Tasks per pass (default: the context's default
+        parallelism); each looks after a run of consecutive pieces. The answer
+        does not depend on it.
     """
 
     name = "spark"
     frame_kind = "spark"
 
-    def __init__(self, cluster=None, staging_dir=None, conf=None):
+    def __init__(self, cluster=None, staging_dir=None, conf=None, slots=None):
         super().__init__()
+        self._slots_wanted = slots
         from pyspark.sql import SparkSession
 
         self.session = (cluster if isinstance(cluster, SparkSession)
@@ -245,7 +262,8 @@ class SparkEngine(BlockEngine):
         # costs about 60 ms here (16 tiny tasks on local[2]: 1.06 s, 2 tasks:
         # 0.16 s). The slot RDD is cached, so Spark schedules slot j where it
         # ran before, where its blocks are.
-        self._slots = max(1, min(len(pieces), int(self._sc.defaultParallelism)))
+        wanted = self._slots_wanted or int(self._sc.defaultParallelism)
+        self._slots = max(1, min(len(pieces), int(wanted)))
         self._rdd = self._sc.parallelize(range(self._slots), self._slots).cache()
         task = functools.partial(_load_task, self._token, pieces, decoder, self._slots)
         return [s for _, s in sorted(_collect(self._rdd.mapPartitionsWithIndex(task)),
@@ -262,13 +280,16 @@ class SparkEngine(BlockEngine):
         return self._load(table.pieces, decoder)
 
     def _pass(self, request):
-        # p x p per piece: each task merges its own pieces (in piece order), then the
-        # driver merges the slots in order; the rounding depends on the slot count only
+        # p x p per piece: each task merges the whole subtrees of the merge tree among
+        # its pieces and the driver finishes the tree; the same sums in the same
+        # order as on every engine and for any slot count
         big = request.full_gram or request.by_fold
         task = functools.partial(_merged_pass_task if big else _pass_task, self._token,
                                  self._pieces, self._decoder, request, self._slots)
-        parts = sorted(_collect(self._rdd.mapPartitionsWithIndex(task)), key=lambda t: t[0])
-        return tree_merge(stats for _, stats in parts)
+        parts = _collect(self._rdd.mapPartitionsWithIndex(task))
+        if big:
+            return finish_tree(dict(parts), len(self._pieces))
+        return tree_merge(stats for _, stats in sorted(parts, key=lambda t: t[0]))
 
     def _stage_memory(self, pieces, decoder):
         from ..io.table import open_table

@@ -127,7 +127,8 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
     options = {"max_iter": max_iter, "screening": screening}
     stops = {"max_features": max_features, "devmax": devmax, "fdev": fdev}
     if route == "gram":
-        paths = _gram_paths(problems, grid, full, train, options, stops)
+        paths = _gram_paths(problems, grid, full, train, options, stops,
+                            getattr(source, "checkpoint", None))
         scores = {"mse": _gram_scores(problems, paths, by_fold, shift_x, shift_y, grid.shape)}
     else:
         paths = _batched_paths(problems, grid, source, n_folds, loss, options, stops,
@@ -164,16 +165,19 @@ def _minus(total, part):
 
 # ---- the one-pass route ----------------------------------------------------------------
 
-def _gram_paths(problems, grid, full, train, options, stops):
+def _gram_paths(problems, grid, full, train, options, stops, checkpoint=None):
     """paths[l][0] the full data, paths[l][k + 1] fold k's training set; on the driver.
 
     The paths are independent; they run on DRIVER_THREADS threads (NumPy's linear
     algebra releases the GIL), each with one BLAS thread. Every path's arithmetic is
-    the same whatever the threads, so the results are too."""
+    the same whatever the threads, so the results are too. With a ``checkpoint``
+    every solved point is saved, and a path saved before resumes after its last point."""
     def solve(li, k, limit=None, full_stops=None):
         moments = full if k < 0 else train[k]
+        resume = {} if checkpoint is None else {"saved": checkpoint.saved_path(li, k),
+                                                "on_point": checkpoint.point_saver(li, k)}
         return drive(path_steps(problems[li][k + 1], grid[li], limit=limit,
-                                **(full_stops or {}), **options),
+                                **(full_stops or {}), **options, **resume),
                      SufficientStatistics(moments).run_pass)
 
     L, K = len(problems), len(train)

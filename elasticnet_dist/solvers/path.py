@@ -32,7 +32,7 @@ import numpy as np
 
 from .. import progress
 from ..penalty import ElasticNetPenalty
-from .newton import GramCache, drive, newton_steps, solve_newton
+from .newton import Evaluation, GramCache, drive, newton_steps, solve_newton
 
 #: glmnet's rule for a ridge path (l1_ratio = 0, where no finite alpha zeroes every
 #: coefficient): its grid is computed as for l1_ratio = 0.001.
@@ -119,7 +119,7 @@ MIN_POINTS_BEFORE_STOP = 5
 
 
 def path_steps(unit, alphas, *, max_iter=100, screening=True, max_features=None, limit=None,
-               devmax=None, fdev=None):
+               devmax=None, fdev=None, saved=None, on_point=None):
     """Solve ``unit.at_alpha(a)`` for every ``a`` in ``alphas`` (decreasing), as a
     generator of passes (see :func:`~.newton.newton_steps`); returns the list of
     :class:`PathPoint`.
@@ -132,6 +132,12 @@ def path_steps(unit, alphas, *, max_iter=100, screening=True, max_features=None,
     glmnet), or grew by less than ``fdev`` (1e-5) of itself since the
     previous point: the rest of the path then fits noise (or, p > n, heads
     for perfect separation) and costs the most passes.
+
+    Checkpoints (squared loss, :mod:`elasticnet_dist.checkpoint`): ``on_point(i,
+    point, state)`` is called after each point with what the next one needs;
+    ``saved`` (a :class:`~elasticnet_dist.checkpoint.SavedPath`) resumes after its
+    last point with that state rebuilt, so that the remaining points are the same
+    to the last bit as those of an uninterrupted path.
     """
     squared = unit.loss_name == "squared"
     cache = GramCache() if squared else None
@@ -141,7 +147,19 @@ def path_steps(unit, alphas, *, max_iter=100, screening=True, max_features=None,
     prev = alpha_max_of(unit) if not np.any(unit.penalty.unpenalised) else None
     points = []
     ratio_prev = None
+    if saved is not None:
+        points = list(saved.points)
+        for _ in points:
+            progress.path_point()
+        if saved.stopped or len(points) >= len(alphas):
+            if limit is not None and saved.stopped:
+                limit[0] = min(limit[0], len(points) - 1)
+            return points
+        u, b, grad, start, ratio_prev = yield from _resume(unit, saved, cache)
+        prev = points[-1].alpha
     for i, alpha in enumerate(alphas):
+        if i < len(points):
+            continue
         if limit is not None and i > limit[0]:
             break
         problem = unit.at_alpha(alpha)
@@ -156,7 +174,6 @@ def path_steps(unit, alphas, *, max_iter=100, screening=True, max_features=None,
         points.append(PathPoint(float(alpha), res.u, res.intercept, res.gap, res.tol_abs,
                                 bool(res.converged), res.n_iter, res.n_passes,
                                 None if final is None else final.stats))
-        progress.path_point()
         u, b, start, prev = res.u, res.intercept, final, alpha
         ev = None if final is None else problem.evaluate(final.stats)[0]
         grad = None if ev is None else ev.grad
@@ -168,11 +185,35 @@ def path_steps(unit, alphas, *, max_iter=100, screening=True, max_features=None,
                 stop |= (fdev is not None and ratio_prev is not None
                          and ratio - ratio_prev < fdev * ratio)
             ratio_prev = ratio
+        if on_point is not None:
+            on_point(i, points[-1], {"has_final": final is not None, "ratio_prev": ratio_prev,
+                                     "stopped": bool(stop),
+                                     "cache_idx": cache.idx if squared else []})
+        progress.path_point()
         if stop:
             if limit is not None:
                 limit[0] = min(limit[0], i)
             break
     return points
+
+
+def _resume(unit, saved, cache):
+    """The state after a saved path's last point, rebuilt with passes (on sufficient
+    statistics: no data pass): the Gram columns cached then (every entry is the
+    same whichever order they were fetched in) and the evaluation of that point."""
+    last = saved.points[-1]
+    problem = unit.at_alpha(last.alpha)
+    u, b = last.u, last.intercept
+    if saved.cache_idx.size:
+        new = saved.cache_idx
+        stats = yield problem.request([(u, b)], hessian_rows=new, hessian_cols=new)
+        cache.extend(new, problem.scaled_hessian(stats, new, new)[0])
+    grad = start = None
+    if saved.has_final:
+        stats = yield problem.request([(u, b)])
+        start = Evaluation(stats, np.zeros(0, dtype=np.intp))
+        grad = problem.evaluate(stats)[0].grad
+    return u, b, grad, start, saved.ratio_prev
 
 
 def solve_path(unit, alphas, source, **options):

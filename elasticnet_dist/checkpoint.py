@@ -1,0 +1,318 @@
+"""Checkpoints: a rerun after the driver was killed resumes where it stopped.
+
+With ``checkpoint_dir`` set, a fit leaves small files behind as it goes
+(each written to a temporary name and renamed into place, so a file is
+either whole or absent):
+
+- ``fingerprint.json``: what the files belong to (:func:`fit_fingerprint`);
+- ``pass-000001.npz``, ...: the statistics returned by each data pass, with
+  a digest of the request that asked for them;
+- ``path-l0-k-1-a000.npz``, ...: each solved point of the driver-side paths
+  of the one-pass cross-validation route (l1_ratio index, fold (-1 the full
+  data), alpha index).
+
+A rerun with the same fingerprint replays the logged passes (no data pass:
+the solvers receive the very same numbers, in the same order, so they take
+the very same steps) and restores the solved path points, then continues
+live. Everything a solver computes is a deterministic function of those
+numbers, hence the rerun's manifest is the uninterrupted run's. A checkpoint
+whose fingerprint differs (another input, other data, another configuration
+or version) is ignored with a log line and overwritten; a logged pass whose
+request digest differs from the rerun's ends the replay there.
+
+The fingerprint covers the content of the data through the per-block
+summaries the load computes anyway (row counts, column sums, first rows,
+label counts, fold sizes): a changed value changes a column sum.
+"""
+from __future__ import annotations
+
+import dataclasses
+import glob
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+
+import numpy as np
+
+log = logging.getLogger("elasticnet_dist")
+
+FINGERPRINT_NAME = "fingerprint.json"
+_PASS = "pass-%06d.npz"
+_POINT = "path-l%d-k%d-a%03d.npz"
+_TEMP = ".tmp-*"  # a write that a kill interrupted
+_OURS = ("pass-*.npz", "path-*.npz", FINGERPRINT_NAME, _TEMP)
+#: Passes whose statistics take fewer bytes are logged compressed.
+COMPRESS_BELOW = 32 * 2**20
+#: Estimator parameters that do not change the numbers (where it runs, how it logs).
+NEUTRAL_PARAMS = {"engine", "cluster", "verbose", "checkpoint_dir"}
+
+
+def fit_fingerprint(estimator, loaded):
+    """SHA-256 of everything a fit's numbers depend on: package version, the
+    estimator's class and parameters (not where it runs), the columns and
+    roles, and the content of the loaded table (its block summaries)."""
+    from . import __version__
+
+    params = {k: v for k, v in estimator.get_params().items() if k not in NEUTRAL_PARAMS}
+    h = hashlib.sha256()
+    head = {"version": __version__, "estimator": type(estimator).__name__,
+            "params": params, "plan": dataclasses.asdict(loaded.plan),
+            "decoder": dataclasses.asdict(loaded.decoder), "uri": loaded.table.uri,
+            "schema": [str(f) for f in loaded.table.schema]}
+    h.update(json.dumps(head, sort_keys=True, default=repr).encode())
+    for s in loaded.engine.summaries:
+        h.update(np.array([s.n_rows, s.n_rows_read, s.label_zeros, s.label_ones, s.first_y,
+                           s.weight_sum, s.rows_dropped, s.values_imputed], dtype=np.float64))
+        for arr in (s.finite_sum_x, s.nonfinite_x, s.first_x, s.fold_rows):
+            if arr is not None:
+                h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()
+
+
+def request_digest(request):
+    """SHA-256 of a :class:`~elasticnet_dist.passes.PassRequest`, field by field
+    (arrays by their bytes)."""
+    h = hashlib.sha256()
+
+    def feed(value):
+        if isinstance(value, np.ndarray):
+            h.update(("%s%s" % (value.dtype, value.shape)).encode())
+            h.update(np.ascontiguousarray(value).tobytes())
+        elif dataclasses.is_dataclass(value):
+            for f in dataclasses.fields(value):
+                h.update(f.name.encode())
+                feed(getattr(value, f.name))
+        elif isinstance(value, (tuple, list)):
+            h.update(b"[%d" % len(value))
+            for item in value:
+                feed(item)
+        else:
+            h.update(repr(value).encode())
+
+    feed(request)
+    return h.hexdigest()
+
+
+class Checkpoint:
+    """One checkpoint folder, tied to one fit's fingerprint."""
+
+    def __init__(self, directory, fingerprint):
+        self.directory = os.path.abspath(os.fspath(directory))
+        self.fingerprint = fingerprint
+        self.replayed = 0      # data passes answered from the log
+        self.restored = 0      # path points read back
+        self._lock = threading.Lock()  # paths are read back from the driver's threads
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+        except OSError as exc:
+            from .errors import ConfigError
+
+            raise ConfigError("cannot create checkpoint_dir %s: %s"
+                              % (self.directory, exc.strerror)) from None
+        for stale in self._files(_TEMP):
+            os.remove(stale)
+        found = self._stored_fingerprint()
+        if found is None:
+            self._clear_files()
+            log.info("checkpoint %s: nothing to resume, starting afresh", self.directory)
+        elif found != fingerprint:
+            self._clear_files()
+            log.info("checkpoint %s belongs to another input or configuration (fingerprint "
+                     "%s..., this run %s...): ignored, starting afresh", self.directory,
+                     found[:12], fingerprint[:12])
+        else:
+            log.info("checkpoint %s: resuming (%d data passes and %d path points saved)",
+                     self.directory, len(self._files("pass-*.npz")),
+                     len(self._files("path-*.npz")))
+        _write_atomic(os.path.join(self.directory, FINGERPRINT_NAME),
+                      lambda f: f.write(json.dumps({"fingerprint": fingerprint}).encode()))
+
+    # ---- data passes ------------------------------------------------------------------
+    def source(self, engine):
+        """``engine`` with every pass logged here (and replayed when logged)."""
+        return CheckpointedSource(engine, self)
+
+    def load_pass(self, number, digest):
+        """The logged statistics of pass ``number`` if it answered ``digest``, else None
+        (and every later pass is dropped: the rerun took another way)."""
+        path = os.path.join(self.directory, _PASS % number)
+        if not os.path.exists(path):
+            return None
+        with np.load(path) as data:
+            if str(data["__request__"]) != digest:
+                log.warning("checkpoint pass %d was made for another request; replay ends "
+                            "there", number)
+                for stale in self._files("pass-*.npz"):
+                    if _number(stale) >= number:
+                        os.remove(stale)
+                return None
+            stats = {key: data[key][()] if data[key].ndim == 0 else data[key]
+                     for key in data.files if key != "__request__"}
+        self.replayed += 1
+        return stats
+
+    def save_pass(self, number, digest, stats):
+        """Log the statistics of pass ``number`` (fsync'ed: passes are the costly part).
+        Compressed unless large (the AUC histograms are mostly zeros; zlib on the
+        Gram matrices of the one-pass route would take seconds for nothing)."""
+        size = sum(np.asarray(value).nbytes for value in stats.values())
+        save = np.savez_compressed if size < COMPRESS_BELOW else np.savez
+        _write_atomic(os.path.join(self.directory, _PASS % number),
+                      lambda f: save(f, __request__=np.array(digest), **stats), sync=True)
+
+    # ---- path points (one-pass route) -----------------------------------------------------
+    def saved_path(self, l1_index, fold):
+        """The :class:`SavedPath` of one path (None when no point was saved)."""
+        points, states = [], []
+        while True:
+            path = os.path.join(self.directory, _POINT % (l1_index, fold, len(points)))
+            if not os.path.exists(path):
+                break
+            with np.load(path) as data:
+                point, state = _point_from(data)
+            points.append(point)
+            states.append(state)
+        if not points:
+            return None
+        with self._lock:
+            self.restored += len(points)
+        return SavedPath(points, **states[-1])
+
+    def point_saver(self, l1_index, fold):
+        """A callback ``save(index, point, state)`` writing one path point."""
+        def save(index, point, state):
+            _write_atomic(os.path.join(self.directory, _POINT % (l1_index, fold, index)),
+                          lambda f: np.savez(f, **_point_arrays(point, state)))
+        return save
+
+    # ---- housekeeping ---------------------------------------------------------------------
+    def clear(self):
+        """Remove this checkpoint's files (after the result was written)."""
+        clear(self.directory)
+
+    def summary(self):
+        return "%d data passes replayed, %d path points restored" % (self.replayed,
+                                                                     self.restored)
+
+    def _stored_fingerprint(self):
+        try:
+            with open(os.path.join(self.directory, FINGERPRINT_NAME)) as f:
+                return json.load(f).get("fingerprint")
+        except (OSError, ValueError, AttributeError):
+            return None
+
+    def _files(self, pattern):
+        return _files(self.directory, pattern)
+
+    def _clear_files(self):
+        _remove_ours(self.directory)
+
+
+def clear(directory):
+    """Remove the checkpoint files in ``directory`` (nothing else), e.g. once the
+    manifest they led to is written."""
+    if _remove_ours(directory):
+        log.info("checkpoint %s cleared", directory)
+
+
+def _files(directory, pattern):
+    return sorted(glob.glob(os.path.join(glob.escape(os.fspath(directory)), pattern)))
+
+
+def _remove_ours(directory):
+    removed = 0
+    for pattern in _OURS:
+        for path in _files(directory, pattern):
+            os.remove(path)
+            removed += 1
+    return removed
+
+
+class CheckpointedSource:
+    """An engine whose passes are logged to (and replayed from) a :class:`Checkpoint`.
+
+    ``n_passes`` counts replayed passes too, so the fit reports the same count
+    as an uninterrupted run; the engine's own counter holds the passes made."""
+
+    def __init__(self, engine, checkpoint):
+        self.engine = engine
+        self.checkpoint = checkpoint
+        self.n_passes = engine.n_passes
+        self._replaying = True
+
+    def run_pass(self, request):
+        number = self.n_passes + 1
+        digest = request_digest(request)
+        stats = self.checkpoint.load_pass(number, digest) if self._replaying else None
+        if stats is None:
+            self._replaying = False
+            stats = self.engine.run_pass(request)
+            self.checkpoint.save_pass(number, digest, stats)
+        self.n_passes = number
+        return stats
+
+    def __getattr__(self, name):  # n_rows, n_features, reference_row, describe, ...
+        return getattr(self.engine, name)
+
+
+@dataclasses.dataclass
+class SavedPath:
+    """The solved points of a path read back, and what its next point needs:
+    whether the last point left an evaluation (``has_final``), the deviance
+    ratio seen last, whether the path ended there, the cached Gram columns."""
+
+    points: list
+    has_final: bool
+    ratio_prev: float
+    stopped: bool
+    cache_idx: np.ndarray
+
+
+def _point_arrays(point, state):
+    support = np.flatnonzero(point.u)
+    return {"alpha": point.alpha, "p": point.u.size, "support": support,
+            "values": point.u[support], "intercept": point.intercept, "gap": point.gap,
+            "tol": point.tol, "converged": point.converged, "n_iter": point.n_iter,
+            "n_passes": point.n_passes, "has_final": state["has_final"],
+            "ratio_prev": np.nan if state["ratio_prev"] is None else state["ratio_prev"],
+            "stopped": state["stopped"], "cache_idx": np.asarray(state["cache_idx"])}
+
+
+def _point_from(data):
+    from .solvers.path import PathPoint
+
+    u = np.zeros(int(data["p"]))
+    u[data["support"]] = data["values"]
+    point = PathPoint(float(data["alpha"]), u, float(data["intercept"]), float(data["gap"]),
+                      float(data["tol"]), bool(data["converged"]), int(data["n_iter"]),
+                      int(data["n_passes"]))
+    ratio = float(data["ratio_prev"])
+    state = {"has_final": bool(data["has_final"]),
+             "ratio_prev": None if np.isnan(ratio) else ratio,
+             "stopped": bool(data["stopped"]), "cache_idx": data["cache_idx"].astype(np.intp)}
+    return point, state
+
+
+def _number(path):
+    return int(re.search(r"(\d+)\.npz$", path).group(1))
+
+
+def _write_atomic(path, write, sync=False):
+    """Write through ``write(file)`` to a temporary file beside ``path``, then rename."""
+    folder = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
