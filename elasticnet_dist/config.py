@@ -179,6 +179,11 @@ SPEC = {
                              "workers of the embedded LocalCluster; null = one per core"),
         "connect_timeout": _opt(30, _number(0, strict_low=True),
                                 "seconds to wait for a Dask scheduler"),
+        "cache": _opt("auto", _choice("auto", "memory", "none"),
+                      "keep the decoded table in the workers' memory between passes: "
+                      "memory = always (stop before loading if it exceeds half their "
+                      "memory), none = read the Parquet files again every pass, auto = "
+                      "cache when it fits (local and dask; Spark keeps blocks on local disk)"),
         "spark_conf": _opt({}, _mapping(*_scalar),
                            "Spark settings for a session started here "
                            "(spark.executor.memory, ...)"),

@@ -66,5 +66,10 @@ class EngineError(RuntimeError):
     """The engine could not be started or reached, or failed while running."""
 
 
+class MemoryBudgetError(EngineError):
+    """The table would not fit in the memory the engine has, and the settings say
+    not to re-read it every pass instead (the message says what was needed)."""
+
+
 class NotConvergedError(RuntimeError):
     """The chosen fit missed its duality-gap tolerance and the configuration says fail."""

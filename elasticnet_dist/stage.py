@@ -38,8 +38,11 @@ def open_engine(config):
     engine = config["engine"]
     name, address = engine["name"], engine_address(config)
     options = {}
+    if name == "local":
+        options = {"cache": engine["cache"]}
     if name == "dask":
-        options = {"n_workers": engine["dask_workers"], "timeout": engine["connect_timeout"]}
+        options = {"n_workers": engine["dask_workers"], "timeout": engine["connect_timeout"],
+                   "cache": engine["cache"]}
     elif name == "spark":
         options = {"conf": engine["spark_conf"]}
     try:

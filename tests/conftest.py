@@ -118,12 +118,13 @@ def dask_client():
     yield from local_dask_client()
 
 
-def local_dask_client(n_workers=2):
-    """A Client of a new LocalCluster (worker processes on 127.0.0.1), closed after use."""
+def local_dask_client(n_workers=2, **options):
+    """A Client of a new LocalCluster (worker processes on 127.0.0.1), closed after use;
+    ``options`` go to LocalCluster (``memory_limit=``, ...)."""
     from distributed import Client, LocalCluster
 
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                           host="127.0.0.1", dashboard_address=None)
+                           host="127.0.0.1", dashboard_address=None, **options)
     client = Client(cluster)
     yield client
     client.close()

@@ -27,7 +27,7 @@ def make_engine(engine="local", cluster=None, **options):
     if engine == "local":
         if cluster is not None:
             raise ValueError("engine='local' takes no cluster; got %r" % (cluster,))
-        return LocalEngine()
+        return LocalEngine(**options)
     if engine == "dask":
         with _needs_extra("dask"):
             from .dask_engine import DaskEngine

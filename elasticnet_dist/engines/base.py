@@ -17,26 +17,109 @@ After :meth:`BlockEngine.load` an engine is a *source* for the solvers:
 """
 from __future__ import annotations
 
+import logging
 import time
 
+import numpy as np
+
 from .. import progress
-from ..errors import UnreadableFileError
+from ..errors import MemoryBudgetError, UnreadableFileError
+from ..passes import FAN_IN, finish_tree, subtrees
+
+log = logging.getLogger("elasticnet_dist")
+
+#: Ways to keep the table between passes: ``memory`` caches every decoded block
+#: on the workers (stops early if they lack the memory), ``none`` decodes the
+#: Parquet pieces again in every pass, ``auto`` caches when it fits.
+CACHE_MODES = ("auto", "memory", "none")
+#: Share of the engine's memory the cached blocks may fill; the rest is for each
+#: pass's temporaries: a chunk of rows, and the partial sums (K + 1 p x p
+#: matrices per block and up to FAN_IN + 1 of them per merge in a CV Gram pass).
+CACHE_SHARE = 0.5
+
+
+def cached_bytes(pieces, decoder):
+    """Bytes the decoded blocks of ``pieces`` take: rows x (features x itemsize + the
+    label and weight in float64)."""
+    rows = sum(int(getattr(piece, "n_rows", 0) or 0) for piece in pieces)
+    per_row = len(decoder.features) * np.dtype(decoder.dtype).itemsize + 8 \
+        + (8 if decoder.weight is not None else 0)
+    return rows, rows * per_row
+
+
+def gigabytes(n_bytes):
+    return "%.2f GB" % (n_bytes / 1e9)
 
 
 class BlockEngine:
     name = "base"
     frame_kind = None  # the DataFrame kind this engine reads itself ("dask", "spark")
 
-    def __init__(self):
+    def __init__(self, cache="auto"):
+        if cache not in CACHE_MODES:
+            raise ValueError("cache=%r is not supported; choose one of %s"
+                             % (cache, list(CACHE_MODES)))
         self.n_passes = 0
         self.summaries = []
         self.n_features = 0
         self.pass_seconds = 0.0
+        self.cache = cache
+        self.streaming = False  # passes decode the pieces again instead of caching them
 
     # ---- loading ---------------------------------------------------------------------
     def load(self, pieces, decoder):
-        """Decode and cache every piece; return the block summaries in piece order."""
-        return self._cache(lambda: self._load(list(pieces), decoder), decoder)
+        """Decode and cache every piece (or, streaming, only summarise them); return
+        the block summaries in piece order."""
+        pieces = list(pieces)
+        self.streaming = self._streams(pieces, decoder)
+        load = self._load_streaming if self.streaming else self._load
+        return self._cache(lambda: load(pieces, decoder), decoder)
+
+    def _streams(self, pieces, decoder):
+        """Whether passes should read the pieces again: ``cache="none"``, or ``"auto"``
+        with blocks larger than CACHE_SHARE of :meth:`memory_budget`. Only files
+        can be read again; ``cache="memory"`` stops here, before loading anything,
+        when the blocks would not fit."""
+        rereadable = bool(pieces) and all(hasattr(piece, "path") for piece in pieces)
+        if self.cache == "none" and rereadable:
+            log.info("engine cache: none: every pass reads the %d Parquet pieces again",
+                     len(pieces))
+            return True
+        budget = self.memory_budget()
+        rows, need = cached_bytes(pieces, decoder)
+        if self.cache == "none" or budget is None or need <= CACHE_SHARE * budget:
+            return False
+        what = ("the table needs %s cached on the %s engine (%d rows x %d features x %d "
+                "bytes, with the label) but %s; blocks may fill %d%% of it"
+                % (gigabytes(need), self.name, rows, len(decoder.features),
+                   np.dtype(decoder.dtype).itemsize, self.describe_budget(budget),
+                   100 * CACHE_SHARE))
+        if self.cache == "memory" or not rereadable:
+            raise MemoryBudgetError(
+                what + "; set engine.cache: auto (or none) to read the Parquet files again in "
+                "every pass instead, input.dtype: float32 to halve the blocks, or give the "
+                "engine more memory or workers")
+        log.warning("%s: every pass reads the Parquet files again (engine.cache: auto; "
+                    "engine.cache: memory would stop here instead)", what)
+        return True
+
+    def memory_budget(self):
+        """Bytes of memory the cached blocks live in (None: unknown or unlimited)."""
+        return None
+
+    def worker_memory_limit(self):
+        """Bytes one task of a pass may use at most (None: unknown or unlimited)."""
+        return None
+
+    def describe_budget(self, budget):
+        return "it has %s" % gigabytes(budget)
+
+    def _load_streaming(self, pieces, decoder):
+        """Summaries of every piece, decoded and dropped (streaming passes)."""
+        raise NotImplementedError
+
+    def _stream_pass(self, request):
+        raise NotImplementedError
 
     def load_frame(self, frame, decoder):
         """Decode and cache the partitions of this engine's own DataFrame kind."""
@@ -44,6 +127,7 @@ class BlockEngine:
 
     def _cache(self, load, decoder):
         self._release()
+        self.summaries = []
         self.summaries = list(load())
         self.n_features = len(decoder.features)
         return self.summaries
@@ -58,8 +142,13 @@ class BlockEngine:
         return len(self.summaries)
 
     @property
-    def bytes_cached(self):
+    def bytes_decoded(self):
         return sum(s.nbytes for s in self.summaries)
+
+    @property
+    def bytes_cached(self):
+        """Bytes of blocks held between passes (0 when streaming)."""
+        return 0 if self.streaming else self.bytes_decoded
 
     def reference_row(self):
         """The first row of the first non-empty block: a shift for accurate moments."""
@@ -72,7 +161,7 @@ class BlockEngine:
         """One pass over every cached block; the merged statistics."""
         self.n_passes += 1
         t0 = time.perf_counter()
-        out = self._pass(request)
+        out = self._stream_pass(request) if self.streaming else self._pass(request)
         seconds = time.perf_counter() - t0
         self.pass_seconds += seconds
         progress.data_pass(self.n_passes, seconds)
@@ -123,3 +212,14 @@ def check_reachable(pieces, engine):
                 "%s is on a memory:// file system, which exists only in this process; "
                 "engine=%r reads on the workers. Use engine='local' or a path the workers "
                 "can reach" % (piece.path, engine))
+
+
+def grouped_tree_merge(n_parts, group_stats, fan_in=FAN_IN):
+    """:func:`~elasticnet_dist.passes.tree_merge` of ``n_parts`` parts computed one
+    group of ``fan_in`` consecutive parts at a time (``group_stats(first, stop)``
+    returns their list): at most one group and the merged groups are held at once."""
+    nodes = {}
+    for first in range(0, n_parts, fan_in):
+        stop = min(n_parts, first + fan_in)
+        nodes.update(subtrees(group_stats(first, stop), first, n_parts, fan_in))
+    return finish_tree(nodes, n_parts, fan_in)

@@ -13,6 +13,7 @@ not depend on which worker ran what.
 from __future__ import annotations
 
 import os
+import time
 
 import pyarrow as pa
 from dask.sizeof import sizeof
@@ -20,13 +21,20 @@ from dask.sizeof import sizeof
 from ..io.blocks import Block
 from ..io.table import dask_partition_source
 from ..passes import FAN_IN, merge_group, tree_merge
-from .base import BlockEngine, check_reachable
+from ..errors import EngineError, MemoryBudgetError
+from .base import BlockEngine, check_reachable, gigabytes
 
 
 @sizeof.register(Block)
 def _sizeof_block(block):
     """A block's real size, so that Dask's memory accounting (and spilling) sees it."""
     return int(block.X.nbytes + block.y.nbytes + (0 if block.s is None else block.s.nbytes))
+
+
+#: How often a waiting pass looks at the workers, and how long all of them may stay
+#: paused at their memory limit before the pass is stopped (the default).
+WATCH_SECONDS = 2.0
+PAUSED_SECONDS = 30.0
 
 
 def contiguous_placement(n_pieces, workers):
@@ -51,6 +59,14 @@ def _summary(block):
     return block.summary
 
 
+def _piece_summary(piece, decoder):
+    return decoder.load(piece).summary
+
+
+def _piece_stats(piece, decoder, request):
+    return decoder.load(piece).stats(request)
+
+
 def _stats(block, request):
     return block.stats(request)
 
@@ -73,13 +89,22 @@ class DaskEngine(BlockEngine):
         one per core, one thread each: NumPy's BLAS threads then do not compete).
     timeout : float, optional. Seconds to wait for a scheduler address
         (default: Dask's ``distributed.comm.timeouts.connect``).
+    cache : {"auto", "memory", "none"}, default "auto". Keep the decoded blocks in
+        the workers' memory (``memory``; stops before loading if they exceed half
+        the workers' memory limits), read the Parquet pieces again in every pass
+        (``none``), or cache when they fit (``auto``).
+    paused_timeout : float, default 30. Seconds every worker may stay paused at
+        its memory limit while a pass waits, before the pass stops with a
+        :class:`~elasticnet_dist.errors.MemoryBudgetError`.
     """
 
     name = "dask"
     frame_kind = "dask"
 
-    def __init__(self, cluster=None, n_workers=None, memory_limit="auto", timeout=None):
-        super().__init__()
+    def __init__(self, cluster=None, n_workers=None, memory_limit="auto", timeout=None,
+                 cache="auto", paused_timeout=PAUSED_SECONDS):
+        super().__init__(cache)
+        self.paused_timeout = float(paused_timeout)
         from distributed import Client, LocalCluster
 
         self._owned = []
@@ -95,6 +120,7 @@ class DaskEngine(BlockEngine):
             self.client = Client(cluster, timeout=timeout) if timeout else Client(cluster)
             self._owned = [self.client]
         self._blocks = []
+        self._pieces, self._decoder = [], None  # streaming passes read these again
         self._threads = {}
 
     def n_workers(self):
@@ -111,12 +137,87 @@ class DaskEngine(BlockEngine):
         # consecutive blocks, which then meet where they are. Interleaved placement
         # moved half of every group's p x p sums between workers (100,000 x 2,000,
         # 16 blocks on 2 workers, 5 folds: the CV statistics took 11.6 s, now 9.3 s).
-        placement = contiguous_placement(len(pieces), self._worker_addresses())
-        self._blocks = [self.client.submit(_load_piece, piece, decoder=decoder,
-                                           workers=None if addr is None else [addr],
-                                           allow_other_workers=True, pure=False)
-                        for piece, addr in zip(pieces, placement, strict=True)]
+        self._blocks = self._placed(_load_piece, pieces, decoder)
         return self._summaries()
+
+    def _load_streaming(self, pieces, decoder):
+        """Summaries only: each worker decodes its pieces and drops them."""
+        check_reachable(pieces, self.name)
+        self._pieces, self._decoder, self._blocks = pieces, decoder, []
+        return self._gather(self._placed(_piece_summary, pieces, decoder))
+
+    def _stream_pass(self, request):
+        """Every piece decoded again where it was placed, its sums merged up the tree."""
+        return self._merge_up(self._placed(_piece_stats, self._pieces, self._decoder,
+                                           request=request))
+
+    def _placed(self, task, pieces, decoder, **kwargs):
+        placement = contiguous_placement(len(pieces), self._worker_addresses())
+        return [self.client.submit(task, piece, decoder, **kwargs,
+                                   workers=None if addr is None else [addr],
+                                   allow_other_workers=True, pure=False)
+                for piece, addr in zip(pieces, placement, strict=True)]
+
+    def _gather(self, futures):
+        """``client.gather(futures)``, watching the workers meanwhile: when every
+        worker has been paused at its memory limit for PAUSED_SECONDS (Dask pauses
+        a worker at 80% of it and waits for memory to come back, which it does not
+        when the blocks themselves fill it), stop with the sizes and the settings
+        to change instead of waiting for ever (``paused_timeout``)."""
+        from distributed import KilledWorker, wait
+
+        paused_since = None
+        while True:
+            try:
+                wait(futures, timeout=WATCH_SECONDS)
+                return self.client.gather(futures)
+            except KilledWorker as exc:
+                limit = self.worker_memory_limit()
+                raise EngineError(
+                    "Dask workers died again and again running one task (%s); the usual "
+                    "cause is the workers' memory limit (%s each): a pass holds the cached "
+                    "blocks and, in cross-validation, up to %d partial sums of K p x p "
+                    "matrices per merge; set engine.cache: none, input.dtype: float32, or "
+                    "give the workers more memory" % (
+                        getattr(exc, "task", "?"),
+                        "unlimited" if limit is None else gigabytes(limit),
+                        FAN_IN + 1)) from exc
+            except TimeoutError:
+                workers = self.client.scheduler_info().get("workers", {}).values()
+                if not workers or any(w.get("status") != "paused" for w in workers):
+                    paused_since = None
+                    continue
+                paused_since = paused_since or time.monotonic()
+                if time.monotonic() - paused_since >= self.paused_timeout:
+                    limit = min(w.get("memory_limit") or 0 for w in workers)
+                    raise MemoryBudgetError(
+                        "all %d Dask workers have been paused at their memory limit (%s "
+                        "each) for %g s with %d tasks waiting (%s); set engine.cache: none "
+                        "to read the Parquet files again in every pass, input.dtype: float32 "
+                        "to halve the blocks, or give the workers more memory (dask worker "
+                        "--memory-limit) or add workers"
+                        % (len(workers), gigabytes(limit), self.paused_timeout,
+                           sum(not f.done() for f in futures),
+                           "loading the table" if not self.summaries else
+                           "a pass over %s of blocks %s" % (
+                               gigabytes(self.bytes_decoded),
+                               "decoded again" if self.streaming else "cached"))) from None
+
+    def worker_memory_limit(self):
+        """The smallest worker's memory limit (None if unknown or unlimited)."""
+        limits = [w.get("memory_limit") or 0
+                  for w in self.client.scheduler_info().get("workers", {}).values()]
+        return min(limits) if limits and all(limits) else None
+
+    def memory_budget(self):
+        """The sum of the workers' memory limits (None if any is unlimited)."""
+        limits = [w.get("memory_limit") or 0
+                  for w in self.client.scheduler_info().get("workers", {}).values()]
+        return sum(limits) if limits and all(limits) else None
+
+    def describe_budget(self, budget):
+        return "the %d Dask workers' memory limits add up to %s" % (self.n_workers(),
+                                                                   gigabytes(budget))
 
     def _worker_addresses(self):
         return sorted(self.client.scheduler_info().get("workers", {}))
@@ -129,7 +230,7 @@ class DaskEngine(BlockEngine):
         return self._summaries()
 
     def _summaries(self):
-        return self.client.gather(self.client.map(_summary, self._blocks, pure=False))
+        return self._gather(self.client.map(_summary, self._blocks, pure=False))
 
     def _pass(self, request):
         """One task per worker thread over the blocks that worker holds; the
@@ -156,7 +257,7 @@ class DaskEngine(BlockEngine):
                     _stats_of_blocks, [self._blocks[i] for i in idx], idx, request,
                     workers=None if addr is None else [addr], allow_other_workers=True,
                     pure=False))
-        parts = sorted((item for result in client.gather(tasks) for item in result),
+        parts = sorted((item for result in self._gather(tasks) for item in result),
                        key=lambda item: item[0])
         return tree_merge(stats for _, stats in parts)
 
@@ -174,15 +275,20 @@ class DaskEngine(BlockEngine):
         """A pass with large partial sums (the full Gram, p x p per block): the
         lower levels of :func:`tree_merge` run as tasks on the workers, so the
         client receives at most FAN_IN partial results, not one per block."""
+        return self._merge_up(self.client.map(_stats, self._blocks, request=request,
+                                              pure=False))
+
+    def _merge_up(self, parts):
+        """:func:`tree_merge` of futures: the lower levels as tasks on the workers."""
         client = self.client
-        parts = client.map(_stats, self._blocks, request=request, pure=False)
         while len(parts) > FAN_IN:
             parts = [client.submit(merge_group, parts[i:i + FAN_IN], pure=False)
                      for i in range(0, len(parts), FAN_IN)]
-        return tree_merge(client.gather(parts))
+        return tree_merge(self._gather(parts))
 
     def _release(self):
         self._blocks = []
+        self._pieces, self._decoder = [], None
 
     def close(self):
         super().close()

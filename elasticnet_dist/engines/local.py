@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..passes import chunked_block_stats, tree_merge
-from .base import BlockEngine
+from ..passes import chunked_block_stats
+from .base import BlockEngine, gigabytes, grouped_tree_merge
 
 
 class InMemorySource:
@@ -33,20 +33,58 @@ class InMemorySource:
 
 
 class LocalEngine(BlockEngine):
-    """Table pieces decoded into blocks in this process (no cluster)."""
+    """Table pieces decoded into blocks in this process (no cluster).
+
+    ``cache`` (see :data:`~.base.CACHE_MODES`): with ``"none"``, or ``"auto"`` and
+    blocks larger than half the memory available, every pass decodes the pieces
+    again, one at a time."""
 
     name = "local"
 
-    def __init__(self):
-        super().__init__()
+    def __init__(self, cache="auto"):
+        super().__init__(cache)
         self._blocks = []
+        self._pieces, self._decoder = [], None
 
     def _load(self, pieces, decoder):
         self._blocks = [decoder.load(piece) for piece in pieces]
         return [block.summary for block in self._blocks]
 
+    def _load_streaming(self, pieces, decoder):
+        self._pieces, self._decoder = pieces, decoder
+        return [decoder.load(piece).summary for piece in pieces]
+
     def _pass(self, request):
-        return tree_merge(block.stats(request) for block in self._blocks)
+        # a group of blocks at a time: a CV Gram pass has K p x p sums per block
+        blocks = self._blocks
+        return grouped_tree_merge(len(blocks), lambda first, stop: [
+            block.stats(request) for block in blocks[first:stop]])
+
+    def _stream_pass(self, request):
+        def group(first, stop):
+            return [self._decoder.load(piece).stats(request)
+                    for piece in self._pieces[first:stop]]
+        return grouped_tree_merge(len(self._pieces), group)
+
+    def memory_budget(self):
+        """The memory this machine has available (Linux's MemAvailable)."""
+        return available_memory()
+
+    def describe_budget(self, budget):
+        return "this machine has %s available" % gigabytes(budget)
 
     def _release(self):
         self._blocks = []
+        self._pieces, self._decoder = [], None
+
+
+def available_memory():
+    """Bytes of memory available to a new allocation (None where unknown)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None

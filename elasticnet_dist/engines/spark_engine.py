@@ -253,6 +253,11 @@ class SparkEngine(BlockEngine):
     def n_workers(self):
         return int(self._sc.defaultParallelism)
 
+    def _streams(self, pieces, decoder):
+        """Never: blocks live on the executors' local disks, memory-mapped, so a
+        table larger than memory is paged in from there in every pass."""
+        return False
+
     def _load(self, pieces, decoder):
         if pieces and not hasattr(pieces[0], "path"):
             pieces = self._stage_memory(pieces, decoder)

@@ -109,10 +109,14 @@ class BlockDecoder:
         return cols
 
     def load(self, piece):
-        """Read one piece and decode it."""
-        return self.decode(piece.read(self.columns), piece.name,
-                           source=getattr(piece, "source", ""),
-                           row_offset=getattr(piece, "row_offset", 0))
+        """Read one piece and decode it. Arrow's allocator then returns the memory of
+        the read (a few times the block, held by mimalloc or jemalloc otherwise,
+        which Dask counts as unmanaged memory and pauses workers for)."""
+        block = self.decode(piece.read(self.columns), piece.name,
+                            source=getattr(piece, "source", ""),
+                            row_offset=getattr(piece, "row_offset", 0))
+        pa.default_memory_pool().release_unused()
+        return block
 
     def folds(self, table: pa.Table, source="", row_offset=0):
         """The fold of every row of ``table`` (None when not loading for CV)."""

@@ -111,10 +111,11 @@ def load_table(source, engine, *, label, weight=None, features=None, exclude=Non
         report = replace(check_loaded(summaries, plan, loss=loss, nan_policy=nan_policy,
                                       where=table.uri), all_null=empty)
     seconds = time.perf_counter() - t0
-    log.info("loaded %d rows (%d dropped, %d values imputed) into %d blocks, %.1f MB, on %s "
+    log.info("loaded %d rows (%d dropped, %d values imputed) into %d blocks, %.1f MB %s, on %s "
              "with %d workers in %.2f s", report.n_rows, report.rows_dropped,
-             report.values_imputed, engine.n_partitions, engine.bytes_cached / 1e6, engine.name,
-             engine.n_workers(), seconds)
+             report.values_imputed, engine.n_partitions, engine.bytes_decoded / 1e6,
+             "decoded again in every pass" if getattr(engine, "streaming", False) else "cached",
+             engine.name, engine.n_workers(), seconds)
     return LoadedTable(engine, table, plan, report, decoder, seconds)
 
 
