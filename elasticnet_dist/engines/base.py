@@ -94,7 +94,11 @@ class BlockEngine:
                 % (gigabytes(need), self.name, rows, len(decoder.features),
                    np.dtype(decoder.dtype).itemsize, self.describe_budget(budget),
                    100 * CACHE_SHARE))
-        if self.cache == "memory" or not rereadable:
+        if not rereadable and self.cache != "memory":
+            log.warning("%s: caching it anyway (an in-memory table cannot be read again)",
+                        what)
+            return False
+        if self.cache == "memory":
             raise MemoryBudgetError(
                 what + "; set engine.cache: auto (or none) to read the Parquet files again in "
                 "every pass instead, input.dtype: float32 to halve the blocks, or give the "
