@@ -189,7 +189,7 @@ class DaskEngine(BlockEngine):
                     continue
                 paused_since = paused_since or time.monotonic()
                 if time.monotonic() - paused_since >= self.paused_timeout:
-                    limit = min(w.get("memory_limit") or 0 for w in workers)
+                    limit = min(self._memory_limits(workers) or [0])
                     raise MemoryBudgetError(
                         "all %d Dask workers have been paused at their memory limit (%s "
                         "each) for %g s with %d tasks waiting (%s); set engine.cache: none "
@@ -203,17 +203,23 @@ class DaskEngine(BlockEngine):
                                gigabytes(self.bytes_decoded),
                                "decoded again" if self.streaming else "cached"))) from None
 
+    def _memory_limits(self, workers=None):
+        """Every worker's memory limit (from ``workers``, the scheduler's worker
+        records, if given); None if there is none or any is unlimited (0)."""
+        if workers is None:
+            workers = self.client.scheduler_info().get("workers", {}).values()
+        limits = [w.get("memory_limit") or 0 for w in workers]
+        return limits if limits and all(limits) else None
+
     def worker_memory_limit(self):
         """The smallest worker's memory limit (None if unknown or unlimited)."""
-        limits = [w.get("memory_limit") or 0
-                  for w in self.client.scheduler_info().get("workers", {}).values()]
-        return min(limits) if limits and all(limits) else None
+        limits = self._memory_limits()
+        return None if limits is None else min(limits)
 
     def memory_budget(self):
         """The sum of the workers' memory limits (None if any is unlimited)."""
-        limits = [w.get("memory_limit") or 0
-                  for w in self.client.scheduler_info().get("workers", {}).values()]
-        return sum(limits) if limits and all(limits) else None
+        limits = self._memory_limits()
+        return None if limits is None else sum(limits)
 
     def describe_budget(self, budget):
         return "the %d Dask workers' memory limits add up to %s" % (self.n_workers(),
