@@ -20,17 +20,19 @@ pytestmark = pytest.mark.slow
 
 
 class KillAWorkerAt:
-    """A progress observer that SIGKILLs one worker process after data pass ``at``."""
+    """A progress observer that SIGKILLs one worker process (or all of them, at
+    once) after data pass ``at``."""
 
-    def __init__(self, client, at):
-        self.client, self.at, self.killed = client, at, None
+    def __init__(self, client, at, every=False):
+        self.client, self.at, self.every, self.killed = client, at, every, None
 
     def data_pass(self, number, seconds):
         if number == self.at and self.killed is None:
             pids = self.client.run(os.getpid)  # {worker address: pid}
-            address = sorted(pids)[0]
-            os.kill(pids[address], signal.SIGKILL)
-            self.killed = address
+            victims = sorted(pids) if self.every else sorted(pids)[:1]
+            for address in victims:
+                os.kill(pids[address], signal.SIGKILL)
+            self.killed = victims
 
     def expect_points(self, total):
         pass
@@ -56,16 +58,16 @@ def fresh_cluster():
     yield from local_dask_client()
 
 
-def _fit(est, table, client, kill_at=None):
+def _fit(est, table, client, kill_at=None, every=False, cache="auto"):
     from elasticnet_dist.engines import make_engine
 
-    engine = make_engine("dask", client)
+    engine = make_engine("dask", client, cache=cache)
     est.set_params(engine=engine)
     try:
         if kill_at is None:
             est.fit(table, label="y")
             return None
-        killer = KillAWorkerAt(client, kill_at)
+        killer = KillAWorkerAt(client, kill_at, every)
         with observing(killer):
             est.fit(table, label="y")
         return killer.killed
@@ -82,6 +84,24 @@ def test_a_dask_worker_killed_mid_fit_changes_nothing(table, fresh_cluster):
     assert killed is not None  # the fault happened, mid-fit
     np.testing.assert_allclose(disturbed.coef_, undisturbed.coef_, rtol=1e-12, atol=0)
     assert disturbed.intercept_ == pytest.approx(undisturbed.intercept_, rel=1e-12)
+    assert disturbed.n_passes_ == undisturbed.n_passes_
+
+
+@pytest.mark.parametrize("cache", ["memory", "none"])
+def test_every_dask_worker_killed_at_once_changes_nothing(table, fresh_cluster, cache, caplog):
+    """All workers gone at the same moment (a node lost, the nannies restarting
+    every worker at its memory limit): Dask leaves the tasks placed on them in
+    ``no-worker`` for ever, even after their nannies' new workers join
+    (dask/distributed#7346); the engine notices and submits them again."""
+    fit = dict(alpha=0.02, l1_ratio=0.7, solver="fista", tol=1e-10)
+    undisturbed = ElasticNet(**fit)
+    _fit(undisturbed, table, fresh_cluster, cache=cache)
+    disturbed = ElasticNet(**fit)
+    with caplog.at_level("WARNING", logger="elasticnet_dist"):
+        killed = _fit(disturbed, table, fresh_cluster, kill_at=3, every=True, cache=cache)
+    assert len(killed) == 2
+    assert "submitted again" in caplog.text
+    np.testing.assert_allclose(disturbed.coef_, undisturbed.coef_, rtol=1e-12, atol=1e-13)
     assert disturbed.n_passes_ == undisturbed.n_passes_
 
 

@@ -25,8 +25,12 @@ from elasticnet_dist.solvers.cv import choose_route, gram_route_bytes
 
 pytestmark = pytest.mark.slow
 
-ROWS, COLUMNS, FILES = 56_000, 1_000, 14  # 0.45 GB decoded as float64
-WORKER_LIMIT = "400MB"                    # two of them: blocks may fill 0.4 GB
+# Each worker process holds 240-280 MB of its own (Python, Dask, Arrow, NumPy) and
+# decoding a piece of 4,000 x 1,000 adds 80 MB at the peak: 400 MB workers reached
+# 93% of their limit (the nanny restarts a worker at 95%), 600 MB ones stay below
+# the 80% at which Dask pauses them.
+ROWS, COLUMNS, FILES = 80_000, 1_000, 20  # 0.64 GB decoded as float64
+WORKER_LIMIT = "600MB"                    # two of them: blocks may fill 0.6 GB
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +60,7 @@ def test_a_table_larger_than_the_workers_memory_is_read_again_each_pass(
     with caplog.at_level("INFO", logger="elasticnet_dist"):
         tight = ElasticNet(engine="dask", cluster=small_workers, **fit).fit(big_table,
                                                                            label="y")
-    assert "the table needs 0.45 GB cached on the dask engine" in caplog.text
+    assert "the table needs 0.64 GB cached on the dask engine" in caplog.text
     assert "every pass reads the Parquet files again" in caplog.text
     assert tight.fit_report_["bytes_cached"] == 0
     assert tight.n_passes_ == roomy.n_passes_ >= 3
@@ -76,7 +80,7 @@ def test_cache_memory_stops_before_loading_and_names_the_settings(big_table, sma
     seconds = time.perf_counter() - t0
     err = capsys.readouterr().err
     assert code == EXIT_ENGINE and seconds < 30
-    assert "the table needs 0.45 GB cached" in err and "0.80 GB" in err
+    assert "the table needs 0.64 GB cached" in err and "1.20 GB" in err
     assert "engine.cache: auto" in err and "input.dtype: float32" in err
     assert "Traceback" not in err and not out.joinpath("manifest.json").exists()
 
@@ -86,6 +90,9 @@ def test_workers_paused_at_their_limit_stop_the_pass(tmp_path):
     path = write_parquet(t, str(tmp_path / "t"), n_files=4)
     # Dask pauses a worker whose process memory exceeds this share of its limit: 2%
     # of 2 GB is below what any worker process holds, so both pause and stay paused.
+    # (distributed's defaults are loaded first: the setting would otherwise take
+    # them with it when it is undone.)
+    pytest.importorskip("distributed")
     with dask.config.set({"distributed.worker.memory.pause": 0.02,
                           "distributed.worker.memory.spill": False,
                           "distributed.worker.memory.target": False}):
@@ -94,8 +101,8 @@ def test_workers_paused_at_their_limit_stop_the_pass(tmp_path):
     try:
         engine = DaskEngine(client, paused_timeout=3)
         t0 = time.perf_counter()
-        with pytest.raises(MemoryBudgetError, match="all 2 Dask workers have been paused "
-                                                   "at their memory limit"):
+        with pytest.raises(MemoryBudgetError, match="Dask workers have been paused at "
+                                                   "their memory limit"):
             ElasticNet(alpha=0.1, engine=engine).fit(path, label="y")
         assert time.perf_counter() - t0 < 60
         engine.close()

@@ -12,8 +12,8 @@ not depend on which worker ran what.
 """
 from __future__ import annotations
 
+import logging
 import os
-import time
 
 import pyarrow as pa
 from dask.sizeof import sizeof
@@ -23,6 +23,9 @@ from ..io.table import dask_partition_source
 from ..passes import FAN_IN, merge_group, tree_merge
 from ..errors import EngineError, MemoryBudgetError
 from .base import BlockEngine, check_reachable, gigabytes
+from .dask_watch import PAUSED_SECONDS, WATCH_SECONDS, Stranded, Watch
+
+log = logging.getLogger("elasticnet_dist")
 
 
 @sizeof.register(Block)
@@ -31,10 +34,8 @@ def _sizeof_block(block):
     return int(block.X.nbytes + block.y.nbytes + (0 if block.s is None else block.s.nbytes))
 
 
-#: How often a waiting pass looks at the workers, and how long all of them may stay
-#: paused at their memory limit before the pass is stopped (the default).
-WATCH_SECONDS = 2.0
-PAUSED_SECONDS = 30.0
+#: Times a pass's stranded tasks are submitted again before the pass gives up.
+MAX_RESUBMITS = 3
 
 
 def contiguous_placement(n_pieces, workers):
@@ -43,6 +44,14 @@ def contiguous_placement(n_pieces, workers):
     if not workers:
         return [None] * n_pieces
     return [workers[i * len(workers) // n_pieces] for i in range(n_pieces)]
+
+
+def _preferring(address):
+    """``submit`` options for a task that should run on ``address`` if it can
+    (none when no worker is known, e.g. while every worker restarts)."""
+    if address is None:
+        return {}
+    return {"workers": [address], "allow_other_workers": True}
 
 
 def _load_piece(piece, decoder):
@@ -93,9 +102,14 @@ class DaskEngine(BlockEngine):
         the workers' memory (``memory``; stops before loading if they exceed half
         the workers' memory limits), read the Parquet pieces again in every pass
         (``none``), or cache when they fit (``auto``).
-    paused_timeout : float, default 30. Seconds every worker may stay paused at
-        its memory limit while a pass waits, before the pass stops with a
+    paused_timeout : float, default 30. Seconds every worker (or every worker
+        holding the pass's tasks) may stay paused at its memory limit while a pass
+        waits, before the pass stops with a
         :class:`~elasticnet_dist.errors.MemoryBudgetError`.
+
+    A pass whose tasks Dask strands (every worker they were placed on gone at
+    once; see :mod:`.dask_watch`) is submitted again, with the blocks placed
+    afresh on the workers there are, up to MAX_RESUBMITS times.
     """
 
     name = "dask"
@@ -137,6 +151,7 @@ class DaskEngine(BlockEngine):
         # consecutive blocks, which then meet where they are. Interleaved placement
         # moved half of every group's p x p sums between workers (100,000 x 2,000,
         # 16 blocks on 2 workers, 5 folds: the CV statistics took 11.6 s, now 9.3 s).
+        self._pieces, self._decoder = pieces, decoder  # to place them again if stranded
         self._blocks = self._placed(_load_piece, pieces, decoder)
         return self._summaries()
 
@@ -144,29 +159,52 @@ class DaskEngine(BlockEngine):
         """Summaries only: each worker decodes its pieces and drops them."""
         check_reachable(pieces, self.name)
         self._pieces, self._decoder, self._blocks = pieces, decoder, []
-        return self._gather(self._placed(_piece_summary, pieces, decoder))
+        return self._resubmitting(
+            lambda: self._gather(self._placed(_piece_summary, pieces, decoder)))
 
     def _stream_pass(self, request):
         """Every piece decoded again where it was placed, its sums merged up the tree."""
-        return self._merge_up(self._placed(_piece_stats, self._pieces, self._decoder,
-                                           request=request))
+        return self._resubmitting(lambda: self._merge_up(
+            self._placed(_piece_stats, self._pieces, self._decoder, request=request)))
+
+    def _resubmitting(self, operation):
+        """``operation()``, run again (with cached blocks placed afresh) when Dask
+        strands its tasks: every worker they were placed on left at once."""
+        for attempt in range(1, MAX_RESUBMITS + 2):
+            try:
+                return operation()
+            except Stranded as stranded:
+                self.client.cancel(stranded.futures)
+                if attempt > MAX_RESUBMITS or (self._blocks and not self._pieces):
+                    raise EngineError(
+                        "Dask left %d tasks without a worker after every worker they were "
+                        "placed on left the cluster (%s)" % (
+                            len(stranded.futures),
+                            "%d times" % attempt if attempt > MAX_RESUBMITS else
+                            "the table given in memory was lost with them")) from None
+                log.warning("%d tasks were stranded: every Dask worker they were placed on "
+                            "left at once, and Dask does not give such tasks to the workers "
+                            "that joined since (dask/distributed#7346); submitted again on "
+                            "the %d workers there are now (attempt %d of %d)",
+                            len(stranded.futures), self.n_workers(), attempt, MAX_RESUBMITS)
+                if self._blocks:
+                    self._blocks = self._placed(_load_piece, self._pieces, self._decoder)
 
     def _placed(self, task, pieces, decoder, **kwargs):
         placement = contiguous_placement(len(pieces), self._worker_addresses())
-        return [self.client.submit(task, piece, decoder, **kwargs,
-                                   workers=None if addr is None else [addr],
-                                   allow_other_workers=True, pure=False)
+        return [self.client.submit(task, piece, decoder, **kwargs, **_preferring(addr),
+                                   pure=False)
                 for piece, addr in zip(pieces, placement, strict=True)]
 
-    def _gather(self, futures):
-        """``client.gather(futures)``, watching the workers meanwhile: when every
-        worker has been paused at its memory limit for PAUSED_SECONDS (Dask pauses
-        a worker at 80% of it and waits for memory to come back, which it does not
-        when the blocks themselves fill it), stop with the sizes and the settings
-        to change instead of waiting for ever (``paused_timeout``)."""
+    def _gather(self, futures, upstream=()):
+        """``client.gather(futures)``, watching the cluster while it waits (see
+        :mod:`.dask_watch`): workers paused at their memory limit for
+        ``paused_timeout`` stop the pass with the sizes and the settings to change;
+        stranded tasks raise :class:`Stranded` for :meth:`_resubmitting`.
+        ``upstream``: the futures these are computed from (the blocks always are)."""
         from distributed import KilledWorker, wait
 
-        paused_since = None
+        watch = Watch(self.client, futures, [*upstream, *self._blocks], self.paused_timeout)
         while True:
             try:
                 wait(futures, timeout=WATCH_SECONDS)
@@ -183,25 +221,24 @@ class DaskEngine(BlockEngine):
                         "unlimited" if limit is None else gigabytes(limit),
                         FAN_IN + 1)) from exc
             except TimeoutError:
-                workers = self.client.scheduler_info().get("workers", {}).values()
-                if not workers or any(w.get("status") != "paused" for w in workers):
-                    paused_since = None
-                    continue
-                paused_since = paused_since or time.monotonic()
-                if time.monotonic() - paused_since >= self.paused_timeout:
-                    limit = min(self._memory_limits(workers) or [0])
-                    raise MemoryBudgetError(
-                        "all %d Dask workers have been paused at their memory limit (%s "
-                        "each) for %g s with %d tasks waiting (%s); set engine.cache: none "
-                        "to read the Parquet files again in every pass, input.dtype: float32 "
-                        "to halve the blocks, or give the workers more memory (dask worker "
-                        "--memory-limit) or add workers"
-                        % (len(workers), gigabytes(limit), self.paused_timeout,
-                           sum(not f.done() for f in futures),
-                           "loading the table" if not self.summaries else
-                           "a pass over %s of blocks %s" % (
-                               gigabytes(self.bytes_decoded),
-                               "decoded again" if self.streaming else "cached"))) from None
+                verdict = watch.look()
+                if verdict == "stranded":
+                    raise Stranded(watch.futures) from None
+                if verdict == "paused":
+                    raise self._paused_error(watch) from None
+
+    def _paused_error(self, watch):
+        limit = min(self._memory_limits(watch.workers.values()) or [0])
+        return MemoryBudgetError(
+            "Dask workers have been paused at their memory limit (%s each) for %g s with "
+            "%d tasks waiting (%s); set engine.cache: none to read the Parquet files again "
+            "in every pass, input.dtype: float32 to halve the blocks, or give the workers "
+            "more memory (dask worker --memory-limit) or add workers"
+            % (gigabytes(limit), self.paused_timeout, watch.pending(),
+               "loading the table" if not self.summaries else
+               "a pass over %s of blocks %s" % (
+                   gigabytes(self.bytes_decoded),
+                   "decoded again" if self.streaming else "cached")))
 
     def _memory_limits(self, workers=None):
         """Every worker's memory limit (from ``workers``, the scheduler's worker
@@ -236,17 +273,20 @@ class DaskEngine(BlockEngine):
         return self._summaries()
 
     def _summaries(self):
-        return self._gather(self.client.map(_summary, self._blocks, pure=False))
+        return self._resubmitting(
+            lambda: self._gather(self.client.map(_summary, self._blocks, pure=False)))
 
     def _pass(self, request):
+        return self._resubmitting(lambda: self._tree_pass(request) if request.full_gram
+                                  else self._holders_pass(request))
+
+    def _holders_pass(self, request):
         """One task per worker thread over the blocks that worker holds; the
         partial sums come back per block and are merged here in piece order.
 
         Fewer, larger tasks than one per block: measured on 100,000 x 2,000 in
         16 blocks on 2 workers, 0.16-0.18 s per pass against 0.20-0.22 s.
         """
-        if request.full_gram:
-            return self._tree_pass(request)
         client = self.client
         holders = client.who_has(self._blocks)
         threads = self._threads_per_worker(holders)
@@ -261,8 +301,7 @@ class DaskEngine(BlockEngine):
                 idx = indices[part::n_tasks]
                 tasks.append(client.submit(
                     _stats_of_blocks, [self._blocks[i] for i in idx], idx, request,
-                    workers=None if addr is None else [addr], allow_other_workers=True,
-                    pure=False))
+                    **_preferring(addr), pure=False))
         parts = sorted((item for result in self._gather(tasks) for item in result),
                        key=lambda item: item[0])
         return tree_merge(stats for _, stats in parts)
@@ -286,11 +325,12 @@ class DaskEngine(BlockEngine):
 
     def _merge_up(self, parts):
         """:func:`tree_merge` of futures: the lower levels as tasks on the workers."""
-        client = self.client
+        client, below = self.client, []
         while len(parts) > FAN_IN:
+            below += parts
             parts = [client.submit(merge_group, parts[i:i + FAN_IN], pure=False)
                      for i in range(0, len(parts), FAN_IN)]
-        return tree_merge(self._gather(parts))
+        return tree_merge(self._gather(parts, upstream=below))
 
     def _release(self):
         self._blocks = []
