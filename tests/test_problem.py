@@ -270,3 +270,26 @@ def test_quadratic_solver_meets_the_optimality_conditions(k, rank):
     for _ in range(20):
         z = x + rng.normal(0, 1e-3, k) * ~pen.fixed
         assert q(z) >= q(x) - 1e-12
+
+
+def test_masked_support_solve_equals_the_solve_on_the_submatrix():
+    """CG on the whole working-set matrix with the coordinates off the support held
+    at zero solves the same system as a direct solve on the gathered submatrix."""
+    from elasticnet_dist.solvers.quadratic import _linear_solve, _masked_solve
+
+    rng = np.random.default_rng(11)
+    m = 400
+    A = rng.standard_normal((600, m))
+    Q = A.T @ A / 600
+    c = np.full(m, 0.05)
+    support = rng.random(m) < 0.85
+    idx = np.flatnonzero(support)
+    b = np.zeros(m)
+    b[idx] = rng.standard_normal(idx.size)
+    x0 = rng.standard_normal(m) * 0.01  # entries off the support must be ignored
+    masked = _masked_solve(Q, c, b, x0, 1e-11, support)
+    direct = _linear_solve(Q[np.ix_(idx, idx)], c[idx], b[idx], None, 0.0)
+    assert masked is not None and masked.shape == (idx.size,)
+    np.testing.assert_allclose(masked, direct, rtol=0, atol=1e-9)
+    residual = Q[np.ix_(idx, idx)] @ masked + c[idx] * masked - b[idx]
+    assert np.max(np.abs(residual)) <= 1e-11
