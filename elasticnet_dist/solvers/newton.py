@@ -86,6 +86,21 @@ class GramCache:
         p = np.array([self.pos[int(j)] for j in H], dtype=np.intp)
         return self.G[p][:, p]  # rows first: about 1.5x faster than np.ix_ here
 
+    def model(self, H):
+        """(coords, Q): the Gram block of the working set ``H`` (``coords = H``), or,
+        when ``H`` fills at least WHOLE_CACHE_SHARE of the cache, the whole cache in
+        its own order (``coords = idx``; the caller holds the coordinates outside
+        ``H`` at zero), which spares copying a block nearly as large as the cache:
+        along the CV benchmark's paths the working set is 95% of the cache on
+        average, and the copy took 2 ms per path point."""
+        if H.size and H.size >= WHOLE_CACHE_SHARE * self.idx.size:
+            return self.idx, self.G
+        return H, self.block(H)
+
+
+#: See :meth:`GramCache.model`.
+WHOLE_CACHE_SHARE = 0.75
+
 
 def _qp_tolerance(problem, tol_abs):
     """How exactly each quadratic model is solved (largest KKT violation on the
@@ -254,26 +269,33 @@ def newton_steps(problem, u0=None, b0=None, *, max_iter=100, ws_start=64, verbos
             qp_tol = qp_tight
 
         # ---- quadratic model on H, solved on the driver ----------------------------
+        coords = H  # the model's coordinates: H, or the Gram cache's (a superset)
         if squared:
-            Q = cache.block(H)
+            coords, Q = cache.model(H)
         else:
             Q = Qh
             if newton_b:
                 Q = np.block([[Qh, col_sums[:, None]], [col_sums[None, :], np.array([[h_sum]])]])
-        g_H = ev.grad[H]
-        x0 = u[H]
+        qp_pen = _qp_penalty(pen, coords, newton_b)
+        in_H = np.ones(coords.size, dtype=bool)
+        if coords is not H:  # held at zero in the model: the coordinates outside H
+            in_H = np.isin(coords, H)
+            qp_pen = ElasticNetPenalty(qp_pen.l1, qp_pen.l2, qp_pen.fixed | ~in_H)
+        g_H = ev.grad[coords]
+        x0 = np.where(in_H, u[coords], 0.0)
         if newton_b:
             g_H = np.append(g_H, ev.grad_b)
             x0 = np.append(x0, 0.0)  # the intercept enters as a step from b
         r = g_H - Q @ x0
-        qp = solve_qp(Q, r, _qp_penalty(pen, H, newton_b), x0=x0, tol=qp_tol)
+        qp = solve_qp(Q, r, qp_pen, x0=x0, tol=qp_tol)
         x = qp.x
         u_prev, b_prev, F_prev = u.copy(), b, F
         d_u = np.zeros_like(u)
-        d_u[H] = x[:H.size] - u[H]
-        d_b = float(x[H.size]) if newton_b else 0.0
-        model_decrease = (float(g_H @ (x - x0)) + pen.subset(H).value(x[:H.size])
-                          - pen.subset(H).value(u[H]))
+        d_u[coords[in_H]] = x[:coords.size][in_H] - u[coords[in_H]]
+        d_b = float(x[coords.size]) if newton_b else 0.0
+        model_pen = pen.subset(coords)
+        model_decrease = (float(g_H @ (x - x0)) + model_pen.value(x[:coords.size])
+                          - model_pen.value(x0[:coords.size]))
         step = 1.0
         u = u + d_u
         b = b + d_b
