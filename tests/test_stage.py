@@ -142,7 +142,9 @@ def test_select_on_cluster_engines(engine, table_dir, local_manifest, tmp_path, 
     second = load(tmp_path)
     check_manifest(first)
     assert first["engine"]["name"] == engine and first["engine"]["workers"] == 2
-    assert first["solver"]["timings"]["engine_start"] > 0.001  # connecting takes time
+    # measured, not the 0.0 of an engine handed in (attaching to Spark's active session
+    # can take under a millisecond, so no lower bound beyond zero)
+    assert first["solver"]["timings"]["engine_start"] > 0
     assert without_volatile(first) == without_volatile(second)  # reruns on this engine
     assert [f["name"] for f in first["selected"]] == [f["name"]
                                                        for f in local_manifest["selected"]]
