@@ -287,9 +287,31 @@ def test_masked_support_solve_equals_the_solve_on_the_submatrix():
     b = np.zeros(m)
     b[idx] = rng.standard_normal(idx.size)
     x0 = rng.standard_normal(m) * 0.01  # entries off the support must be ignored
-    masked = _masked_solve(Q, c, b, x0, 1e-11, support)
-    direct = _linear_solve(Q[np.ix_(idx, idx)], c[idx], b[idx], None, 0.0)
+    masked, product = _masked_solve(Q, c, b, x0, 1e-11, support)
+    direct, _ = _linear_solve(Q[np.ix_(idx, idx)], c[idx], b[idx], None, 0.0)
     assert masked is not None and masked.shape == (idx.size,)
     np.testing.assert_allclose(masked, direct, rtol=0, atol=1e-9)
+    # the product handed back for the gradient: Q x on every row, x zero off the support
+    full = np.zeros(m)
+    full[idx] = masked
+    np.testing.assert_array_equal(product, Q @ full)
     residual = Q[np.ix_(idx, idx)] @ masked + c[idx] * masked - b[idx]
     assert np.max(np.abs(residual)) <= 1e-11
+
+
+def test_gram_cache_grows_in_place_and_keeps_every_entry():
+    """Features join the cache a few at a time (past several regrowths of its
+    buffer): G always equals the Gram matrix of the cached features in their order."""
+    from elasticnet_dist.solvers.newton import GramCache
+
+    rng = np.random.default_rng(5)
+    Z = rng.standard_normal((50, 300))
+    full = Z.T @ Z
+    cache = GramCache()
+    for new in np.array_split(rng.permutation(300)[:280], 17):
+        assert np.array_equal(cache.missing(np.concatenate([cache.idx[:3], new])), new)
+        cols = np.concatenate([cache.idx, new])
+        cache.extend(new, full[np.ix_(new, cols)])
+        np.testing.assert_array_equal(cache.G, full[np.ix_(cache.idx, cache.idx)])
+    H = cache.idx[::7]
+    np.testing.assert_array_equal(cache.block(H), full[np.ix_(H, H)])

@@ -222,13 +222,21 @@ def _gram_paths(problems, grid, full, train, options, stops, checkpoint=None):
                                 **(full_stops or {}), **options, **resume),
                      SufficientStatistics(moments).run_pass)
 
+    def full_then_folds(li):
+        # a fold path ends where its full-data path stopped (max_features, devmax,
+        # fdev): its jobs are queued as soon as that is known, behind the full paths
+        path = solve(li, -1, full_stops=stops)
+        limit = [len(path) - 1]
+        return path, [pool.submit(solve, li, k, limit) for k in range(K)]
+
     L, K = len(problems), len(train)
     with threadpool_limits(1), ThreadPoolExecutor(DRIVER_THREADS) as pool:
-        fulls = list(pool.map(lambda li: solve(li, -1, full_stops=stops), range(L)))
-        limits = [[len(path) - 1] for path in fulls]
-        jobs = {(li, k): pool.submit(solve, li, k, limits[li]) for li in range(L)
-                for k in range(K)}
-        return [[fulls[li]] + [jobs[li, k].result() for k in range(K)] for li in range(L)]
+        fulls = [pool.submit(full_then_folds, li) for li in range(L)]
+        paths = []
+        for job in fulls:
+            path, folds = job.result()
+            paths.append([path] + [fold.result() for fold in folds])
+        return paths
 
 
 def _gram_scores(problems, paths, by_fold, shift_x, shift_y, shape):

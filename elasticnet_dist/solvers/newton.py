@@ -59,31 +59,54 @@ def choose_working_set(problem, u, grad, size, exclude_zero=None):
 
 
 class GramCache:
-    """Scaled Gram entries Z_i'SZ_j/W of the features seen so far (squared loss)."""
+    """Scaled Gram entries Z_i'SZ_j/W of the features seen so far (squared loss).
+
+    ``G`` (k x k, in the order of ``idx``) is the top-left corner of a buffer
+    with room to grow, so that a feature joining copies its own row and column
+    only, not the whole cache (along the CV benchmark's paths the cache reached
+    1,500 features and a full copy per join cost 0.5 ms)."""
 
     def __init__(self):
         self.idx = np.zeros(0, dtype=np.intp)
-        self.G = np.zeros((0, 0))
-        self.pos = {}
+        self._buffer = np.zeros((0, 0))
+        self._where = np.zeros(0, dtype=np.intp)  # feature -> position in idx, -1: none
+
+    @property
+    def G(self):
+        k = self.idx.size
+        return self._buffer[:k, :k]
+
+    def _positions(self, H):
+        H = np.asarray(H, dtype=np.intp)
+        if H.size and H.max() >= self._where.size:
+            grown = np.full(int(H.max()) + 1, -1, dtype=np.intp)
+            grown[:self._where.size] = self._where
+            self._where = grown
+        return self._where[H]
 
     def missing(self, H):
-        return np.array([j for j in H if j not in self.pos], dtype=np.intp)
+        """The features of ``H`` not in the cache, in the order of ``H``."""
+        H = np.asarray(H, dtype=np.intp)
+        return H[self._positions(H) < 0]
 
     def extend(self, new, block):
         """``block`` is new x (old + new) in the order of ``concat(idx, new)``."""
         k = self.idx.size
-        G = np.empty((k + new.size, k + new.size))
-        G[:k, :k] = self.G
-        G[k:, :k] = block[:, :k]
-        G[:k, k:] = block[:, :k].T
-        G[k:, k:] = 0.5 * (block[:, k:] + block[:, k:].T)
-        self.G = G
-        for i, j in enumerate(new):
-            self.pos[int(j)] = k + i
+        m = k + new.size
+        if m > self._buffer.shape[0]:
+            grown = np.empty((max(m, 3 * self._buffer.shape[0] // 2),) * 2)
+            grown[:k, :k] = self.G
+            self._buffer = grown
+        G = self._buffer
+        G[k:m, :k] = block[:, :k]
+        G[:k, k:m] = block[:, :k].T
+        G[k:m, k:m] = 0.5 * (block[:, k:] + block[:, k:].T)
+        self._positions(new)  # grows the lookup table
+        self._where[new] = np.arange(k, m)
         self.idx = np.concatenate([self.idx, new])
 
     def block(self, H):
-        p = np.array([self.pos[int(j)] for j in H], dtype=np.intp)
+        p = self._positions(H)
         return self.G[p][:, p]  # rows first: about 1.5x faster than np.ix_ here
 
     def model(self, H):
@@ -286,8 +309,8 @@ def newton_steps(problem, u0=None, b0=None, *, max_iter=100, ws_start=64, verbos
         if newton_b:
             g_H = np.append(g_H, ev.grad_b)
             x0 = np.append(x0, 0.0)  # the intercept enters as a step from b
-        r = g_H - Q @ x0
-        qp = solve_qp(Q, r, qp_pen, x0=x0, tol=qp_tol)
+        r = g_H - Q @ x0  # the model's linear term: its gradient at x0 is g_H
+        qp = solve_qp(Q, r, qp_pen, x0=x0, tol=qp_tol, grad0=g_H)
         x = qp.x
         u_prev, b_prev, F_prev = u.copy(), b, F
         d_u = np.zeros_like(u)

@@ -73,19 +73,33 @@ DIRECT_MAX = 200
 MASKED_SHARE = 0.75
 
 
-def _conjugate_gradients(apply, d, b, x0, tol):
-    """Jacobi-preconditioned CG for ``apply(x) = b`` (SPD) from ``x0``, preconditioner
-    ``d`` (the diagonal); x when the true residual is below ``tol`` in every
-    entry, else None."""
+def _conjugate_gradients(Q, c, b, x0, tol, outside=None):
+    """Jacobi-preconditioned CG for the SPD system ``(Q + diag(c)) x = b`` from
+    ``x0``; with ``outside`` (a mask) on the other coordinates only, those held
+    at zero (``b`` and ``x0`` must be zero there). Returns ``(x, Q @ x)`` when the
+    true residual is below ``tol`` in every entry, else ``(None, None)``; the
+    product is every row of ``Q`` (the caller's gradient needs them all: it
+    would otherwise cost another product, one in five of a polish round's)."""
+    d = np.maximum(np.diag(Q) + c, 1e-300)
+    if outside is not None:
+        d[outside] = 1.0
+
+    def apply(v):
+        Qv = Q @ v
+        out = Qv + c * v
+        if outside is not None:
+            out[outside] = 0.0
+        return out, Qv
+
     x = x0.copy()
-    r = b - apply(x)
+    r = b - apply(x)[0]
     z = r / d
     direction = z.copy()
     rz = float(r @ z)
     for _ in range(max(25, b.shape[0] // 4)):
         if float(np.max(np.abs(r))) <= 0.5 * tol:
             break
-        Ad = apply(direction)
+        Ad = apply(direction)[0]
         curvature = float(direction @ Ad)
         if curvature <= 0:
             break
@@ -96,70 +110,65 @@ def _conjugate_gradients(apply, d, b, x0, tol):
         rz_new = float(r @ z)
         direction = z + (rz_new / rz) * direction
         rz = rz_new
-    return x if float(np.max(np.abs(b - apply(x)))) <= tol else None
+    Ax, Qx = apply(x)
+    return (x, Qx) if float(np.max(np.abs(b - Ax))) <= tol else (None, None)
 
 
 def _linear_solve(Q, c, b, x0, tol):
     """Solve the SPD system ``(Q + diag(c)) x = b``: Jacobi-preconditioned CG from
     ``x0`` for large systems (accepted when the true residual is below ``tol`` in
-    every entry), else, or when CG is slow, a direct solve."""
+    every entry), else, or when CG is slow, a direct solve. Returns ``(x, Q @ x)``,
+    the product None after a direct solve."""
     if b.shape[0] > DIRECT_MAX and x0 is not None:
-        d = np.maximum(np.diag(Q) + c, 1e-300)
-        x = _conjugate_gradients(lambda v: Q @ v + c * v, d, b, x0, tol)
+        x, Qx = _conjugate_gradients(Q, c, b, x0, tol)
         if x is not None:
-            return x
+            return x, Qx
     A = Q + np.diag(c)
     try:
-        return np.linalg.solve(A, b)
+        return np.linalg.solve(A, b), None
     except np.linalg.LinAlgError:
-        return np.linalg.lstsq(A, b, rcond=None)[0]
+        return np.linalg.lstsq(A, b, rcond=None)[0], None
 
 
 def _masked_solve(Q, c, b, x0, tol, support):
     """:func:`_linear_solve` on the rows and columns ``support`` of ``Q`` without
     copying them out: CG on the whole of ``Q`` with every vector zero outside
-    ``support`` (``b``, ``c``, ``x0`` full length); the solution on ``support``,
-    or None when CG does not reach ``tol``."""
-    outside = ~support
-    d = np.maximum(np.diag(Q) + c, 1e-300)
-    d[outside] = 1.0
-
-    def apply(v):
-        out = Q @ v + c * v
-        out[outside] = 0.0
-        return out
-
-    x0 = np.where(support, x0, 0.0)
-    x = _conjugate_gradients(apply, d, np.where(support, b, 0.0), x0, tol)
-    return None if x is None else x[support]
+    ``support`` (``b`` zero there; ``c``, ``x0`` full length). Returns the
+    solution on ``support`` and ``Q @ x`` (all rows, x zero outside), or
+    ``(None, None)`` when CG does not reach ``tol``."""
+    x, Qx = _conjugate_gradients(Q, c, b, np.where(support, x0, 0.0), tol, outside=~support)
+    return (None, None) if x is None else (x[support], Qx)
 
 
 def _solve_on_signs(Q, r, penalty, sign, x0=None, tol=0.0):
-    """(x, crossed): x with x_S solving the linear KKT system on S = {sign != 0} plus
-    the unpenalised coordinates, and the coordinates of S whose solution has the
-    wrong sign (crossed zero); (None, None) when the system has no finite solution.
-    ``x0`` (a nearby point) and ``tol`` (the residual wanted) allow an iterative solve."""
+    """(x, crossed, Qx): x with x_S solving the linear KKT system on S = {sign != 0}
+    plus the unpenalised coordinates, the coordinates of S whose solution has the
+    wrong sign (crossed zero), and ``Q @ x`` when the solve gave it (else None);
+    (None, None, None) when the system has no finite solution. ``x0`` (a nearby
+    point) and ``tol`` (the residual wanted) allow an iterative solve."""
     support = ~penalty.fixed & ((sign != 0) | penalty.unpenalised)
     idx = np.flatnonzero(support)
     s = sign[idx]
     b = -(r[idx] + penalty.l1[idx] * s)
-    x_s = None
+    x_s = Qx = None
     if DIRECT_MAX < idx.size < Q.shape[0] and x0 is not None \
             and idx.size >= MASKED_SHARE * Q.shape[0]:
         full_b = np.zeros_like(r)
         full_b[idx] = b
-        x_s = _masked_solve(Q, penalty.l2, full_b, x0, tol, support)
+        x_s, Qx = _masked_solve(Q, penalty.l2, full_b, x0, tol, support)
         x0 = None  # if CG did not get there, a direct solve
     if x_s is None:
-        Q_S = Q if idx.size == Q.shape[0] else Q[idx][:, idx]
-        x_s = _linear_solve(Q_S, penalty.l2[idx], b, None if x0 is None else x0[idx], tol)
+        whole = idx.size == Q.shape[0]
+        x_s, Qx = _linear_solve(Q if whole else Q[idx][:, idx], penalty.l2[idx], b,
+                                None if x0 is None else x0[idx], tol)
+        Qx = Qx if whole else None  # a submatrix's product lacks the other rows
     if not np.all(np.isfinite(x_s)):
-        return None, None
+        return None, None, None
     crossed = np.zeros_like(sign, dtype=bool)
     crossed[idx] = (penalty.l1[idx] > 0) & (np.sign(x_s) != s)
     x = np.zeros_like(r)
     x[idx] = x_s
-    return x, crossed
+    return x, crossed, Qx
 
 
 def _polish(Q, r, penalty, x, tol, sign_hint=None, rounds=12):
@@ -180,14 +189,14 @@ def _polish(Q, r, penalty, x, tol, sign_hint=None, rounds=12):
     best = None
     guess = x
     for _ in range(rounds):
-        cand, crossed = _solve_on_signs(Q, r, penalty, sign, guess, 0.5 * tol)
+        cand, crossed, Qx = _solve_on_signs(Q, r, penalty, sign, guess, 0.5 * tol)
         if cand is None:
             break
         guess = cand
         if crossed.any():
             sign = np.where(crossed, 0.0, sign)
             continue
-        grad = Q @ cand + r
+        grad = (Q @ cand if Qx is None else Qx) + r
         viol = penalty.violation(cand, grad)
         worst = float(np.max(viol, initial=0.0))
         if best is None or worst < best[1]:
@@ -202,14 +211,15 @@ def _polish(Q, r, penalty, x, tol, sign_hint=None, rounds=12):
 
 
 def solve_qp(Q, r, penalty: ElasticNetPenalty, x0=None, tol=1e-12, max_iter=20000,
-             polish_every=25):
-    """Minimise 1/2 x'Qx + r'x + P(x); stop when the KKT violation is <= ``tol``."""
+             polish_every=25, grad0=None):
+    """Minimise 1/2 x'Qx + r'x + P(x); stop when the KKT violation is <= ``tol``.
+    ``grad0``: the gradient ``Q x0 + r`` at ``x0``, if the caller has it."""
     k = r.shape[0]
     x = np.zeros(k) if x0 is None else np.array(x0, dtype=np.float64)
     x[penalty.fixed] = 0.0
     if k == 0:
         return QPResult(x, 0, 0.0, True)
-    grad = Q @ x + r
+    grad = grad0 if grad0 is not None and np.array_equal(x, x0) else Q @ x + r
     hint = np.where(penalty.violation(x, grad) > 0, -np.sign(grad), 0.0)
     polished = _polish(Q, r, penalty, x, tol, sign_hint=hint)
     if polished is not None:
