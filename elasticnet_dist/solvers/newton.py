@@ -309,8 +309,9 @@ def newton_steps(problem, u0=None, b0=None, *, max_iter=100, ws_start=64, verbos
         if newton_b:
             g_H = np.append(g_H, ev.grad_b)
             x0 = np.append(x0, 0.0)  # the intercept enters as a step from b
-        r = g_H - Q @ x0  # the model's linear term: its gradient at x0 is g_H
-        qp = solve_qp(Q, r, qp_pen, x0=x0, tol=qp_tol, grad0=g_H)
+        Qx0 = Q @ x0
+        r = g_H - Qx0
+        qp = solve_qp(Q, r, qp_pen, x0=x0, tol=qp_tol, Qx0=Qx0)
         x = qp.x
         u_prev, b_prev, F_prev = u.copy(), b, F
         d_u = np.zeros_like(u)

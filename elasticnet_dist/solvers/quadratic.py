@@ -73,13 +73,14 @@ DIRECT_MAX = 200
 MASKED_SHARE = 0.75
 
 
-def _conjugate_gradients(Q, c, b, x0, tol, outside=None):
+def _conjugate_gradients(Q, c, b, x0, tol, outside=None, Qx0=None):
     """Jacobi-preconditioned CG for the SPD system ``(Q + diag(c)) x = b`` from
     ``x0``; with ``outside`` (a mask) on the other coordinates only, those held
-    at zero (``b`` and ``x0`` must be zero there). Returns ``(x, Q @ x)`` when the
-    true residual is below ``tol`` in every entry, else ``(None, None)``; the
-    product is every row of ``Q`` (the caller's gradient needs them all: it
-    would otherwise cost another product, one in five of a polish round's)."""
+    at zero (``b`` and ``x0`` must be zero there). ``Qx0``: ``Q @ x0`` if known.
+    Returns ``(x, Q @ x)`` when the true residual is below ``tol`` in every
+    entry, else ``(None, None)``; the product is every row of ``Q`` (the
+    caller's gradient needs them all). Handing the products on saves two of
+    the six or so products of a typical polish round."""
     d = np.maximum(np.diag(Q) + c, 1e-300)
     if outside is not None:
         d[outside] = 1.0
@@ -92,7 +93,12 @@ def _conjugate_gradients(Q, c, b, x0, tol, outside=None):
         return out, Qv
 
     x = x0.copy()
-    r = b - apply(x)[0]
+    if Qx0 is None:
+        r = b - apply(x)[0]
+    else:
+        r = b - (Qx0 + c * x)
+        if outside is not None:
+            r[outside] = 0.0
     z = r / d
     direction = z.copy()
     rz = float(r @ z)
@@ -114,13 +120,13 @@ def _conjugate_gradients(Q, c, b, x0, tol, outside=None):
     return (x, Qx) if float(np.max(np.abs(b - Ax))) <= tol else (None, None)
 
 
-def _linear_solve(Q, c, b, x0, tol):
+def _linear_solve(Q, c, b, x0, tol, Qx0=None):
     """Solve the SPD system ``(Q + diag(c)) x = b``: Jacobi-preconditioned CG from
-    ``x0`` for large systems (accepted when the true residual is below ``tol`` in
-    every entry), else, or when CG is slow, a direct solve. Returns ``(x, Q @ x)``,
-    the product None after a direct solve."""
+    ``x0`` (``Qx0 = Q @ x0`` if known) for large systems (accepted when the true
+    residual is below ``tol`` in every entry), else, or when CG is slow, a direct
+    solve. Returns ``(x, Q @ x)``, the product None after a direct solve."""
     if b.shape[0] > DIRECT_MAX and x0 is not None:
-        x, Qx = _conjugate_gradients(Q, c, b, x0, tol)
+        x, Qx = _conjugate_gradients(Q, c, b, x0, tol, Qx0=Qx0)
         if x is not None:
             return x, Qx
     A = Q + np.diag(c)
@@ -130,24 +136,29 @@ def _linear_solve(Q, c, b, x0, tol):
         return np.linalg.lstsq(A, b, rcond=None)[0], None
 
 
-def _masked_solve(Q, c, b, x0, tol, support):
+def _masked_solve(Q, c, b, x0, tol, support, Qx0=None):
     """:func:`_linear_solve` on the rows and columns ``support`` of ``Q`` without
     copying them out: CG on the whole of ``Q`` with every vector zero outside
-    ``support`` (``b`` zero there; ``c``, ``x0`` full length). Returns the
-    solution on ``support`` and ``Q @ x`` (all rows, x zero outside), or
-    ``(None, None)`` when CG does not reach ``tol``."""
-    x, Qx = _conjugate_gradients(Q, c, b, np.where(support, x0, 0.0), tol, outside=~support)
+    ``support`` (``b`` zero there; ``c``, ``x0`` full length; ``Qx0 = Q @ x0``,
+    if known, only for an ``x0`` zero outside). Returns the solution on
+    ``support`` and ``Q @ x`` (all rows, x zero outside), or ``(None, None)``
+    when CG does not reach ``tol``."""
+    x, Qx = _conjugate_gradients(Q, c, b, np.where(support, x0, 0.0), tol, outside=~support,
+                                 Qx0=Qx0)
     return (None, None) if x is None else (x[support], Qx)
 
 
-def _solve_on_signs(Q, r, penalty, sign, x0=None, tol=0.0):
+def _solve_on_signs(Q, r, penalty, sign, x0=None, tol=0.0, Qx0=None):
     """(x, crossed, Qx): x with x_S solving the linear KKT system on S = {sign != 0}
     plus the unpenalised coordinates, the coordinates of S whose solution has the
     wrong sign (crossed zero), and ``Q @ x`` when the solve gave it (else None);
     (None, None, None) when the system has no finite solution. ``x0`` (a nearby
-    point) and ``tol`` (the residual wanted) allow an iterative solve."""
+    point, ``Qx0 = Q @ x0`` if known) and ``tol`` (the residual wanted) allow an
+    iterative solve."""
     support = ~penalty.fixed & ((sign != 0) | penalty.unpenalised)
     idx = np.flatnonzero(support)
+    if Qx0 is not None and (x0 is None or np.any(x0[~support])):
+        Qx0 = None  # known for an x0 that is zero off the support only
     s = sign[idx]
     b = -(r[idx] + penalty.l1[idx] * s)
     x_s = Qx = None
@@ -155,12 +166,13 @@ def _solve_on_signs(Q, r, penalty, sign, x0=None, tol=0.0):
             and idx.size >= MASKED_SHARE * Q.shape[0]:
         full_b = np.zeros_like(r)
         full_b[idx] = b
-        x_s, Qx = _masked_solve(Q, penalty.l2, full_b, x0, tol, support)
+        x_s, Qx = _masked_solve(Q, penalty.l2, full_b, x0, tol, support, Qx0)
         x0 = None  # if CG did not get there, a direct solve
     if x_s is None:
         whole = idx.size == Q.shape[0]
         x_s, Qx = _linear_solve(Q if whole else Q[idx][:, idx], penalty.l2[idx], b,
-                                None if x0 is None else x0[idx], tol)
+                                None if x0 is None else x0[idx], tol,
+                                None if x0 is None or Qx0 is None else Qx0[idx])
         Qx = Qx if whole else None  # a submatrix's product lacks the other rows
     if not np.all(np.isfinite(x_s)):
         return None, None, None
@@ -171,7 +183,7 @@ def _solve_on_signs(Q, r, penalty, sign, x0=None, tol=0.0):
     return x, crossed, Qx
 
 
-def _polish(Q, r, penalty, x, tol, sign_hint=None, rounds=12):
+def _polish(Q, r, penalty, x, tol, sign_hint=None, rounds=12, Qx=None):
     """Exact solve on the support and signs of ``x``, as an active-set method;
     (x, violation) or None.
 
@@ -181,7 +193,7 @@ def _polish(Q, r, penalty, x, tol, sign_hint=None, rounds=12):
     and coordinates at zero that still violate their optimality condition
     (however slightly) join it with the sign of ``-gradient``. The best point
     is accepted when its violation is at most ``tol``; otherwise the caller
-    iterates (FISTA) and polishes again.
+    iterates (FISTA) and polishes again. ``Qx``: ``Q @ x``, if known.
     """
     sign = np.sign(x)
     if sign_hint is not None:
@@ -189,7 +201,7 @@ def _polish(Q, r, penalty, x, tol, sign_hint=None, rounds=12):
     best = None
     guess = x
     for _ in range(rounds):
-        cand, crossed, Qx = _solve_on_signs(Q, r, penalty, sign, guess, 0.5 * tol)
+        cand, crossed, Qx = _solve_on_signs(Q, r, penalty, sign, guess, 0.5 * tol, Qx)
         if cand is None:
             break
         guess = cand
@@ -211,17 +223,18 @@ def _polish(Q, r, penalty, x, tol, sign_hint=None, rounds=12):
 
 
 def solve_qp(Q, r, penalty: ElasticNetPenalty, x0=None, tol=1e-12, max_iter=20000,
-             polish_every=25, grad0=None):
+             polish_every=25, Qx0=None):
     """Minimise 1/2 x'Qx + r'x + P(x); stop when the KKT violation is <= ``tol``.
-    ``grad0``: the gradient ``Q x0 + r`` at ``x0``, if the caller has it."""
+    ``Qx0``: ``Q @ x0``, if the caller has it."""
     k = r.shape[0]
     x = np.zeros(k) if x0 is None else np.array(x0, dtype=np.float64)
     x[penalty.fixed] = 0.0
     if k == 0:
         return QPResult(x, 0, 0.0, True)
-    grad = grad0 if grad0 is not None and np.array_equal(x, x0) else Q @ x + r
+    Qx = Qx0 if Qx0 is not None and np.array_equal(x, x0) else Q @ x
+    grad = Qx + r
     hint = np.where(penalty.violation(x, grad) > 0, -np.sign(grad), 0.0)
-    polished = _polish(Q, r, penalty, x, tol, sign_hint=hint)
+    polished = _polish(Q, r, penalty, x, tol, sign_hint=hint, Qx=Qx)
     if polished is not None:
         return QPResult(polished[0], 0, polished[1], True)
     step = 1.0 / _lipschitz(Q)
