@@ -3,6 +3,9 @@ same selected set on every engine and for 1, 7 and 64 partitions; DataFrame inpu
 of each engine; hostile column names; reports; errors raised on workers."""
 from __future__ import annotations
 
+import os
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -197,25 +200,45 @@ def test_dask_accounts_the_cached_blocks_at_their_real_size(dask_client, tables)
         engine.close()
 
 
-def test_gram_pass_merged_on_the_workers_equals_the_local_tree(engine, tables):
-    """64 pieces: the first levels of the reduction tree run on the cluster."""
+@pytest.mark.parametrize("n_pieces", [64, 24])
+@pytest.mark.parametrize("n_folds", [0, 5])
+def test_gram_pass_merged_on_the_workers_equals_the_local_tree(engine, problems, n_pieces,
+                                                               n_folds, tmp_path_factory):
+    """64 or 24 pieces: the first levels of the reduction tree run on the cluster
+    (on Dask 2 workers: 8 and 3 leaf groups, whole-group tasks; of 24 pieces the
+    middle group is split between the workers), with the same sums in the same
+    order as the local engine's tree: the same bits, with and without folds."""
     from elasticnet_dist.engines import LocalEngine, make_engine
     from elasticnet_dist.io import load_table
     from elasticnet_dist.problem import moments_request
 
+    path = str(tmp_path_factory.getbasetemp() / ("gram-%d" % n_pieces))
+    if not os.path.exists(path):
+        write_parquet(problems["squared"], path, n_files=n_pieces)
     local = LocalEngine()
-    load_table(tables["squared", 64], local, label="y")
+    load_table(path, local, label="y", n_folds=n_folds)
     request = moments_request(local, full_gram=True)[0]
+    if n_folds:
+        request = replace(request, n_folds=n_folds, by_fold=True)
     expected = local.run_pass(request)
     cluster = make_engine(engine[0], engine[1])
     try:
-        load_table(tables["squared", 64], cluster, label="y")
-        got = cluster.run_pass(request)
+        load_table(path, cluster, label="y", n_folds=n_folds)
+        if engine[0] == "dask":
+            from distributed import get_task_stream
+            with get_task_stream(engine[1]) as stream:
+                got = cluster.run_pass(request)
+            names = [task["key"] if isinstance(task["key"], str) else task["key"][0]
+                     for task in stream.data]
+            leaves = sum(name.startswith("_leaf_stats") for name in names)
+            assert leaves == {64: 8, 24: 2}[n_pieces]  # the split group: block tasks
+        else:
+            got = cluster.run_pass(request)
     finally:
         cluster.close()
     assert got.keys() == expected.keys()
     for key in expected:
-        np.testing.assert_allclose(got[key], expected[key], rtol=1e-12, atol=1e-9, err_msg=key)
+        np.testing.assert_array_equal(got[key], expected[key], err_msg=key)
 
 
 def test_by_fold_gram_in_chunks_equals_each_folds_cross_products():

@@ -80,6 +80,12 @@ def _stats(block, request):
     return block.stats(request)
 
 
+def _leaf_stats(blocks, request):
+    """One leaf node of the merge tree (a group of FAN_IN consecutive blocks held
+    by one worker): each block's statistics added to the node as they are made."""
+    return merge_group(block.stats(request) for block in blocks)
+
+
 def _stats_of_blocks(blocks, indices, request):
     """The statistics of several blocks held by one worker, each kept apart."""
     return [(i, block.stats(request)) for i, block in zip(indices, blocks, strict=True)]
@@ -319,13 +325,37 @@ class DaskEngine(BlockEngine):
     def _tree_pass(self, request):
         """A pass with large partial sums (the full Gram, p x p per block): the
         lower levels of :func:`tree_merge` run as tasks on the workers, so the
-        client receives at most FAN_IN partial results, not one per block."""
-        return self._merge_up(self.client.map(_stats, self._blocks, request=request,
-                                              pure=False))
+        client receives at most FAN_IN partial results, not one per block.
 
-    def _merge_up(self, parts):
-        """:func:`tree_merge` of futures: the lower levels as tasks on the workers."""
-        client, below = self.client, []
+        When there are at least as many leaf groups (FAN_IN consecutive blocks)
+        as worker threads, a group held by one worker is one task that adds each
+        block's sums to the node as it makes them (:func:`_leaf_stats`): no
+        per-block result of K p x p sums is kept (100,000 x 2,000, 5 folds, 16
+        blocks on 2 workers: 8 results of 160 MB per worker before), and the
+        sums are the same, in the same order, as the merge tasks'."""
+        client, blocks = self.client, self._blocks
+        n_groups = -(-len(blocks) // FAN_IN)
+        holders = client.who_has(blocks)
+        if n_groups < sum(self._threads_per_worker(holders).values()):
+            return self._merge_up(client.map(_stats, blocks, request=request, pure=False))
+        leaves, below = [], []
+        for first in range(0, len(blocks), FAN_IN):
+            group = blocks[first:first + FAN_IN]
+            where = {addr for future in group for addr in holders.get(future.key, ())[:1]}
+            if len(where) == 1 and all(holders.get(future.key) for future in group):
+                leaves.append(client.submit(_leaf_stats, group, request,
+                                            **_preferring(where.pop()), pure=False))
+            else:  # spread over workers: each block where it is, merged by one task
+                parts = client.map(_stats, group, request=request, pure=False)
+                below += parts
+                leaves.append(client.submit(merge_group, parts, pure=False))
+        return self._merge_up(leaves, below)
+
+    def _merge_up(self, parts, below=()):
+        """:func:`tree_merge` of futures (the tree's leaves or, from
+        :meth:`_tree_pass`, its level-1 nodes): the lower levels as tasks on the
+        workers; ``below``: futures these are computed from."""
+        client, below = self.client, list(below)
         while len(parts) > FAN_IN:
             below += parts
             parts = [client.submit(merge_group, parts[i:i + FAN_IN], pure=False)

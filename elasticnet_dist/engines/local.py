@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..passes import chunked_block_stats
+from ..passes import LazyParts, chunked_block_stats
 from .base import BlockEngine, gigabytes, grouped_tree_merge
 
 
@@ -57,14 +57,13 @@ class LocalEngine(BlockEngine):
     def _pass(self, request):
         # a group of blocks at a time: a CV Gram pass has K p x p sums per block
         blocks = self._blocks
-        return grouped_tree_merge(len(blocks), lambda first, stop: [
-            block.stats(request) for block in blocks[first:stop]])
+        return grouped_tree_merge(len(blocks), lambda first, stop: LazyParts(
+            lambda i: blocks[i].stats(request), range(first, stop)))
 
     def _stream_pass(self, request):
-        def group(first, stop):
-            return [self._decoder.load(piece).stats(request)
-                    for piece in self._pieces[first:stop]]
-        return grouped_tree_merge(len(self._pieces), group)
+        pieces, decoder = self._pieces, self._decoder
+        return grouped_tree_merge(len(pieces), lambda first, stop: LazyParts(
+            lambda i: decoder.load(pieces[i]).stats(request), range(first, stop)))
 
     def memory_budget(self):
         """The memory this machine has available (Linux's MemAvailable)."""

@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 
 from ..errors import BadValuesError, InputError, UnreadableFileError
 from ..io.blocks import Block
-from ..passes import FAN_IN, finish_tree, subtrees, tree_merge
+from ..passes import FAN_IN, LazyParts, finish_tree, subtrees, tree_merge
 from .base import BlockEngine, check_reachable
 
 #: Blocks held by this Python process: (token, piece index) -> Block (memory-mapped).
@@ -131,8 +131,8 @@ def _merged_pass_task(token, pieces, decoder, request, n_slots, slot, rows):
     K p x p) per piece, so that the driver receives a few per slot, not one per
     piece, and finishes the same tree as every other engine."""
     run = _slot_pieces(slot, n_slots, len(pieces), rows)
-    parts = [_cached_block(token, i, pieces[i], decoder).stats(request) for i in run]
-    yield from subtrees(parts, run.start, len(pieces)).items() if parts else ()
+    parts = LazyParts(lambda i: _cached_block(token, i, pieces[i], decoder).stats(request), run)
+    yield from subtrees(parts, run.start, len(pieces)).items() if len(run) else ()
 
 
 def _drop_task(token, _index, rows):
