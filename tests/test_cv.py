@@ -2,6 +2,8 @@
 folds that do not depend on engine or partitioning, the selection rules."""
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -260,6 +262,23 @@ def test_cluster_engines_give_the_same_folds_and_choice(name, loss, request, key
     assert est.alpha_ == pytest.approx(ref.alpha_, rel=1e-12)
     assert est.n_passes_ == ref.n_passes_
     np.testing.assert_allclose(est.coef_, ref.coef_, atol=1e-9 * np.abs(ref.coef_).max())
+
+
+@pytest.mark.parametrize("max_features", [None, 6])
+def test_dask_solves_the_paths_on_its_workers_with_the_drivers_bits(dask_client, keyed_tables,
+                                                                   caplog, max_features):
+    """The one-pass route's paths run as tasks on the Dask workers (with a stop,
+    the full-data paths first): the same bits as the local engine's driver threads."""
+    ref = _cv(keyed_tables[7], max_features=max_features)
+    with caplog.at_level(logging.INFO, logger="elasticnet_dist"):
+        est = _cv(keyed_tables[7], ("dask", dask_client), max_features=max_features)
+    assert "solved the 12 paths on the workers" in caplog.text  # 2 l1_ratios x (5 + 1)
+    assert est.route_ == "gram"
+    np.testing.assert_array_equal(est.mse_path_, ref.mse_path_)
+    np.testing.assert_array_equal(est.coef_, ref.coef_)
+    np.testing.assert_array_equal(est.n_features_path_, ref.n_features_path_)
+    if max_features is not None:  # the stop ended the paths early, on both
+        assert np.isnan(est.mse_path_).any()
 
 
 def test_arrays_on_a_cluster_engine_keep_the_folds_of_local(dask_client, regression):

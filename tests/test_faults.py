@@ -5,8 +5,11 @@ are rebuilt from the table, and the partial sums are merged in a fixed order
 whichever worker computed them."""
 from __future__ import annotations
 
+import logging
 import os
 import signal
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -223,3 +226,43 @@ def test_spark_python_workers_killed_mid_fit_tasks_retry_and_nothing_changes(tmp
     np.testing.assert_allclose(disturbed["coef"], undisturbed["coef"], rtol=1e-12, atol=0)
     assert disturbed["intercept"] == pytest.approx(undisturbed["intercept"], rel=1e-12)
     assert disturbed["passes"] == undisturbed["passes"]
+
+
+def _kill_every_worker_when(client, prefix, killed, seconds=120):
+    """SIGKILL every worker process as soon as a task whose key starts with
+    ``prefix`` is running (polled every 5 ms)."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        running = client.processing()
+        if any(str(key).startswith(prefix) for keys in running.values() for key in keys):
+            pids = client.run(os.getpid)
+            for address in sorted(pids):
+                os.kill(pids[address], signal.SIGKILL)
+            killed.extend(sorted(pids))
+            return
+        time.sleep(0.005)
+
+
+def test_workers_killed_while_solving_the_cv_paths_changes_nothing(fresh_cluster, tmp_path,
+                                                                   caplog):
+    """The one-pass route solves its paths as tasks on the Dask workers, from
+    statistics scattered to them. Every worker SIGKILLed while those tasks run loses
+    that data for good: the driver solves the paths itself, with the same bits."""
+    t = make_wide_table(3000, 300, n_informative=20, seed=5)
+    path = write_parquet(t, str(tmp_path / "t"), n_files=6)
+    undisturbed = ElasticNetCV(cv=5, l1_ratio=[0.2, 0.9])
+    _fit(undisturbed, path, fresh_cluster)
+    disturbed = ElasticNetCV(cv=5, l1_ratio=[0.2, 0.9])
+    killed = []
+    killer = threading.Thread(target=_kill_every_worker_when,
+                              args=(fresh_cluster, "_solve_gram_path_task", killed))
+    killer.start()
+    with caplog.at_level(logging.WARNING, logger="elasticnet_dist"):
+        _fit(disturbed, path, fresh_cluster)
+    killer.join()
+    assert len(killed) == 2
+    assert "solving the paths on the workers failed" in caplog.text
+    assert disturbed.route_ == "gram" and disturbed.n_passes_ == 1
+    np.testing.assert_array_equal(disturbed.coef_, undisturbed.coef_)
+    np.testing.assert_array_equal(disturbed.mse_path_, undisturbed.mse_path_)
+    assert (disturbed.alpha_, disturbed.l1_ratio_) == (undisturbed.alpha_, undisturbed.l1_ratio_)

@@ -312,6 +312,26 @@ class DaskEngine(BlockEngine):
                        key=lambda item: item[0])
         return tree_merge(stats for _, stats in parts)
 
+    def solve_tasks(self, fn, shared, calls):
+        """``[fn(shared[i], *args) for i, args in calls]`` as tasks on the workers,
+        the (large) ``shared`` objects sent to the cluster once: independent jobs
+        of the driver (the one-pass cross-validation's paths, from p x p
+        statistics) on the cluster's cores instead of the driver's threads.
+
+        Measured on 100,000 x 2,000, 18 paths of 100 points, 2 workers on 2
+        cores: 5.5 s on the driver's two threads (the GIL lets them reach 1.35
+        times one thread), 4.8 s as tasks (there the two cores' shared memory
+        bandwidth limits them); on a cluster the paths spread over every core.
+        Scattered data dies with its worker: the caller then solves on the
+        driver (see :func:`~elasticnet_dist.solvers.cv._gram_paths`)."""
+        client = self.client
+        data = client.scatter(list(shared), hash=False)
+        futures = [client.submit(fn, data[i], *args, pure=False) for i, args in calls]
+        try:
+            return self._gather(futures)
+        finally:
+            client.cancel(futures + data)
+
     def _threads_per_worker(self, holders):
         """Threads of each worker holding blocks; asked again only when a new worker
         appears (a restarted one, or one the cluster added)."""

@@ -110,9 +110,10 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
              for k in range(n_folds)]
     timings["statistics"] = time.perf_counter() - t0
 
+    settings = (loss, factors, fit_intercept, standardize, tol)
+
     def unit_problem(moments, l1_ratio):
-        return make_problem(moments, loss, 1.0, l1_ratio, factors, fit_intercept, standardize,
-                            tol)
+        return _unit_problem(moments, l1_ratio, settings)
 
     t0 = time.perf_counter()
     l1_ratios = np.atleast_1d(np.asarray(l1_ratios, dtype=np.float64))
@@ -129,8 +130,7 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
     options = {"max_iter": max_iter, "screening": screening}
     stops = {"max_features": max_features, "devmax": devmax, "fdev": fdev}
     if route == "gram":
-        paths = _gram_paths(problems, grid, full, train, options, stops,
-                            getattr(source, "checkpoint", None))
+        paths = _gram_paths(grid, [full] + train, options, stops, source, settings, l1_ratios)
         scores = {"mse": _gram_scores(problems, paths, by_fold, shift_x, shift_y, grid.shape)}
     else:
         paths = _batched_paths(problems, grid, source, n_folds, loss, options, stops,
@@ -207,20 +207,60 @@ def _minus(total, part):
 
 # ---- the one-pass route ----------------------------------------------------------------
 
-def _gram_paths(problems, grid, full, train, options, stops, checkpoint=None):
-    """paths[l][0] the full data, paths[l][k + 1] fold k's training set; on the driver.
+def _unit_problem(moments, l1_ratio, settings):
+    """The problem at alpha = 1 (``settings``: loss, penalty factors, fit_intercept,
+    standardize, tol)."""
+    loss, factors, fit_intercept, standardize, tol = settings
+    return make_problem(moments, loss, 1.0, l1_ratio, factors, fit_intercept, standardize, tol)
 
-    The paths are independent; they run on DRIVER_THREADS threads (NumPy's linear
-    algebra releases the GIL), each with one BLAS thread. Every path's arithmetic is
-    the same whatever the threads, so the results are too. With a ``checkpoint``
-    every solved point is saved, and a path saved before resumes after its last point."""
+
+def solve_gram_path(moments, settings, l1_ratio, alphas, options, limit=None, stops=None,
+                    **resume):
+    """One path of the one-pass route, from its problem's moments alone: its points
+    (without their pass statistics, which this route does not need)."""
+    problem = _unit_problem(moments, l1_ratio, settings)
+    points = drive(path_steps(problem, alphas, limit=limit, **(stops or {}), **options,
+                              **resume), SufficientStatistics(moments).run_pass)
+    return [replace(point, evaluation=None) for point in points]
+
+
+def _solve_gram_path_task(*args):
+    """:func:`solve_gram_path` as a task on a worker: one BLAS thread, as on the driver,
+    so that the bits are the same wherever the path is solved."""
+    with threadpool_limits(1):
+        return solve_gram_path(*args)
+
+
+def _gram_paths(grid, moments, options, stops, source, settings, l1_ratios):
+    """paths[l][0] the full data, paths[l][k + 1] fold k's training set (``moments``:
+    the full data's, then each training set's).
+
+    The paths are independent. An engine that can run tasks on its workers
+    (``solve_tasks``: Dask) solves them there, spread over the cluster's cores;
+    otherwise, with a checkpoint, or if that fails, they run here on
+    DRIVER_THREADS threads (NumPy's linear algebra releases the GIL), each with
+    one BLAS thread. Every path's arithmetic is the same wherever it runs, so
+    the results are too. With a ``checkpoint`` every solved point is saved, and
+    a path saved before resumes after its last point."""
+    checkpoint = getattr(source, "checkpoint", None)
+    solve_tasks = getattr(source, "solve_tasks", None)
+    if checkpoint is None and solve_tasks is not None:
+        try:
+            paths = _gram_paths_on_workers(solve_tasks, grid, moments, options, stops,
+                                           settings, l1_ratios)
+        except Exception as exc:  # noqa: BLE001 - the driver can always do it
+            log.warning("solving the paths on the workers failed (%s: %s); solving them on "
+                        "the driver", type(exc).__name__, (str(exc).splitlines() or [""])[0])
+        else:
+            for _ in range(sum(len(path) for row in paths for path in row)):
+                progress.path_point()
+            return paths
+
     def solve(li, k, limit=None, full_stops=None):
-        moments = full if k < 0 else train[k]
         resume = {} if checkpoint is None else {"saved": checkpoint.saved_path(li, k),
                                                 "on_point": checkpoint.point_saver(li, k)}
-        return drive(path_steps(problems[li][k + 1], grid[li], limit=limit,
-                                **(full_stops or {}), **options, **resume),
-                     SufficientStatistics(moments).run_pass)
+        return solve_gram_path(moments[k + 1], settings, l1_ratios[li], grid[li], options,
+                               limit, full_stops, **resume)
 
     def full_then_folds(li):
         # a fold path ends where its full-data path stopped (max_features, devmax,
@@ -229,7 +269,7 @@ def _gram_paths(problems, grid, full, train, options, stops, checkpoint=None):
         limit = [len(path) - 1]
         return path, [pool.submit(solve, li, k, limit) for k in range(K)]
 
-    L, K = len(problems), len(train)
+    L, K = len(l1_ratios), len(moments) - 1
     with threadpool_limits(1), ThreadPoolExecutor(DRIVER_THREADS) as pool:
         fulls = [pool.submit(full_then_folds, li) for li in range(L)]
         paths = []
@@ -237,6 +277,26 @@ def _gram_paths(problems, grid, full, train, options, stops, checkpoint=None):
             path, folds = job.result()
             paths.append([path] + [fold.result() for fold in folds])
         return paths
+
+
+def _gram_paths_on_workers(solve_tasks, grid, moments, options, stops, settings, l1_ratios):
+    """:func:`_gram_paths` as one task per path (the moments shipped once); when a
+    stop is set (the fold paths end where their full-data path stopped) the
+    full-data paths first."""
+    L, K = len(l1_ratios), len(moments) - 1
+    calls = [(li, k) for li in range(L) for k in range(-1, K)]
+    staged = any(value is not None for value in stops.values())
+    stages = ([c for c in calls if c[1] < 0], [c for c in calls if c[1] >= 0]) if staged \
+        else (calls,)
+    done = {}
+    for stage in stages:
+        limits = {li: [len(done[li, -1]) - 1] for li, _ in stage if (li, -1) in done}
+        results = solve_tasks(_solve_gram_path_task, moments, [
+            (k + 1, (settings, l1_ratios[li], grid[li], options, limits.get(li),
+                     stops if k < 0 else None)) for li, k in stage])
+        done.update(zip(stage, results, strict=True))
+    log.info("solved the %d paths on the workers", len(calls))
+    return [[done[li, k] for k in range(-1, K)] for li in range(L)]
 
 
 def _gram_scores(problems, paths, by_fold, shift_x, shift_y, shape):
