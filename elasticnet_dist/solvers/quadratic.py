@@ -85,20 +85,18 @@ def _conjugate_gradients(Q, c, b, x0, tol, outside=None, Qx0=None):
     if outside is not None:
         d[outside] = 1.0
 
-    def apply(v):
-        Qv = Q @ v
+    def operator(Qv, v):  # (Q + diag(c)) v from Q v, zero outside
         out = Qv + c * v
         if outside is not None:
             out[outside] = 0.0
-        return out, Qv
+        return out
+
+    def apply(v):
+        Qv = Q @ v
+        return operator(Qv, v), Qv
 
     x = x0.copy()
-    if Qx0 is None:
-        r = b - apply(x)[0]
-    else:
-        r = b - (Qx0 + c * x)
-        if outside is not None:
-            r[outside] = 0.0
+    r = b - operator(Q @ x if Qx0 is None else Qx0, x)
     z = r / d
     direction = z.copy()
     rz = float(r @ z)
