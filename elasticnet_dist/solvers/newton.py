@@ -195,7 +195,7 @@ def drive(steps, run_pass):
 
 
 def newton_steps(problem, u0=None, b0=None, *, max_iter=100, ws_start=64, verbose=False,
-                 start=None, cache=None, ws_init=None, lookahead=None):
+                 start=None, cache=None, ws_init=None, lookahead=None, guess=None):
     """The working-set proximal Newton solver as a generator of passes.
 
     Yields one :class:`~elasticnet_dist.passes.PassRequest` per iteration and
@@ -207,7 +207,9 @@ def newton_steps(problem, u0=None, b0=None, *, max_iter=100, ws_start=64, verbos
     the previous point (saves the first pass); ``cache`` the squared loss's Gram
     entries, shared by every point of the path; ``ws_init`` the first working set
     (the strong set); ``lookahead(grad)`` features whose Hessian columns to fetch
-    in advance (the next point's strong set).
+    in advance (the next point's strong set); ``guess`` where the first quadratic
+    model's solution is expected (a path's prediction of its next point): its
+    solver starts there instead of at ``u0``.
     """
     check_solver_supports("newton", problem.loss_name, {"squared", "logistic"})
     squared = problem.loss_name == "squared"
@@ -311,7 +313,13 @@ def newton_steps(problem, u0=None, b0=None, *, max_iter=100, ws_start=64, verbos
             x0 = np.append(x0, 0.0)  # the intercept enters as a step from b
         Qx0 = Q @ x0
         r = g_H - Qx0
-        qp = solve_qp(Q, r, qp_pen, x0=x0, tol=qp_tol, Qx0=Qx0)
+        if guess is None:
+            qp = solve_qp(Q, r, qp_pen, x0=x0, tol=qp_tol, Qx0=Qx0)
+        else:  # the same model, solved from the predicted point
+            x_start = x0.copy()
+            x_start[:coords.size] = np.where(in_H, guess[coords], 0.0)
+            qp = solve_qp(Q, r, qp_pen, x0=x_start, tol=qp_tol, Qx0=Q @ x_start)
+            guess = None
         x = qp.x
         u_prev, b_prev, F_prev = u.copy(), b, F
         d_u = np.zeros_like(u)
