@@ -21,11 +21,16 @@ On the engines benchmark's table (n x p, ``--files`` Parquet files; labels
   standard deviations), on the same session. The full grid would take hours,
   so ``--spark-points`` grid points are timed and the time extrapolated to all.
 
+The bound is measured again after each of ``--repeats`` runs of ours on Dask,
+so every run is compared with the mean of the bounds measured just before and
+just after it; the ratio reported is the median over the runs (this machine is
+shared: the same bound moved by 30-80% within an hour).
+
 Prints a table, the issue's targets, and writes JSON.
 
     python benchmarks/bench_cv.py [--rows N] [--features P] [--files F]
         [--spark-points K] [--route-features P] [--logistic-features P]
-        [--skip-spark] [--out FILE]
+        [--skip-spark] [--repeats R] [--out FILE]
 
 (0 for ``--spark-points``, ``--route-features`` or ``--logistic-features``
 skips that part.)
@@ -97,6 +102,10 @@ def run_ours(engine, path, loss, features=("f[0-9]*",), **kw):
     return est, row
 
 
+def median_ratio(repeats):
+    return float(np.median([r["ratio"] for r in repeats]))
+
+
 def run_crossvalidator(spark, path, names, est, sd_y, n, points):
     """Spark ML's CrossValidator on ``points`` of our grid; seconds per grid point."""
     from pyspark.ml.evaluation import RegressionEvaluator
@@ -134,26 +143,36 @@ def main(argv=None):
     ap.add_argument("--route-features", type=int, default=500, help="0 to skip")
     ap.add_argument("--logistic-features", type=int, default=200, help="0 to skip")
     ap.add_argument("--skip-spark", action="store_true")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="runs of ours on Dask, each between two measures of the bound")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "bench_cv.json"))
     args = ap.parse_args(argv)
 
     root = os.path.join(HERE, "data")
     path, X, ys, names = make_table(args.rows, args.features, args.files, args.seed, root)
     path = with_fold_column(path)
-    base = numpy_baselines(path, names, X, ys["squared"])
-    bound = base["read_s"] + base["gram_s"]
     sd_y = float(np.std(ys["squared"]))
     n = X.shape[0]
-    del X, ys
-    print("single-pass bound: read %.2f s + Gram %.2f s = %.2f s"
-          % (base["read_s"], base["gram_s"], bound))
 
-    rows = []
+    def measure_bound(X, y):
+        base = numpy_baselines(path, names, X, y)
+        print("single-pass bound: read %.2f s + Gram %.2f s = %.2f s"
+              % (base["read_s"], base["gram_s"], base["read_s"] + base["gram_s"]), flush=True)
+        return base
+
+    bases = [measure_bound(X, ys["squared"])]
+    rows, repeats = [], []
     dask, t_dask = timed(make_engine, "dask", None)
     try:
-        sq, row = run_ours(dask, path, "squared", l1_ratio=L1_RATIOS, n_alphas=N_ALPHAS)
-        rows.append(row)
-        assert sq.fold_rows_.sum() == n
+        for _ in range(max(1, args.repeats)):
+            sq, row = run_ours(dask, path, "squared", l1_ratio=L1_RATIOS, n_alphas=N_ALPHAS)
+            assert sq.fold_rows_.sum() == n
+            bases.append(measure_bound(X, ys["squared"]))
+            around = [b["read_s"] + b["gram_s"] for b in bases[-2:]]
+            repeats.append(dict(row, bound_before_s=around[0], bound_after_s=around[1],
+                                ratio=row["total_s"] / np.mean(around)))
+        rows.append(min(repeats, key=lambda r: abs(r["ratio"] - median_ratio(repeats))))
+        del X, ys
         if args.route_features:
             narrow = first_columns(args.route_features)
             for limit in (4096, 0):
@@ -187,9 +206,15 @@ def main(argv=None):
         print("%-8s %-8s %-7s %6d %-32s %7d %8.2f %8.2f %8.2f %8.2f %9d"
               % (r["engine"], r["loss"], r["route"], r["features"], r["grid"], r["passes"],
                  r["load_s"], r["statistics_s"], r["paths_s"], r["total_s"], r["selected"]))
+    print("\nours on Dask against the bound measured before and after it:")
+    for r in repeats:
+        print("  ours %(total_s)6.2f s (load %(load_s).2f, statistics %(statistics_s).2f, paths "
+              "%(paths_s).2f); bound %(bound_before_s).2f / %(bound_after_s).2f s: %(ratio).2fx"
+              % r)
     targets = {}
     gram_dask = rows[0]
-    targets["squared grid / single-pass bound (<= 2)"] = gram_dask["total_s"] / bound
+    targets["squared grid / single-pass bound (<= 2), median of %d" % len(repeats)] = \
+        median_ratio(repeats)
     logistic = [r for r in rows if r["loss"] == "logistic"]
     if logistic:
         targets["logistic 5 x 50 path: data passes (<= 100)"] = logistic[0]["passes"]
@@ -212,8 +237,9 @@ def main(argv=None):
     meta = dict(python=sys.version, machine=platform.machine(), cpus=os.cpu_count(),
                 rows=n, features=args.features, files=args.files, dask_start_s=t_dask)
     with open(args.out, "w") as fh:
-        json.dump(dict(meta=meta, numpy=base, bound_s=bound, ours=rows, crossvalidator=spark_cv,
-                       targets=targets), fh, indent=2, default=float)
+        json.dump(dict(meta=meta, numpy=bases, bound_s=[b["read_s"] + b["gram_s"] for b in bases],
+                       repeats=repeats, ours=rows, crossvalidator=spark_cv, targets=targets),
+                  fh, indent=2, default=float)
     print("wrote %s" % args.out)
 
 
