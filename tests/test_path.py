@@ -144,3 +144,29 @@ def test_dense_lasso_path_end_converges():
     path = enet_path(table.X, table.y, l1_ratio=1.0)
     assert path.converged.all() and np.all(path.dual_gaps >= 0)
     assert path.n_features[-1] > 800 and path.n_passes == 1
+
+
+def test_predicted_point_is_the_secant_and_predicts_no_sign_change():
+    """The next point predicted from the last two: the secant in alpha, coordinates
+    whose prediction changes sign at zero; exact on a lasso segment with a fixed
+    support (the solution is affine in alpha there)."""
+    from types import SimpleNamespace
+
+    from elasticnet_dist.solvers.path import predicted_point
+
+    def point(alpha, u):
+        return SimpleNamespace(alpha=alpha, u=np.asarray(u, dtype=float))
+
+    assert predicted_point([point(1.0, [1.0])], 0.5) is None
+    before, last = point(1.0, [1.0, 3.0, 0.0, -0.2, 0.1]), point(0.8, [2.0, 2.0, 0.0, -0.1, 0.0])
+    got = predicted_point([before, last], 0.6)
+    np.testing.assert_allclose(got, [3.0, 1.0, 0.0, 0.0, 0.0])  # -0.1 -> 0.0 kept at 0.0
+
+    X, y = _problem(n=200, p=10, seed=4)
+    alphas = np.array([0.030, 0.029, 0.028])
+    path = enet_path(X, y, l1_ratio=1.0, alphas=alphas, tol=1e-14)
+    coefs = np.asarray(path.coefs).T  # (alphas, features)
+    assert len({tuple(np.sign(c)) for c in coefs}) == 1  # one support and signs
+    last_two = [point(a, c) for a, c in zip(alphas[:2], coefs[:2], strict=True)]
+    predicted = predicted_point(last_two, alphas[2])
+    np.testing.assert_allclose(predicted, coefs[2], rtol=1e-8, atol=1e-12)

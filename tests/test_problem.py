@@ -315,3 +315,32 @@ def test_gram_cache_grows_in_place_and_keeps_every_entry():
         np.testing.assert_array_equal(cache.G, full[np.ix_(cache.idx, cache.idx)])
     H = cache.idx[::7]
     np.testing.assert_array_equal(cache.block(H), full[np.ix_(H, H)])
+
+
+def test_gram_products_gather_the_used_rows_then_read_one_triangle():
+    """A point at a time, supports growing (and shrinking) as along a path: every
+    product equals ``w @ C`` to rounding, the rows are gathered once each while
+    they are fewer than half of C, and a non-contiguous C takes the general product."""
+    from elasticnet_dist.sufficient import GramProducts
+
+    rng = np.random.default_rng(11)
+    p = 120
+    Z = rng.standard_normal((200, p))
+    C = Z.T @ Z / 200
+    C = 0.5 * (C + C.T)
+    wide = np.zeros((p, p + 7))
+    wide[:, :p] = C
+    products, strided = GramProducts(C), GramProducts(wide[:, :p])
+    order = rng.permutation(p)
+    largest = 0
+    for size in [0, 1, 5, 5, 20, 40, 59, 60, 61, 90, 120, 30]:
+        largest = max(largest, size)
+        w = np.zeros(p)
+        w[order[:size]] = rng.standard_normal(size)
+        if size == 30:
+            w[order[100]] = 1.0  # a feature never used before, once the triangle is read
+        for got in (products(w), strided(w)):
+            np.testing.assert_allclose(got, w @ C, rtol=0, atol=1e-13 * np.abs(C).max() * p)
+        gathered = products.order.size
+        assert gathered == min(largest, p // 2)  # once each, never more than half
+        assert np.array_equal(np.sort(products.order), np.sort(order[:gathered]))
