@@ -266,13 +266,21 @@ def test_cluster_engines_give_the_same_folds_and_choice(name, loss, request, key
 
 @pytest.mark.parametrize("max_features", [None, 6])
 def test_dask_solves_the_paths_on_its_workers_with_the_drivers_bits(dask_client, keyed_tables,
-                                                                   caplog, max_features):
+                                                                   caplog, monkeypatch,
+                                                                   max_features):
     """The one-pass route's paths run as tasks on the Dask workers (with a stop,
-    the full-data paths first): the same bits as the local engine's driver threads."""
+    the full-data paths first, then the folds', from statistics sent once): the
+    same bits as the local engine's driver threads."""
     ref = _cv(keyed_tables[7], max_features=max_features)
+    scatters = []
+    scatter = dask_client.scatter
+    monkeypatch.setattr(dask_client, "scatter",
+                        lambda data, **kw: scatters.append(len(data)) or scatter(data, **kw))
     with caplog.at_level(logging.INFO, logger="elasticnet_dist"):
         est = _cv(keyed_tables[7], ("dask", dask_client), max_features=max_features)
+    monkeypatch.undo()
     assert "solved the 12 paths on the workers" in caplog.text  # 2 l1_ratios x (5 + 1)
+    assert scatters == [6]  # the moments of the full data and of 5 training sets, once
     assert est.route_ == "gram"
     np.testing.assert_array_equal(est.mse_path_, ref.mse_path_)
     np.testing.assert_array_equal(est.coef_, ref.coef_)

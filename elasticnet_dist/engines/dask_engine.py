@@ -312,11 +312,16 @@ class DaskEngine(BlockEngine):
                        key=lambda item: item[0])
         return tree_merge(stats for _, stats in parts)
 
-    def solve_tasks(self, fn, shared, calls):
-        """``[fn(shared[i], *args) for i, args in calls]`` as tasks on the workers,
-        the (large) ``shared`` objects sent to the cluster once: independent jobs
-        of the driver (the one-pass cross-validation's paths, from p x p
-        statistics) on the cluster's cores instead of the driver's threads.
+    def solve_tasks(self, fn, shared, stages):
+        """Independent jobs of the driver as tasks on the workers, the (large)
+        ``shared`` objects sent to the cluster once: the one-pass
+        cross-validation's paths, from p x p statistics, on the cluster's cores
+        instead of the driver's threads.
+
+        ``stages`` is a generator of job lists: each yielded list of ``(i, args)``
+        runs as ``fn(shared[i], *args)``, the generator receives the results in
+        order and yields the next list (e.g. the fold paths, once the full-data
+        paths tell where they stop); what it returns is returned.
 
         Measured on 100,000 x 2,000, 18 paths of 100 points, 2 workers on 2
         cores: 5.5 s on the driver's two threads (the GIL lets them reach 1.35
@@ -326,9 +331,14 @@ class DaskEngine(BlockEngine):
         driver (see :func:`~elasticnet_dist.solvers.cv._gram_paths`)."""
         client = self.client
         data = client.scatter(list(shared), hash=False)
-        futures = [client.submit(fn, data[i], *args, pure=False) for i, args in calls]
+        futures = []
         try:
-            return self._gather(futures)
+            calls = next(stages)
+            while True:
+                futures = [client.submit(fn, data[i], *args, pure=False) for i, args in calls]
+                calls = stages.send(self._gather(futures))
+        except StopIteration as stop:
+            return stop.value
         finally:
             client.cancel(futures + data)
 

@@ -286,15 +286,19 @@ def _gram_paths_on_workers(solve_tasks, grid, moments, options, stops, settings,
     L, K = len(l1_ratios), len(moments) - 1
     calls = [(li, k) for li in range(L) for k in range(-1, K)]
     staged = any(value is not None for value in stops.values())
-    stages = ([c for c in calls if c[1] < 0], [c for c in calls if c[1] >= 0]) if staged \
-        else (calls,)
-    done = {}
-    for stage in stages:
-        limits = {li: [len(done[li, -1]) - 1] for li, _ in stage if (li, -1) in done}
-        results = solve_tasks(_solve_gram_path_task, moments, [
-            (k + 1, (settings, l1_ratios[li], grid[li], options, limits.get(li),
-                     stops if k < 0 else None)) for li, k in stage])
-        done.update(zip(stage, results, strict=True))
+
+    def stages():
+        done = {}
+        for stage in ([c for c in calls if c[1] < 0], [c for c in calls if c[1] >= 0]) \
+                if staged else (calls,):
+            limits = {li: [len(done[li, -1]) - 1] for li, _ in stage if (li, -1) in done}
+            results = yield [(k + 1, (settings, l1_ratios[li], grid[li], options,
+                                      limits.get(li), stops if k < 0 else None))
+                             for li, k in stage]
+            done.update(zip(stage, results, strict=True))
+        return done
+
+    done = solve_tasks(_solve_gram_path_task, moments, stages())
     log.info("solved the %d paths on the workers", len(calls))
     return [[done[li, k] for k in range(-1, K)] for li in range(L)]
 
