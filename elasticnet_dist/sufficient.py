@@ -22,53 +22,27 @@ from .passes import hessian_keys
 from .problem import Moments
 
 
-class GramProducts:
-    """``w @ C`` for one point ``w`` at a time, C the (symmetric) centred Gram matrix.
+#: A point with fewer than this share of features non-zero multiplies their rows of
+#: the Gram matrix (gathered, |S| p numbers copied and read); denser points read one
+#: triangle of it (p^2 / 2 numbers). See :func:`gram_product`.
+GATHER_SHARE = 1 / 6
+
+
+def gram_product(gram, w):
+    """``w @ C`` for one point ``w`` and the symmetric Gram matrix ``C``.
 
     The product is bound by reading C (2,000 x 2,000: 32 MB), so it reads as
-    little of it as it can. Rows of C are gathered once each, as their feature
-    is first used, into a buffer with room to grow, and a point multiplies
-    the gathered rows (``w`` is zero outside them) as one contiguous block;
-    once they are half of C, one triangle of it is read instead (BLAS
-    ``dsymv``; C C-ordered is its own Fortran-ordered transpose, no copy).
-    Along the CV benchmark's paths (p = 2,000) a point's product took 0.83 ms
-    on average gathering its support's rows every time, and the whole matrix
-    1.75 ms against 0.93 for a triangle; 500 gathered rows take 0.40 ms.
-    """
-
-    def __init__(self, gram):
-        self.gram = gram
-        p = gram.shape[0]
-        self.order = np.zeros(0, dtype=np.intp)     # features in the order gathered
-        self._rows = np.empty((0, p))
-        self._where = np.full(p, -1, dtype=np.intp)  # feature -> row of the buffer
-
-    def __call__(self, w):
-        """``w @ C`` for a (p,) vector ``w``."""
-        used = np.flatnonzero(w)
-        new = used[self._where[used] < 0]
-        p = self.gram.shape[0]
-        if 2 * (self.order.size + new.size) > p:
-            return self._triangle(w)
-        if new.size:
-            self._gather(new)
-        return w[self.order] @ self._rows[:self.order.size]
-
-    def _gather(self, new):
-        k, m = self.order.size, self.order.size + new.size
-        if m > self._rows.shape[0]:
-            grown = np.empty((max(m, 64, 3 * self._rows.shape[0] // 2), self.gram.shape[1]))
-            grown[:k] = self._rows[:k]
-            self._rows = grown
-        self._rows[k:m] = self.gram[new]
-        self._where[new] = np.arange(k, m)
-        self.order = np.concatenate([self.order, new])
-
-    def _triangle(self, w):
-        G = self.gram
-        if G.dtype != np.float64 or not (G.flags.c_contiguous or G.flags.f_contiguous):
-            return w @ G
-        return dsymv(1.0, G.T if G.flags.c_contiguous else G, w, lower=0)
+    little of it as it can: the rows of w's support when they are few, else
+    one triangle (BLAS ``dsymv``; C C-ordered is its own Fortran-ordered
+    transpose, no copy). At p = 2,000 and 500 features used: gathering their
+    rows 1.24 ms, the whole matrix 1.75 ms, one triangle 0.85 ms. The choice
+    depends on ``w`` alone, so a path resumed from a checkpoint makes the same
+    products, bit for bit."""
+    used = np.flatnonzero(w)
+    if used.size < GATHER_SHARE * w.size or gram.dtype != np.float64 \
+            or not (gram.flags.c_contiguous or gram.flags.f_contiguous):
+        return w[used] @ gram[used]
+    return dsymv(1.0, gram.T if gram.flags.c_contiguous else gram, w, lower=0)
 
 
 class SufficientStatistics:
@@ -81,7 +55,6 @@ class SufficientStatistics:
         self.n_rows = moments.n_rows
         self.n_features = moments.mean_x.shape[0]
         self.n_passes = 0  # never a data pass
-        self._products = GramProducts(moments.gram)
 
     def run_pass(self, request):
         if request.loss != "squared":
@@ -93,7 +66,7 @@ class SufficientStatistics:
             w = np.atleast_2d(request.coefs)
             delta = m.mean_y - request.intercepts - w @ m.mean_x
             if w.shape[0] == 1:  # a solver's point
-                Cw = self._products(w[0])[None]
+                Cw = gram_product(m.gram, w[0])[None]
             else:  # many points (scoring a path): one matrix product
                 used = np.flatnonzero(np.any(w != 0, axis=0))
                 Cw = w[:, used] @ m.gram[used] if used.size * 3 < self.n_features \

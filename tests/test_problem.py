@@ -317,33 +317,29 @@ def test_gram_cache_grows_in_place_and_keeps_every_entry():
     np.testing.assert_array_equal(cache.block(H), full[np.ix_(H, H)])
 
 
-def test_gram_products_gather_the_used_rows_then_read_one_triangle():
-    """A point at a time, supports growing (and shrinking) as along a path: every
-    product equals ``w @ C`` to rounding, the rows are gathered once each while
-    they are fewer than half of C, and a non-contiguous C takes the general product."""
-    from elasticnet_dist.sufficient import GramProducts
+@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+def test_gram_product_of_sparse_and_dense_points_equals_the_full_product(layout):
+    """Supports below and above the gather share (rows gathered, or one triangle
+    read), for every layout of the Gram matrix: ``w @ C`` to rounding."""
+    from elasticnet_dist.sufficient import GATHER_SHARE, gram_product
 
     rng = np.random.default_rng(11)
     p = 120
     Z = rng.standard_normal((200, p))
     C = Z.T @ Z / 200
     C = 0.5 * (C + C.T)
-    wide = np.zeros((p, p + 7))
-    wide[:, :p] = C
-    products, strided = GramProducts(C), GramProducts(wide[:, :p])
-    order = rng.permutation(p)
-    largest = 0
-    for size in [0, 1, 5, 5, 20, 40, 59, 60, 61, 90, 120, 30]:
-        largest = max(largest, size)
+    if layout == "F":
+        C = np.asfortranarray(C)
+    elif layout == "strided":
+        wide = np.zeros((p, p + 7))
+        wide[:, :p] = C
+        C = wide[:, :p]
+    sizes = [0, 1, int(GATHER_SHARE * p) - 1, int(GATHER_SHARE * p) + 1, p // 2, p]
+    for size in sizes:
         w = np.zeros(p)
-        w[order[:size]] = rng.standard_normal(size)
-        if size == 30:
-            w[order[100]] = 1.0  # a feature never used before, once the triangle is read
-        for got in (products(w), strided(w)):
-            np.testing.assert_allclose(got, w @ C, rtol=0, atol=1e-13 * np.abs(C).max() * p)
-        gathered = products.order.size
-        assert gathered == min(largest, p // 2)  # once each, never more than half
-        assert np.array_equal(np.sort(products.order), np.sort(order[:gathered]))
+        w[rng.permutation(p)[:size]] = rng.standard_normal(size)
+        np.testing.assert_allclose(gram_product(C, w), w @ C, rtol=0,
+                                   atol=1e-13 * np.abs(C).max() * p)
 
 
 @pytest.mark.parametrize("p", [1, 255, 256, 257, 600])
