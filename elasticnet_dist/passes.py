@@ -271,10 +271,11 @@ def block_stats(X, y, s, request: PassRequest, fold=None, gram_out=None, accumul
     return out
 
 
-def merge_stats(parts):
+def merge_stats(parts, owned=False):
     """Sum a sequence of :func:`block_stats` results key by key, in the given order
-    (``None`` stands for a block without rows and is skipped)."""
-    total = merge_group(parts)
+    (``None`` stands for a block without rows and is skipped; ``owned``: see
+    :func:`merge_group`)."""
+    total = merge_group(parts, owned)
     if total is None:
         raise ValueError("a pass needs at least one block of rows")
     return total
@@ -284,8 +285,12 @@ def merge_stats(parts):
 FAN_IN = 8
 
 
-def merge_group(parts):
+def merge_group(parts, owned=False):
     """:func:`merge_stats` of one node of the tree; ``None`` when every part is empty.
+
+    The parts are left as they are, unless ``owned`` (nothing else holds them:
+    results just received from the workers): the sum is then made in the
+    first part's arrays, not in a copy (160 MB for 5 folds at p = 2,000).
 
     ``parts`` may be an iterator: each part is added to the total and dropped
     before the next is taken, so a node over lazily computed parts
@@ -297,11 +302,18 @@ def merge_group(parts):
         if part is None:
             continue
         if total is None:
-            total = {k: np.array(v, dtype=np.float64, copy=True) for k, v in part.items()}
+            total = {k: _writable(v) if owned else np.array(v, dtype=np.float64, copy=True)
+                     for k, v in part.items()}
         else:
             for k, v in part.items():
                 total[k] += v
     return total
+
+
+def _writable(value):
+    """``value`` as a float64 array that may be written, copied only if it must be."""
+    array = np.asarray(value, dtype=np.float64)
+    return array if array.flags.writeable else array.copy()
 
 
 class LazyParts:
@@ -318,15 +330,17 @@ class LazyParts:
         return self.compute(self.indices[i])
 
 
-def tree_merge(parts, fan_in=FAN_IN):
+def tree_merge(parts, fan_in=FAN_IN, owned=False):
     """:func:`merge_stats` as a tree of fixed shape: groups of ``fan_in`` consecutive
     partial results, then groups of those, ... The shape depends only on the
     number of parts (empty blocks included), so the rounding is the same on every
     run and engine, and an engine may compute the lower levels where the parts
     are (:func:`merge_group` on each group, or :func:`subtrees` of a run of parts)
-    and finish here (:func:`finish_tree`) with the same result."""
+    and finish here (:func:`finish_tree`) with the same result. ``owned``: see
+    :func:`merge_group`."""
     parts = list(parts)
-    return finish_tree({(0, i): part for i, part in enumerate(parts)}, len(parts), fan_in)
+    return finish_tree({(0, i): part for i, part in enumerate(parts)}, len(parts), fan_in,
+                       owned)
 
 
 def subtrees(parts, first, n_parts, fan_in=FAN_IN):
@@ -360,9 +374,10 @@ def subtrees(parts, first, n_parts, fan_in=FAN_IN):
         level += 1
 
 
-def finish_tree(nodes, n_parts, fan_in=FAN_IN):
+def finish_tree(nodes, n_parts, fan_in=FAN_IN, owned=False):
     """:func:`tree_merge` of ``n_parts`` parts given as nodes of its tree
-    (``{(level, index): stats}``, e.g. from :func:`subtrees`) that cover every part once."""
+    (``{(level, index): stats}``, e.g. from :func:`subtrees`) that cover every part
+    once; ``owned``: nothing else holds them (see :func:`merge_group`)."""
     if n_parts == 0:
         raise ValueError("a pass needs at least one block of rows")
     level, n = 0, n_parts
@@ -375,10 +390,10 @@ def finish_tree(nodes, n_parts, fan_in=FAN_IN):
             if (level + 1, g) in nodes:
                 upper[g] = nodes[(level + 1, g)]
             elif all(c in current for c in children):
-                upper[g] = merge_group([current[c] for c in children])
+                upper[g] = merge_group([current[c] for c in children], owned)
             # else: a node further up covers these parts
         current, n, level = upper, m, level + 1
-    return merge_stats([current[0]])
+    return merge_stats([current[0]], owned)
 
 
 #: Target size of one chunk of a cached block in bytes. Chunks bound a pass's

@@ -136,6 +136,30 @@ def test_tree_merge_equals_the_ordered_sum_and_skips_empty_blocks():
     assert merged["n"] == sum(range(19))
 
 
+def test_owned_merge_sums_into_its_parts_with_the_same_bits():
+    """Parts received for the merge are summed in place (no copy of the first);
+    others are left as they were; a read-only part (as a transport may hand it
+    over) is copied rather than written."""
+    rng = np.random.default_rng(9)
+    parts = [{"g": rng.standard_normal((4, 4)), "n": np.float64(i)} for i in range(11)]
+    frozen = parts[0]["g"].copy()
+    frozen.flags.writeable = False
+    parts[0]["g"] = frozen
+    copies = [{k: np.copy(v) for k, v in part.items()} for part in parts]
+    expected = tree_merge(parts, fan_in=4)
+    assert all(np.array_equal(a["g"], b["g"]) for a, b in zip(parts, copies, strict=True))
+    owned = [{k: np.copy(v) for k, v in part.items()} for part in parts]
+    first = owned[0]["g"]
+    got = tree_merge(owned, fan_in=4, owned=True)
+    np.testing.assert_array_equal(got["g"], expected["g"])
+    assert got["n"] == expected["n"]
+    assert got["g"] is first  # summed into the first part's array
+    readonly = [{k: np.copy(v) for k, v in part.items()} for part in parts]
+    readonly[0]["g"].flags.writeable = False
+    np.testing.assert_array_equal(tree_merge(readonly, fan_in=4, owned=True)["g"],
+                                  expected["g"])
+
+
 @pytest.mark.parametrize("loss", ["squared", "logistic"])
 @pytest.mark.parametrize("c", [1.0, 1.0005])
 def test_native_to_peer_inverts_peer_to_native(loss, c):

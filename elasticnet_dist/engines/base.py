@@ -222,9 +222,10 @@ def grouped_tree_merge(n_parts, group_stats, fan_in=FAN_IN):
     """:func:`~elasticnet_dist.passes.tree_merge` of ``n_parts`` parts computed one
     group of ``fan_in`` consecutive parts at a time (``group_stats(first, stop)``
     returns their list, or :class:`~elasticnet_dist.passes.LazyParts` to hold one
-    part at a time): at most one group and the merged groups are held at once."""
+    part at a time): at most one group and the merged groups are held at once. The
+    parts are computed for this merge, which therefore sums into them."""
     nodes = {}
     for first in range(0, n_parts, fan_in):
         stop = min(n_parts, first + fan_in)
         nodes.update(subtrees(group_stats(first, stop), first, n_parts, fan_in))
-    return finish_tree(nodes, n_parts, fan_in)
+    return finish_tree(nodes, n_parts, fan_in, owned=True)

@@ -310,7 +310,7 @@ class DaskEngine(BlockEngine):
                     **_preferring(addr), pure=False))
         parts = sorted((item for result in self._gather(tasks) for item in result),
                        key=lambda item: item[0])
-        return tree_merge(stats for _, stats in parts)
+        return tree_merge((stats for _, stats in parts), owned=True)
 
     def solve_tasks(self, fn, shared, stages):
         """Independent jobs of the driver as tasks on the workers, the (large)
@@ -390,7 +390,7 @@ class DaskEngine(BlockEngine):
             below += parts
             parts = [client.submit(merge_group, parts[i:i + FAN_IN], pure=False)
                      for i in range(0, len(parts), FAN_IN)]
-        return tree_merge(self._gather(parts, upstream=below))
+        return tree_merge(self._gather(parts, upstream=below), owned=True)
 
     def _release(self):
         self._blocks = []

@@ -293,8 +293,8 @@ class SparkEngine(BlockEngine):
                                  self._pieces, self._decoder, request, self._slots)
         parts = _collect(self._rdd.mapPartitionsWithIndex(task))
         if big:
-            return finish_tree(dict(parts), len(self._pieces))
-        return tree_merge(stats for _, stats in sorted(parts, key=lambda t: t[0]))
+            return finish_tree(dict(parts), len(self._pieces), owned=True)
+        return tree_merge((stats for _, stats in sorted(parts, key=lambda t: t[0])), owned=True)
 
     def _stage_memory(self, pieces, decoder):
         from ..io.table import open_table
