@@ -39,9 +39,10 @@ def gram_product(gram, w):
     depends on ``w`` alone, so a path resumed from a checkpoint makes the same
     products, bit for bit."""
     used = np.flatnonzero(w)
-    if used.size < GATHER_SHARE * w.size or gram.dtype != np.float64 \
-            or not (gram.flags.c_contiguous or gram.flags.f_contiguous):
+    if used.size < GATHER_SHARE * w.size:
         return w[used] @ gram[used]
+    if gram.dtype != np.float64 or not (gram.flags.c_contiguous or gram.flags.f_contiguous):
+        return w @ gram  # BLAS would want a copy: read it all
     return dsymv(1.0, gram.T if gram.flags.c_contiguous else gram, w, lower=0)
 
 
