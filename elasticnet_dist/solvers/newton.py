@@ -313,13 +313,13 @@ def newton_steps(problem, u0=None, b0=None, *, max_iter=100, ws_start=64, verbos
             x0 = np.append(x0, 0.0)  # the intercept enters as a step from b
         Qx0 = Q @ x0
         r = g_H - Qx0
-        if guess is None:
-            qp = solve_qp(Q, r, qp_pen, x0=x0, tol=qp_tol, Qx0=Qx0)
-        else:  # the same model, solved from the predicted point
+        x_start, Qx_start = x0, Qx0
+        if guess is not None:  # the same model, solved from the predicted point
             x_start = x0.copy()
             x_start[:coords.size] = np.where(in_H, guess[coords], 0.0)
-            qp = solve_qp(Q, r, qp_pen, x0=x_start, tol=qp_tol, Qx0=Q @ x_start)
+            Qx_start = Q @ x_start
             guess = None
+        qp = solve_qp(Q, r, qp_pen, x0=x_start, tol=qp_tol, Qx0=Qx_start)
         x = qp.x
         u_prev, b_prev, F_prev = u.copy(), b, F
         d_u = np.zeros_like(u)
