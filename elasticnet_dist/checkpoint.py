@@ -33,17 +33,21 @@ import json
 import logging
 import os
 import re
-import tempfile
 import threading
+import zipfile
 
 import numpy as np
+
+from .outputs import write_atomic
 
 log = logging.getLogger("elasticnet_dist")
 
 FINGERPRINT_NAME = "fingerprint.json"
 _PASS = "pass-%06d.npz"
 _POINT = "path-l%d-k%d-a%03d.npz"
-_TEMP = ".tmp-*"  # a write that a kill interrupted
+#: What reading a damaged checkpoint file raises (a torn write, a full disk, an edit).
+UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
+_TEMP = ".*.tmp"  # a write that a kill interrupted (outputs.write_atomic)
 _OURS = ("pass-*.npz", "path-*.npz", FINGERPRINT_NAME, _TEMP)
 #: Passes whose statistics take fewer bytes are logged compressed.
 COMPRESS_BELOW = 32 * 2**20
@@ -142,18 +146,28 @@ class Checkpoint:
         path = os.path.join(self.directory, _PASS % number)
         if not os.path.exists(path):
             return None
-        with np.load(path) as data:
-            if str(data["__request__"]) != digest:
-                log.warning("checkpoint pass %d was made for another request; replay ends "
-                            "there", number)
-                for stale in self._files("pass-*.npz"):
-                    if _number(stale) >= number:
-                        os.remove(stale)
-                return None
-            stats = {key: data[key][()] if data[key].ndim == 0 else data[key]
-                     for key in data.files if key != "__request__"}
+        try:
+            with np.load(path) as data:
+                if str(data["__request__"]) != digest:
+                    log.warning("checkpoint pass %d was made for another request; replay "
+                                "ends there", number)
+                    self._drop_from("pass-*.npz", number)
+                    return None
+                stats = {key: data[key][()] if data[key].ndim == 0 else data[key]
+                         for key in data.files if key != "__request__"}
+        except UNREADABLE as exc:
+            log.warning("checkpoint file %s is unreadable (%s: %s); replay ends there and the "
+                        "fit goes on afresh from that pass", path, type(exc).__name__, exc)
+            self._drop_from("pass-*.npz", number)
+            return None
         self.replayed += 1
         return stats
+
+    def _drop_from(self, pattern, number):
+        """Remove the files of ``pattern`` numbered ``number`` and later."""
+        for stale in self._files(pattern):
+            if _number(stale) >= number:
+                os.remove(stale)
 
     def save_pass(self, number, digest, stats):
         """Log the statistics of pass ``number`` (fsync'ed: passes are the costly part).
@@ -172,8 +186,16 @@ class Checkpoint:
             path = os.path.join(self.directory, _POINT % (l1_index, fold, len(points)))
             if not os.path.exists(path):
                 break
-            with np.load(path) as data:
-                point, state = _point_from(data)
+            try:
+                with np.load(path) as data:
+                    point, state = _point_from(data)
+            except UNREADABLE as exc:
+                log.warning("checkpoint file %s is unreadable (%s: %s); this path resumes "
+                            "from the point before it", path, type(exc).__name__, exc)
+                for stale in self._files("path-l%d-k%d-a*.npz" % (l1_index, fold)):
+                    if _number(stale) >= len(points):
+                        os.remove(stale)
+                break
             points.append(point)
             states.append(state)
         if not points:
@@ -302,17 +324,6 @@ def _number(path):
 
 
 def _write_atomic(path, write, sync=False):
-    """Write through ``write(file)`` to a temporary file beside ``path``, then rename."""
-    folder = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            if sync:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """Write through ``write(file)`` to a temporary file beside ``path``, then rename
+    (:func:`elasticnet_dist.outputs.write_atomic`)."""
+    write_atomic(path, write, sync=sync)

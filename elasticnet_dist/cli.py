@@ -23,15 +23,17 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import time
 
 from . import config as cfg
 from .errors import (ConfigError, EngineError, InputError, ManifestError, NonFiniteDataError,
-                     NotConvergedError)
+                     NotConvergedError, Terminated)
 
 EXIT_OK, EXIT_INTERNAL, EXIT_CONFIG, EXIT_INPUT = 0, 1, 2, 3
 EXIT_NOT_CONVERGED, EXIT_ENGINE, EXIT_MANIFEST = 4, 5, 6
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM
 EXIT_CODES = {
     EXIT_OK: "success",
     EXIT_INTERNAL: "internal error (a bug; rerun with --debug and report the traceback)",
@@ -39,8 +41,12 @@ EXIT_CODES = {
     EXIT_INPUT: "bad input data: unreadable file, missing column, wrong type, NaN, ...",
     EXIT_NOT_CONVERGED: "the fit did not converge and output.on_not_converged is fail",
     EXIT_ENGINE: "engine or infrastructure failure: scheduler or master unreachable, "
-                 "worker lost, out of memory, I/O error",
-    EXIT_MANIFEST: "the manifest is unreadable or does not match its JSON Schema",
+                 "worker lost, out of memory, I/O error (the path named), the output held "
+                 "by another run",
+    EXIT_MANIFEST: "the manifest is unreadable or does not match its JSON Schema, or the "
+                   "report beside it is another run's",
+    EXIT_INTERRUPTED: "interrupted by SIGINT (Ctrl-C); nothing written, temporary files removed",
+    EXIT_TERMINATED: "terminated by SIGTERM; nothing written, temporary files removed",
 }
 ENGINE_MODULES = ("distributed", "dask", "py4j", "pyspark", "tornado", "asyncio")
 
@@ -64,15 +70,27 @@ exit codes:
 # ---- logging ----------------------------------------------------------------------------
 
 class JsonLinesFormatter(logging.Formatter):
-    """One JSON object per record: time (UTC, ISO 8601), level, logger, message."""
+    """One JSON object per record: time (UTC, ISO 8601), level, logger, message
+    (secrets scrubbed, :func:`elasticnet_dist.redaction.scrub`)."""
 
     def format(self, record):
+        from .redaction import scrub
+
         out = {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
                + ".%03dZ" % record.msecs, "level": record.levelname.lower(),
-               "logger": record.name, "message": record.getMessage()}
+               "logger": record.name, "message": scrub(record.getMessage())}
         if record.exc_info:
-            out["traceback"] = self.formatException(record.exc_info)
+            out["traceback"] = scrub(self.formatException(record.exc_info))
         return json.dumps(out)
+
+
+class ScrubbingFormatter(logging.Formatter):
+    """Text lines with secrets scrubbed from the message and any traceback."""
+
+    def format(self, record):
+        from .redaction import scrub
+
+        return scrub(super().format(record))
 
 
 class _StatusAwareHandler(logging.StreamHandler):
@@ -86,16 +104,28 @@ class _StatusAwareHandler(logging.StreamHandler):
 
 
 def setup_logging(level="info", fmt="text"):
-    """Our records (and the engines' warnings) on stderr, as text or JSON lines."""
-    handler = _StatusAwareHandler(sys.stderr)
-    handler.setFormatter(JsonLinesFormatter() if fmt == "json" else logging.Formatter(
-        "%(asctime)s %(levelname)-7s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    """Our records (and the engines' warnings) on stderr, as text or JSON lines.
+
+    The tool's logger has a handler of its own: Dask's ``LocalCluster`` lowers the
+    level of every stream handler on the ``distributed`` logger while it starts
+    (``silence_logging``), which silenced the tool's own lines when the two shared
+    one handler."""
     for name, lvl in (("elasticnet_dist", level.upper()), ("distributed", "WARNING"),
                       ("py4j", "WARNING")):
+        handler = _StatusAwareHandler(sys.stderr)
+        handler.setFormatter(JsonLinesFormatter() if fmt == "json" else ScrubbingFormatter(
+            "%(asctime)s %(levelname)-7s %(message)s", "%Y-%m-%d %H:%M:%S"))
         logger = logging.getLogger(name)
         logger.handlers = [handler]
         logger.setLevel(lvl)
         logger.propagate = False
+    # other libraries' warnings (urllib3 retries, MLflow) are scrubbed too, not left to
+    # Python's last-resort handler
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(JsonLinesFormatter() if fmt == "json" else ScrubbingFormatter(
+        "%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
+    logging.getLogger().handlers = [handler]
 
 
 def _progress(mode):
@@ -216,6 +246,19 @@ def _add_select_flags(p, *, demo=False):
                    help="save progress in DIR; a rerun after a crash resumes from it")
 
 
+def _add_manifest(p):
+    """The manifest, as ``FILE`` or ``--manifest FILE`` (as ``apply`` takes it)."""
+    p.add_argument("manifest_positional", metavar="FILE", nargs="?", help="the manifest")
+    p.add_argument("--manifest", metavar="FILE", help="the manifest (instead of FILE)")
+
+
+def _manifest_arg(args):
+    given = [m for m in (args.manifest_positional, args.manifest) if m is not None]
+    if len(given) != 1:
+        raise ConfigError("give the manifest once: as FILE or as --manifest FILE")
+    return given[0]
+
+
 def build_parser():
     from . import __version__
 
@@ -245,7 +288,7 @@ def build_parser():
 
     validate = sub.add_parser("validate", formatter_class=fmt, epilog=EXAMPLES,
                               help="check a manifest, and a table against it")
-    validate.add_argument("manifest", metavar="FILE")
+    _add_manifest(validate)
     validate.add_argument("--input", metavar="PATH",
                           help="also check that this table has the reduced schema")
     _add_common(validate)
@@ -253,7 +296,7 @@ def build_parser():
 
     report = sub.add_parser("report", formatter_class=fmt, epilog=EXAMPLES,
                             help="(re)build report.html and its figures from a manifest")
-    report.add_argument("manifest", metavar="FILE")
+    _add_manifest(report)
     report.add_argument("--output", metavar="DIR",
                         help="where to write them (default: beside the manifest)")
     _add_common(report)
@@ -283,6 +326,9 @@ def _resolve(args, extra=None):
     for section, values in (extra or {}).items():
         layer.setdefault(section, {}).update(values)
     config = cfg.resolve(args.config, layer)
+    from .redaction import remember
+
+    remember(config)  # its secrets are scrubbed from every log line from here on
     setup_logging(config["logging"]["level"], config["logging"]["format"])
     return config
 
@@ -298,36 +344,42 @@ def _select(args):
 
 
 def _apply(args):
+    from .outputs import local_output_path
     from .stage import apply
 
     config = _resolve(args)
     apply(args.manifest, args.input, args.output, config)
-    print(os.path.abspath(args.output))
+    print(local_output_path(args.output, "--output"))
     return EXIT_OK
 
 
 def _validate(args):
     from .stage import validate
 
-    manifest = validate(args.manifest, args.input)
+    path = _manifest_arg(args)
+    manifest = validate(path, args.input)
     log.info("%s is a valid manifest (%d selected features, %d reduced-schema columns)%s",
-             args.manifest, len(manifest.selected), len(manifest.columns),
+             path, len(manifest.selected), len(manifest.columns),
              "; %s matches it" % args.input if args.input else "")
     print("ok")
     return EXIT_OK
 
 
 def _report(args):
+    from .outputs import folder_lock, local_output_path
     from .report import plotting_available, write_report
-    from .stage import prepare_folder, validate
+    from .stage import _checked, prepare_folder
 
+    path = _manifest_arg(args)
+    folder = local_output_path(args.output or os.path.dirname(os.path.abspath(path)),
+                               "--output")
     if not plotting_available():
         raise ConfigError("the report needs matplotlib: pip install 'elasticnet_dist[plot]'")
-    manifest = validate(args.manifest)
-    folder = args.output or os.path.dirname(os.path.abspath(args.manifest))
+    manifest = _checked(path, None, None)[0]  # not validate(): it rebuilds a stale report
     prepare_folder(folder, "--output")
-    files = write_report(manifest.document, folder,
-                         manifest_name=os.path.relpath(os.path.abspath(args.manifest), folder))
+    with folder_lock(folder, "the report folder %s" % folder):
+        files = write_report(manifest.document, folder,
+                             manifest_name=os.path.relpath(os.path.abspath(path), folder))
     log.info("report written to %s with %d figures", files[0], len(files) - 1)
     print(files[0])
     return EXIT_OK
@@ -407,14 +459,28 @@ def main(argv=None):
         parser.print_help()
         return EXIT_CONFIG
     setup_logging(args.log_level or "info", args.log_format or "text")
+    previous = _handle_sigterm()
     try:
         return args.func(args)
     except BrokenPipeError:  # output piped into a reader that stopped early (e.g. head)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except KeyboardInterrupt:
-        log.error("interrupted")
-        return 130
+        log.error("interrupted (SIGINT): temporary files removed, earlier outputs kept "
+                  "(exit %d)", EXIT_INTERRUPTED)
+        return EXIT_INTERRUPTED
+    except Terminated:
+        log.error("terminated (SIGTERM): temporary files removed, earlier outputs kept "
+                  "(exit %d)", EXIT_TERMINATED)
+        return EXIT_TERMINATED
+    except MemoryError:
+        log.error("out of memory on the driver (MemoryError); lower search.n_alphas, "
+                  "search.cv or the features read, or use a larger machine (exit %d)",
+                  EXIT_ENGINE)
+        return EXIT_ENGINE
+    except RecursionError as exc:
+        log.error("input nested too deeply (RecursionError: %s) (exit %d)", exc, EXIT_CONFIG)
+        return EXIT_CONFIG
     except Exception as exc:
         code = exit_code_of(exc)
         if args.debug or code == EXIT_INTERNAL:
@@ -422,6 +488,25 @@ def main(argv=None):
         else:
             log.error("%s (exit %d)", _describe(exc), code)
         return code
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _handle_sigterm():
+    """SIGTERM raises :class:`Terminated` in the main thread, so that every ``finally``
+    and ``except BaseException`` on the way out removes its temporary files and
+    staging folders and stops the engine, as Ctrl-C (KeyboardInterrupt) does; the
+    exit code is then 143. Returns the previous handler (None off the main thread)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def terminate(signum, frame):
+        raise Terminated()
+
+    return signal.signal(signal.SIGTERM, terminate)
 
 
 def _describe(exc):

@@ -24,8 +24,11 @@ from typing import Any, Callable, Optional
 
 from .errors import ConfigError
 
-#: Names of the secret-bearing keys: their values never reach a manifest or a log.
-SECRET_KEYS = {("input", "storage_options")}
+
+
+#: Upper bounds: a grid or a fold count beyond these is a typo, not a plan (each
+#: costs memory and time in proportion before a single point is fitted).
+MAX_ALPHAS, MAX_L1_RATIOS, MAX_FOLDS, MAX_ITER = 10_000, 100, 1_000, 100_000
 
 
 @dataclass(frozen=True)
@@ -78,9 +81,9 @@ def _strings(nullable=False):
 
 def _ratios():
     def check(x):
-        return (isinstance(x, list) and len(x) > 0 and all(
+        return (isinstance(x, list) and 0 < len(x) <= MAX_L1_RATIOS and all(
             isinstance(r, numbers.Real) and not isinstance(r, bool) and 0 <= r <= 1 for r in x))
-    return check, "a non-empty list of numbers in [0, 1]"
+    return check, "a list of 1 to %d numbers in [0, 1]" % MAX_L1_RATIOS
 
 
 def _mapping(values_check, values_text):
@@ -134,7 +137,7 @@ SPEC = {
                                "features not named get 1"),
         "tol": _opt(1e-6, _number(0, strict_low=True),
                     "duality-gap tolerance, relative to the null deviance"),
-        "max_iter": _opt(100, _number(1, integer=True),
+        "max_iter": _opt(100, _number(1, MAX_ITER, integer=True),
                          "Newton iterations (one data pass each) per fit or path point"),
         "screening": _opt(True, _boolean(), "sequential strong rules along the path"),
     },
@@ -146,10 +149,10 @@ SPEC = {
     },
     "search": {
         "l1_ratios": _opt([0.5, 0.9, 1.0], _ratios(), "L1 shares of the grid (--l1-ratios)"),
-        "n_alphas": _opt(100, _number(2, integer=True), "alphas per l1_ratio"),
+        "n_alphas": _opt(100, _number(2, MAX_ALPHAS, integer=True), "alphas per l1_ratio"),
         "eps": _opt(None, _number(0, 1, nullable=True, strict_low=True),
                     "smallest alpha / alpha_max; null = 1e-3 if rows > features else 1e-2"),
-        "cv": _opt(5, _number(2, integer=True), "number of folds (--cv)"),
+        "cv": _opt(5, _number(2, MAX_FOLDS, integer=True), "number of folds (--cv)"),
         "selection": _opt("1se", _choice("min", "1se"),
                           "min: best mean score; 1se: sparsest fit within one standard "
                           "error of the best (--selection)"),
@@ -175,7 +178,7 @@ SPEC = {
                                            "(--scheduler)"),
         "master": _opt(None, _string(), "Spark master URL, spark://host:7077, yarn, "
                                         "local[4] (--master)"),
-        "dask_workers": _opt(None, _number(1, integer=True, nullable=True),
+        "dask_workers": _opt(None, _number(1, 1024, integer=True, nullable=True),
                              "workers of the embedded LocalCluster; null = one per core"),
         "connect_timeout": _opt(30, _number(0, strict_low=True),
                                 "seconds to wait for a Dask scheduler"),
@@ -232,8 +235,8 @@ def merge(config: dict, layer: Optional[dict], where: str) -> dict:
                           % (where, ", ".join(SPEC), type(layer).__name__))
     for section, values in layer.items():
         if section not in SPEC:
-            raise ConfigError("unknown section %r in %s; allowed sections: %s%s"
-                              % (section, where, ", ".join(SPEC), _hint(section, SPEC)))
+            raise ConfigError("unknown section %s in %s; allowed sections: %s%s"
+                              % (shown(section), where, ", ".join(SPEC), _hint(section, SPEC)))
         if values is None:
             continue
         if not isinstance(values, dict):
@@ -243,28 +246,45 @@ def merge(config: dict, layer: Optional[dict], where: str) -> dict:
             spec = SPEC[section].get(key)
             if spec is None:
                 raise ConfigError("unknown key %s.%s in %s; allowed keys of %r: %s%s"
-                                  % (section, key, where, section, ", ".join(SPEC[section]),
-                                     _hint(key, SPEC[section])))
+                                  % (section, shown(key).strip("'"), where, section,
+                                     ", ".join(SPEC[section]), _hint(key, SPEC[section])))
             if isinstance(value, tuple):
                 value = list(value)
             if not spec.check(value):
-                raise ConfigError("bad value %r for %s.%s in %s; allowed: %s"
-                                  % (value, section, key, where, spec.allowed))
+                raise ConfigError("bad value %s for %s.%s in %s; allowed: %s"
+                                  % (shown(value), section, key, where, spec.allowed))
             out[section][key] = copy.deepcopy(value)
     return out
 
 
+#: A configuration file larger than this is refused unread (a config is a few kB).
+MAX_CONFIG_BYTES = 1 << 20
+
+
 def load_file(path) -> dict:
-    """The mapping in a YAML file (``yaml.safe_load``: no Python objects)."""
+    """The mapping in a YAML file (``yaml.safe_load``: no Python objects). A file
+    that is not UTF-8 text, larger than :data:`MAX_CONFIG_BYTES` or nested
+    beyond reason is a :class:`ConfigError` naming it."""
     import yaml
 
     try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError("cannot read the config file %s: %s" % (path, exc.strerror)) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError("config file %s is larger than %d bytes; a configuration is a "
+                          "small YAML file" % (path, MAX_CONFIG_BYTES))
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError("config file %s is not UTF-8 text (byte %d): is it a YAML file?"
+                          % (path, exc.start)) from None
     except yaml.YAMLError as exc:
-        raise ConfigError("config file %s is not valid YAML: %s" % (path, exc)) from None
+        raise ConfigError("config file %s is not valid YAML: %s"
+                          % (path, shown(str(exc), 500).strip("'"))) from None
+    except RecursionError:
+        raise ConfigError("config file %s is nested too deeply" % path) from None
     return {} if data is None else data
 
 
@@ -288,6 +308,12 @@ def check_consistent(config: dict):
         raise ConfigError("engine.master (a Spark master) is set but engine.name is %r; "
                           "use engine.name: spark or drop the master" % engine["name"])
     inp = config["input"]
+    from .io.columns import check_roles
+
+    check_roles(label=inp["label"], weight=inp["weight"], keys=inp["keys"],
+                fold_column=inp["fold_column"], features=inp["features"],
+                names={"label": "input.label", "weight": "input.weight", "keys": "input.keys",
+                       "fold_column": "input.fold_column", "features": "input.features"})
     if inp["fold_column"] and config["penalty"]["alpha"] is not None:
         raise ConfigError("input.fold_column is only used by cross-validation, but "
                           "penalty.alpha fixes the penalty; drop one of them")
@@ -311,15 +337,30 @@ _FLAG_OF = {"input.path": "input", "input.label": "label", "output.dir": "output
 
 
 def redacted(config: dict) -> dict:
-    """The configuration as it may be written down: secrets replaced by ``"***"``."""
-    out = copy.deepcopy(config)
-    for section, key in SECRET_KEYS:
-        value = out[section][key]
-        if isinstance(value, dict):
-            out[section][key] = {k: "***" for k in value}
-    return out
+    """The configuration as it may be written down: every value of
+    ``input.storage_options`` and of any secret-looking key replaced by ``"***"``,
+    user information and secret query values stripped from every URI
+    (:mod:`elasticnet_dist.redaction`)."""
+    from .redaction import redact_config
+
+    return redact_config(config)
 
 
 def _hint(name, choices):
-    close = difflib.get_close_matches(str(name), list(choices), n=1)
+    if not isinstance(name, str) or len(name) > 100:
+        return ""
+    close = difflib.get_close_matches(name, list(choices), n=1)
     return "; did you mean %r?" % close[0] if close else ""
+
+
+def shown(value, limit=120) -> str:
+    """``repr(value)`` cut to about ``limit`` characters, computed without ever
+    building the whole text (a YAML alias bomb of 500 bytes expands to hundreds of
+    MB): messages never echo unbounded values."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxlist, r.maxdict, r.maxtuple, r.maxset = 3, 6, 6, 6, 6
+    r.maxstring, r.maxother, r.maxlong = limit, limit, 40
+    text = r.repr(value)
+    return text if len(text) <= limit + 20 else text[:limit] + "..."

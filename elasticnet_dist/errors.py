@@ -18,7 +18,7 @@ class NonFiniteDataError(ValueError):
     """
 
     def __init__(self, columns):
-        self.columns = list(columns)
+        self.columns = [int(c) for c in columns]
         super().__init__("feature columns %s hold NaN or inf values (or overflow float64)"
                          % self.columns[:10])
 
@@ -69,6 +69,21 @@ class EngineError(RuntimeError):
 class MemoryBudgetError(EngineError):
     """The table would not fit in the memory the engine has, and the settings say
     not to re-read it every pass instead (the message says what was needed)."""
+
+
+class OutputWriteError(EngineError):
+    """An output file or folder could not be written (full disk, read-only folder, ...);
+    the message names the path."""
+
+
+class OutputLockedError(EngineError):
+    """Another run holds the output (its lock); the message names the holder."""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: raised in the main thread by the command line's handler so
+    that every ``finally`` cleans up (staging folders, temporary files, the engine)
+    before the process exits with 143."""
 
 
 class NotConvergedError(RuntimeError):

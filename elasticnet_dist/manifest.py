@@ -19,7 +19,7 @@ import datetime
 import json
 import math
 import os
-import tempfile
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
@@ -27,12 +27,14 @@ from importlib import resources
 import numpy as np
 
 from .errors import ColumnTypeError, ManifestError, MissingColumnError
+from .outputs import write_atomic  # noqa: F401  (re-exported: the manifest's writer)
+from .redaction import scrub
 
 SCHEMA_VERSION = "1.0"
 SCHEMA_RESOURCE = "schemas/manifest.schema.json"
 MANIFEST_NAME = "manifest.json"
-#: Keys whose values change between identical runs (wall clock).
-VOLATILE = ("created_at", ("solver", "timings"))
+#: Keys whose values change between identical runs (wall clock, the run's id).
+VOLATILE = ("created_at", "run_id", ("solver", "timings"))
 
 
 def manifest_schema() -> dict:
@@ -52,7 +54,7 @@ def check_manifest(document: dict, where="the manifest"):
         err = errors[0]
         at = "/".join(str(p) for p in err.absolute_path) or "(top level)"
         raise ManifestError("%s does not match the manifest schema at %s: %s%s"
-                            % (where, at, err.message,
+                            % (where, at[:200], _shorten(err.message, 300),
                                " (and %d more problems)" % (len(errors) - 1)
                                if len(errors) > 1 else ""))
     selected = [f["name"] for f in document["selected"]]
@@ -64,18 +66,56 @@ def check_manifest(document: dict, where="the manifest"):
     features = [c["name"] for c in document["reduced_schema"] if c["role"] == "feature"]
     if sorted(features) != sorted(selected):
         raise ManifestError("%s: the features of reduced_schema differ from selected" % where)
+    roles = [c["name"] for c in document["reduced_schema"]]
+    if len(set(roles)) != len(roles):
+        raise ManifestError("%s lists column %r more than once in reduced_schema"
+                            % (where, sorted(n for n, k in Counter(roles).items() if k > 1)[0]))
+    _check_grid(document, where)
 
 
-def build_manifest(est, config: dict, *, engine_address=None) -> dict:
+def _check_grid(document, where):
+    """A cross-validated manifest's grid must be rectangular per l1_ratio and hold the
+    chosen l1_ratio; its path must have one coefficient per alpha reached."""
+    selection = document["selection"]
+    if selection.get("method") != "cross_validation":
+        return
+    grid = selection.get("grid") or []
+    for entry in grid:
+        lengths = {key: len(entry[key]) for key in ("alphas", "mean", "se", "n_features")
+                   if isinstance(entry.get(key), list)}
+        if len(set(lengths.values())) > 1:
+            raise ManifestError("%s: selection.grid for l1_ratio %r has arrays of different "
+                                "lengths (%s)" % (where, entry.get("l1_ratio"), ", ".join(
+                                    "%s %d" % kv for kv in lengths.items())))
+    chosen = document["penalty"]["l1_ratio"]
+    ratios = [entry.get("l1_ratio") for entry in grid]
+    if grid and chosen not in ratios:
+        raise ManifestError("%s: the chosen penalty.l1_ratio %r is not in selection.grid "
+                            "(l1_ratios %s)" % (where, chosen, ratios[:10]))
+    path = selection.get("path")
+    if isinstance(path, dict) and isinstance(path.get("alphas"), list):
+        for feature in path.get("features", []):
+            values = feature.get("coefficients_standardized")
+            if isinstance(values, list) and len(values) != len(path["alphas"]):
+                raise ManifestError("%s: selection.path of %r has %d coefficients for %d "
+                                    "alphas" % (where, feature.get("name"), len(values),
+                                                len(path["alphas"])))
+
+
+def build_manifest(est, config: dict, *, engine_address=None, run_id=None) -> dict:
     """The manifest of a fitted :class:`~elasticnet_dist.ElasticNet` or
     :class:`~elasticnet_dist.ElasticNetCV` (fitted on a table) and the
-    resolved (and redacted) configuration that produced it."""
+    resolved (and redacted) configuration that produced it. ``run_id`` (a new
+    one by default) is written into the report too, so the two can be matched."""
     from . import __version__
 
     report = est.fit_report_
     cv = hasattr(est, "cv_results_")
     source = dict(report["source"])
     types = source.pop("column_types")
+    source["uri"] = scrub(source["uri"])  # no credentials in a URI written down
+    source["files"] = [{**f, "path": scrub(f["path"])} for f in source.get("files", [])]
+    engine_address = scrub(engine_address)
     inp = config["input"]
     label, weight, keys = inp["label"], inp["weight"], list(inp["keys"])
     names = list(est.feature_names_in_)
@@ -110,6 +150,7 @@ def build_manifest(est, config: dict, *, engine_address=None) -> dict:
         target["classes"] = [0, 1]
     document = {
         "schema_version": SCHEMA_VERSION,
+        "run_id": run_id or uuid.uuid4().hex,
         "created_at": _now(),
         "tool": {"name": "elasticnet_dist", "version": __version__},
         "config": config,
@@ -223,57 +264,11 @@ def dumps(document: dict) -> str:
     return json.dumps(document, indent=2, allow_nan=False) + "\n"
 
 
-def write_atomic(path, text: str):
-    """Write ``text`` to ``path`` so that a reader (or a crash) sees the old file
-    or the new one, never a mix: a temporary file in the same directory,
-    flushed and fsynced, then renamed over ``path`` (and the directory fsynced)."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=folder)
-    try:
-        os.fchmod(fd, _file_mode(path))  # mkstemp's 0600 would hide it from other users
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(folder)
-
-
-def _file_mode(path):
-    """The mode of the file being replaced, else what the umask gives a new file."""
-    try:
-        return os.stat(path).st_mode & 0o777
-    except OSError:
-        umask = os.umask(0o022)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def _fsync_dir(folder):
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # e.g. Windows: directories cannot be opened
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def without_volatile(document: dict) -> dict:
     """The manifest without the values that change between identical runs."""
     out = json.loads(json.dumps(document))
     out.pop("created_at", None)
+    out.pop("run_id", None)
     out.get("solver", {}).pop("timings", None)
     return out
 
@@ -354,13 +349,31 @@ def read_manifest(path) -> Manifest:
     where = os.fspath(path)
     try:
         with fsspec.open(where, "r", encoding="utf-8") as f:
-            document = json.load(f)
+            document = json.load(f, parse_constant=_no_constant)
+    except RecursionError:
+        raise ManifestError("cannot read the manifest %s: its JSON is nested too deeply"
+                            % where) from None
     except (OSError, ValueError) as exc:
-        raise ManifestError("cannot read the manifest %s: %s" % (where, exc)) from None
+        raise ManifestError("cannot read the manifest %s: %s" % (where, _shorten(exc))) \
+            from None
     if not isinstance(document, dict):
         raise ManifestError("%s is not a manifest (a JSON object)" % where)
-    check_manifest(document, where)
+    try:
+        check_manifest(document, where)
+    except RecursionError:
+        raise ManifestError("%s is not a manifest: nested too deeply" % where) from None
     return Manifest(document, where)
+
+
+def _no_constant(name):
+    """JSON has no NaN or Infinity (Python's json reads them unless told not to)."""
+    raise ValueError("it holds %s, which is not JSON (a manifest never holds NaN or "
+                     "infinite numbers)" % name)
+
+
+def _shorten(exc, limit=300):
+    text = str(exc)
+    return text if len(text) <= limit else text[:limit] + "... (%d characters)" % len(text)
 
 
 def check_table_matches(manifest: Manifest, schema, where: str):

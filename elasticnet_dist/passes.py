@@ -81,6 +81,16 @@ class PassRequest:
         """Does this pass need the fold of every row?"""
         return self.by_fold or self.holdout is not None
 
+    def matrix_bytes(self, n_features):
+        """Bytes of the matrices one block's statistics for this pass hold (the
+        Hessian blocks, or the Gram matrices): what grows with the square of the
+        working set, for the memory guard (:meth:`BlockEngine.run_pass`)."""
+        sides = sum(len(h.cols) * len(h.cols if h.rows is None else h.rows)
+                    for h in self.hessians)
+        if self.full_gram:
+            sides += n_features * n_features
+        return 8 * sides * ((self.n_folds + 1) if self.by_fold else 1)
+
 
 def hessian_keys(index):
     """The keys of Hessian block ``index`` in a pass's results: the block, its

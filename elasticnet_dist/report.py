@@ -26,6 +26,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 import shutil
 import tempfile
 
@@ -33,6 +34,11 @@ from .manifest import chosen_grid_point
 
 REPORT_NAME = "report.html"
 FIGURES = {"path": "path.png", "cv": "cv_curve.png", "top": "top_features.png"}
+#: Every file a report may have: a run's commit removes those it did not draw.
+REPORT_FILES = (*FIGURES.values(), REPORT_NAME)
+#: Where the manifest's run id goes: a PNG text chunk, a ``<meta>`` of the page.
+PNG_RUN_KEY = "elasticnet_dist run_id"
+_META_RUN = re.compile(r'<meta name="elasticnet-dist-run-id" content="([0-9a-f]{32})">')
 TOP_FEATURES = 20
 LABELLED_PATHS = 10
 METRIC_TITLES = {"mse": "mean squared error", "deviance": "deviance (log-loss)", "auc": "AUC"}
@@ -51,35 +57,80 @@ def write_report(document: dict, folder, *, manifest_name="manifest.json") -> li
     """Draw the figures of ``document`` (a manifest) and write them and
     ``report.html`` into ``folder``; returns the paths written, the page first.
 
-    The files are drawn in a temporary folder beside them and renamed into
-    place (the page last), so a failure leaves the previous report as it was.
-    A figure that does not apply (no path for a fixed penalty) is removed if
-    an earlier report left one.
+    The files are drawn in a temporary folder beside them and moved into place
+    in one step that signals do not interrupt (the page last); a figure that
+    does not apply (no path for a fixed penalty) is removed if an earlier report
+    left one. A failure leaves the previous report as it was.
     """
+    from .outputs import commit_files
+
     folder = os.path.abspath(os.fspath(folder))
     staging = tempfile.mkdtemp(prefix=".report.", dir=folder)
     try:
-        drawn = {}
-        for key, draw in (("path", path_figure), ("cv", cv_figure), ("top", top_figure)):
-            figure = draw(document)
-            if figure is not None:
-                figure.savefig(os.path.join(staging, FIGURES[key]), dpi=100,
-                               metadata={"Software": None})
-                drawn[key] = FIGURES[key]
-        page = render_html(document, drawn, manifest_name=manifest_name)
-        with open(os.path.join(staging, REPORT_NAME), "w", encoding="utf-8") as f:
-            f.write(page)
-        for key, name in FIGURES.items():
-            target = os.path.join(folder, name)
-            if key in drawn:
-                os.replace(os.path.join(staging, name), target)
-            elif os.path.exists(target):
-                os.unlink(target)
-        page = os.path.join(folder, REPORT_NAME)
-        os.replace(os.path.join(staging, REPORT_NAME), page)
-        return [page] + [os.path.join(folder, name) for name in drawn.values()]
+        names = draw_report(document, staging, manifest_name=manifest_name)
+        commit_files(staging, folder, names, stale=REPORT_FILES)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    return [os.path.join(folder, name) for name in [names[-1], *names[:-1]]]
+
+
+def draw_report(document: dict, folder, *, manifest_name="manifest.json") -> list:
+    """Draw the figures and the page of ``document`` into ``folder`` (a staging
+    folder); returns the file names written, ``report.html`` last. Each file
+    carries the manifest's ``run_id`` (a ``<meta>`` in the page, a PNG text chunk
+    in the figures), which :func:`report_run_ids` reads back."""
+    run_id = document.get("run_id")
+    metadata = {"Software": None}
+    if run_id:
+        metadata[PNG_RUN_KEY] = run_id
+    drawn = {}
+    for key, draw in (("path", path_figure), ("cv", cv_figure), ("top", top_figure)):
+        figure = draw(document)
+        if figure is not None:
+            figure.savefig(os.path.join(folder, FIGURES[key]), dpi=100, metadata=metadata)
+            drawn[key] = FIGURES[key]
+    page = render_html(document, drawn, manifest_name=manifest_name)
+    with open(os.path.join(folder, REPORT_NAME), "w", encoding="utf-8") as f:
+        f.write(page)
+    return [*drawn.values(), REPORT_NAME]
+
+
+def report_run_ids(folder) -> dict:
+    """``{file name: run id}`` of the report files in ``folder`` (None where a file
+    carries no id, e.g. a report written before run ids existed)."""
+    out = {}
+    page = os.path.join(folder, REPORT_NAME)
+    if os.path.isfile(page):
+        with open(page, encoding="utf-8", errors="replace") as f:
+            match = _META_RUN.search(f.read(4096))
+        out[REPORT_NAME] = match.group(1) if match else None
+    for name in FIGURES.values():
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            out[name] = _png_text(path).get(PNG_RUN_KEY)
+    return out
+
+
+def _png_text(path) -> dict:
+    """The ``tEXt`` chunks of a PNG file (the standard library reads them)."""
+    import struct
+
+    texts = {}
+    with open(path, "rb") as f:
+        if f.read(8) != b"\x89PNG\r\n\x1a\n":
+            return texts
+        while True:
+            head = f.read(8)
+            if len(head) < 8:
+                return texts
+            length, kind = struct.unpack(">I4s", head)
+            if kind == b"IDAT" or kind == b"IEND":
+                return texts  # matplotlib writes its text chunks before the image data
+            data = f.read(length)
+            f.read(4)  # CRC
+            if kind == b"tEXt" and b"\0" in data:
+                key, value = data.split(b"\0", 1)
+                texts[key.decode("latin-1")] = value.decode("latin-1")
 
 
 # ---- figures ------------------------------------------------------------------------------
@@ -228,7 +279,9 @@ def render_html(document: dict, figures: dict, *, manifest_name="manifest.json")
                                      document["tool"]["version"])),
         ("manifest", manifest_name),
     ]
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+    run_meta = ('<meta name="elasticnet-dist-run-id" content="%s">' % e(document["run_id"])
+                if document.get("run_id") else "")
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">%s' % run_meta,
              "<title>elasticnet_dist selection: %s</title>" % e(target["name"]),
              "<style>%s</style></head><body>" % _CSS,
              "<h1>Elastic-net feature selection for <code>%s</code></h1>" % e(target["name"]),

@@ -7,10 +7,13 @@ Nothing is written unless the whole step succeeded.
 """
 from __future__ import annotations
 
+import datetime
 import functools
+import json
 import logging
 import os
 import shutil
+import tempfile
 import time
 import uuid
 import warnings
@@ -18,9 +21,11 @@ import warnings
 from . import checkpoint
 from . import config as cfg
 from .engines import make_engine
-from .errors import ConfigError, EngineError, NotConvergedError
+from .errors import ConfigError, EngineError, ManifestError, NotConvergedError, OutputWriteError
 from .manifest import (MANIFEST_NAME, build_manifest, check_manifest, check_table_matches,
                        dumps, read_manifest, write_atomic)
+from .outputs import (APPLY_MARKER, check_apart, check_replaceable, commit_files, folder_lock,
+                      local_output_path, sibling_lock, signals_deferred)
 
 log = logging.getLogger("elasticnet_dist")
 
@@ -81,18 +86,56 @@ def make_estimator(config, engine):
 
 
 def select(config):
-    """Fit as configured and write ``<output.dir>/manifest.json``; returns
-    ``(path, manifest)``. A model that did not converge raises
+    """Fit as configured and write ``<output.dir>/manifest.json`` (and the report
+    beside it); returns ``(path, manifest)``. A model that did not converge raises
     :class:`NotConvergedError` (nothing written) when ``output.on_not_converged``
-    is ``fail``; with ``warn`` the manifest records ``converged: false``."""
+    is ``fail``; with ``warn`` the manifest records ``converged: false``.
+
+    The output folder is held by an exclusive lock for the run (a second run on it
+    fails at once, naming this one), and the manifest and its report are moved
+    into it together, the manifest last, in one step that SIGINT/SIGTERM cannot
+    cut: a reader sees the old manifest and report or the new ones."""
     cfg.require(config, "input.path", "input.label", "output.dir")
-    inp, out = config["input"], config["output"]
-    target = os.path.join(out["dir"], MANIFEST_NAME)
-    prepare_folder(out["dir"])
+    config = _local_outputs(config)
+    out = config["output"]
+    folder = out["dir"]
+    target = os.path.join(folder, MANIFEST_NAME)
+    prepare_folder(folder)
     if out["mlflow"]:
         from .tracking import require_mlflow
 
         require_mlflow()  # before the fit, not after it
+    with folder_lock(folder, "output.dir %s" % folder):
+        document = _fit_and_describe(config)
+        report_files = write_outputs(folder, document, report=out["report"])
+        if out["checkpoint_dir"]:
+            checkpoint.clear(out["checkpoint_dir"])
+    if out["mlflow"]:
+        from .tracking import log_selection
+
+        log_selection(document, [target, *report_files], out["mlflow"],
+                      out["mlflow_experiment"], folder)
+    return target, document
+
+
+def _local_outputs(config):
+    """``config`` with its output folders as local paths, each checked apart from the
+    input (an output inside the table would be read as part of it next time)."""
+    out = dict(config["output"])
+    source = {"input.path": config["input"]["path"]}
+    for key in ("dir", "checkpoint_dir"):
+        if out[key] is not None:
+            what = "output." + key
+            local = local_output_path(out[key], what)
+            check_apart(local, source, what)
+            if out[key].startswith("file://"):
+                out[key] = local
+    return {**config, "output": out}
+
+
+def _fit_and_describe(config):
+    """Fit as configured; the manifest's document (checked against its schema)."""
+    inp, out = config["input"], config["output"]
     t0 = time.perf_counter()
     engine = open_engine(config)
     started = time.perf_counter() - t0
@@ -124,39 +167,63 @@ def select(config):
             raise NotConvergedError(message + " (output.on_not_converged: fail; nothing written)")
         log.warning("%s (output.on_not_converged: warn; the manifest says converged: false)",
                     message)
-    write_atomic(target, dumps(document))
+    return document
+
+
+def write_outputs(folder, document, *, report=True):
+    """Write ``manifest.json`` and (with ``report``) its report into ``folder`` as one
+    step: everything is written into a staging folder inside it, then moved into
+    place, the manifest last, with SIGINT/SIGTERM held off (:func:`commit_files`);
+    report files of an earlier run that this run does not write are removed then,
+    so the folder never pairs a manifest with another run's report. Returns the
+    report files written (the page first)."""
+    from .report import REPORT_FILES, REPORT_NAME
+
+    staging = tempfile.mkdtemp(prefix=".staging.", dir=folder)
+    try:
+        names = _draw_report(staging, document) if report else []
+        write_atomic(os.path.join(staging, MANIFEST_NAME), dumps(document))
+        with signals_deferred():
+            try:
+                commit_files(staging, folder, names + [MANIFEST_NAME], stale=REPORT_FILES)
+            except OutputWriteError as exc:
+                if not names:
+                    raise
+                # a report file could not be put in place: the manifest goes alone, and
+                # no report file of this run or an earlier one stays beside it
+                log.warning("report not written (%s); the manifest is; rebuild it with "
+                            "elasticnet-dist report", exc)
+                commit_files(staging, folder, [MANIFEST_NAME], stale=REPORT_FILES)
+                names = []
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    target = os.path.join(folder, MANIFEST_NAME)
     log.info("manifest written to %s", target)
-    if out["checkpoint_dir"]:
-        checkpoint.clear(out["checkpoint_dir"])
-    report_files = write_report_beside(target, document) if out["report"] else []
-    if out["mlflow"]:
-        from .tracking import log_selection
-
-        log_selection(document, [target, *report_files], out["mlflow"],
-                      out["mlflow_experiment"], out["dir"])
-    return target, document
+    if names:
+        log.info("report written to %s (%d figures)", os.path.join(folder, REPORT_NAME),
+                 len(names) - 1)
+    pages = [n for n in names if n == REPORT_NAME] + [n for n in names if n != REPORT_NAME]
+    return [os.path.join(folder, n) for n in pages]
 
 
-def write_report_beside(manifest_path, document):
-    """``report.html`` and its figures beside ``manifest_path``; returns the files
-    written. The report is derived from the manifest, which is already in place:
-    without matplotlib (the plot extra), or if drawing fails, a log line says so
-    and the stage goes on (``elasticnet-dist report`` can rebuild it later)."""
-    from .report import plotting_available, write_report
+def _draw_report(staging, document):
+    """The report's files drawn into ``staging`` (names, the page last); none, with a
+    log line, without matplotlib (the plot extra) or if drawing fails: the manifest
+    is written all the same and ``elasticnet-dist report`` can rebuild the report."""
+    from .report import draw_report, plotting_available
 
     if not plotting_available():
         log.info("report skipped: matplotlib is not installed "
                  "(pip install 'elasticnet_dist[plot]')")
         return []
-    folder = os.path.dirname(os.path.abspath(manifest_path))
     try:
-        files = write_report(document, folder, manifest_name=os.path.basename(manifest_path))
+        return draw_report(document, staging, manifest_name=MANIFEST_NAME)
     except Exception as exc:
         log.warning("report not written (%s: %s); the manifest is; rebuild it with "
-                    "elasticnet-dist report %s", type(exc).__name__, exc, manifest_path)
+                    "elasticnet-dist report", type(exc).__name__, exc)
+        for name in os.listdir(staging):
+            os.unlink(os.path.join(staging, name))
         return []
-    log.info("report written to %s (%d figures)", files[0], len(files) - 1)
-    return files
 
 
 def prepare_folder(folder, what="output.dir"):
@@ -172,10 +239,31 @@ def prepare_folder(folder, what="output.dir"):
 
 
 def validate(manifest_path, input_path=None, storage_options=None):
-    """Check a manifest against its schema and, with ``input_path``, that the table
-    still holds every reduced-schema column with its recorded type. Returns the
+    """Check a manifest against its schema, that the report beside it (if any) was
+    written by the same run, and, with ``input_path``, that the table still holds
+    every reduced-schema column with its recorded type. Returns the
     :class:`~elasticnet_dist.manifest.Manifest`; raises otherwise."""
-    return _checked(manifest_path, input_path, storage_options)[0]
+    manifest = _checked(manifest_path, input_path, storage_options)[0]
+    check_report_beside(manifest)
+    return manifest
+
+
+def check_report_beside(manifest):
+    """A :class:`ManifestError` if a report file beside the manifest carries another
+    run's id (a manifest and a report of different runs must never pass as one)."""
+    run_id = manifest.document.get("run_id")
+    if not run_id or "://" in manifest.path:
+        return
+    from .report import report_run_ids
+
+    folder = os.path.dirname(os.path.abspath(manifest.path))
+    for name, found in report_run_ids(folder).items():
+        if found != run_id:
+            raise ManifestError(
+                "%s beside %s was written by %s, the manifest by run %s: they do not belong "
+                "together; rebuild the report with elasticnet-dist report %s"
+                % (name, manifest.path, "run %s" % found if found else "an unknown run",
+                   run_id, manifest.path))
 
 
 def _checked(manifest_path, input_path, storage_options):
@@ -194,31 +282,58 @@ def _checked(manifest_path, input_path, storage_options):
 def apply(manifest_path, input_path, output, config, storage_options=None):
     """Write ``input_path`` projected onto the manifest's ``reduced_schema`` as
     Parquet under ``output`` (a folder of ``part-NNNNN.parquet``, one per input
-    file, rows in input order, Arrow types unchanged), each file written by a
-    worker of the configured engine. The folder appears whole or not at all: the
-    parts go to a sibling folder that is renamed into place at the end (an
-    earlier ``output`` is replaced only then). Returns the number of rows written."""
+    piece, rows in input order, Arrow types unchanged, and the marker
+    :data:`~elasticnet_dist.outputs.APPLY_MARKER` saying what wrote it), each file
+    written by a worker of the configured engine. The folder appears whole or not
+    at all: the parts go to a sibling folder that is renamed into place at the end.
+
+    ``output`` must lie apart from the input and the manifest (not equal to, inside
+    or above either) and may replace only a folder an earlier ``apply`` wrote or an
+    empty one: anything else is a :class:`ConfigError` naming both paths. Returns
+    the number of rows written."""
+    output = local_output_path(output, "--output")
+    check_apart(output, {"--input": input_path, "--manifest": manifest_path}, "--output",
+                replaces_whole=True)
+    check_replaceable(output, "--output")
     manifest, table = _checked(manifest_path, input_path, storage_options)
-    output = os.path.abspath(output)
     parent = os.path.dirname(output)
-    prepare_folder(parent)
-    staging = os.path.join(parent, ".%s.%s.tmp" % (os.path.basename(output), uuid.uuid4().hex))
-    os.makedirs(staging)
-    try:
-        engine = open_engine(config)
+    prepare_folder(parent, "the folder of --output")
+    with sibling_lock(output, "--output %s" % output):
+        check_replaceable(output, "--output")  # again, now that no other run can change it
+        staging = os.path.join(parent, ".%s.%s.tmp" % (os.path.basename(output),
+                                                       uuid.uuid4().hex))
+        os.makedirs(staging)
         try:
-            jobs = list(enumerate(table.pieces))
-            task = functools.partial(_write_piece, columns=manifest.columns, folder=staging)
-            rows = _map_on(engine, task, jobs)
-        finally:
-            engine.close()
-        _swap_into_place(staging, output)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+            engine = open_engine(config)
+            try:
+                jobs = list(enumerate(table.pieces))
+                task = functools.partial(_write_piece, columns=manifest.columns,
+                                         folder=staging)
+                rows = _map_on(engine, task, jobs)
+            finally:
+                engine.close()
+            write_atomic(os.path.join(staging, APPLY_MARKER), json.dumps(
+                _apply_marker(manifest, table, rows), indent=2) + "\n")
+            _swap_into_place(staging, output)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     log.info("wrote %d rows x %d columns (the reduced schema of %s) to %s in %d files",
              sum(rows), len(manifest.columns), manifest_path, output, len(rows))
     return int(sum(rows))
+
+
+def _apply_marker(manifest, table, rows):
+    """What an ``apply`` output folder records about itself (and what licenses a
+    later ``apply`` to replace it)."""
+    from . import __version__
+
+    return {"tool": {"name": "elasticnet_dist", "version": __version__},
+            "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+            "manifest": os.path.abspath(manifest.path) if "://" not in manifest.path
+            else manifest.path, "manifest_run_id": manifest.document.get("run_id"),
+            "input": table.uri, "columns": manifest.columns, "rows": int(sum(rows)),
+            "files": ["part-%05d.parquet" % i for i in range(len(rows))]}
 
 
 def _write_piece(job, columns, folder):

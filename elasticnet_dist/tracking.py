@@ -21,6 +21,7 @@ import time
 
 from .errors import ConfigError, EngineError
 from .manifest import chosen_grid_point
+from .redaction import scrub
 
 log = logging.getLogger("elasticnet_dist")
 
@@ -43,6 +44,7 @@ def run_parameters(document: dict) -> dict:
     for section, values in document["config"].items():
         for key, value in values.items():
             text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+            text = scrub(text)  # the configuration is redacted; URIs are scrubbed again
             params["%s.%s" % (section, key)] = text[:MAX_PARAM_CHARS]
     params["chosen.alpha"] = repr(document["penalty"]["alpha"])
     params["chosen.l1_ratio"] = repr(document["penalty"]["l1_ratio"])
@@ -86,8 +88,11 @@ def log_selection(document: dict, files, uri: str, experiment: str, output_dir) 
     from mlflow.tracking import MlflowClient
 
     resolved = tracking_uri(uri, output_dir)
+    shown = scrub(resolved)
     if resolved.startswith("file:"):
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    if resolved.startswith(("http:", "https:")):
+        bound_http_retries(shown)
     run_id = None
     try:
         client = MlflowClient(tracking_uri=resolved)
@@ -112,15 +117,32 @@ def log_selection(document: dict, files, uri: str, experiment: str, output_dir) 
                 pass
         first = (str(exc).splitlines() or [""])[0]
         raise EngineError("the manifest is written, but the run could not be logged to "
-                          "MLflow at %s: %s: %s" % (resolved, type(exc).__name__, first)) \
-            from exc
-    log.info("MLflow run %s logged to %s (experiment %r)", run_id, resolved, experiment)
+                          "MLflow at %s: %s: %s" % (shown, type(exc).__name__, scrub(first))) \
+            from None
+    log.info("MLflow run %s logged to %s (experiment %r)", run_id, shown, experiment)
     return run_id
+
+
+#: MLflow's HTTP client retries 7 times with a backoff factor of 2 and a 120 s
+#: timeout: a server that refuses connections held the stage for 251 s after the
+#: manifest was written. These bounds apply unless the environment sets its own.
+HTTP_BOUNDS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+               "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+
+
+def bound_http_retries(shown_uri):
+    """Bound MLflow's retries and timeout for this process (environment wins)."""
+    for name, value in HTTP_BOUNDS.items():
+        os.environ.setdefault(name, value)
+    log.info("MLflow at %s: at most %s retries, %s s per request (set MLFLOW_HTTP_REQUEST_"
+             "MAX_RETRIES / _TIMEOUT to change)", shown_uri,
+             os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"],
+             os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"])
 
 
 def _tags(document):
     source = document["input"]
     return {"elasticnet_dist.version": document["tool"]["version"],
-            "input.uri": str(source.get("uri", "")),
+            "input.uri": scrub(str(source.get("uri", ""))),
             "input.schema_fingerprint": str(source.get("schema_fingerprint", "")),
             "manifest.created_at": document["created_at"]}

@@ -36,6 +36,8 @@ CACHE_MODES = ("auto", "memory", "none")
 #: pass's temporaries: a chunk of rows, and the partial sums (K + 1 p x p
 #: matrices per block and up to FAN_IN + 1 of them per merge in a CV Gram pass).
 CACHE_SHARE = 0.5
+#: Passes whose matrices take fewer bytes per block are not checked against memory.
+MIN_CHECKED_BYTES = 64 * 2**20
 
 
 def cached_bytes(pieces, decoder):
@@ -162,7 +164,10 @@ class BlockEngine:
         raise ValueError("no rows are loaded")
 
     def run_pass(self, request):
-        """One pass over every cached block; the merged statistics."""
+        """One pass over every cached block; the merged statistics. A pass whose
+        matrices would not fit in memory is refused before anything is allocated
+        (:meth:`check_pass_memory`)."""
+        self.check_pass_memory(request)
         self.n_passes += 1
         t0 = time.perf_counter()
         out = self._stream_pass(request) if self.streaming else self._pass(request)
@@ -170,6 +175,35 @@ class BlockEngine:
         self.pass_seconds += seconds
         progress.data_pass(self.n_passes, seconds)
         return out
+
+    def check_pass_memory(self, request):
+        """Refuse a pass (:class:`MemoryBudgetError`, exit 5) whose matrices would not
+        fit: one block's statistics take ``m = request.matrix_bytes(p)`` bytes; the
+        driver holds up to FAN_IN + 2 such results while it merges (the parts of a
+        group, their sum and the kernel's temporaries), a worker task 3. Compared
+        with the driver's available memory (:func:`available_memory`) and the
+        smallest worker's limit. The working set of a path is what grows here: with
+        many columns and a coarse grid it can reach thousands of features."""
+        m = request.matrix_bytes(self.n_features)
+        if m < MIN_CHECKED_BYTES:
+            return
+        from .local import available_memory
+
+        driver, worker = available_memory(), self.worker_memory_limit()
+        need = m * (min(self.n_partitions, FAN_IN) + 2)
+        for held, limit, where in ((need, driver, "the driver has available"),
+                                   (3 * m, worker, "a worker may use")):
+            if limit is not None and held > limit:
+                side = max(max(len(h.cols), 0 if h.rows is None else len(h.rows))
+                           for h in request.hessians) if request.hessians else self.n_features
+                raise MemoryBudgetError(
+                    "a data pass would build matrices over %d features%s: about %s, more "
+                    "than the %s that %s; set search.max_features (e.g. 500) to end the "
+                    "paths before that many features enter, use more alphas "
+                    "(search.n_alphas) so that each step adds fewer, leave columns out "
+                    "(input.features / --exclude), or give it more memory"
+                    % (side, " for %d folds" % request.n_folds if request.by_fold else "",
+                       gigabytes(held), gigabytes(limit), where))
 
     def describe(self):
         """Facts for a fit report: engine, workers, partitions, rows, bytes cached."""

@@ -91,6 +91,38 @@ def _stats_of_blocks(blocks, indices, request):
     return [(i, block.stats(request)) for i, block in zip(indices, blocks, strict=True)]
 
 
+#: Why an embedded cluster's workers fail to start, most of the time.
+NO_MAIN_GUARD = (
+    "the embedded Dask cluster could not start its worker processes (%s). Worker "
+    "processes import the script that started them: if a script calls "
+    "ElasticNet(engine=\"dask\").fit(...) or the stage at its top level, put that code "
+    "under `if __name__ == \"__main__\":`; or use engine=\"local\" on one machine")
+
+
+def _local_cluster(LocalCluster, n_workers, memory_limit):
+    """An embedded ``LocalCluster`` on 127.0.0.1: worker processes of one thread, no
+    dashboard (its HTTP routes on a free loopback port, so an occupied 8787 makes no
+    noise), and workers that log only critical lines (a failed task reaches the
+    user as one message naming the file, not as a worker's traceback on stderr;
+    ``--log-level debug`` keeps Dask's usual warnings)."""
+    import logging as _logging
+
+    from ..errors import EngineError
+
+    verbose = _logging.getLogger("elasticnet_dist").isEnabledFor(_logging.DEBUG)
+    try:
+        return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                            host="127.0.0.1", dashboard_address=None,
+                            scheduler_kwargs={"dashboard": False,
+                                              "dashboard_address": "127.0.0.1:0"},
+                            memory_limit=memory_limit,
+                            silence_logs=_logging.WARNING if verbose else _logging.CRITICAL)
+    except RuntimeError as exc:
+        if "failed to start" in str(exc) or "bootstrapping" in str(exc):
+            raise EngineError(NO_MAIN_GUARD % ("%s: %s" % (type(exc).__name__, exc))) from exc
+        raise
+
+
 class DaskEngine(BlockEngine):
     """Passes on a Dask cluster.
 
@@ -129,9 +161,8 @@ class DaskEngine(BlockEngine):
 
         self._owned = []
         if cluster is None:
-            local = LocalCluster(n_workers=n_workers or os.cpu_count() or 1,
-                                 threads_per_worker=1, processes=True, host="127.0.0.1",
-                                 dashboard_address=None, memory_limit=memory_limit)
+            local = _local_cluster(LocalCluster, n_workers or os.cpu_count() or 1,
+                                   memory_limit)
             self.client = Client(local)
             self._owned = [self.client, local]
         elif isinstance(cluster, Client):

@@ -35,7 +35,7 @@ import uuid
 import numpy as np
 import pyarrow.parquet as pq
 
-from ..errors import BadValuesError, InputError, UnreadableFileError
+from ..errors import BadValuesError, EngineError, InputError, UnreadableFileError
 from ..io.blocks import Block
 from ..passes import FAN_IN, LazyParts, finish_tree, subtrees, tree_merge
 from .base import BlockEngine, check_reachable
@@ -160,7 +160,23 @@ def _collect(rdd):
             if marker in text:
                 message = text.split(marker, 1)[1].splitlines()[0]
                 raise cls(message) from None
+        raise_if_jvm_gone(exc)
         raise
+
+
+def raise_if_jvm_gone(exc):
+    """An :class:`EngineError` saying that Spark's JVM died, for the errors py4j
+    gives when the gateway is gone (a refused connection, an empty answer)."""
+    name = type(exc).__name__
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    gone = isinstance(exc, ConnectionError) or name in ("Py4JNetworkError",) or (
+        name == "Py4JError" and ("Answer from Java side is empty" in text
+                                 or "while sending" in text or "receiving" in text))
+    if gone:
+        raise EngineError("Spark's JVM (the driver's gateway) died or stopped answering "
+                          "(%s: %s); the blocks this run cached on local disk are removed. Was "
+                          "it killed, e.g. for memory (spark.driver.memory)? Rerun the stage"
+                          % (name, text)) from None
 
 
 def spark_columns(names):
@@ -291,7 +307,11 @@ class SparkEngine(BlockEngine):
         big = request.full_gram or request.by_fold
         task = functools.partial(_merged_pass_task if big else _pass_task, self._token,
                                  self._pieces, self._decoder, request, self._slots)
-        parts = _collect(self._rdd.mapPartitionsWithIndex(task))
+        try:
+            parts = _collect(self._rdd.mapPartitionsWithIndex(task))
+        except Exception as exc:
+            raise_if_jvm_gone(exc)
+            raise
         if big:
             return finish_tree(dict(parts), len(self._pieces), owned=True)
         return tree_merge((stats for _, stats in sorted(parts, key=lambda t: t[0])), owned=True)
@@ -316,12 +336,12 @@ class SparkEngine(BlockEngine):
 
     def _release(self):
         if self._rdd is not None:
-            self._rdd.unpersist()
-            n = max(self._rdd.getNumPartitions(), int(self._sc.defaultParallelism))
-            try:
+            try:  # best effort: the session may already be stopped, or its JVM dead
+                self._rdd.unpersist()
+                n = max(self._rdd.getNumPartitions(), int(self._sc.defaultParallelism))
                 self._sc.parallelize(range(n), n).mapPartitionsWithIndex(
                     functools.partial(_drop_task, self._token)).count()
-            except Exception:  # best effort: the session may already be stopped
+            except Exception:
                 pass
             shutil.rmtree(_cache_dir(self._token), ignore_errors=True)
         self._rdd = None

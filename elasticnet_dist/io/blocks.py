@@ -54,6 +54,11 @@ class BlockSummary:
     first_x: Optional[np.ndarray] = None
     first_y: float = 0.0
     fold_rows: Optional[np.ndarray] = None   # (K,) rows kept in each fold (CV loads)
+    hi_x: Optional[np.ndarray] = None        # (p,) largest value kept per feature (NaN: none)
+    lo_x: Optional[np.ndarray] = None        # (p,) smallest value kept per feature
+    absmax_y: float = 0.0                    # largest finite |label|
+    absmax_s: float = 0.0                    # largest finite weight
+    rounded: tuple = ()                      # integer columns beyond 2^53, cast with rounding
     extra: dict = field(default_factory=dict)
 
 
@@ -135,9 +140,11 @@ class BlockDecoder:
         n = table.num_rows
         feats = table.select(list(self.features))
         null_x = np.array([c.null_count for c in feats.columns], dtype=np.int64)
-        X = _to_matrix(feats, dtype, n)
-        y = _to_vector(table.column(self.label))
-        s = None if self.weight is None else _to_vector(table.column(self.weight))
+        rounded = []
+        X = _to_matrix(feats, dtype, n, rounded)
+        y = _to_vector(table.column(self.label), self.label, rounded)
+        s = None if self.weight is None else _to_vector(table.column(self.weight), self.weight,
+                                                        rounded)
 
         finite = np.isfinite(X)
         col_ok = finite.all(axis=0)
@@ -154,7 +161,9 @@ class BlockDecoder:
             null_x=null_x, finite_sum_x=finite_sum, finite_count_x=n - nonfinite_x,
             nonfinite_y=int(n - y_ok.sum()), label_zeros=int(np.sum(y == 0)),
             label_ones=int(np.sum(y == 1)), label_other=_other_label(y, y_ok),
-            nonfinite_s=int(n - s_ok.sum()), negative_s=0 if s is None else int(np.sum(s < 0)))
+            nonfinite_s=int(n - s_ok.sum()), negative_s=0 if s is None else int(np.sum(s < 0)),
+            absmax_y=_absmax(y, y_ok), absmax_s=0.0 if s is None else _absmax(s, s_ok),
+            rounded=tuple(rounded))
 
         keep = None
         if self.nan_policy in ("drop_rows", "impute_mean"):
@@ -186,25 +195,52 @@ class BlockDecoder:
         if X.shape[0]:
             summary.first_x = np.asarray(X[0], dtype=np.float64)
             summary.first_y = float(y[0])
+            summary.hi_x = np.fmax.reduce(X, axis=0).astype(np.float64)  # NaN-blind
+            summary.lo_x = np.fmin.reduce(X, axis=0).astype(np.float64)
         return Block(X, y, s, summary, bounds)
 
 
-def _to_matrix(table: pa.Table, dtype, n):
-    """All columns of ``table`` as one row-major (n x p) array of ``dtype``."""
+def _to_matrix(table: pa.Table, dtype, n, rounded):
+    """All columns of ``table`` as one row-major (n x p) array of ``dtype``; the
+    names of integer columns that float cannot hold exactly are added to ``rounded``
+    (:func:`_cast`)."""
     if table.num_columns == 0:
         return np.empty((n, 0), dtype=dtype)
     target = pa.float32() if dtype == np.float32 else pa.float64()
-    table = table.cast(pa.schema([pa.field(f.name, target) for f in table.schema]))
+    try:
+        table = table.cast(pa.schema([pa.field(f.name, target) for f in table.schema]))
+    except pa.ArrowInvalid:  # rare: find the columns at fault, cast them with rounding
+        table = pa.table({name: _cast(table.column(name), target, name, rounded)
+                          for name in table.column_names})
     table = table.combine_chunks()
     if n == 0:
         return np.empty((0, table.num_columns), dtype=dtype)
     return np.ascontiguousarray(table.to_tensor(null_to_nan=True, row_major=True))
 
 
-def _to_vector(column):
+def _to_vector(column, name, rounded):
     """A label or weight column as float64 (nulls become NaN)."""
-    column = column.cast(pa.float64())
+    column = _cast(column, pa.float64(), name, rounded)
     return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64).copy()
+
+
+def _cast(column, target, name, rounded):
+    """``column`` cast to ``target``; integers beyond the float's exact range (2^53
+    for float64: ids, hashes) are cast with rounding, and ``name`` is added to
+    ``rounded`` so that the driver can say so (Arrow's safe cast refuses them)."""
+    try:
+        return column.cast(target)
+    except pa.ArrowInvalid:
+        if not pa.types.is_integer(column.type):
+            raise
+        rounded.append(name)
+        return column.cast(target, safe=False)
+
+
+def _absmax(values, ok):
+    """The largest finite magnitude in ``values`` (0 for none)."""
+    finite = values[ok] if not ok.all() else values
+    return float(np.max(np.abs(finite))) if finite.size else 0.0
 
 
 def _other_label(y, ok):

@@ -13,6 +13,9 @@ from ..errors import BadValuesError, EmptyTableError
 
 #: How many offending columns a message lists by name.
 SHOWN = 5
+#: Magnitudes a column may reach, per block dtype: the sums of squares and products
+#: the passes form (over up to 1e12 rows) neither overflow nor underflow inside it.
+SCALE_RANGE = {"float64": (1e-140, 1e140), "float32": (1e-15, 1e15)}
 
 
 @dataclass
@@ -34,6 +37,29 @@ def all_null_columns(summaries, plan):
     if rows == 0:
         return []
     return [plan.features[j] for j in np.flatnonzero(np.asarray(nulls) == rows)]
+
+
+def extreme_scale_columns(summaries, plan, dtype="float64"):
+    """``{feature: largest |value|}`` for features whose values vary but whose
+    magnitude lies outside :data:`SCALE_RANGE`: their squares underflow to 0 (the
+    column would look constant) or overflow to inf. They are dropped with reason
+    ``extreme_scale`` and a warning, instead of silently (or with an index)."""
+    his = [s.hi_x for s in summaries if s.hi_x is not None]
+    if not his:
+        return {}
+    with np.errstate(invalid="ignore"):
+        hi = np.fmax.reduce(np.array(his), axis=0)
+        lo = np.fmin.reduce(np.array([s.lo_x for s in summaries if s.lo_x is not None]),
+                            axis=0)
+        size = np.fmax(np.abs(hi), np.abs(lo))
+        low, high = SCALE_RANGE[dtype]
+        bad = np.isfinite(size) & (hi != lo) & ((size < low) | (size > high))
+    return {plan.features[j]: float(size[j]) for j in np.flatnonzero(bad)}
+
+
+def rounded_columns(summaries):
+    """Integer columns beyond 2^53 that were cast to float with rounding, in order."""
+    return list(dict.fromkeys(name for s in summaries for name in s.rounded))
 
 
 def impute_means(summaries):
@@ -59,8 +85,10 @@ def check_loaded(summaries, plan, *, loss, nan_policy, where):
     if nan_policy == "error":
         _check_finite_label(summaries, plan)
         _check_finite_features(summaries, plan)
+    _check_scale(max(s.absmax_y for s in summaries), "label", plan.label)
     if plan.weight is not None:
         _check_weights(summaries, plan, nan_policy)
+        _check_scale(max(s.absmax_s for s in summaries), "weight", plan.weight)
     if n_rows == 0:
         raise EmptyTableError("no rows of %s are left after nan_policy=%r dropped %d rows "
                               "with missing values" % (where, nan_policy, report.rows_dropped))
@@ -99,6 +127,16 @@ def _check_finite_features(summaries, plan):
         "in %s. Clean them or set nan_policy='drop_rows' or 'impute_mean'"
         % (bad.size, shown, ", ..." if bad.size > SHOWN else "", plan.features[j],
            _first_piece(summaries, lambda s: s.nonfinite_x[j])))
+
+
+def _check_scale(size, role, name):
+    """A label or weight of a magnitude whose squares leave float64 is refused."""
+    low, high = SCALE_RANGE["float64"]
+    if size > high or 0 < size < low:
+        raise BadValuesError(
+            "%s column %r has values of magnitude %.3g, outside [%.0e, %.0e]: its squares "
+            "%s float64; rescale it (e.g. divide it by a power of ten)"
+            % (role, name, size, low, high, "overflow" if size > high else "underflow in"))
 
 
 def _check_weights(summaries, plan, nan_policy):

@@ -14,7 +14,7 @@ from typing import Optional
 
 import pyarrow as pa
 
-from ..errors import ColumnTypeError, MissingColumnError
+from ..errors import ColumnTypeError, ConfigError, MissingColumnError
 
 GLOB_CHARS = set("*?[")
 
@@ -61,6 +61,7 @@ def plan_columns(schema: pa.Schema, *, label, weight=None, keys=(), features=Non
     is absent (or a pattern that matches nothing), :class:`ColumnTypeError`
     for a non-numeric label or weight.
     """
+    check_roles(label=label, weight=weight, keys=keys, features=features)
     names = list(schema.names)
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
@@ -95,6 +96,32 @@ def plan_columns(schema: pa.Schema, *, label, weight=None, keys=(), features=Non
             chosen.append(n)
     return ColumnPlan(features=tuple(chosen), label=label, weight=weight, keys=keys,
                       types=types, dropped=dropped)
+
+
+ROLE_OPTIONS = {"label": "label", "weight": "weight", "keys": "keys",
+                "fold_column": "fold_column", "features": "features"}
+
+
+def check_roles(*, label, weight=None, keys=(), fold_column=None, features=None,
+                names=ROLE_OPTIONS):
+    """Each column has one role: the label, the weight, the keys, the fold column and
+    the features named exactly (not by a pattern, which simply skips the others) must
+    not share a column. A :class:`ConfigError` names the column and both options
+    (``names``: role -> the option's name as the caller knows it)."""
+    roles = [("label", label), ("weight", weight)]
+    roles += [("keys", k) for k in _as_list(keys, "keys")]
+    roles.append(("fold_column", fold_column))
+    roles += [("features", f) for f in _as_list(features, "features")
+              if isinstance(f, str) and not GLOB_CHARS & set(f)]
+    seen = {}
+    for role, column in roles:
+        if not isinstance(column, str):
+            continue
+        if column in seen and not (role == seen[column] == "features"):
+            raise ConfigError("column %r is given two roles, %s and %s; a column is the label, "
+                              "the weight, a key, the fold column or a feature, never two of "
+                              "them" % (column, names[seen[column]], names[role]))
+        seen[column] = role
 
 
 def _as_list(value, option):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -18,8 +19,9 @@ import pyarrow as pa
 
 from ..errors import EmptyTableError, InputError
 from .blocks import DTYPES, NAN_POLICIES, BlockDecoder
-from .checks import LoadReport, all_null_columns, check_loaded, impute_means, needs_imputation
-from .columns import ColumnPlan, plan_columns
+from .checks import (SCALE_RANGE, SHOWN, LoadReport, all_null_columns, check_loaded,
+                     extreme_scale_columns, impute_means, needs_imputation, rounded_columns)
+from .columns import ColumnPlan, check_roles, plan_columns
 from .table import (TableInput, check_file_schemas, dask_partition_source, memory_input,
                     open_table, split_pieces)
 
@@ -80,6 +82,8 @@ def load_table(source, engine, *, label, weight=None, features=None, exclude=Non
     check_load_options(dtype, nan_policy)
     t0 = time.perf_counter()
     table = open_table(source, storage_options)
+    check_roles(label=label, weight=weight, keys=keys, fold_column=fold_column,
+                features=features)
     reserved = list(_as_tuple(keys)) + ([fold_column] if fold_column else [])
     plan = plan_columns(table.schema, label=label, weight=weight, keys=reserved or None,
                         features=features, exclude=exclude, where=table.uri)
@@ -95,9 +99,13 @@ def load_table(source, engine, *, label, weight=None, features=None, exclude=Non
              if table.kind == "files" else "")
 
     summaries = _load(engine, table, decoder)
+    _warn_rounded(rounded_columns(summaries), table)
     empty = all_null_columns(summaries, plan)
-    if empty:  # rare: decode again without them (their nulls would stop any policy)
-        plan = plan.without(empty, "all_null")
+    extreme = extreme_scale_columns(summaries, plan, dtype)
+    if extreme:
+        _warn_extreme(extreme, dtype, table)
+    if empty or extreme:  # rare: decode again without them
+        plan = plan.without(empty, "all_null").without(extreme, "extreme_scale")
         _require_features(plan, table)
         decoder = replace(decoder, features=plan.features)
         summaries = _load(engine, table, decoder)
@@ -117,6 +125,24 @@ def load_table(source, engine, *, label, weight=None, features=None, exclude=Non
              "decoded again in every pass" if getattr(engine, "streaming", False) else "cached",
              engine.name, engine.n_workers(), seconds)
     return LoadedTable(engine, table, plan, report, decoder, seconds)
+
+
+def _warn_rounded(names, table):
+    if names:
+        warnings.warn("column(s) %s of %s hold integers beyond 2^53 (ids or hashes?): cast to "
+                      "float with rounding; leave them out (--exclude) if they are not "
+                      "measurements" % (", ".join(map(repr, names[:SHOWN])), table.uri),
+                      UserWarning, stacklevel=3)
+
+
+def _warn_extreme(extreme, dtype, table):
+    low, high = SCALE_RANGE[dtype]
+    shown = ", ".join("%r (|value| up to %.3g)" % kv for kv in list(extreme.items())[:SHOWN])
+    warnings.warn("%d feature column(s) of %s have magnitudes outside [%.0e, %.0e], where "
+                  "their squares under- or overflow %s: %s%s; dropped with reason "
+                  "extreme_scale (rescale them to use them)"
+                  % (len(extreme), table.uri, low, high, dtype, shown,
+                     ", ..." if len(extreme) > SHOWN else ""), UserWarning, stacklevel=3)
 
 
 def check_load_options(dtype, nan_policy):

@@ -147,8 +147,12 @@ def check_file_schemas(table: TableInput, columns):
                 continue
             idx = schema.get_field_index(c)
             if idx < 0:
-                raise SchemaDriftError("column %r is missing from file %s (present in %s)"
-                                       % (c, piece.path, first.get(c, ("", "other files"))[1]))
+                having = next((p.path for p, s in zip(table.pieces, table.schemas, strict=True)
+                               if s.get_field_index(c) >= 0), "other files")
+                raise SchemaDriftError(
+                    "column %r is missing from file %s but present in %s: every file must hold "
+                    "the columns that are read; rewrite the files, or leave the column out "
+                    "(--exclude)" % (c, piece.path, having))
             t = schema.field(idx).type
             if c not in first:
                 first[c] = (t, piece.path)
@@ -202,8 +206,16 @@ def _file_input(source, storage_options):
         raise UnreadableFileError("no input path given")
     fs, paths, uri = _resolve_paths(sources, storage_options)
     target = paths if len(paths) > 1 or _is_file(fs, paths[0]) else paths[0]
+    options = {}
+    if fs is None:  # local: list the files ourselves, following each folder link once
+        options = {"partition_base_dir": target} if isinstance(target, str) else {}
+        target = [f for p in (paths if isinstance(target, list) else [target])
+                  for f in (local_files(p) if os.path.isdir(p) else [p])]
+        if not target:
+            raise EmptyTableError("%s holds no Parquet files" % uri)
     try:
-        dataset = ds.dataset(target, format="parquet", partitioning="hive", filesystem=fs)
+        dataset = ds.dataset(target, format="parquet", partitioning="hive", filesystem=fs,
+                             **options)
         fragments = list(dataset.get_fragments())
     except (OSError, pa.ArrowException) as exc:
         raise UnreadableFileError("cannot read %s: %s" % (uri, exc)) from None
@@ -232,8 +244,67 @@ def _file_input(source, storage_options):
         files.append({"path": frag.path, "rows": md.num_rows,
                       "uncompressed_bytes": int(sum(md.row_group(i).total_byte_size
                                                     for i in range(md.num_row_groups)))})
-    return TableInput("files", uri, dataset.schema, pieces, files=files, schemas=schemas,
-                      row_group_rows=rg_rows)
+    return TableInput("files", uri, union_schema(dataset.schema, schemas), pieces, files=files,
+                      schemas=schemas, row_group_rows=rg_rows)
+
+
+def union_schema(first: pa.Schema, schemas) -> pa.Schema:
+    """``first`` (the dataset's: the first file's columns and the hive partition
+    columns) and every column that only later files hold, in order of appearance: a
+    column missing from some files is then planned like any other, and is an error
+    (:func:`check_file_schemas`) if it is to be read, or dropped with its reason."""
+    fields, names = list(first), set(first.names)
+    for schema in schemas:
+        for f in schema:
+            if f.name not in names:
+                fields.append(f)
+                names.add(f.name)
+    return pa.schema(fields)
+
+
+def local_files(folder):
+    """The files under a local ``folder`` as Arrow's discovery lists them (sorted;
+    names starting with ``.`` or ``_`` skipped), following symbolic links, but never
+    into one folder, nor to one file, twice: a link loop (which Arrow follows 40
+    levels deep, reading every file 40 times) or a second link to a folder or file of
+    the table is an :class:`UnreadableFileError` naming both paths, and so is a link
+    to nothing (a part that would otherwise be skipped without a word)."""
+    seen, files = {}, []
+
+    def visit(path, is_folder):
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise UnreadableFileError("%s is a symbolic link to %s, which does not exist; "
+                                      "remove the link or restore its target"
+                                      % (path, os.readlink(path))) from None
+        except OSError as exc:
+            raise UnreadableFileError("cannot read %s: %s" % (path, exc.strerror)) from None
+        key = (st.st_dev, st.st_ino)
+        if key in seen:
+            raise UnreadableFileError(
+                "%s leads to %s again (a symbolic link loop, or a second link to the same "
+                "%s): its rows would be read twice; remove the link"
+                % (path, seen[key], "folder" if is_folder else "file"))
+        seen[key] = path
+        if not is_folder:
+            files.append(path)
+            return
+        try:
+            entries = sorted(os.scandir(path), key=lambda e: e.name)
+        except OSError as exc:
+            raise UnreadableFileError("cannot list %s: %s" % (path, exc.strerror)) from None
+        for entry in entries:
+            if entry.name.startswith((".", "_")):
+                continue
+            try:
+                is_dir = entry.is_dir()  # follows links
+            except OSError:
+                is_dir = False
+            visit(entry.path, is_dir)
+
+    visit(os.path.abspath(folder), True)
+    return files
 
 
 def _resolve_paths(sources, storage_options):

@@ -31,6 +31,7 @@ from typing import Optional
 import numpy as np
 
 from .. import progress
+from ..errors import BadValuesError
 from ..penalty import ElasticNetPenalty
 from .newton import Evaluation, GramCache, drive, newton_steps, solve_newton
 
@@ -47,7 +48,9 @@ def default_eps(n_rows, n_features):
 def alpha_grid(alpha_max, n_alphas=100, eps=1e-3):
     """``n_alphas`` values from ``alpha_max`` down to ``eps * alpha_max``, geometric."""
     if not np.isfinite(alpha_max):
-        raise ValueError("alpha_max is not finite; give the alphas")
+        raise BadValuesError("no feature can enter the path: every feature column is constant "
+                             "(or has penalty factor 0), so nothing can be selected and there "
+                             "is no grid of alphas to search")
     resolution = np.finfo(np.float64).resolution
     if alpha_max <= resolution:  # a constant label: every alpha selects nothing
         return np.full(n_alphas, resolution)

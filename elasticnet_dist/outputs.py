@@ -1,0 +1,297 @@
+"""Where the stage writes, and how: safe output paths, one atomic writer, a lock
+per output, and a commit step that signals cannot cut in two.
+
+Rules every command follows (``select``, ``apply``, ``report``, checkpoints):
+
+- an output is a local path: a URL with a scheme (``s3://``, ``gs://``, ...) is
+  refused (:class:`~elasticnet_dist.errors.ConfigError`) until object-store
+  outputs exist; ``file://`` is read as the local path it names;
+- an output never overlaps an input: equal to, inside or (for a folder that is
+  replaced whole) above the table or the manifest being read is refused, naming
+  both paths (:func:`check_apart`);
+- ``apply`` replaces only a folder that an earlier ``apply`` wrote (it holds
+  :data:`APPLY_MARKER`) or an empty one (:func:`check_replaceable`);
+- one run at a time per output: :class:`OutputLock` holds an exclusive
+  ``flock`` for the run and names the holder to a second run;
+- files appear whole (:func:`write_atomic`: a temporary file beside the target,
+  fsynced, renamed) and a set of files appears in one step that SIGINT/SIGTERM
+  cannot interrupt (:func:`commit_files`: the signals are blocked for the few
+  renames and delivered after).
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime
+import errno
+import json
+import os
+import re
+import signal
+import socket
+import sys
+import tempfile
+
+from .errors import ConfigError, OutputLockedError, OutputWriteError
+
+#: The file an ``apply`` output folder holds: what wrote it (and licenses replacing it).
+APPLY_MARKER = "_elasticnet_dist_apply.json"
+#: The lock file of an output folder (removed when the run ends).
+LOCK_NAME = ".elasticnet_dist.lock"
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
+_GLOB = re.compile(r"[*?\[]")
+
+
+# ---- paths -------------------------------------------------------------------------------
+
+def local_output_path(path, what) -> str:
+    """``path`` as an absolute local path; a URL with a scheme other than ``file``
+    is a :class:`ConfigError` naming ``what`` (nothing would reach the store)."""
+    text = os.fspath(path)
+    match = _SCHEME.match(text)
+    if match:
+        if match.group(1).lower() != "file":
+            raise ConfigError("%s %s is a %s:// URL; outputs must be local paths (object-store "
+                              "outputs are not supported yet): write locally, then copy"
+                              % (what, text, match.group(1)))
+        text = text[len("file://"):] or "/"
+    return os.path.abspath(text)
+
+
+def local_input_path(path):
+    """The local folder or file an input names (a glob: its fixed leading folder),
+    or None for a URL: what an output must stay apart from."""
+    text = os.fspath(path)
+    match = _SCHEME.match(text)
+    if match:
+        if match.group(1).lower() != "file":
+            return None
+        text = text[len("file://"):] or "/"
+    glob = _GLOB.search(text)
+    if glob:
+        text = os.path.dirname(text[:glob.start()]) or "."
+    return os.path.abspath(text)
+
+
+def check_apart(output, inputs, what, *, replaces_whole=False):
+    """Refuse an ``output`` that is, or lies inside, an input path; with
+    ``replaces_whole`` (the output folder is swapped away whole) also one that
+    holds an input. ``inputs``: ``{option name: path or list of paths}``."""
+    out = os.path.realpath(output)
+    for option, paths in inputs.items():
+        for path in paths if isinstance(paths, (list, tuple)) else [paths]:
+            local = local_input_path(path) if path is not None else None
+            if local is None:
+                continue
+            real = os.path.realpath(local)
+            if out == real:
+                relation = "is"
+            elif _inside(out, real):
+                relation = "is inside"
+            elif replaces_whole and _inside(real, out):
+                relation = "holds"
+            else:
+                continue
+            raise ConfigError("%s %s %s %s %s: an output must never overlap what is read; "
+                              "choose another %s" % (what, output, relation, option, path, what))
+
+
+def _inside(path, folder):
+    return path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def check_replaceable(output, what):
+    """An ``apply`` output may be absent, an empty folder, or a folder that an
+    earlier ``apply`` wrote (it holds :data:`APPLY_MARKER`): anything else, a file,
+    a link or a folder of other files, is a :class:`ConfigError` naming it."""
+    if not os.path.lexists(output):
+        return
+    if os.path.islink(output):
+        raise ConfigError("%s %s is a symbolic link; give the folder itself" % (what, output))
+    if not os.path.isdir(output):
+        raise ConfigError("%s %s is an existing file; it is never replaced: choose a folder "
+                          "path that does not exist" % (what, output))
+    entries = os.listdir(output)
+    if entries and APPLY_MARKER not in entries:
+        raise ConfigError("%s %s is a folder that elasticnet-dist apply did not write (no %s; "
+                          "it holds %d entries, e.g. %r); it is never replaced: choose a new "
+                          "or empty folder" % (what, output, APPLY_MARKER, len(entries),
+                                               sorted(entries)[0]))
+
+
+# ---- writing -------------------------------------------------------------------------------
+
+def write_atomic(path, data, *, sync=True, mode=None):
+    """Write ``data`` (text, bytes, or a function of a binary file) to ``path`` so
+    that a reader, or a crash, sees the old file or the new one, never a mix: a
+    temporary file beside ``path``, flushed and fsynced, renamed over it, the
+    folder fsynced. An :class:`OSError` (a full disk, a read-only folder) becomes an
+    :class:`OutputWriteError` naming ``path``; nothing is left behind."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
+                                   dir=folder)
+    except OSError as exc:
+        raise OutputWriteError(_cannot_write(path, exc)) from None
+    try:
+        os.fchmod(fd, _file_mode(path) if mode is None else mode)
+        with os.fdopen(fd, "wb") as f:
+            if callable(data):
+                data(f)
+            else:
+                f.write(data.encode("utf-8") if isinstance(data, str) else data)
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise OutputWriteError(_cannot_write(path, exc)) from None
+        raise
+    if sync:
+        fsync_dir(folder)
+
+
+def _cannot_write(path, exc):
+    return "cannot write %s: %s" % (path, exc.strerror or exc)
+
+
+def _file_mode(path):
+    """The mode of the file being replaced, else what the umask gives a new file."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def fsync_dir(folder):
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. Windows: directories cannot be opened
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+_DEFERRED = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """SIGINT and SIGTERM wait until the block ends (then arrive as usual): a step
+    of a few renames is done whole or not begun. A no-op off the main thread."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def commit_files(staging, folder, names, stale=()):
+    """Move ``names`` (in this order: the one that certifies the others last) from
+    ``staging`` into ``folder`` and remove the files ``stale`` names there, as one
+    step that SIGINT and SIGTERM do not interrupt."""
+    target = folder
+    with signals_deferred():
+        try:
+            for name in stale:
+                target = os.path.join(folder, name)
+                if name not in names and (os.path.islink(target) or os.path.isfile(target)):
+                    os.unlink(target)
+            for name in names:
+                target = os.path.join(folder, name)
+                os.replace(os.path.join(staging, name), target)
+        except OSError as exc:
+            raise OutputWriteError("%s: %s" % (type(exc).__name__, _cannot_write(target, exc))) \
+                from None
+        fsync_dir(folder)
+
+
+# ---- one run per output ---------------------------------------------------------------------
+
+class OutputLock:
+    """An exclusive lock on an output for one run: ``flock`` on ``lock_path``,
+    which records the holder (pid, host, start, command) for a second run's
+    message (:class:`OutputLockedError`, exit 5) and is removed on release.
+    Tried once: a scheduler's second run fails fast rather than queueing."""
+
+    def __init__(self, lock_path, what):
+        self.path = os.path.abspath(lock_path)
+        self.what = what
+        self._fd = None
+
+    def __enter__(self):
+        import fcntl
+
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise OutputWriteError(_cannot_write(self.path, exc)) from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                holder = _read_holder(fd)
+                os.close(fd)
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise OutputWriteError(_cannot_write(self.path, exc)) from None
+                raise OutputLockedError(
+                    "%s is in use by another run (%s; lock file %s): wait for it to end or "
+                    "stop it" % (self.what, holder, self.path)) from None
+            # the file may have been removed by the holder we waited behind: lock anew
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except OSError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        self._fd = fd
+        info = {"pid": os.getpid(), "host": socket.gethostname(),
+                "started": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                    timespec="seconds"),
+                "command": " ".join(sys.argv)[:300]}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        return self
+
+    def __exit__(self, *exc):
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        os.close(self._fd)  # closing releases the flock
+        self._fd = None
+        return False
+
+
+def _read_holder(fd):
+    try:
+        info = json.loads(os.pread(fd, 4096, 0).decode("utf-8", "replace") or "{}")
+        return "pid %s on %s since %s: %s" % (info.get("pid"), info.get("host"),
+                                              info.get("started"), info.get("command"))
+    except ValueError:
+        return "holder unknown"
+
+
+def folder_lock(folder, what):
+    """The :class:`OutputLock` of an output folder (its lock file inside it)."""
+    return OutputLock(os.path.join(folder, LOCK_NAME), what)
+
+
+def sibling_lock(path, what):
+    """The :class:`OutputLock` of a folder replaced whole (its lock file beside it)."""
+    parent, name = os.path.split(os.path.abspath(path))
+    return OutputLock(os.path.join(parent, ".%s%s" % (name, LOCK_NAME)), what)
