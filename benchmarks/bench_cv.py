@@ -165,7 +165,7 @@ def main(argv=None):
     dask, t_dask = timed(make_engine, "dask", None)
     try:
         for _ in range(max(1, args.repeats)):
-            sq, row = run_ours(dask, path, "squared", l1_ratio=L1_RATIOS, n_alphas=N_ALPHAS)
+            sq, row = run_ours(dask, path, "squared", l1_ratio=L1_RATIOS, alphas=N_ALPHAS)
             assert sq.fold_rows_.sum() == n
             bases.append(measure_bound(X, ys["squared"]))
             around = [b["read_s"] + b["gram_s"] for b in bases[-2:]]
@@ -177,10 +177,10 @@ def main(argv=None):
             narrow = first_columns(args.route_features)
             for limit in (4096, 0):
                 rows.append(run_ours(dask, path, "squared", features=narrow,
-                                     l1_ratio=L1_RATIOS, n_alphas=N_ALPHAS,
+                                     l1_ratio=L1_RATIOS, alphas=N_ALPHAS,
                                      gram_max_features=limit)[1])
         if args.logistic_features:
-            rows.append(run_ours(dask, path, "logistic", l1_ratio=0.5, n_alphas=LOGISTIC_ALPHAS,
+            rows.append(run_ours(dask, path, "logistic", l1_ratio=0.5, alphas=LOGISTIC_ALPHAS,
                                  features=first_columns(args.logistic_features))[1])
     finally:
         dask.close()
@@ -191,7 +191,7 @@ def main(argv=None):
         engine = make_engine("spark", spark)
         try:
             rows.append(run_ours(engine, path, "squared", l1_ratio=L1_RATIOS,
-                                 n_alphas=N_ALPHAS)[1])
+                                 alphas=N_ALPHAS)[1])
         finally:
             engine.close()
         if args.spark_points:

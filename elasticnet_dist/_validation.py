@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.utils.multiclass import type_of_target
@@ -46,8 +47,17 @@ def check_cv_params(est, feature_names=None):
                          % (est.l1_ratio,))
     for r in ratios:
         _check_real("l1_ratio", r, low=0.0, high=1.0)
-    _check_int("n_alphas", est.n_alphas, low=1)
-    if est.alphas is not None:
+    if not (isinstance(est.n_alphas, str) and est.n_alphas == "deprecated"):
+        warnings.warn("n_alphas is deprecated (as in scikit-learn 1.7, which removed it in "
+                      "1.9): give the number of alphas as alphas=%r" % (est.n_alphas,),
+                      FutureWarning, stacklevel=4)
+        _check_int("n_alphas", est.n_alphas, low=1)
+        if est.alphas is not None:
+            raise ValueError("give either alphas (a number or a list) or the deprecated "
+                             "n_alphas, not both")
+    if isinstance(est.alphas, numbers.Integral) and not isinstance(est.alphas, bool):
+        _check_int("alphas", est.alphas, low=1)
+    elif est.alphas is not None:
         alphas = np.asarray(est.alphas, dtype=np.float64)
         if alphas.ndim != 1 or alphas.size == 0 or not np.all(np.isfinite(alphas)) \
                 or np.any(alphas <= 0):

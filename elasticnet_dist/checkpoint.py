@@ -38,6 +38,7 @@ import zipfile
 
 import numpy as np
 
+from ._text import count
 from .outputs import write_atomic
 
 log = logging.getLogger("elasticnet_dist")
@@ -129,9 +130,9 @@ class Checkpoint:
                      "%s..., this run %s...): ignored, starting afresh", self.directory,
                      found[:12], fingerprint[:12])
         else:
-            log.info("checkpoint %s: resuming (%d data passes and %d path points saved)",
-                     self.directory, len(self._files("pass-*.npz")),
-                     len(self._files("path-*.npz")))
+            log.info("checkpoint %s: resuming (%s and %s saved)", self.directory,
+                     count(len(self._files("pass-*.npz")), "data pass"),
+                     count(len(self._files("path-*.npz")), "path point"))
         _write_atomic(os.path.join(self.directory, FINGERPRINT_NAME),
                       lambda f: f.write(json.dumps({"fingerprint": fingerprint}).encode()))
 
@@ -217,8 +218,8 @@ class Checkpoint:
         clear(self.directory)
 
     def summary(self):
-        return "%d data passes replayed, %d path points restored" % (self.replayed,
-                                                                     self.restored)
+        return "%s replayed, %s restored" % (count(self.replayed, "data pass"),
+                                             count(self.restored, "path point"))
 
     def _stored_fingerprint(self):
         try:

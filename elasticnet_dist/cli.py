@@ -28,6 +28,7 @@ import sys
 import time
 
 from . import config as cfg
+from ._text import count
 from .errors import (ConfigError, EngineError, InputError, ManifestError, NonFiniteDataError,
                      NotConvergedError, Terminated)
 
@@ -205,8 +206,9 @@ def _add_common(p):
 
 def _add_engine(p):
     g = p.add_argument_group("engine")
-    g.add_argument("--engine", choices=("local", "dask", "spark"),
-                   help="where the passes run (default: dask, an embedded LocalCluster)")
+    g.add_argument("--engine", choices=("auto", "local", "dask", "spark"),
+                   help="where the passes run (default: auto: the local engine for a table "
+                        "under 256 MB, else an embedded Dask LocalCluster; demo: dask)")
     g.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, tcp://host:8786")
     g.add_argument("--master", metavar="URL", help="Spark master, spark://host:7077 or yarn")
     g.add_argument("--config", metavar="FILE", action="append", default=[],
@@ -246,17 +248,33 @@ def _add_select_flags(p, *, demo=False):
                    help="save progress in DIR; a rerun after a crash resumes from it")
 
 
+def _document(parser):
+    """Every flag that sets a configuration key says what it does and its default,
+    from :data:`elasticnet_dist.config.SPEC` (one description for both)."""
+    for action in parser._actions:
+        if action.dest not in FLAG_KEYS:
+            continue
+        section, key = FLAG_KEYS[action.dest]
+        option = cfg.SPEC[section][key]
+        text = action.help or option.doc.split(" (--")[0]
+        if "default" not in text:
+            text += " (%s.%s; default: %s)" % (section, key, json.dumps(option.default))
+        action.help = text.replace("%", "%%")
+
+
 def _add_manifest(p):
-    """The manifest, as ``FILE`` or ``--manifest FILE`` (as ``apply`` takes it)."""
-    p.add_argument("manifest_positional", metavar="FILE", nargs="?", help="the manifest")
-    p.add_argument("--manifest", metavar="FILE", help="the manifest (instead of FILE)")
+    """The manifest, as ``FILE`` or ``--manifest FILE`` (as ``apply`` takes it); both
+    land in ``args.manifest``."""
+    p.add_argument("manifest", metavar="FILE", nargs="?", default=argparse.SUPPRESS,
+                   help="the manifest")
+    p.add_argument("--manifest", dest="manifest", metavar="FILE", default=argparse.SUPPRESS,
+                   help="the manifest (instead of FILE, as apply takes it)")
 
 
 def _manifest_arg(args):
-    given = [m for m in (args.manifest_positional, args.manifest) if m is not None]
-    if len(given) != 1:
-        raise ConfigError("give the manifest once: as FILE or as --manifest FILE")
-    return given[0]
+    if getattr(args, "manifest", None) is None:
+        raise ConfigError("give the manifest: %s FILE or --manifest FILE" % args.command)
+    return args.manifest
 
 
 def build_parser():
@@ -274,6 +292,7 @@ def build_parser():
     _add_select_flags(select)
     _add_engine(select)
     _add_common(select)
+    _document(select)
     select.set_defaults(func=_select)
 
     apply = sub.add_parser("apply", formatter_class=fmt, epilog=EXAMPLES,
@@ -315,6 +334,7 @@ def build_parser():
     _add_select_flags(demo, demo=True)
     _add_engine(demo)
     _add_common(demo)
+    _document(demo)
     demo.set_defaults(func=_demo)
     return parser
 
@@ -330,6 +350,13 @@ def _resolve(args, extra=None):
 
     remember(config)  # its secrets are scrubbed from every log line from here on
     setup_logging(config["logging"]["level"], config["logging"]["format"])
+    if getattr(args, "l1_ratio", None) is not None and config["penalty"]["alpha"] is None:
+        if getattr(args, "l1_ratios", None) is not None:
+            raise ConfigError("--l1-ratio is the L1 share of a fixed --alpha; for the "
+                              "cross-validated search give the grid as --l1-ratios, not both")
+        config["search"]["l1_ratios"] = [args.l1_ratio]
+        log.info("--l1-ratio %g without --alpha: the cross-validation searches this one "
+                 "l1_ratio (--l1-ratios R1,R2,... for a grid)", args.l1_ratio)
     return config
 
 
@@ -401,24 +428,38 @@ def _demo(args):
     print("table: %s, %d rows x %d columns in %d Parquet files (seed %d), %d informative, "
           "loss=%s" % (path, args.rows, args.n_features, args.files, args.seed,
                        args.informative, loss))
+    embedded = {} if args.engine or args.scheduler or args.master else {
+        "engine": {"name": "dask"}}  # the demo shows the cluster path, whatever the size
     config = _resolve(args, {"input": {"path": path, "label": "y"},
-                             "output": {"dir": os.path.join(workdir, "selection")}})
+                             "output": {"dir": os.path.join(workdir, "selection")}, **embedded})
     t0 = time.perf_counter()
     with _progress(config["logging"]["progress"]):
         manifest_path, doc = select(config)
     eng, solver, pen = doc["engine"], doc["solver"], doc["penalty"]
-    print("engine: %s, %d workers (started in %.2f s), %d partitions, %d rows, %.1f MB cached"
-          % (eng["name"], eng["workers"], solver["timings"]["engine_start"], eng["partitions"],
-             doc["input"]["rows_used"], eng["bytes_cached"] / 1e6))
+    print("engine: %s, %s (started in %.2f s), %s, %d rows, %.1f MB cached"
+          % (eng["name"], count(eng["workers"], "worker"), solver["timings"]["engine_start"],
+             count(eng["partitions"], "partition"), doc["input"]["rows_used"],
+             eng["bytes_cached"] / 1e6))
     sel = doc["selection"]
     how = ("%d-fold CV over %d l1_ratios x %d alphas, rule %s"
            % (sel["folds"], len(sel["grid"]), len(sel["grid"][0]["alphas"]), sel["rule"])
            if sel["method"] == "cross_validation" else "fixed")
     print("penalty: alpha=%.6g, l1_ratio=%g (%s)" % (pen["alpha"], pen["l1_ratio"], how))
-    print("fit: %s, data passes: %d, duality gap %.2e, converged: %s, %.2f s (%s)"
-          % (solver["name"], solver["data_passes"], solver["duality_gap"],
+    phases = {"engine_start": "engine start", "load": "load", "statistics": "statistics",
+              "paths": "paths", "solve": "solve"}
+    print("fit: %s, %s, duality gap %.2e, converged: %s; %.2f s in all (%s)"
+          % (solver["name"], count(solver["data_passes"], "data pass"), solver["duality_gap"],
              str(solver["converged"]).lower(), time.perf_counter() - t0,
-             ", ".join("%s %.2f s" % kv for kv in solver["timings"].items())))
+             ", ".join("%s %.2f s" % (phases[k], solver["timings"][k]) for k in phases
+                       if k in solver["timings"])))
+    scores = sel.get("scores")
+    if scores:
+        print("CV %s: %.5g (se %.2g) at the chosen point, %.5g (se %.2g) at the best "
+              "(alpha=%.6g, l1_ratio=%g)%s" % (
+                  sel["metric"], scores["chosen"]["mean"], scores["chosen"]["se"],
+                  scores["best"]["mean"], scores["best"]["se"], scores["best"]["alpha"],
+                  scores["best"]["l1_ratio"], "; the best is at the %s of the grid"
+                  % sel["at_grid_edge"].replace("_", " ") if sel.get("at_grid_edge") else ""))
     chosen = {f["name"] for f in doc["selected"]}
     truth = {table.names[j] for j in np.flatnonzero(table.coef)}
     print("selected %d of %d features; %d of the %d informative ones"

@@ -167,13 +167,17 @@ SPEC = {
         "fdev": _opt(1e-5, _number(0, 1, nullable=True),
                      "end each path once the explained share grows by less than this "
                      "fraction of itself per alpha (glmnet's fdev); null = never"),
-        "gram_max_features": _opt(4096, _number(1, integer=True),
-                                  "largest feature count for the one-pass CV route"),
+        "gram_max_features": _opt(4096, _number(0, integer=True),
+                                  "largest feature count for the one-pass CV route (0: "
+                                  "never, always the pass route), as the estimators take it"),
     },
     "engine": {
-        "name": _opt("dask", _choice("local", "dask", "spark"),
+        "name": _opt("auto", _choice("auto", "local", "dask", "spark"),
                      "where the passes run; dask without a scheduler starts an embedded "
-                     "LocalCluster (--engine)"),
+                     "LocalCluster; auto: dask with engine.scheduler, spark with "
+                     "engine.master, else the local engine for a table under 256 MB "
+                     "(one piece: workers would only add their start-up) and an embedded "
+                     "Dask cluster above (--engine)"),
         "scheduler": _opt(None, _string(), "Dask scheduler address, tcp://host:8786 "
                                            "(--scheduler)"),
         "master": _opt(None, _string(), "Spark master URL, spark://host:7077, yarn, "
@@ -301,6 +305,8 @@ def resolve(files=(), flags=None) -> dict:
 def check_consistent(config: dict):
     """Rules between keys (each key alone is already valid)."""
     engine = config["engine"]
+    if engine["name"] == "auto" and (engine["scheduler"] or engine["master"]):
+        engine["name"] = "dask" if engine["scheduler"] else "spark"
     if engine["scheduler"] and engine["name"] != "dask":
         raise ConfigError("engine.scheduler (a Dask scheduler) is set but engine.name is %r; "
                           "use engine.name: dask or drop the scheduler" % engine["name"])

@@ -24,6 +24,25 @@ from .solvers import compute_alpha_max, fit_elastic_net
 log = logging.getLogger("elasticnet_dist")
 
 
+
+class FitReport(dict):
+    """``fit_report_`` of a table fit: a plain dict whose repr stays short (a table
+    of 7,000 columns would otherwise print 7,000 column types in a notebook)."""
+
+    def __repr__(self):
+        return "FitReport(%s)" % ", ".join("%s=%s" % (k, _short(v)) for k, v in self.items())
+
+
+def _short(value, limit=60):
+    if isinstance(value, dict):
+        if len(value) > 8:
+            return "{... %d entries}" % len(value)
+        return "{%s}" % ", ".join("%s: %s" % (k, _short(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)) and len(value) > 8:
+        return "[... %d items]" % len(value)
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
 class ElasticNetConvergenceWarning(ConvergenceWarning):
     """The duality gap did not reach the tolerance; carries the certificate.
 
@@ -206,8 +225,8 @@ class ElasticNet(SelectorMixin, BaseEstimator):
                       t_load=loaded.seconds)
             if checkpoint is not None:
                 log.info("checkpoint: %s", checkpoint.summary())
-            self.fit_report_.update(loaded.describe(), engine_start_s=t_start,
-                                    source=loaded.provenance())
+            self.fit_report_ = FitReport(self.fit_report_, **loaded.describe(),
+                                         engine_start_s=t_start, source=loaded.provenance())
         finally:
             if engine is not self.engine:
                 engine.close()

@@ -114,6 +114,8 @@ def build_manifest(est, config: dict, *, engine_address=None, run_id=None) -> di
     source = dict(report["source"])
     types = source.pop("column_types")
     source["uri"] = scrub(source["uri"])  # no credentials in a URI written down
+    if "uri_absolute" in source:
+        source["uri_absolute"] = scrub(source["uri_absolute"])
     source["files"] = [{**f, "path": scrub(f["path"])} for f in source.get("files", [])]
     engine_address = scrub(engine_address)
     inp = config["input"]
@@ -190,7 +192,14 @@ def _selection(est, config):
              "n_features": [int(k) if k >= 0 else None for k in n_features[i]]}
             for i in range(len(l1))]
     assignment = ("column" if inp["fold_column"] else "keys" if inp["keys"] else "position")
+    li = int(np.flatnonzero(np.atleast_1d(est.l1_ratio) == est.l1_ratio_)[0])
+    ai = int(np.argmin(np.abs(alphas[li] - est.alpha_)))
+    bl, ba = est.selection_.get("best", (li, ai))
+    scores = {"chosen": {"mean": mean[li, ai], "se": se[li, ai]},
+              "best": {"l1_ratio": float(l1[bl]), "alpha": float(alphas[bl, ba]),
+                       "mean": mean[bl, ba], "se": se[bl, ba]}}
     return {"method": "cross_validation", "rule": est.selection_["rule"], "metric": metric,
+            "scores": scores, "at_grid_edge": est.selection_.get("at_grid_edge"),
             "threshold": est.selection_["threshold"], "max_features": search["max_features"],
             "folds": int(search["cv"]), "fold_assignment": assignment,
             "fold_seed": int(search["fold_seed"]),

@@ -46,8 +46,12 @@ class ElasticNetCV(ElasticNet):
     Parameters
     ----------
     l1_ratio : float or list of floats in [0, 1], default 0.5.
-    n_alphas : int, default 100. eps : float, optional (1e-3 if n > p else 1e-2).
-    alphas : list of floats > 0, optional. The same grid for every l1_ratio.
+    alphas : int or list of floats > 0, default None (100). A number: that many alphas from
+        ``alpha_max`` down to ``eps * alpha_max``; a list: the same grid for every
+        l1_ratio (scikit-learn 1.7 and later spell it so).
+    n_alphas : int, deprecated. The number of alphas, as ``alphas=int`` (a
+        FutureWarning, as scikit-learn's).
+    eps : float, optional (1e-3 if n > p else 1e-2).
     cv : int >= 2, splitter or list of splits, default 5.
     selection : {"min", "1se"}, default "min". ``"min"``: the best mean score;
         ``"1se"``: the sparsest fit within one standard error of the best.
@@ -93,7 +97,7 @@ class ElasticNetCV(ElasticNet):
         as in :class:`ElasticNet`.
     """
 
-    def __init__(self, l1_ratio=0.5, *, n_alphas=100, alphas=None, eps=None, cv=5,
+    def __init__(self, l1_ratio=0.5, *, alphas=None, n_alphas="deprecated", eps=None, cv=5,
                  selection="min", max_features=None, scoring=None, loss="squared",
                  fit_intercept=True, standardize=True, penalty_factor=None, tol=1e-6,
                  max_iter=100, screening=True, gram_max_features=GRAM_MAX_FEATURES,
@@ -155,6 +159,14 @@ class ElasticNetCV(ElasticNet):
     def _validate_params(self, feature_names):
         return v.check_cv_params(self, feature_names)
 
+    def _grid(self):
+        """``alphas`` and ``n_alphas`` as the solver takes them: a list, or a count."""
+        if not (isinstance(self.n_alphas, str) and self.n_alphas == "deprecated"):
+            return {"alphas": None, "n_alphas": int(self.n_alphas)}
+        if self.alphas is None or isinstance(self.alphas, numbers.Integral):
+            return {"alphas": None, "n_alphas": 100 if self.alphas is None else int(self.alphas)}
+        return {"alphas": self.alphas, "n_alphas": len(self.alphas)}
+
     def _fold_options(self, fold_column):
         return {"n_folds": self._n_folds, "fold_column": fold_column,
                 "fold_seed": int(self.fold_seed)}
@@ -164,7 +176,7 @@ class ElasticNetCV(ElasticNet):
         t0 = time.perf_counter()
         path = cross_validate(
             source, n_folds=self._n_folds, loss=self.loss, l1_ratios=self.l1_ratio,
-            alphas=self.alphas, n_alphas=int(self.n_alphas), eps=self.eps,
+            **self._grid(), eps=self.eps,
             penalty_factor=factors, fit_intercept=self.fit_intercept,
             standardize=self.standardize, tol=float(self.tol), max_iter=int(self.max_iter),
             screening=self.screening, max_features=self.max_features,
@@ -216,7 +228,19 @@ class ElasticNetCV(ElasticNet):
                 results["se_" + name] = shaped(np.nanstd(values, axis=2, ddof=1) / np.sqrt(k))
         self.cv_results_ = results
         self.selection_ = {"metric": metric, "rule": choice.rule, "threshold": choice.threshold,
-                           "max_features": self.max_features}
+                           "max_features": self.max_features, "best": choice.best,
+                           "at_grid_edge": choice.at_grid_edge}
+        if choice.at_grid_edge is not None:
+            bl, ba = choice.best
+            warnings.warn(
+                "the best mean CV %s is at the %s of the grid (alpha=%.6g, l1_ratio=%g): a "
+                "better fit may lie beyond it; %s" % (
+                    metric, choice.at_grid_edge.replace("_", " "), path.alphas[bl, ba],
+                    np.atleast_1d(self.l1_ratio)[bl],
+                    "extend the grid to smaller alphas (a smaller eps, or alphas=[...])"
+                    if choice.at_grid_edge == "smallest_alpha" else
+                    "no penalty that selects a feature beats the intercept alone"),
+                UserWarning, stacklevel=4)
         self.n_passes_ = path.n_passes
         self.route_ = path.route
         self.fold_rows_ = path.fold_rows
@@ -263,8 +287,9 @@ def enet_path(X, y, *, l1_ratio=0.5, loss="squared", eps=None, n_alphas=100, alp
     """
     probe = ElasticNetCV(l1_ratio=l1_ratio, loss=loss, fit_intercept=fit_intercept,
                          standardize=standardize, penalty_factor=penalty_factor, tol=tol,
-                         max_iter=max_iter, screening=screening, n_alphas=n_alphas,
-                         alphas=alphas, eps=eps, max_features=max_features,
+                         max_iter=max_iter, screening=screening,
+                         alphas=n_alphas if alphas is None else alphas, eps=eps,
+                         max_features=max_features,
                          gram_max_features=gram_max_features)
     if np.ndim(l1_ratio) != 0:
         raise ValueError("enet_path takes one l1_ratio, got %r" % (l1_ratio,))

@@ -30,6 +30,7 @@ import re
 import shutil
 import tempfile
 
+from ._text import count
 from .manifest import chosen_grid_point
 
 REPORT_NAME = "report.html"
@@ -266,15 +267,16 @@ def render_html(document: dict, figures: dict, *, manifest_name="manifest.json")
         ("label", "%s (%s loss)" % (target["name"], target["loss"])),
         ("penalty", "alpha = %.6g, l1_ratio = %g (%s)" % (pen["alpha"], pen["l1_ratio"],
                                                          chosen)),
+        *_score_rows(sel),
         ("selected", "%d features of %d considered" % (
             len(document["selected"]), len(document["selected"]) + sum(
                 1 for d in document["dropped"] if d["reason"] in ("zero_coefficient",
                                                                   "constant")))),
-        ("solver", "%s: %d data passes, duality gap %.3g (tolerance %.3g), converged: %s"
-         % (solver["name"], solver["data_passes"], solver["duality_gap"],
+        ("solver", "%s: %s, duality gap %.3g (tolerance %.3g), converged: %s"
+         % (solver["name"], count(solver["data_passes"], "data pass"), solver["duality_gap"],
             solver["tolerance"], str(solver["converged"]).lower())),
-        ("engine", "%s, %d workers, %d partitions" % (engine["name"], engine["workers"],
-                                                      engine["partitions"])),
+        ("engine", "%s, %s, %s" % (engine["name"], count(engine["workers"], "worker"),
+                                   count(engine["partitions"], "partition"))),
         ("created", "%s by %s %s" % (document["created_at"], document["tool"]["name"],
                                      document["tool"]["version"])),
         ("manifest", manifest_name),
@@ -292,6 +294,13 @@ def render_html(document: dict, figures: dict, *, manifest_name="manifest.json")
         "cv": "Cross-validation curve: mean held-out score with one-standard-error bars.",
         "top": "Largest selected coefficients (standardized: comparable across columns).",
     }
+    edge = sel.get("at_grid_edge")
+    if edge:
+        parts.append('<p class="note">The best mean CV score is at the %s of the grid: a '
+                     "better fit may lie beyond it. %s</p>" % (e(edge.replace("_", " ")), (
+                         "Extend the grid to smaller alphas (search.eps, or explicit alphas)."
+                         if edge == "smallest_alpha" else "No penalty that selects a feature "
+                         "beats the intercept alone.")))
     parts.append("<h2>Figures</h2>")
     for key in FIGURES:
         if key in figures:
@@ -317,10 +326,31 @@ def render_html(document: dict, figures: dict, *, manifest_name="manifest.json")
         parts.append("<details><summary>%s: %d</summary><p>%s</p></details>"
                      % (e(reason), len(names), ", ".join("<code>%s</code>" % e(n)
                                                          for n in names)))
+    config = document["config"]
+    if sel["method"] == "cross_validation" and isinstance(config.get("penalty"), dict):
+        config = {**config, "penalty": {**config["penalty"], "l1_ratio": (
+            "not used: it goes with a fixed alpha; the search chose %g" % pen["l1_ratio"])}}
     parts.append("<h2>Configuration</h2><pre>%s</pre>"
-                 % e(json.dumps(document["config"], indent=2, ensure_ascii=False)))
+                 % e(json.dumps(config, indent=2, ensure_ascii=False)))
     parts.append("</body></html>\n")
     return "\n".join(parts)
+
+
+def _score_rows(selection):
+    """The summary's line on the CV score at the chosen and at the best point."""
+    scores = selection.get("scores")
+    if not scores:
+        return []
+    chosen, best = scores["chosen"], scores["best"]
+
+    def pm(point):
+        if point.get("mean") is None:
+            return "n/a"
+        return "%.5g \u00b1 %.2g" % (point["mean"], point.get("se") or 0.0)
+
+    return [("CV %s" % selection["metric"],
+             "%s at the chosen point; best %s at alpha = %.6g, l1_ratio = %g"
+             % (pm(chosen), pm(best), best["alpha"], best["l1_ratio"]))]
 
 
 def _table(columns, rows, *, with_header=True, numeric=()):

@@ -132,7 +132,7 @@ class ElasticNetSelector(_SelectorParams, Estimator, DefaultParamsReadable,
         else:
             max_features = self.getOrDefault(self.maxFeatures) or None
             est = ElasticNetCV(l1_ratio=list(self.getOrDefault(self.elasticNetParams)),
-                               n_alphas=self.getOrDefault(self.numAlphas),
+                               alphas=self.getOrDefault(self.numAlphas),
                                cv=self.getOrDefault(self.numFolds),
                                selection=self.getOrDefault(self.selectionRule),
                                max_features=max_features,
@@ -321,7 +321,7 @@ def _config_of(est, label, weight, names, master):
              "engine": {"name": "spark", "master": master}}
     if hasattr(est, "cv_results_"):
         layer["search"] = {"l1_ratios": [float(r) for r in est.l1_ratio],
-                           "n_alphas": int(est.n_alphas), "cv": int(est.cv),
+                           "n_alphas": int(est._grid()["n_alphas"]), "cv": int(est.cv),
                            "selection": est.selection, "max_features": est.max_features,
                            "fold_seed": int(est.fold_seed)}
     else:

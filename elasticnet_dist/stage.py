@@ -19,6 +19,7 @@ import uuid
 import warnings
 
 from . import checkpoint
+from ._text import count
 from . import config as cfg
 from .engines import make_engine
 from .errors import ConfigError, EngineError, ManifestError, NotConvergedError, OutputWriteError
@@ -35,6 +36,28 @@ def engine_address(config):
     engine = config["engine"]
     return engine["scheduler"] if engine["name"] == "dask" else (
         engine["master"] if engine["name"] == "spark" else None)
+
+
+#: ``engine.name: auto`` takes the local engine for tables whose Parquet footers
+#: add up to less than this (uncompressed): one piece, which workers cannot share.
+AUTO_LOCAL_BYTES = 256 * 2**20
+
+
+def resolve_engine(config, source, storage_options=None):
+    """``config`` with ``engine.name: auto`` resolved for the table at ``source``
+    (:data:`AUTO_LOCAL_BYTES`), the choice and its reason logged."""
+    engine = config["engine"]
+    if engine["name"] != "auto":
+        return config
+    from .io.table import open_table
+
+    table = open_table(source, storage_options)
+    size = sum(f["uncompressed_bytes"] for f in table.files)
+    name = "local" if table.kind == "files" and size < AUTO_LOCAL_BYTES else "dask"
+    log.info("engine auto: %s for %s of %.1f MB (the local engine below %d MB; "
+             "--engine dask or spark to choose)", "the local engine" if name == "local"
+             else "an embedded Dask cluster", table.uri, size / 1e6, AUTO_LOCAL_BYTES >> 20)
+    return {**config, "engine": {**engine, "name": name}}
 
 
 def open_engine(config):
@@ -57,8 +80,8 @@ def open_engine(config):
             "reach" if address else "start", name, " at %s" % address if address else "",
             _one_line(exc))) from exc
     where = {"dask": " (embedded LocalCluster)", "spark": " (active or local[*] session)"}
-    log.info("engine %s%s: %d workers", name, " at %s" % address if address
-             else where.get(name, ""), started.n_workers())
+    log.info("engine %s%s: %s", name, " at %s" % address if address
+             else where.get(name, ""), count(started.n_workers(), "worker"))
     return started
 
 
@@ -76,7 +99,7 @@ def make_estimator(config, engine):
     penalty, search = config["penalty"], config["search"]
     if penalty["alpha"] is not None:
         return ElasticNet(alpha=penalty["alpha"], l1_ratio=penalty["l1_ratio"], **common)
-    return ElasticNetCV(l1_ratio=list(search["l1_ratios"]), n_alphas=search["n_alphas"],
+    return ElasticNetCV(l1_ratio=list(search["l1_ratios"]), alphas=search["n_alphas"],
                         eps=search["eps"], cv=search["cv"], selection=search["selection"],
                         max_features=search["max_features"], scoring=search["scoring"],
                         screening=model["screening"],
@@ -105,6 +128,8 @@ def select(config):
         from .tracking import require_mlflow
 
         require_mlflow()  # before the fit, not after it
+    config = resolve_engine(config, config["input"]["path"],
+                            config["input"]["storage_options"] or None)
     with folder_lock(folder, "output.dir %s" % folder):
         document = _fit_and_describe(config)
         report_files = write_outputs(folder, document, report=out["report"])
@@ -155,10 +180,10 @@ def _fit_and_describe(config):
     document = build_manifest(est, cfg.redacted(config), engine_address=engine_address(config))
     check_manifest(document, "the new manifest")
     n_selected = len(document["selected"])
-    log.info("selected %d of %d features (alpha=%.6g, l1_ratio=%g, %s); %d data passes",
+    log.info("selected %d of %d features (alpha=%.6g, l1_ratio=%g, %s); %s",
              n_selected, len(est.feature_names_in_), document["penalty"]["alpha"],
              document["penalty"]["l1_ratio"], document["selection"]["method"],
-             document["solver"]["data_passes"])
+             count(document["solver"]["data_passes"], "data pass"))
     if not est.converged_:
         message = ("the chosen fit did not converge: duality gap %.3e after %d data passes; "
                    "raise model.max_iter or model.tol"
@@ -200,8 +225,8 @@ def write_outputs(folder, document, *, report=True):
     target = os.path.join(folder, MANIFEST_NAME)
     log.info("manifest written to %s", target)
     if names:
-        log.info("report written to %s (%d figures)", os.path.join(folder, REPORT_NAME),
-                 len(names) - 1)
+        log.info("report written to %s (%s)", os.path.join(folder, REPORT_NAME),
+                 count(len(names) - 1, "figure"))
     pages = [n for n in names if n == REPORT_NAME] + [n for n in names if n != REPORT_NAME]
     return [os.path.join(folder, n) for n in pages]
 
@@ -281,8 +306,8 @@ def _checked(manifest_path, input_path, storage_options):
 
 def apply(manifest_path, input_path, output, config, storage_options=None):
     """Write ``input_path`` projected onto the manifest's ``reduced_schema`` as
-    Parquet under ``output`` (a folder of ``part-NNNNN.parquet``, one per input
-    piece, rows in input order, Arrow types unchanged, and the marker
+    Parquet under ``output`` (a file per input piece, named after its input file
+    (:func:`output_names`), rows in input order, Arrow types unchanged, and the marker
     :data:`~elasticnet_dist.outputs.APPLY_MARKER` saying what wrote it), each file
     written by a worker of the configured engine. The folder appears whole or not
     at all: the parts go to a sibling folder that is renamed into place at the end.
@@ -296,6 +321,7 @@ def apply(manifest_path, input_path, output, config, storage_options=None):
                 replaces_whole=True)
     check_replaceable(output, "--output")
     manifest, table = _checked(manifest_path, input_path, storage_options)
+    config = resolve_engine(config, input_path, storage_options)
     parent = os.path.dirname(output)
     prepare_folder(parent, "the folder of --output")
     with sibling_lock(output, "--output %s" % output):
@@ -306,14 +332,15 @@ def apply(manifest_path, input_path, output, config, storage_options=None):
         try:
             engine = open_engine(config)
             try:
-                jobs = list(enumerate(table.pieces))
+                jobs = list(zip(output_names(table.pieces), table.pieces, strict=True))
                 task = functools.partial(_write_piece, columns=manifest.columns,
                                          folder=staging)
                 rows = _map_on(engine, task, jobs)
             finally:
                 engine.close()
             write_atomic(os.path.join(staging, APPLY_MARKER), json.dumps(
-                _apply_marker(manifest, table, rows), indent=2) + "\n")
+                _apply_marker(manifest, table, rows, [name for name, _ in jobs]),
+                indent=2) + "\n")
             _swap_into_place(staging, output)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -323,7 +350,7 @@ def apply(manifest_path, input_path, output, config, storage_options=None):
     return int(sum(rows))
 
 
-def _apply_marker(manifest, table, rows):
+def _apply_marker(manifest, table, rows, names):
     """What an ``apply`` output folder records about itself (and what licenses a
     later ``apply`` to replace it)."""
     from . import __version__
@@ -333,15 +360,39 @@ def _apply_marker(manifest, table, rows):
             "manifest": os.path.abspath(manifest.path) if "://" not in manifest.path
             else manifest.path, "manifest_run_id": manifest.document.get("run_id"),
             "input": table.uri, "columns": manifest.columns, "rows": int(sum(rows)),
-            "files": ["part-%05d.parquet" % i for i in range(len(rows))]}
+            "files": names}
+
+
+def output_names(pieces):
+    """The file name ``apply`` writes for each piece: the input file's own (its path
+    below the table's folder, ``/`` as ``__``, so hive folders do not become
+    partitions again), with ``.rgA-B`` for a piece of row groups A..B of a large
+    file; ``part-NNNNN.parquet`` for a piece of a DataFrame. Unique in order."""
+    names, seen = [], set()
+    for index, piece in enumerate(pieces):
+        source = getattr(piece, "source", "") or ""
+        if not source or source.startswith(".."):
+            name = "part-%05d.parquet" % index
+        else:
+            stem = source.replace("/", "__")
+            stem = stem[:-len(".parquet")] if stem.endswith(".parquet") else stem
+            groups = getattr(piece, "row_groups", None)
+            if groups is not None:
+                stem += ".rg%d-%d" % (groups[0], groups[-1])
+            name = stem + ".parquet"
+        if name in seen or name.startswith((".", "_")):
+            name = "part-%05d-%s" % (index, name.lstrip("._"))
+        seen.add(name)
+        names.append(name)
+    return names
 
 
 def _write_piece(job, columns, folder):
     import pyarrow.parquet as pq
 
-    index, piece = job
+    name, piece = job
     frame = piece.read(columns)
-    pq.write_table(frame, os.path.join(folder, "part-%05d.parquet" % index))
+    pq.write_table(frame, os.path.join(folder, name))
     return frame.num_rows
 
 

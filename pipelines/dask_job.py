@@ -22,6 +22,8 @@ from elasticnet_dist.cli import main
 def job_args(argv, environ):
     """The ``select`` arguments: the address from the environment if not given."""
     args = ["select", "--engine", "dask", *argv]
+    if any(a in ("-h", "--help") for a in argv):
+        return ["select", "--help"]
     if not any(a == "--scheduler" or a.startswith("--scheduler=") for a in argv):
         address = environ.get("DASK_SCHEDULER_ADDRESS")
         if not address:

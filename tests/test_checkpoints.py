@@ -104,8 +104,8 @@ def test_driver_killed_during_the_paths_resumes_to_the_same_manifest(driver, squ
 
     rerun = run_select(driver, squared_table, tmp_path / "out", *flags)
     assert rerun.returncode == 0, rerun.stderr
-    assert "resuming (1 data passes and %d path points saved)" % n_points in rerun.stderr
-    assert "1 data passes replayed, %d path points restored" % n_points in rerun.stderr
+    assert "resuming (1 data pass and %d path points saved)" % n_points in rerun.stderr
+    assert "1 data pass replayed, %d path points restored" % n_points in rerun.stderr
     assert manifest(tmp_path / "out") == manifest(tmp_path / "ref")
     assert sorted(os.listdir(ckpt)) == []  # cleared once the manifest is written
 
@@ -151,15 +151,15 @@ def test_a_checkpoint_of_other_data_or_settings_is_ignored(driver, squared_table
 def test_changed_values_change_the_fingerprint(tmp_path):
     t = make_wide_table(300, 12, n_informative=3, seed=43)
     ckpt = str(tmp_path / "ckpt")
-    ElasticNetCV(cv=3, n_alphas=10, checkpoint_dir=ckpt).fit(t.X, t.y)
+    ElasticNetCV(cv=3, alphas=10, checkpoint_dir=ckpt).fit(t.X, t.y)
     with open(os.path.join(ckpt, FINGERPRINT_NAME)) as f:
         first = json.load(f)["fingerprint"]
     X = t.X.copy()
     X[123, 7] += 1e-9  # one value, far below anything a row count or schema would show
-    changed = ElasticNetCV(cv=3, n_alphas=10, checkpoint_dir=ckpt).fit(X, t.y)
+    changed = ElasticNetCV(cv=3, alphas=10, checkpoint_dir=ckpt).fit(X, t.y)
     with open(os.path.join(ckpt, FINGERPRINT_NAME)) as f:
         assert json.load(f)["fingerprint"] != first
-    fresh = ElasticNetCV(cv=3, n_alphas=10).fit(X, t.y)
+    fresh = ElasticNetCV(cv=3, alphas=10).fit(X, t.y)
     assert np.array_equal(changed.mse_path_, fresh.mse_path_)
 
 
@@ -167,7 +167,7 @@ def test_changed_values_change_the_fingerprint(tmp_path):
 def test_paths_resume_after_any_point_to_the_last_bit(tmp_path, cut):
     """Every path truncated after point ``cut`` (0: only the data pass kept)."""
     t = make_wide_table(800, 60, n_informative=6, seed=44)
-    kw = dict(l1_ratio=[0.5, 1.0], cv=4, n_alphas=20)
+    kw = dict(l1_ratio=[0.5, 1.0], cv=4, alphas=20)
     ref = ElasticNetCV(**kw).fit(t.X, t.y)
     ckpt = tmp_path / "ckpt"
     ElasticNetCV(checkpoint_dir=str(ckpt), **kw).fit(t.X, t.y)
@@ -182,7 +182,7 @@ def test_paths_resume_after_any_point_to_the_last_bit(tmp_path, cut):
 
 def test_a_logged_pass_for_another_request_ends_the_replay(tmp_path, caplog):
     t = make_wide_table(400, 20, n_informative=4, seed=45, loss="logistic")
-    kw = dict(l1_ratio=1.0, cv=3, n_alphas=8, loss="logistic")
+    kw = dict(l1_ratio=1.0, cv=3, alphas=8, loss="logistic")
     ckpt = tmp_path / "ckpt"
     ref = ElasticNetCV(checkpoint_dir=str(ckpt), **kw).fit(t.X, t.y)
     # pass 4 swapped for pass 5: the rerun asks for pass 4's request and finds another

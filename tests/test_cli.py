@@ -50,7 +50,7 @@ def test_demo_logistic_on_the_local_engine(tmp_path):
               "--engine", "local", "--workdir", str(tmp_path))
     assert out.returncode == 0, out.stderr
     assert "loss=logistic" in out.stdout and "selected" in out.stdout
-    assert re.search(r"engine: local, 1 workers \(started in \S+ s\), 8 partitions",
+    assert re.search(r"engine: local, 1 worker \(started in \S+ s\), 8 partitions",
                      out.stdout), out.stdout
 
 

@@ -74,7 +74,7 @@ def test_manifests_are_identical_across_reruns_engines_and_workers(table, tmp_pa
 
 @pytest.mark.parametrize("loss", ["squared", "logistic"])
 def test_spark_task_slots_do_not_change_a_bit(loss, table, logistic_table, spark):
-    kw = dict(l1_ratio=[0.5, 1.0], cv=3, n_alphas=15, loss=loss)
+    kw = dict(l1_ratio=[0.5, 1.0], cv=3, alphas=15, loss=loss)
     source = table if loss == "squared" else logistic_table
     fit = {"label": "y", **({"keys": ["id"]} if loss == "squared" else {})}
     ref = ElasticNetCV(**kw).fit(source, **fit)

@@ -85,7 +85,7 @@ def test_cv_selector_and_logistic_selector_in_pipelines_keep_feature_names():
 
     X, y = correlated_problem(240, 25, seed=8)
     df = pd.DataFrame(X, columns=["gene %d" % j for j in range(25)])
-    pipe = make_pipeline(StandardScaler(), ElasticNetCV(l1_ratio=[0.5, 1.0], n_alphas=20, cv=3),
+    pipe = make_pipeline(StandardScaler(), ElasticNetCV(l1_ratio=[0.5, 1.0], alphas=20, cv=3),
                          Ridge(alpha=1e-3)).set_output(transform="pandas")
     search = GridSearchCV(pipe, {"elasticnetcv__selection": ["min", "1se"]}, cv=3).fit(df, y)
     best = search.best_estimator_

@@ -109,7 +109,7 @@ def test_every_dask_worker_killed_at_once_changes_nothing(table, fresh_cluster, 
 
 
 def test_a_dask_worker_killed_during_a_cv_search_changes_nothing(table, fresh_cluster):
-    options = dict(l1_ratio=[0.5, 1.0], n_alphas=15, cv=3, loss="logistic")
+    options = dict(l1_ratio=[0.5, 1.0], alphas=15, cv=3, loss="logistic")
     # the logistic search runs one pass per path step: plenty of passes to fail in
     t = make_wide_table(600, 20, n_informative=4, loss="logistic", seed=8)
     path = write_parquet(t, table + "-logistic", n_files=5)

@@ -114,7 +114,7 @@ def test_workers_paused_at_their_limit_stop_the_pass(tmp_path):
 def test_streaming_passes_give_the_cached_answer_to_the_bit(loss, tmp_path):
     t = make_wide_table(900, 30, n_informative=5, seed=63, loss=loss)
     path = write_parquet(t, str(tmp_path / "t"), n_files=11)
-    kw = dict(l1_ratio=[0.5, 1.0], cv=3, n_alphas=12, loss=loss)
+    kw = dict(l1_ratio=[0.5, 1.0], cv=3, alphas=12, loss=loss)
     cached = ElasticNetCV(engine=LocalEngine(cache="memory"), **kw).fit(path, label="y")
     streamed = ElasticNetCV(engine=LocalEngine(cache="none"), **kw).fit(path, label="y")
     assert streamed.fit_report_["bytes_cached"] == 0 < cached.fit_report_["bytes_cached"]

@@ -536,7 +536,7 @@ def test_a_corrupt_checkpoint_is_a_warning_and_a_fresh_start(tmp_path, caplog):
     rng = np.random.default_rng(2)
     X = rng.standard_normal((200, 12))
     y = (X[:, 0] + rng.standard_normal(200) > 0).astype(float)
-    options = dict(loss="logistic", l1_ratio=1.0, n_alphas=8, cv=3, engine="local",
+    options = dict(loss="logistic", l1_ratio=1.0, alphas=8, cv=3, engine="local",
                    checkpoint_dir=str(tmp_path / "ck"))
     first = ElasticNetCV(**options).fit(X, y)
     passes = sorted((tmp_path / "ck").glob("pass-*.npz"))

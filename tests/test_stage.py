@@ -78,7 +78,7 @@ def local_manifest(local_output):
 def test_select_manifest_validates_and_equals_the_estimator(table_dir, local_manifest):
     doc = local_manifest
     check_manifest(doc)
-    est = ElasticNetCV(l1_ratio=[0.5, 1.0], n_alphas=30, selection="1se").fit(
+    est = ElasticNetCV(l1_ratio=[0.5, 1.0], alphas=30, selection="1se").fit(
         table_dir, label="y", keys="id")
     support = set(est.feature_names_in_[est.coef_ != 0])
     assert {f["name"] for f in doc["selected"]} == support
@@ -213,8 +213,9 @@ def test_apply_writes_exactly_the_reduced_schema(engine, table_dir, local_manife
     result = pq.read_table(out)
     m = read_manifest(manifest)
     assert [(f.name, str(f.type)) for f in result.schema] == m.reduced_schema
-    assert sorted(os.listdir(out)) == ["_elasticnet_dist_apply.json", "part-00000.parquet",
-                                       "part-00001.parquet", "part-00002.parquet"]
+    # one file per input file, named after it
+    assert sorted(os.listdir(out)) == ["_elasticnet_dist_apply.json", "part-0.parquet",
+                                       "part-1.parquet", "part-2.parquet"]
     source = pq.read_table(table_dir)
     assert result.num_rows == source.num_rows
     assert result.equals(source.select(m.columns))
@@ -385,7 +386,7 @@ def test_terminal_progress_counts_passes_and_points():
     X = rng.standard_normal((200, 30))
     y = X[:, 0] + rng.standard_normal(200)
     with observing(TerminalProgress(stream, rate=1e9)) as bar:
-        ElasticNetCV(n_alphas=10, cv=3).fit(X, y)
+        ElasticNetCV(alphas=10, cv=3).fit(X, y)
         assert (bar.points, bar.total) == (40, 40) and bar.passes >= 1
         enet_path(X, y, n_alphas=5)
     text = stream.getvalue()

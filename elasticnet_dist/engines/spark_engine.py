@@ -218,7 +218,14 @@ def spark_session(master=None, conf=None):
         builder = builder.config("spark.driver.memory", default_driver_memory())
     for key, value in (conf or {}).items():
         builder = builder.config(key, str(value))
-    return builder.getOrCreate()
+    session = builder.getOrCreate()
+    import logging
+
+    if not logging.getLogger("elasticnet_dist").isEnabledFor(logging.DEBUG):
+        # Spark logs every job, stage and task at INFO (about 340 lines for one select
+        # under spark-submit); the tool's own log says what happened
+        session.sparkContext.setLogLevel("WARN")
+    return session
 
 
 def default_driver_memory():

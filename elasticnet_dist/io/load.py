@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 import warnings
 from dataclasses import dataclass, replace
@@ -17,6 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pyarrow as pa
 
+from .._text import count
 from ..errors import EmptyTableError, InputError
 from .blocks import DTYPES, NAN_POLICIES, BlockDecoder
 from .checks import (SCALE_RANGE, SHOWN, LoadReport, all_null_columns, check_loaded,
@@ -53,7 +55,8 @@ class LoadedTable:
         schema = self.table.schema
         types = [(name, str(t)) for name, t in zip(schema.names, schema.types, strict=True)]
         digest = hashlib.sha256("\n".join("%s:%s" % nt for nt in types).encode()).hexdigest()
-        return {"uri": self.table.uri, "kind": self.table.kind,
+        return {"uri": self.table.uri, "uri_absolute": absolute_uri(self.table),
+                "kind": self.table.kind,
                 "rows_read": int(self.report.n_rows_read), "rows_used": int(self.report.n_rows),
                 "rows_dropped": int(self.report.rows_dropped),
                 "values_imputed": int(self.report.values_imputed),
@@ -61,6 +64,15 @@ class LoadedTable:
                 "schema_fingerprint": "sha256:" + digest,
                 "files": [dict(f) for f in self.table.files],
                 "column_types": dict(types)}
+
+
+def absolute_uri(table):
+    """The input as an absolute location: a local path made absolute (the ``uri`` is
+    kept as the user typed it), a URL or a DataFrame's description as it is."""
+    uri = table.uri
+    if table.kind != "files" or "://" in uri or " (+" in uri:
+        return uri
+    return os.path.abspath(uri)
 
 
 def load_table(source, engine, *, label, weight=None, features=None, exclude=None, keys=None,
@@ -119,11 +131,12 @@ def load_table(source, engine, *, label, weight=None, features=None, exclude=Non
         report = replace(check_loaded(summaries, plan, loss=loss, nan_policy=nan_policy,
                                       where=table.uri), all_null=empty)
     seconds = time.perf_counter() - t0
-    log.info("loaded %d rows (%d dropped, %d values imputed) into %d blocks, %.1f MB %s, on %s "
-             "with %d workers in %.2f s", report.n_rows, report.rows_dropped,
-             report.values_imputed, engine.n_partitions, engine.bytes_decoded / 1e6,
+    log.info("loaded %d rows (%d dropped, %d values imputed) into %s, %.1f MB %s, on %s "
+             "with %s in %.2f s", report.n_rows, report.rows_dropped,
+             report.values_imputed, count(engine.n_partitions, "block"),
+             engine.bytes_decoded / 1e6,
              "decoded again in every pass" if getattr(engine, "streaming", False) else "cached",
-             engine.name, engine.n_workers(), seconds)
+             engine.name, count(engine.n_workers(), "worker"), seconds)
     return LoadedTable(engine, table, plan, report, decoder, seconds)
 
 

@@ -26,11 +26,13 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import Optional
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from .. import progress
+from .._text import count
 from ..engines.local import available_memory
 from ..passes import FAN_IN, PassRequest, fold_slice, fold_total, hessian_keys, symmetric_grams
 from ..problem import Moments, make_problem, moments_request
@@ -154,8 +156,9 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
             gaps[li, ai], converged[li, ai] = point.gap, point.converged
     fold_rows = np.asarray(by_fold["n_rows"], dtype=np.int64)
     n_passes = source.n_passes - passes0
-    log.info("cross-validation (%s route): %d folds x %d l1_ratios x %d alphas in %d data "
-             "passes, %.2f s on the driver", route, n_folds, L, A, n_passes, timings["paths"])
+    log.info("cross-validation (%s route): %d folds x %s x %d alphas in %s, %.2f s on the "
+             "driver", route, n_folds, count(L, "l1_ratio"), A, count(n_passes, "data pass"),
+             timings["paths"])
     return CVPath(l1_ratios, grid, scores, coefs, coefs_std, intercepts, n_features, gaps,
                   converged, problems[0][0].std.constant.copy(), fold_rows, route, n_passes,
                   timings, problems[0][0].tol_abs)
@@ -440,6 +443,8 @@ class Choice:
     mean: np.ndarray   # (L, A) mean score over folds
     se: np.ndarray     # (L, A) standard error of the mean
     threshold: float
+    best: tuple = (0, 0)   # (l1 index, alpha index) of the best mean score
+    at_grid_edge: Optional[str] = None  # "smallest_alpha" / "largest_alpha": the best is there
 
 
 def choose(path: CVPath, metric, rule="min", max_features=None):
@@ -476,6 +481,11 @@ def choose(path: CVPath, metric, rule="min", max_features=None):
         cands = [(path.n_features[li, ai], -path.alphas[li, ai], li, ai)
                  for li, ai in zip(*np.nonzero(within), strict=True)]
         _, _, li, ai = min(cands)
-        best = (li, ai)
-    return Choice(int(best[0]), int(best[1]), metric, rule, mean, se, sign * threshold)
+        chosen = (li, ai)
+    else:
+        chosen = best
+    edge = ("largest_alpha" if best[1] == 0 else "smallest_alpha"
+            if best[1] == path.alphas.shape[1] - 1 else None)
+    return Choice(int(chosen[0]), int(chosen[1]), metric, rule, mean, se, sign * threshold,
+                  best=(int(best[0]), int(best[1])), at_grid_edge=edge)
 
