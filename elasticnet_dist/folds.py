@@ -13,6 +13,13 @@ A row's fold is ``h mod K`` for a 64-bit hash ``h`` of
 An explicit fold column (integers ``0 .. K-1``) or scikit-learn splits can be
 given instead (:func:`folds_from_splits`).
 
+For a binary label (the logistic loss) the folds are stratified: each class's
+rows are ordered by the same hash and cut into K runs of equal size
+(:func:`stratum_thresholds`, :func:`stratified_folds`), so that every fold holds
+each class's share to one row (ALLAML, 72 rows: folds of 10 to 18 rows with
+varying class balance before). The cut points come from the multiset of hashes,
+so they too are the same on every engine and for any partitioning.
+
 The hash is pure NumPy: SplitMix64's finaliser on integers and IEEE bits,
 FNV-1a over the UTF-8 bytes of strings, combined column by column. It is the
 same on every machine, Python version and process (unlike ``hash()``).
@@ -103,21 +110,58 @@ def hash_column(column):
     return out
 
 
-def key_folds(table: pa.Table, columns, n_folds, seed=0):
-    """Fold of each row from the values of the key ``columns``."""
+def key_hashes(table: pa.Table, columns, seed=0):
+    """The 64-bit hash of each row's key ``columns``."""
     h = np.full(table.num_rows, np.uint64(seed), dtype=np.uint64)
     for name in columns:
         h = _combine(h, hash_column(table.column(name)))
-    return (h % np.uint64(n_folds)).astype(np.int64)
+    return h
+
+
+def position_hashes(source, row_offset, n_rows, seed=0):
+    """The 64-bit hash of rows ``row_offset .. row_offset + n_rows - 1`` of the file
+    ``source``."""
+    base = _combine(np.full(1, np.uint64(seed), dtype=np.uint64),
+                    hash_strings([source]))[0]
+    rows = np.arange(row_offset, row_offset + n_rows, dtype=np.uint64)
+    return _combine(np.full(n_rows, base, dtype=np.uint64), rows)
+
+
+def key_folds(table: pa.Table, columns, n_folds, seed=0):
+    """Fold of each row from the values of the key ``columns``."""
+    return (key_hashes(table, columns, seed) % np.uint64(n_folds)).astype(np.int64)
 
 
 def position_folds(source, row_offset, n_rows, n_folds, seed=0):
     """Fold of rows ``row_offset .. row_offset + n_rows - 1`` of the file ``source``."""
-    base = _combine(np.full(1, np.uint64(seed), dtype=np.uint64),
-                    hash_strings([source]))[0]
-    rows = np.arange(row_offset, row_offset + n_rows, dtype=np.uint64)
-    h = _combine(np.full(n_rows, base, dtype=np.uint64), rows)
-    return (h % np.uint64(n_folds)).astype(np.int64)
+    return (position_hashes(source, row_offset, n_rows, seed)
+            % np.uint64(n_folds)).astype(np.int64)
+
+
+def stratum_thresholds(hashes, n_folds):
+    """The K - 1 hashes at which the folds of one class begin: the class's rows
+    sorted by hash, fold ``k`` takes ranks ``floor(k n / K) .. floor((k + 1) n / K) - 1``
+    (:func:`stratified_folds`), so that every fold holds the class's share of rows to
+    one row. ``hashes`` are every row's of the class, in any order (a multiset:
+    the thresholds do not depend on the engine, the pieces or their order)."""
+    h = np.sort(np.asarray(hashes, dtype=np.uint64))
+    if h.size == 0:
+        return ()
+    ranks = (np.arange(1, n_folds) * h.size) // n_folds
+    return tuple(int(v) for v in h[ranks])
+
+
+def stratified_folds(hashes, labels, strata):
+    """Folds of rows by class: ``strata[c]`` are :func:`stratum_thresholds` of class
+    ``c`` (0 or 1); a row's fold counts the thresholds of its class at or below its
+    hash."""
+    folds = np.zeros(len(hashes), dtype=np.int64)
+    for c, thresholds in enumerate(strata):
+        rows = labels == c
+        if rows.any():
+            folds[rows] = np.searchsorted(np.asarray(thresholds, dtype=np.uint64),
+                                          hashes[rows], side="right")
+    return folds
 
 
 def column_folds(column, n_folds, name):

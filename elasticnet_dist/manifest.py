@@ -33,6 +33,8 @@ from .redaction import scrub
 SCHEMA_VERSION = "1.0"
 SCHEMA_RESOURCE = "schemas/manifest.schema.json"
 MANIFEST_NAME = "manifest.json"
+#: Selected features whose path the manifest keeps (the largest; the figure names 10).
+PATH_FEATURES = 100
 #: Keys whose values change between identical runs (wall clock, the run's id).
 VOLATILE = ("created_at", "run_id", ("solver", "timings"))
 
@@ -202,6 +204,7 @@ def _selection(est, config):
             "scores": scores, "at_grid_edge": est.selection_.get("at_grid_edge"),
             "threshold": est.selection_["threshold"], "max_features": search["max_features"],
             "folds": int(search["cv"]), "fold_assignment": assignment,
+            "stratified": bool(est.fit_report_.get("stratified_folds", False)),
             "fold_seed": int(search["fold_seed"]),
             "fold_rows": [int(k) for k in est.fold_rows_], "route": est.route_, "grid": grid,
             "path": _chosen_path(est)}
@@ -224,8 +227,9 @@ def chosen_grid_point(document: dict):
 def _chosen_path(est):
     """The selected features' standardized coefficients along the full-data path of
     the chosen l1_ratio, over the alphas that path reached (glmnet's stops may end
-    it early). Only the selected features: the path of every feature would grow
-    the manifest by ``p x n_alphas`` numbers."""
+    it early). Only the PATH_FEATURES largest selected features: the path of every
+    feature would grow the manifest by ``p x n_alphas`` numbers (a selection of 499
+    features made manifests of 800 KB)."""
     l1 = np.atleast_1d(est.l1_ratio)
     li = int(np.flatnonzero(l1 == est.l1_ratio_)[0])
     alphas = np.atleast_2d(est.alphas_)[li]
@@ -236,9 +240,10 @@ def _chosen_path(est):
     chosen = np.flatnonzero(est.coef_)
     order = chosen[np.argsort(-np.abs(est.coef_standardized_[chosen]), kind="stable")]
     return {"l1_ratio": float(l1[li]), "alphas": alphas[reached].tolist(),
+            "features_omitted": int(max(0, order.size - PATH_FEATURES)),
             "features": [{"name": names[j],
                           "coefficients_standardized": path[li, j, reached].tolist()}
-                         for j in order]}
+                         for j in order[:PATH_FEATURES]]}
 
 
 def _solver(est, report):

@@ -169,7 +169,8 @@ class ElasticNetCV(ElasticNet):
 
     def _fold_options(self, fold_column):
         return {"n_folds": self._n_folds, "fold_column": fold_column,
-                "fold_seed": int(self.fold_seed)}
+                "fold_seed": int(self.fold_seed),
+                "stratify": self.loss == "logistic" and fold_column is None}
 
     def _run(self, source, factors, t_load=0.0):
         self._set_classes()

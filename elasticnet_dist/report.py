@@ -42,7 +42,10 @@ PNG_RUN_KEY = "elasticnet_dist run_id"
 _META_RUN = re.compile(r'<meta name="elasticnet-dist-run-id" content="([0-9a-f]{32})">')
 TOP_FEATURES = 20
 LABELLED_PATHS = 10
-METRIC_TITLES = {"mse": "mean squared error", "deviance": "deviance (log-loss)", "auc": "AUC"}
+METRIC_TITLES = {"mse": "mean squared error", "deviance": "binomial deviance (2 x log-loss)",
+                 "auc": "AUC"}
+#: The colour of the paths beyond the LABELLED_PATHS named ones.
+OTHER_PATHS = "#c8c8c8"
 
 
 def plotting_available() -> bool:
@@ -151,68 +154,130 @@ def _alpha_axis(ax):
 
 
 def path_figure(document):
-    """Selected features' standardized coefficients along the chosen path, or None."""
+    """Selected features' standardized coefficients along the chosen path, or None.
+
+    The ``LABELLED_PATHS`` largest are drawn in colours of their own and named; the
+    rest, however many (a selection of 500 would be a solid band of reused colours),
+    in one light grey behind them."""
     path = document["selection"].get("path")
     if not path or not path["alphas"]:
         return None
-    fig = _figure()
+    fig = _figure(9.0, 5.0)
     ax = fig.add_subplot()
     alphas = path["alphas"]
-    for rank, feature in enumerate(path["features"]):
+    features = path["features"]
+    named = min(LABELLED_PATHS, len(features))
+    colours = _qualitative(named)
+    for rank, feature in enumerate(features):
         values = [float("nan") if v is None else v for v in feature["coefficients_standardized"]]
-        labelled = rank < LABELLED_PATHS
-        ax.plot(alphas, values, lw=1.4 if labelled else 0.8, alpha=1.0 if labelled else 0.45,
-                label=feature["name"] if labelled else None)
+        if rank < named:
+            ax.plot(alphas, values, lw=1.6, color=colours[rank], zorder=3,
+                    label=feature["name"])
+        else:
+            ax.plot(alphas, values, lw=0.6, color=OTHER_PATHS, zorder=1)
+    others = len(features) - named + int(path.get("features_omitted") or 0)
+    if others:
+        ax.plot([], [], lw=0.6, color=OTHER_PATHS, label="%d others%s" % (
+            others, " (%d drawn)" % (len(features) - named) if path.get("features_omitted")
+            else ""))
     ax.axhline(0.0, color="black", lw=0.6)
     chosen = document["penalty"]["alpha"]
     ax.axvline(chosen, color="crimson", ls="--", lw=1.2, label="chosen alpha = %.4g" % chosen)
     _alpha_axis(ax)
     ax.set_ylabel("standardized coefficient  sd_j * w_j")
-    ax.set_title("Path at l1_ratio = %g: %d selected features (first %d named)"
-                 % (path["l1_ratio"], len(path["features"]),
-                    min(LABELLED_PATHS, len(path["features"]))), parse_math=False)
+    ax.set_title("Path at l1_ratio = %g: %d selected features (the %d largest named)"
+                 % (path["l1_ratio"], len(features) + int(path.get("features_omitted") or 0),
+                    named), parse_math=False)
     _legend(ax, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
 def cv_figure(document):
-    """Mean CV score per alpha with one-standard-error bars, per l1_ratio, or None."""
+    """Mean CV score per alpha for each l1_ratio, or None: all alphas on the left,
+    the region of the best and the chosen point on the right (linear axes, so the
+    one-standard-error threshold shows). The chosen l1_ratio is drawn with its
+    standard-error band, the others as thin lines; the best point is a diamond,
+    the chosen one a star."""
     selection = document["selection"]
     if selection["method"] != "cross_validation":
         return None
-    fig = _figure()
-    ax = fig.add_subplot()
+    fig = _figure(12.0, 5.0)
+    panels = fig.subplots(1, 2)
     chosen_alpha, chosen_l1 = document["penalty"]["alpha"], document["penalty"]["l1_ratio"]
     chosen_entry, chosen_index = chosen_grid_point(document)
-    for entry in selection["grid"]:
-        points = [(a, m, s) for a, m, s, k in zip(entry["alphas"], entry["mean"], entry["se"],
-                                                 entry["n_features"], strict=True)
-                  if m is not None and k is not None]
-        if not points:
-            continue
-        a, m, s = zip(*points, strict=True)
-        bars = ax.errorbar(a, m, yerr=[0.0 if v is None else v for v in s], fmt="-o",
-                           ms=2.5, lw=1.0, elinewidth=0.6, capsize=1.5,
-                           label="l1_ratio = %g" % entry["l1_ratio"])
-        if entry is chosen_entry:
-            ax.plot([entry["alphas"][chosen_index]], [entry["mean"][chosen_index]], marker="*",
-                    ms=14, color=bars[0].get_color(),
-                    markeredgecolor="black", ls="none",
-                    label="chosen: alpha = %.4g, l1_ratio = %g" % (chosen_alpha, chosen_l1))
-    if selection.get("threshold") is not None and selection["rule"] == "1se":
-        ax.axhline(selection["threshold"], color="gray", ls=":", lw=1.0,
-                   label="best + 1 standard error")
-    ax.axvline(chosen_alpha, color="crimson", ls="--", lw=1.0)
-    _alpha_axis(ax)
+    best = (selection.get("scores") or {}).get("best")
+    colours = _qualitative(len(selection["grid"]))
     metric = selection["metric"]
-    means = [m for entry in selection["grid"] for m in entry["mean"] if m is not None]
-    if metric != "auc" and means and min(means) > 0 and max(means) > 20 * min(means):
-        ax.set_yscale("log")  # the region near the best score is otherwise a flat line
-    ax.set_ylabel("held-out %s (mean over %d folds)" % (METRIC_TITLES[metric],
-                                                        selection["folds"]))
-    ax.set_title("Cross-validation, rule %s" % selection["rule"])
-    _legend(ax, fontsize=8)
+    for ax, zoom in zip(panels, (False, True), strict=True):
+        for entry, colour in zip(selection["grid"], colours, strict=True):
+            a, m, s = _curve(entry)
+            if not a:
+                continue
+            main = entry is chosen_entry
+            ax.plot(a, m, "-o" if main else "-", color=colour, lw=1.6 if main else 0.9,
+                    ms=2.5, alpha=1.0 if main else 0.7, zorder=3 if main else 2,
+                    label="l1_ratio = %g%s" % (entry["l1_ratio"], " (chosen)" if main else ""))
+            if main:
+                ax.fill_between(a, [x - e for x, e in zip(m, s, strict=True)],
+                                [x + e for x, e in zip(m, s, strict=True)], color=colour,
+                                alpha=0.18, lw=0, label="\u00b1 1 standard error")
+        ax.plot([chosen_alpha], [chosen_entry["mean"][chosen_index]], marker="*", ms=15,
+                color="crimson", markeredgecolor="black", ls="none", zorder=5,
+                label="chosen: alpha = %.4g, l1_ratio = %g" % (chosen_alpha, chosen_l1))
+        if best and best.get("mean") is not None:
+            ax.plot([best["alpha"]], [best["mean"]], marker="D", ms=7, color="gold",
+                    markeredgecolor="black", ls="none", zorder=4,
+                    label="best: alpha = %.4g, l1_ratio = %g" % (best["alpha"],
+                                                                 best["l1_ratio"]))
+        if selection.get("threshold") is not None and selection["rule"] == "1se":
+            ax.axhline(selection["threshold"], color="gray", ls=":", lw=1.2,
+                       label="best + 1 standard error (the 1se rule's bound)")
+        _alpha_axis(ax)
+        ax.set_ylabel("held-out %s (mean over %d folds)" % (METRIC_TITLES[metric],
+                                                            selection["folds"]))
+        if zoom:
+            _zoom_on_choice(ax, selection, chosen_entry, chosen_alpha, best)
+            ax.set_title("Near the best and the chosen point")
+        else:
+            ax.set_title("Cross-validation over all alphas, rule %s" % selection["rule"])
+    _legend(panels[1], fontsize=7, loc="best")
     return fig
+
+
+def _curve(entry):
+    """(alphas, means, standard errors) of the points a path reached."""
+    points = [(a, m, 0.0 if s is None else s) for a, m, s, k in zip(
+        entry["alphas"], entry["mean"], entry["se"], entry["n_features"], strict=True)
+        if m is not None and k is not None]
+    return tuple(map(list, zip(*points, strict=True))) if points else ([], [], [])
+
+
+def _zoom_on_choice(ax, selection, chosen_entry, chosen_alpha, best):
+    """Limit ``ax`` to the alphas from 3x the chosen one down to a third of the best
+    and the scores met there (with their standard errors)."""
+    best_alpha = best["alpha"] if best else chosen_alpha
+    high, low = 3.0 * max(chosen_alpha, best_alpha), min(chosen_alpha, best_alpha) / 3.0
+    values = []
+    for entry in selection["grid"]:
+        for a, m, s in zip(*_curve(entry), strict=True):
+            if low <= a <= high:
+                values += [m - s, m + s]
+    if selection.get("threshold") is not None:
+        values.append(selection["threshold"])
+    if values:
+        lo, hi = min(values), max(values)
+        pad = 0.08 * (hi - lo) if hi > lo else abs(hi) * 0.01 + 1e-12
+        ax.set_ylim(lo - pad, hi + pad)
+    ax.set_xlim(high, low)  # decreasing to the right, as the alpha axis is
+
+
+def _qualitative(n):
+    """``n`` colours that are told apart (tab10, then tab20), never grey."""
+    from matplotlib import colormaps
+
+    names = colormaps["tab10"].colors + colormaps["tab20"].colors[1::2]
+    named = [c for c in names if not (abs(c[0] - c[1]) < 0.05 and abs(c[1] - c[2]) < 0.05)]
+    return [named[i % len(named)] for i in range(n)]
 
 
 def top_figure(document, top=TOP_FEATURES):

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 
 from pyspark import keyword_only
 from pyspark.ml import Estimator, Model
@@ -49,6 +50,7 @@ from pyspark.ml.util import (DefaultParamsReadable, DefaultParamsReader, Default
                              DefaultParamsWriter, MLReadable, MLWritable)
 
 from . import config as cfg
+from .io.table import parquet_scan_files
 from .manifest import Manifest, build_manifest, check_manifest
 
 FAMILIES = {"gaussian": "squared", "binomial": "logistic"}
@@ -78,6 +80,10 @@ class _SelectorParams(HasLabelCol, HasFeaturesCol, HasOutputCol, HasWeightCol, H
                         typeConverter=TypeConverters.toInt)
     foldSeed = Param(Params._dummy(), "foldSeed", "seed of the hashed fold assignment",
                      typeConverter=TypeConverters.toInt)
+    keyCols = Param(Params._dummy(), "keyCols",
+                    "key columns whose hash assigns the CV folds (as the stage's --keys): "
+                    "without them the folds of a DataFrame follow its partitioning",
+                    typeConverter=TypeConverters.toListString)
 
     def __init__(self, *args):
         super().__init__(*args)
@@ -103,8 +109,8 @@ class ElasticNetSelector(_SelectorParams, Estimator, DefaultParamsReadable,
     def __init__(self, *, labelCol="label", featuresCol="features", featuresCols=None,
                  outputCol=None, weightCol=None, family="gaussian", regParam=None,
                  elasticNetParam=0.5, elasticNetParams=None, numAlphas=100, numFolds=5,
-                 selectionRule="1se", maxFeatures=0, foldSeed=0, standardization=True,
-                 fitIntercept=True, maxIter=100, tol=1e-6):
+                 selectionRule="1se", maxFeatures=0, foldSeed=0, keyCols=None,
+                 standardization=True, fitIntercept=True, maxIter=100, tol=1e-6):
         super().__init__()
         self._set(**{k: v for k, v in self._input_kwargs.items() if v is not None})
 
@@ -137,7 +143,15 @@ class ElasticNetSelector(_SelectorParams, Estimator, DefaultParamsReadable,
                                selection=self.getOrDefault(self.selectionRule),
                                max_features=max_features,
                                fold_seed=self.getOrDefault(self.foldSeed), **common)
-        est.fit(frame, label=label, weight=weight, features=names)
+        keys = list(self.getOrDefault(self.keyCols)) if self.isSet(self.keyCols) else None
+        if keys is None and not self.isSet(self.regParam) and not vector_input \
+                and not parquet_scan_files(frame):
+            warnings.warn(
+                "cross-validating a Spark DataFrame without keyCols: its rows are placed in "
+                "folds by partition and position, which change with its partitioning (and "
+                "differ from the stage's folds on the same files); set keyCols to columns "
+                "that identify a row", UserWarning, stacklevel=2)
+        est.fit(frame, label=label, weight=weight, features=names, keys=keys)
         master = session.sparkContext.master
         document = build_manifest(est, _config_of(est, label, weight, names, master),
                                   engine_address=master)
@@ -165,6 +179,7 @@ class ElasticNetSelector(_SelectorParams, Estimator, DefaultParamsReadable,
         names = vector_slot_names(dataset, vector)
         keep = [c for c in (self.getLabelCol(), self.getWeightCol()
                             if self.isSet(self.weightCol) else None) if c]
+        keep += list(self.getOrDefault(self.keyCols)) if self.isSet(self.keyCols) else []
         arr = vector_to_array(F.col(_quoted(vector)))
         frame = dataset.select(*[F.col(_quoted(c)) for c in keep],
                                *[arr[i].alias(name) for i, name in enumerate(names)])

@@ -322,3 +322,64 @@ def test_glmnet_path_stops_end_saturated_paths_for_every_fold():
         assert r2 > 0.99
     assert stopped.alpha_ in stopped.alphas_[stopped.n_features_path_ >= 0]
     assert stopped.n_passes_ == 1
+
+
+def _class_counts_per_fold(folder, n_folds, keys=None):
+    """(folds x 2) rows of each class in each fold, as the local engine loaded them."""
+    from elasticnet_dist.engines.local import LocalEngine
+    from elasticnet_dist.io.load import load_table
+
+    engine = LocalEngine()
+    loaded = load_table(str(folder), engine, label="y", loss="logistic", n_folds=n_folds,
+                        keys=keys, stratify=True)
+    counts = np.zeros((n_folds, 2), dtype=int)
+    for block in engine._blocks:
+        for k in range(n_folds):
+            y = block.y[block.fold_bounds[k]:block.fold_bounds[k + 1]]
+            counts[k] += [np.sum(y == 0), np.sum(y == 1)]
+    return loaded, counts
+
+
+@pytest.mark.parametrize("keys", [None, ["id"]])
+def test_logistic_folds_are_stratified_to_one_row_per_class(tmp_path, keys):
+    rng = np.random.default_rng(5)
+    n = 73
+    y = (rng.random(n) < 0.3).astype(float)  # 30% / 70%: unbalanced
+    table = pa.table({"id": ["r%03d" % i for i in range(n)], "x": rng.standard_normal(n),
+                      "y": y})
+    for files in (1, 4):
+        folder = tmp_path / ("%d-files" % files)
+        folder.mkdir()
+        for i, part in enumerate(np.array_split(np.arange(n), files)):
+            pq_write(table.take(part), folder / ("part-%d.parquet" % i))
+        loaded, counts = _class_counts_per_fold(folder, 5, keys)
+        assert loaded.decoder.strata is not None
+        for c in (0, 1):
+            assert counts[:, c].max() - counts[:, c].min() <= 1, counts
+            assert counts[:, c].sum() == np.sum(y == c)
+        if keys:  # keyed folds do not depend on the files, stratified or not
+            if files == 1:
+                first = counts
+            else:
+                np.testing.assert_array_equal(counts, first)
+
+
+def test_stratum_thresholds_cut_each_class_into_equal_runs():
+    from elasticnet_dist.folds import stratified_folds, stratum_thresholds
+
+    rng = np.random.default_rng(0)
+    h = rng.integers(0, 2**63, size=101, dtype=np.uint64) * np.uint64(2)
+    labels = (rng.random(101) < 0.4).astype(float)
+    strata = tuple(stratum_thresholds(h[labels == c], 4) for c in (0, 1))
+    again = tuple(stratum_thresholds(rng.permutation(h[labels == c]), 4) for c in (0, 1))
+    assert strata == again  # a multiset: any order of the rows
+    folds = stratified_folds(h, labels, strata)
+    for c in (0, 1):
+        sizes = np.bincount(folds[labels == c], minlength=4)
+        assert sizes.max() - sizes.min() <= 1
+
+
+def pq_write(table, path):
+    import pyarrow.parquet as pq
+
+    pq.write_table(table, path)

@@ -157,3 +157,52 @@ def test_bad_columns_and_family_are_named(frames):
 
 def _q(name):
     return "`%s`" % name
+
+
+def _stage_choice(folder, features, keys=None):
+    from elasticnet_dist import ElasticNetCV
+
+    est = ElasticNetCV(l1_ratio=[0.5, 1.0], alphas=30, cv=5, selection="1se",
+                       engine="local").fit(str(folder), label="y", features=features, keys=keys)
+    names = sorted(np.asarray(est.feature_names_in_)[est.coef_ != 0])
+    return est.alpha_, est.l1_ratio_, names
+
+
+@pytest.mark.cluster
+def test_a_parquet_scan_is_read_as_its_files_with_the_stages_folds(spark, tmp_path):
+    import warnings
+
+    from elasticnet_dist.spark_ml import ElasticNetSelector
+    from test_stage import write_table
+
+    write_table(tmp_path / "t")
+    features = ["x%02d" % j for j in range(40)]
+    df = spark.read.parquet(str(tmp_path / "t"))
+    selector = ElasticNetSelector(featuresCols=features, labelCol="y", numAlphas=30,
+                                  elasticNetParams=[0.5, 1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # a plain scan needs no keyCols
+        model = selector.fit(df)
+    alpha, l1_ratio, names = _stage_choice(tmp_path / "t", features)
+    assert model.manifest["input"]["kind"] == "files"
+    assert model.manifest["penalty"]["alpha"] == pytest.approx(alpha, rel=1e-12)
+    assert model.manifest["penalty"]["l1_ratio"] == l1_ratio
+    assert sorted(model.selectedFeatures) == names
+
+
+@pytest.mark.cluster
+def test_key_cols_give_keyed_folds_and_no_keys_on_a_frame_warns(spark, tmp_path):
+    from elasticnet_dist.spark_ml import ElasticNetSelector
+    from test_stage import write_table
+
+    write_table(tmp_path / "t")
+    features = ["x%02d" % j for j in range(40)]
+    df = spark.read.parquet(str(tmp_path / "t")).filter("y > -1e9")  # not a plain scan
+    keyed = ElasticNetSelector(featuresCols=features, labelCol="y", numAlphas=30,
+                               elasticNetParams=[0.5, 1.0], keyCols=["id"]).fit(df)
+    alpha, l1_ratio, names = _stage_choice(tmp_path / "t", features, keys=["id"])
+    assert keyed.manifest["penalty"]["alpha"] == pytest.approx(alpha, rel=1e-9)
+    assert sorted(keyed.selectedFeatures) == names
+    with pytest.warns(UserWarning, match="without keyCols"):
+        ElasticNetSelector(featuresCols=features, labelCol="y", numAlphas=30,
+                           elasticNetParams=[0.5, 1.0]).fit(df)

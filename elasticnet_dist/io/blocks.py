@@ -19,7 +19,7 @@ from typing import Optional
 import numpy as np
 import pyarrow as pa
 
-from ..folds import column_folds, key_folds, position_folds
+from ..folds import column_folds, key_hashes, position_hashes, stratified_folds
 from ..passes import chunked_block_stats
 
 NAN_POLICIES = ("error", "drop_rows", "impute_mean")
@@ -103,6 +103,8 @@ class BlockDecoder:
     fold_keys: tuple = ()
     fold_column: Optional[str] = None
     fold_seed: int = 0
+    strata: Optional[tuple] = None   # per class 0/1: where its folds begin (stratified CV)
+    collect_hashes: bool = False     # report each class's fold hashes (to find the strata)
 
     @property
     def columns(self):
@@ -123,20 +125,31 @@ class BlockDecoder:
         pa.default_memory_pool().release_unused()
         return block
 
-    def folds(self, table: pa.Table, source="", row_offset=0):
-        """The fold of every row of ``table`` (None when not loading for CV)."""
+    def fold_hashes(self, table: pa.Table, source="", row_offset=0):
+        """The 64-bit hash that places each row of ``table`` in a fold (None when not
+        loading for CV, or when a fold column says it)."""
+        if not self.n_folds or self.fold_column is not None:
+            return None
+        if self.fold_keys:
+            return key_hashes(table, self.fold_keys, self.fold_seed)
+        return position_hashes(source, row_offset, table.num_rows, self.fold_seed)
+
+    def folds(self, table: pa.Table, source="", row_offset=0, labels=None, hashes=None):
+        """The fold of every row of ``table`` (None when not loading for CV): its fold
+        column, or its hash modulo K, or (with ``strata``) its class's run of hashes."""
         if not self.n_folds:
             return None
         if self.fold_column is not None:
             return column_folds(table.column(self.fold_column), self.n_folds, self.fold_column)
-        if self.fold_keys:
-            return key_folds(table, self.fold_keys, self.n_folds, self.fold_seed)
-        return position_folds(source, row_offset, table.num_rows, self.n_folds, self.fold_seed)
+        h = self.fold_hashes(table, source, row_offset) if hashes is None else hashes
+        if self.strata is not None:
+            return stratified_folds(h, labels, self.strata)
+        return (h % np.uint64(self.n_folds)).astype(np.int64)
 
     def decode(self, table: pa.Table, name: str, source="", row_offset=0) -> Block:
         """Decode an Arrow table holding (at least) :attr:`columns`."""
         dtype = np.dtype(self.dtype)
-        fold = self.folds(table, source, row_offset)
+        hashes = self.fold_hashes(table, source, row_offset)
         n = table.num_rows
         feats = table.select(list(self.features))
         null_x = np.array([c.null_count for c in feats.columns], dtype=np.int64)
@@ -145,6 +158,7 @@ class BlockDecoder:
         y = _to_vector(table.column(self.label), self.label, rounded)
         s = None if self.weight is None else _to_vector(table.column(self.weight), self.weight,
                                                         rounded)
+        fold = self.folds(table, labels=y, hashes=hashes)
 
         finite = np.isfinite(X)
         col_ok = finite.all(axis=0)
@@ -179,9 +193,12 @@ class BlockDecoder:
         if keep is not None and not keep.all():
             X, y, s = X[keep], y[keep], None if s is None else s[keep]
             fold = None if fold is None else fold[keep]
+            hashes = None if hashes is None else hashes[keep]
             summary.rows_dropped = int(n - keep.sum())
             summary.n_rows = int(keep.sum())
             summary.label_zeros, summary.label_ones = int(np.sum(y == 0)), int(np.sum(y == 1))
+        if self.collect_hashes and hashes is not None:
+            summary.extra["class_hashes"] = (hashes[y == 0], hashes[y == 1])
         bounds = None
         if fold is not None:  # rows sorted by fold: each fold's rows are one slice
             order = np.argsort(fold, kind="stable")

@@ -43,6 +43,7 @@ class LoadedTable:
 
     def describe(self):
         out = self.engine.describe()
+        out.update(stratified_folds=self.decoder.strata is not None)
         out.update(input=self.table.uri, rows_read=self.report.n_rows_read,
                    rows_dropped=self.report.rows_dropped,
                    values_imputed=self.report.values_imputed, nan_policy=self.report.nan_policy)
@@ -77,7 +78,7 @@ def absolute_uri(table):
 
 def load_table(source, engine, *, label, weight=None, features=None, exclude=None, keys=None,
                loss="squared", dtype="float64", nan_policy="error", storage_options=None,
-               n_folds=0, fold_column=None, fold_seed=0):
+               n_folds=0, fold_column=None, fold_seed=0, stratify=False):
     """Resolve ``source``, cache it on ``engine`` and check it; a :class:`LoadedTable`.
 
     ``nan_policy``: ``"error"`` (default) stops at the first column with a
@@ -90,6 +91,9 @@ def load_table(source, engine, *, label, weight=None, features=None, exclude=Non
     ``fold_column`` if given (it is then not a feature), else from a hash of
     the ``keys`` columns, else from its file and row position
     (:mod:`elasticnet_dist.folds`); each block keeps its rows sorted by fold.
+    ``stratify`` (a 0/1 label, hashed folds, at most STRATIFY_MAX_ROWS rows) cuts
+    each class's hashes into folds of equal size: the table is decoded twice, the
+    first time to learn where each class's folds begin.
     """
     check_load_options(dtype, nan_policy)
     t0 = time.perf_counter()
@@ -100,9 +104,12 @@ def load_table(source, engine, *, label, weight=None, features=None, exclude=Non
     plan = plan_columns(table.schema, label=label, weight=weight, keys=reserved or None,
                         features=features, exclude=exclude, where=table.uri)
     _require_features(plan, table)
+    stratify = bool(stratify and n_folds and not fold_column
+                    and 0 < _expected_rows(table) <= STRATIFY_MAX_ROWS)
     decoder = BlockDecoder(plan.features, label, weight, dtype, nan_policy,
                            n_folds=n_folds, fold_column=fold_column, fold_seed=fold_seed,
-                           fold_keys=_as_tuple(keys) if n_folds and not fold_column else ())
+                           fold_keys=_as_tuple(keys) if n_folds and not fold_column else (),
+                           collect_hashes=stratify)
     check_file_schemas(table, decoder.columns)
     split_pieces(table, len(decoder.columns))
     log.info("input %s: %d columns, %d features, %d dropped, label %r%s", table.uri,
@@ -123,6 +130,10 @@ def load_table(source, engine, *, label, weight=None, features=None, exclude=Non
         summaries = _load(engine, table, decoder)
     report = check_loaded(summaries, plan, loss=loss, nan_policy=nan_policy, where=table.uri)
     report.all_null = empty
+    if stratify:  # decode again with each class's folds cut to equal sizes
+        decoder = replace(decoder, collect_hashes=False,
+                          strata=_strata(summaries, n_folds))
+        summaries = _load(engine, table, decoder)
     if n_folds:
         _check_folds(summaries, n_folds, table)
     if nan_policy == "impute_mean" and needs_imputation(summaries):
@@ -171,6 +182,26 @@ def _as_tuple(names):
     if names is None:
         return ()
     return (names,) if isinstance(names, str) else tuple(names)
+
+
+#: Stratified folds gather every row's 8-byte hash on the driver once; above this
+#: many rows they are not stratified (hashed folds are then balanced to 0.1%).
+STRATIFY_MAX_ROWS = 20_000_000
+
+
+def _expected_rows(table):
+    """Rows of the table from its footers or pieces (0 when unknown: a frame)."""
+    return int(sum(int(getattr(p, "n_rows", 0) or 0) for p in table.pieces))
+
+
+def _strata(summaries, n_folds):
+    """Where each class's folds begin (:func:`~elasticnet_dist.folds.stratum_thresholds`),
+    from the hashes the blocks reported."""
+    from ..folds import stratum_thresholds
+
+    return tuple(stratum_thresholds(np.concatenate(
+        [s.extra["class_hashes"][c] for s in summaries] or [np.zeros(0, np.uint64)]),
+        n_folds) for c in (0, 1))
 
 
 def _check_folds(summaries, n_folds, table):
