@@ -293,6 +293,7 @@ class SavedPath:
     ratio_prev: float
     stopped: bool
     cache_idx: np.ndarray
+    solved: int = 0    # points solved up to the last one, a coarse grid's cut steps included
 
 
 def _point_arrays(point, state):
@@ -302,7 +303,8 @@ def _point_arrays(point, state):
             "tol": point.tol, "converged": point.converged, "n_iter": point.n_iter,
             "n_passes": point.n_passes, "has_final": state["has_final"],
             "ratio_prev": np.nan if state["ratio_prev"] is None else state["ratio_prev"],
-            "stopped": state["stopped"], "cache_idx": np.asarray(state["cache_idx"])}
+            "stopped": state["stopped"], "cache_idx": np.asarray(state["cache_idx"]),
+            "solved": int(state.get("solved", 0))}
 
 
 def _point_from(data):
@@ -316,7 +318,8 @@ def _point_from(data):
     ratio = float(data["ratio_prev"])
     state = {"has_final": bool(data["has_final"]),
              "ratio_prev": None if np.isnan(ratio) else ratio,
-             "stopped": bool(data["stopped"]), "cache_idx": data["cache_idx"].astype(np.intp)}
+             "stopped": bool(data["stopped"]), "cache_idx": data["cache_idx"].astype(np.intp),
+             "solved": int(data["solved"]) if "solved" in data.files else 0}
     return point, state
 
 

@@ -11,17 +11,34 @@ import pytest
 
 from conftest import correlated_problem, shared_path
 from elasticnet_dist import enet_path
-from elasticnet_dist.solvers.path import MAX_STEP_RATIO, intermediate_alphas
+from elasticnet_dist.solvers.path import MAX_STEP_RATIO
 
 
-def test_long_steps_are_cut_into_steps_of_at_most_the_ratio():
-    assert intermediate_alphas(1.0, 1.0 / MAX_STEP_RATIO) == []
-    assert intermediate_alphas(None, 0.5) == [] and intermediate_alphas(np.inf, 0.5) == []
-    cut = intermediate_alphas(1.0, 0.01)
-    steps = np.array([1.0, *cut, 0.01])
-    ratios = steps[:-1] / steps[1:]
-    assert len(cut) > 10 and np.all(ratios <= MAX_STEP_RATIO * (1 + 1e-12))
-    np.testing.assert_allclose(ratios, ratios[0])  # geometric
+def _solved_alphas(monkeypatch, **options):
+    """The alphas a path solves (its grid's and the cut steps')."""
+    import elasticnet_dist.solvers.path as path_module
+
+    seen, solve = [], path_module._solve_point
+
+    def recording(unit, alpha, *args):
+        seen.append(float(alpha))
+        return (yield from solve(unit, alpha, *args))
+
+    monkeypatch.setattr(path_module, "_solve_point", recording)
+    result = enet_path(*correlated_problem(60, 300, seed=4, n_informative=10), l1_ratio=1.0,
+                       gram_max_features=0, **options)
+    return result, seen
+
+
+def test_long_steps_are_cut_only_where_many_features_would_enter(monkeypatch):
+    fine, solved = _solved_alphas(monkeypatch, n_alphas=100, eps=1e-2)
+    assert fine.alphas[0] / fine.alphas[1] < MAX_STEP_RATIO
+    np.testing.assert_array_equal(solved, fine.alphas)  # the fine grid is walked as given
+    coarse, solved = _solved_alphas(monkeypatch, alphas=fine.alphas[[0, 50, 99]])
+    steps = np.array(solved)
+    assert set(coarse.alphas) <= set(steps) and len(steps) > 3
+    assert np.all(np.diff(steps) < 0)  # downwards, never past a grid point
+    assert np.max(steps[:-1] / steps[1:]) < fine.alphas[0] / fine.alphas[50]
 
 
 @pytest.mark.parametrize("loss", ["squared", "logistic"])

@@ -142,12 +142,12 @@ def predicted_point(points, alpha):
 
 #: glmnet's rule: no early stop before this many points (its ``mnlam``).
 MIN_POINTS_BEFORE_STOP = 5
-#: The longest step a path takes between two solved alphas (their ratio). Grids of
-#: 20 or more alphas over two or three decades (steps of 1.07 to 1.44, glmnet's
-#: default 100 over three decades: 1.072) are walked as given; coarser ones, whose
-#: long steps made the path slow (riboflavin: 10 alphas 15.2 s, 5 alphas over 600 s,
-#: against 4.7 s for 20), get :func:`intermediate_alphas`.
+#: :func:`cut_step` never cuts a step below this ratio of alphas (glmnet's default
+#: grid of 100 alphas over three decades steps by 1.072)...
 MAX_STEP_RATIO = 1.08
+#: ...and cuts a step when its strong rule would admit more than twice the support,
+#: or the support and this many features, whichever is more.
+STEP_FEATURES = 64
 
 
 def path_steps(unit, alphas, *, max_iter=100, screening=True, max_features=None, limit=None,
@@ -190,8 +190,7 @@ def path_steps(unit, alphas, *, max_iter=100, screening=True, max_features=None,
             return points
         u, b, grad, start, ratio_prev = yield from _resume(unit, saved, cache)
         # as many solved points as the uninterrupted path had there (its cut steps too)
-        solved = len(points) + sum(len(intermediate_alphas(a, z)) for a, z in zip(
-            [prev, *alphas[:len(points) - 1]], alphas[:len(points)], strict=True))
+        solved = max(saved.solved, len(points))
         prev = points[-1].alpha
     for i, alpha in enumerate(alphas):
         if i < len(points):
@@ -199,18 +198,17 @@ def path_steps(unit, alphas, *, max_iter=100, screening=True, max_features=None,
         if limit is not None and i > limit[0]:
             break
         nxt = alphas[i + 1] if i + 1 < len(alphas) else None
-        if nxt is not None:  # the next alpha solved: a cut step's when there is one
-            nxt = next(iter(intermediate_alphas(alpha, nxt)), nxt)
         ended = False
-        # a coarse grid's long steps are cut; their points predict the next ones (the
-        # trail starts at the last reported point, so a resumed path takes the same
-        # steps); a grid without cut steps predicts from its own points
-        steps = intermediate_alphas(prev, alpha)
-        trail = points[-1:] if steps else points
-        for k, step in enumerate(steps):
-            after = steps[k + 1] if k + 1 < len(steps) else alpha
+        # a coarse grid's long steps are cut where the strong rule would let many
+        # features in at once; the cut steps' points predict the next ones (the trail
+        # starts at the last reported point, so a resumed path takes the same steps)
+        trail = points
+        step = cut_step(unit, u, grad, prev, alpha) if screening else alpha
+        while step > alpha:
+            if trail is points:
+                trail = points[-1:]
             _, res, final, ev = yield from _solve_point(
-                unit, step, after, u, b, grad, prev, start, cache, trail, max_iter, screening)
+                unit, step, alpha, u, b, grad, prev, start, cache, trail, max_iter, screening)
             trail = [*trail[-1:], _Solved(float(step), res.u)]
             u, b, start, prev = res.u, res.intercept, final, step
             grad = None if ev is None else ev.grad
@@ -219,6 +217,7 @@ def path_steps(unit, alphas, *, max_iter=100, screening=True, max_features=None,
                                            solved, max_features, devmax, fdev)
             if ended:  # as the fine grid would have ended: point i is not reached
                 break
+            step = cut_step(unit, u, grad, prev, alpha)
         if ended:
             if limit is not None:
                 limit[0] = min(limit[0], i - 1)
@@ -235,7 +234,7 @@ def path_steps(unit, alphas, *, max_iter=100, screening=True, max_features=None,
                                       max_features, devmax, fdev)
         if on_point is not None:
             on_point(i, points[-1], {"has_final": final is not None, "ratio_prev": ratio_prev,
-                                     "stopped": bool(stop),
+                                     "stopped": bool(stop), "solved": solved,
                                      "cache_idx": cache.idx if squared else []})
         progress.path_point()
         if stop:
@@ -261,22 +260,28 @@ def _path_ends(unit, ev, n_selected, ratio_prev, solved, max_features, devmax, f
     return stop, ratio_prev
 
 
-def intermediate_alphas(prev, alpha, max_ratio=None):
-    """The alphas solved (and not reported) between two points of a path whose ratio
-    exceeds ``max_ratio`` (:data:`MAX_STEP_RATIO`): geometric, so that every step is
-    at most that ratio.
+def cut_step(unit, u, grad, prev, alpha, support=None):
+    """The next alpha to solve on the way from ``prev`` down to ``alpha``: ``alpha``
+    itself, unless the sequential strong rule at ``alpha`` (from the gradient at
+    ``prev``) would let many more features in than the support holds, in which case
+    the step is halved (geometrically) until it would not, or until it is no longer
+    than :data:`MAX_STEP_RATIO`.
 
     Warm starts and strong rules assume neighbouring alphas: across a long step the
-    working set jumps from the last support to hundreds or thousands of features and
-    the Newton steps from a far start take many passes (riboflavin, 5 alphas: more
-    than 600 s where 100 alphas took 11.6 s). glmnet and skglm walk a fine path for
-    the same reason; here the user's grid stays what it is, and a coarse one costs at
-    most what the fine grid costs."""
-    ratio = MAX_STEP_RATIO if max_ratio is None else max_ratio
-    if prev is None or not np.isfinite(prev) or alpha <= 0 or prev <= alpha * ratio:
-        return []
-    k = int(np.ceil(np.log(prev / alpha) / np.log(ratio)))
-    return list(np.geomspace(prev, alpha, k + 1)[1:-1])
+    working set jumped from the support to thousands of features and the Newton
+    steps from a far start took many passes (riboflavin, 5 alphas: more than 600 s
+    where 100 alphas took 11.6 s; Prostate_GE, 10 alphas: 216 s and 21.9 GB). A
+    grid whose steps let few features in at a time (glmnet's default of 100, or
+    50 alphas on a table with many more rows than columns) is walked as given."""
+    if grad is None or prev is None or not np.isfinite(prev) or alpha <= 0:
+        return alpha
+    if support is None:
+        support = int(np.count_nonzero(u)) if u is not None else 0
+    allowed = max(2 * support, support + STEP_FEATURES)
+    step = alpha
+    while prev > step * MAX_STEP_RATIO and strong_set(unit, u, grad, step, prev).size > allowed:
+        step = float(np.sqrt(prev * step))
+    return step
 
 
 @dataclass
@@ -330,4 +335,10 @@ def solve_path(unit, alphas, source, **options):
 
 
 def _strong_candidates(unit, grad, alpha, prev_alpha):
-    return strong_set(unit, None, grad, alpha, prev_alpha)
+    """The strong set a point's lookahead fetches for the next alpha solved: the next
+    grid point, or the first cut step towards it (:func:`cut_step`; the support is
+    the features at the KKT boundary of the point just solved)."""
+    boundary = unit.penalty.l1 * (prev_alpha / unit.alpha) * (1 - 1e-6)
+    support = int(np.count_nonzero((np.abs(grad) >= boundary) & (boundary > 0)))
+    step = cut_step(unit, None, grad, prev_alpha, alpha, support=support)
+    return strong_set(unit, None, grad, step, prev_alpha)
