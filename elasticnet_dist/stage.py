@@ -43,15 +43,17 @@ def engine_address(config):
 AUTO_LOCAL_BYTES = 256 * 2**20
 
 
-def resolve_engine(config, source, storage_options=None):
+def resolve_engine(config, source, storage_options=None, table=None):
     """``config`` with ``engine.name: auto`` resolved for the table at ``source``
-    (:data:`AUTO_LOCAL_BYTES`), the choice and its reason logged."""
+    (:data:`AUTO_LOCAL_BYTES`; ``table``: the source already opened), the choice and
+    its reason logged."""
     engine = config["engine"]
     if engine["name"] != "auto":
         return config
-    from .io.table import open_table
+    if table is None:
+        from .io.table import open_table
 
-    table = open_table(source, storage_options)
+        table = open_table(source, storage_options)
     size = sum(f["uncompressed_bytes"] for f in table.files)
     name = "local" if table.kind == "files" and size < AUTO_LOCAL_BYTES else "dask"
     log.info("engine auto: %s for %s of %.1f MB (the local engine below %d MB; "
@@ -321,7 +323,7 @@ def apply(manifest_path, input_path, output, config, storage_options=None):
                 replaces_whole=True)
     check_replaceable(output, "--output")
     manifest, table = _checked(manifest_path, input_path, storage_options)
-    config = resolve_engine(config, input_path, storage_options)
+    config = resolve_engine(config, input_path, table=table)
     parent = os.path.dirname(output)
     prepare_folder(parent, "the folder of --output")
     with sibling_lock(output, "--output %s" % output):
