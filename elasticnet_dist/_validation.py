@@ -6,31 +6,28 @@ import numbers
 import warnings
 
 import numpy as np
-from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import _num_samples
 
 from .errors import NonFiniteDataError
-from .losses import LOSSES
+from .losses import check_solver_supports, get_loss
+from .params import check_value
 from .penalty import COMPAT_MODES
-from .solvers import SOLVERS
 
 
 def check_params(est, feature_names=None):
     """Validate an estimator's hyper-parameters; return the penalty factors as an
     array for ``feature_names`` (None before a table's features are known)."""
-    _check_real("alpha", est.alpha, low=0.0)
-    _check_real("l1_ratio", est.l1_ratio, low=0.0, high=1.0)
+    check_value("alpha", est.alpha, required=True)
+    check_value("l1_ratio", est.l1_ratio)
     _check_common(est)
-    if est.solver not in SOLVERS:
-        raise ValueError("solver=%r is not supported; choose one of %s"
-                         % (est.solver, list(SOLVERS)))
-    if est.solver == "gram" and est.loss != "squared":
-        raise ValueError("solver='gram' supports loss='squared' only, not loss=%r" % est.loss)
+    check_value("solver", est.solver)
+    check_solver_supports(est.solver, est.loss, needs_quadratic=est.solver == "gram")
     compat = est.glmnet_compat
     if not (isinstance(compat, (bool, np.bool_)) or compat in ("glmnet", "spark")):
         raise ValueError("glmnet_compat=%r is not supported; choose one of %s"
                          % (est.glmnet_compat, list(COMPAT_MODES)))
-    _check_flags(est, "warm_start")
+    if not isinstance(est.warm_start, (bool, np.bool_)):
+        raise ValueError("warm_start must be True or False, got %r" % (est.warm_start,))
     if feature_names is None:  # a table: the features are known after loading
         return None
     return penalty_factors_by_name(est.penalty_factor, feature_names)
@@ -38,34 +35,29 @@ def check_params(est, feature_names=None):
 
 def check_cv_params(est, feature_names=None):
     """:func:`check_params` for :class:`~elasticnet_dist.ElasticNetCV`."""
-    from .solvers.cv import METRICS, RULES
-
     _check_common(est)
     ratios = np.atleast_1d(np.asarray(est.l1_ratio, dtype=object))
     if ratios.ndim != 1 or ratios.size == 0:
         raise ValueError("l1_ratio must be a number or a non-empty list, got %r"
                          % (est.l1_ratio,))
     for r in ratios:
-        _check_real("l1_ratio", r, low=0.0, high=1.0)
+        check_value("l1_ratio", r)
     if not (isinstance(est.n_alphas, str) and est.n_alphas == "deprecated"):
         warnings.warn("n_alphas is deprecated (as in scikit-learn 1.7, which removed it in "
                       "1.9): give the number of alphas as alphas=%r" % (est.n_alphas,),
                       FutureWarning, stacklevel=4)
-        _check_int("n_alphas", est.n_alphas, low=1)
+        check_value("n_alphas", est.n_alphas)
         if est.alphas is not None:
             raise ValueError("give either alphas (a number or a list) or the deprecated "
                              "n_alphas, not both")
     if isinstance(est.alphas, numbers.Integral) and not isinstance(est.alphas, bool):
-        _check_int("alphas", est.alphas, low=1)
+        check_value("n_alphas", est.alphas, label="alphas")
     elif est.alphas is not None:
         alphas = np.asarray(est.alphas, dtype=np.float64)
         if alphas.ndim != 1 or alphas.size == 0 or not np.all(np.isfinite(alphas)) \
                 or np.any(alphas <= 0):
             raise ValueError("alphas must be a non-empty list of finite values > 0")
-    if est.eps is not None:
-        _check_real("eps", est.eps, low=0.0, high=1.0)
-        if not 0 < est.eps < 1:
-            raise ValueError("eps must be in (0, 1), got %r" % (est.eps,))
+    check_value("eps", est.eps)
     cv = est.cv
     if isinstance(cv, numbers.Integral) and not isinstance(cv, bool):
         if cv < 2:
@@ -73,21 +65,14 @@ def check_cv_params(est, feature_names=None):
     elif not (hasattr(cv, "split") or hasattr(cv, "__iter__")):
         raise ValueError("cv must be a number of folds, a scikit-learn splitter or a list "
                          "of (train, test) splits, got %r" % (cv,))
-    if est.selection not in RULES:
-        raise ValueError("selection=%r is not supported; choose one of %s"
-                         % (est.selection, list(RULES)))
-    if est.max_features is not None:
-        _check_int("max_features", est.max_features, low=1)
-    if est.scoring is not None and est.scoring not in METRICS[est.loss]:
+    check_value("selection", est.selection)
+    check_value("max_features", est.max_features)
+    metrics = get_loss(est.loss).metrics
+    if est.scoring is not None and est.scoring not in metrics:
         raise ValueError("scoring=%r is not available for loss=%r; choose one of %s"
-                         % (est.scoring, est.loss, list(METRICS[est.loss])))
-    _check_int("gram_max_features", est.gram_max_features, low=0)
-    _check_int("fold_seed", est.fold_seed, low=0)
-    for name in ("devmax", "fdev"):
-        value = getattr(est, name)
-        if value is not None:
-            _check_real(name, value, low=0.0, high=1.0)
-    _check_flags(est, "screening")
+                         % (est.scoring, est.loss, list(metrics)))
+    for name in ("gram_max_features", "fold_seed", "devmax", "fdev", "screening"):
+        check_value(name, getattr(est, name))
     if feature_names is None:
         return None
     return penalty_factors_by_name(est.penalty_factor, feature_names)
@@ -95,22 +80,8 @@ def check_cv_params(est, feature_names=None):
 
 def _check_common(est):
     """What ElasticNet and ElasticNetCV share: loss, tolerance, iterations, flags."""
-    _check_real("tol", est.tol, low=0.0)
-    if est.loss not in LOSSES:
-        raise ValueError("loss=%r is not supported; choose one of %s" % (est.loss, sorted(LOSSES)))
-    _check_int("max_iter", est.max_iter, low=1)
-    _check_flags(est, "fit_intercept", "standardize")
-
-
-def _check_int(name, value, low):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
-        raise ValueError("%s must be an integer >= %d, got %r" % (name, low, value))
-
-
-def _check_flags(est, *names):
-    for name in names:
-        if not isinstance(getattr(est, name), (bool, np.bool_)):
-            raise ValueError("%s must be True or False, got %r" % (name, getattr(est, name)))
+    for name in ("loss", "tol", "max_iter", "fit_intercept", "standardize"):
+        check_value(name, getattr(est, name))
 
 
 def check_table_options(est):
@@ -161,16 +132,6 @@ def arrays_as_table(X, y, s, names, folds=None):
     if folds is not None:
         cols[FOLD] = folds
     return pa.table(cols)
-
-
-def _check_real(name, value, low=None, high=None):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError("%s must be a real number, got %r" % (name, value))
-    if not np.isfinite(value):
-        raise ValueError("%s must be finite, got %r" % (name, value))
-    if (low is not None and value < low) or (high is not None and value > high):
-        rng = "[%s, %s]" % (low, "inf" if high is None else high)
-        raise ValueError("%s must be in %s, got %r" % (name, rng, value))
 
 
 def check_same_rows(X, y, sample_weight=None):
@@ -250,37 +211,6 @@ def check_finite_labels(y):
     arr = np.asarray(y)
     if arr.dtype.kind in "fc":
         check_finite_vector("y", arr.ravel())
-
-
-def check_binary_labels(y_present, y):
-    """Logistic labels must be 0/1 (or booleans), both present; returns y as floats.
-
-    ``y_present`` are the labels of rows with positive weight. Messages carry
-    scikit-learn's phrases ('Unknown label type', 'Only binary classification')
-    so that its estimator checks recognise them.
-    """
-    kind = type_of_target(y_present)
-    if kind in ("continuous", "continuous-multioutput"):
-        raise ValueError("Unknown label type: %s. y must hold labels 0 and 1 for "
-                         "loss='logistic'" % kind)
-    if kind not in ("binary", "multiclass"):
-        raise ValueError("Unknown label type: %s. y must be a vector of labels 0 and 1 "
-                         "for loss='logistic'" % kind)
-    values = np.unique(np.asarray(y_present))
-    if values.size > 2:
-        raise ValueError("Only binary classification is supported: y must hold labels 0 "
-                         "and 1 for loss='logistic'; found %d classes" % values.size)
-    try:
-        values = values.astype(np.float64)
-    except (TypeError, ValueError):
-        values = np.array([np.nan])
-    if not np.all(np.isin(values, (0.0, 1.0))):
-        raise ValueError("y must hold labels 0 and 1 for loss='logistic'; found %s"
-                         % np.unique(np.asarray(y_present))[:5].tolist())
-    if values.size < 2:
-        raise ValueError("y holds a single class (%g) for loss='logistic'; both 0 and 1 are "
-                         "needed" % values[0])
-    return np.asarray(y, dtype=np.float64).ravel()
 
 
 def check_weights(sample_weight, n_rows):

@@ -40,6 +40,7 @@ import numpy as np
 
 from ._text import count
 from .outputs import write_atomic
+from .sources import SourceBase
 
 log = logging.getLogger("elasticnet_dist")
 
@@ -137,9 +138,9 @@ class Checkpoint:
                       lambda f: f.write(json.dumps({"fingerprint": fingerprint}).encode()))
 
     # ---- data passes ------------------------------------------------------------------
-    def source(self, engine):
-        """``engine`` with every pass logged here (and replayed when logged)."""
-        return CheckpointedSource(engine, self)
+    def source(self, source):
+        """``source`` with every pass logged here (and replayed when logged)."""
+        return CheckpointedSource(source, self)
 
     def load_pass(self, number, digest):
         """The logged statistics of pass ``number`` if it answered ``digest``, else None
@@ -255,16 +256,19 @@ def _remove_ours(directory):
     return removed
 
 
-class CheckpointedSource:
-    """An engine whose passes are logged to (and replayed from) a :class:`Checkpoint`.
+class CheckpointedSource(SourceBase):
+    """A source whose passes are logged to (and replayed from) a :class:`Checkpoint`,
+    and whose path solvers save their points there (``checkpoint``).
 
     ``n_passes`` counts replayed passes too, so the fit reports the same count
-    as an uninterrupted run; the engine's own counter holds the passes made."""
+    as an uninterrupted run; the inner source's counter holds the passes made."""
 
-    def __init__(self, engine, checkpoint):
-        self.engine = engine
+    def __init__(self, source, checkpoint):
+        self.inner = source
         self.checkpoint = checkpoint
-        self.n_passes = engine.n_passes
+        self.n_passes = source.n_passes
+        self.n_rows, self.n_features = source.n_rows, source.n_features
+        self.solve_tasks = source.solve_tasks
         self._replaying = True
 
     def run_pass(self, request):
@@ -273,13 +277,16 @@ class CheckpointedSource:
         stats = self.checkpoint.load_pass(number, digest) if self._replaying else None
         if stats is None:
             self._replaying = False
-            stats = self.engine.run_pass(request)
+            stats = self.inner.run_pass(request)
             self.checkpoint.save_pass(number, digest, stats)
         self.n_passes = number
         return stats
 
-    def __getattr__(self, name):  # n_rows, n_features, reference_row, describe, ...
-        return getattr(self.engine, name)
+    def reference_row(self):
+        return self.inner.reference_row()
+
+    def task_memory_limit(self):
+        return self.inner.task_memory_limit()
 
 
 @dataclasses.dataclass

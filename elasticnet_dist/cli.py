@@ -196,17 +196,17 @@ def flags_layer(args) -> dict:
 
 def _add_common(p):
     g = p.add_argument_group("logging")
-    g.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
-    g.add_argument("--log-format", choices=("text", "json"),
+    g.add_argument("--log-level", choices=cfg.choices("logging.level"))
+    g.add_argument("--log-format", choices=cfg.choices("logging.format"),
                    help="text (default) or JSON lines on stderr")
-    g.add_argument("--progress", choices=("auto", "always", "never"),
+    g.add_argument("--progress", choices=cfg.choices("logging.progress"),
                    help="passes and path points on stderr (auto: on a terminal only)")
     g.add_argument("--debug", action="store_true", help="show tracebacks of errors")
 
 
 def _add_engine(p):
     g = p.add_argument_group("engine")
-    g.add_argument("--engine", choices=("auto", "local", "dask", "spark"),
+    g.add_argument("--engine", choices=cfg.choices("engine.name"),
                    help="where the passes run (default: auto: the local engine for a table "
                         "under 256 MB, else an embedded Dask LocalCluster; demo: dask)")
     g.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, tcp://host:8786")
@@ -226,19 +226,19 @@ def _add_select_flags(p, *, demo=False):
         p.add_argument("--keys", metavar="COL", nargs="+", action="extend",
                        help="pass-through key columns (hashed for the CV folds)")
         p.add_argument("--output", metavar="DIR", help="where manifest.json is written")
-        p.add_argument("--nan-policy", choices=("error", "drop_rows", "impute_mean"))
-    p.add_argument("--loss", choices=("squared", "logistic"))
+        p.add_argument("--nan-policy", choices=cfg.choices("input.nan_policy"))
+    p.add_argument("--loss", choices=cfg.choices("model.loss"))
     p.add_argument("--alpha", type=float, help="fix the penalty constant (no CV)")
     p.add_argument("--l1-ratio", type=float, help="L1 share with --alpha")
     p.add_argument("--l1-ratios", type=_ratios, metavar="R1,R2,...",
                    help="L1 shares of the CV grid")
     p.add_argument("--cv", type=int, metavar="K", help="folds")
-    p.add_argument("--selection", choices=("min", "1se"))
+    p.add_argument("--selection", choices=cfg.choices("search.selection"))
     p.add_argument("--max-features", type=int, metavar="K")
     p.add_argument("--n-alphas", type=int, metavar="N")
     p.add_argument("--max-iter", type=int, metavar="N")
     p.add_argument("--tol", type=float)
-    p.add_argument("--on-not-converged", choices=("warn", "fail"))
+    p.add_argument("--on-not-converged", choices=cfg.choices("output.on_not_converged"))
     p.add_argument("--no-report", dest="report", action="store_const", const=False,
                    help="do not write report.html and its figures beside the manifest")
     p.add_argument("--mlflow", metavar="URI", nargs="?", const="local",

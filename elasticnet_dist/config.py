@@ -22,13 +22,9 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from . import params
 from .errors import ConfigError
-
-
-
-#: Upper bounds: a grid or a fold count beyond these is a typo, not a plan (each
-#: costs memory and time in proportion before a single point is fitted).
-MAX_ALPHAS, MAX_L1_RATIOS, MAX_FOLDS, MAX_ITER = 10_000, 100, 1_000, 100_000
+from .losses import get_loss
 
 
 @dataclass(frozen=True)
@@ -39,32 +35,17 @@ class Option:
     check: Callable[[Any], bool]
     allowed: str
     doc: str
+    values: tuple = ()   # the allowed values of a choice (the CLI's choices)
 
 
 def _choice(*values, nullable=False):
-    def check(x):
-        return (x is None and nullable) or x in values
-    return check, " or ".join(map(repr, values)) + (" or null" if nullable else "")
+    rule = params.choice(*values, nullable=nullable)
+    return rule.check, rule.allowed, rule.values
 
 
-def _number(low=None, high=None, *, integer=False, nullable=False, strict_low=False):
-    def check(x):
-        if x is None:
-            return nullable
-        kind = numbers.Integral if integer else numbers.Real
-        if isinstance(x, bool) or not isinstance(x, kind):
-            return False
-        if low is not None and (x <= low if strict_low else x < low):
-            return False
-        return high is None or x <= high
-    what = "an integer" if integer else "a number"
-    bounds = []
-    if low is not None:
-        bounds.append("%s %s" % (">" if strict_low else ">=", low))
-    if high is not None:
-        bounds.append("<= %s" % high)
-    text = what + (" " + " and ".join(bounds) if bounds else "")
-    return check, text + (" or null" if nullable else "")
+def _number(*args, **kwargs):
+    rule = params.number(*args, **kwargs)
+    return rule.check, rule.allowed
 
 
 def _string(nullable=True):
@@ -79,13 +60,6 @@ def _strings(nullable=False):
     return check, "a list of strings" + (" or null" if nullable else "")
 
 
-def _ratios():
-    def check(x):
-        return (isinstance(x, list) and 0 < len(x) <= MAX_L1_RATIOS and all(
-            isinstance(r, numbers.Real) and not isinstance(r, bool) and 0 <= r <= 1 for r in x))
-    return check, "a list of 1 to %d numbers in [0, 1]" % MAX_L1_RATIOS
-
-
 def _mapping(values_check, values_text):
     def check(x):
         return isinstance(x, dict) and all(isinstance(k, str) and values_check(v)
@@ -97,9 +71,24 @@ def _boolean():
     return (lambda x: isinstance(x, bool)), "true or false"
 
 
+def _param(name):
+    """The option of parameter ``name`` (:mod:`elasticnet_dist.params`): its rule, the
+    stage's default and its documentation with the flag."""
+    param = params.PARAMS[name]
+    flag = " (%s)" % param.flag if param.flag else ""
+    return Option(param.stage, param.rule.check, param.rule.allowed, param.doc + flag,
+                  param.rule.values)
+
+
+def _params_of(section):
+    """Every parameter whose configuration key is in ``section``, by key."""
+    return {p.config.split(".")[1]: _param(p.name) for p in params.PARAMS.values()
+            if p.config and p.config.split(".")[0] == section}
+
+
 def _opt(default, rule, doc):
-    check, allowed = rule
-    return Option(default, check, allowed, doc)
+    check, allowed, *values = rule
+    return Option(default, check, allowed, doc, *values)
 
 
 _scalar = (lambda v: isinstance(v, (str, int, float, bool)), "strings, numbers or booleans")
@@ -120,57 +109,19 @@ SPEC = {
                      "and hashed to assign the CV folds (--keys)"),
         "fold_column": _opt(None, _string(), "a column of fold numbers 0..cv-1 instead of "
                                              "hashed folds"),
-        "nan_policy": _opt("error", _choice("error", "drop_rows", "impute_mean"),
-                           "missing values: stop, drop the rows, or impute feature means"),
-        "dtype": _opt("float64", _choice("float64", "float32"), "type of the cached blocks"),
         "storage_options": _opt({}, _mapping(*_scalar),
                                 "fsspec options for remote paths (never written to the "
                                 "manifest)"),
+        **_params_of("input"),
     },
     "model": {
-        "loss": _opt("squared", _choice("squared", "logistic"),
-                     "squared (regression) or logistic (labels 0/1) (--loss)"),
-        "fit_intercept": _opt(True, _boolean(), "fit an unpenalised intercept"),
-        "standardize": _opt(True, _boolean(), "penalise standardized coefficients"),
+        **_params_of("model"),
         "penalty_factor": _opt({}, _mapping(*_factor),
                                "per-feature penalty factors; 0 = never penalised; "
                                "features not named get 1"),
-        "tol": _opt(1e-6, _number(0, strict_low=True),
-                    "duality-gap tolerance, relative to the null deviance"),
-        "max_iter": _opt(100, _number(1, MAX_ITER, integer=True),
-                         "Newton iterations (one data pass each) per fit or path point"),
-        "screening": _opt(True, _boolean(), "sequential strong rules along the path"),
     },
-    "penalty": {
-        "alpha": _opt(None, _number(0, nullable=True),
-                      "a fixed penalty constant; null = choose by cross-validation "
-                      "(--alpha)"),
-        "l1_ratio": _opt(0.5, _number(0, 1), "L1 share with a fixed alpha (--l1-ratio)"),
-    },
-    "search": {
-        "l1_ratios": _opt([0.5, 0.9, 1.0], _ratios(), "L1 shares of the grid (--l1-ratios)"),
-        "n_alphas": _opt(100, _number(2, MAX_ALPHAS, integer=True), "alphas per l1_ratio"),
-        "eps": _opt(None, _number(0, 1, nullable=True, strict_low=True),
-                    "smallest alpha / alpha_max; null = 1e-3 if rows > features else 1e-2"),
-        "cv": _opt(5, _number(2, MAX_FOLDS, integer=True), "number of folds (--cv)"),
-        "selection": _opt("1se", _choice("min", "1se"),
-                          "min: best mean score; 1se: sparsest fit within one standard "
-                          "error of the best (--selection)"),
-        "max_features": _opt(None, _number(1, integer=True, nullable=True),
-                             "only fits with at most this many features (--max-features)"),
-        "scoring": _opt(None, _choice("mse", "deviance", "auc", nullable=True),
-                        "mse (squared); deviance or auc (logistic); null = mse / deviance"),
-        "fold_seed": _opt(0, _number(0, integer=True), "changes every hashed fold"),
-        "devmax": _opt(0.999, _number(0, 1, nullable=True),
-                       "end each path once the full-data fit explains this share of the "
-                       "null deviance (glmnet's devmax); null = the whole grid"),
-        "fdev": _opt(1e-5, _number(0, 1, nullable=True),
-                     "end each path once the explained share grows by less than this "
-                     "fraction of itself per alpha (glmnet's fdev); null = never"),
-        "gram_max_features": _opt(4096, _number(0, integer=True),
-                                  "largest feature count for the one-pass CV route (0: "
-                                  "never, always the pass route), as the estimators take it"),
-    },
+    "penalty": _params_of("penalty"),
+    "search": _params_of("search"),
     "engine": {
         "name": _opt("auto", _choice("auto", "local", "dask", "spark"),
                      "where the passes run; dask without a scheduler starts an embedded "
@@ -186,11 +137,7 @@ SPEC = {
                              "workers of the embedded LocalCluster; null = one per core"),
         "connect_timeout": _opt(30, _number(0, strict_low=True),
                                 "seconds to wait for a Dask scheduler"),
-        "cache": _opt("auto", _choice("auto", "memory", "none"),
-                      "keep the decoded table in the workers' memory between passes: "
-                      "memory = always (stop before loading if it exceeds half their "
-                      "memory), none = read the Parquet files again every pass, auto = "
-                      "cache when it fits (local and dask; Spark keeps blocks on local disk)"),
+        **_params_of("engine"),
         "spark_conf": _opt({}, _mapping(*_scalar),
                            "Spark settings for a session started here "
                            "(spark.executor.memory, ...)"),
@@ -324,10 +271,16 @@ def check_consistent(config: dict):
         raise ConfigError("input.fold_column is only used by cross-validation, but "
                           "penalty.alpha fixes the penalty; drop one of them")
     scoring = config["search"]["scoring"]
-    allowed = {"squared": ("mse",), "logistic": ("deviance", "auc")}[config["model"]["loss"]]
+    allowed = get_loss(config["model"]["loss"]).metrics
     if scoring is not None and scoring not in allowed:
         raise ConfigError("search.scoring %r does not apply to the %s loss; allowed: %s"
                           % (scoring, config["model"]["loss"], " or ".join(allowed)))
+
+
+def choices(dotted):
+    """The allowed values of the choice key ``section.key`` (for the CLI's flags)."""
+    section, key = dotted.split(".")
+    return tuple(v for v in SPEC[section][key].values if v is not None)
 
 
 def require(config: dict, *keys):

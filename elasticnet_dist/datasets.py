@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .losses import get_loss
+
 
 @dataclass
 class WideTable:
@@ -38,11 +40,7 @@ def make_wide_table(n_rows=2000, n_features=500, n_informative=20, *, loss="squa
     idx = np.linspace(0, n_features - 1, n_informative).astype(int) if n_informative else []
     effects[idx] = rng.uniform(0.5, 2.0, len(idx)) * rng.choice([-1.0, 1.0], len(idx))
     eta = Z @ effects
-    if loss == "logistic":
-        eta = eta / max(np.std(eta), 1e-12) * 2.0
-        y = (rng.random(n_rows) < 1.0 / (1.0 + np.exp(-eta))).astype(np.float64)
-    else:
-        y = eta + noise * rng.standard_normal(n_rows) + 10.0
+    y = get_loss(loss).simulate(eta, rng, noise)
     Z *= scales
     Z += offsets
     names = ["f%04d" % j for j in range(n_features)]

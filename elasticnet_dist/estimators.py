@@ -17,8 +17,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _validation as v
 from .checkpoint import Checkpoint, fit_fingerprint
-from .engines import InMemorySource, make_engine
-from .io import load_table
+from .engines import make_engine
+from .loading import load_table
+from .params import ESTIMATOR_DEFAULTS as D
+from .sources import EngineSource, InMemorySource
+from .losses import get_loss
 from .solvers import compute_alpha_max, fit_elastic_net
 
 log = logging.getLogger("elasticnet_dist")
@@ -154,10 +157,11 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         schema fingerprint, files and column types (the manifest's ``input``).
     """
 
-    def __init__(self, alpha=1.0, l1_ratio=0.5, *, loss="squared", fit_intercept=True,
-                 standardize=True, penalty_factor=None, tol=1e-6, max_iter=1000,
-                 solver="auto", glmnet_compat=False, warm_start=False, engine="local",
-                 cluster=None, dtype="float64", nan_policy="error", block_rows=None,
+    def __init__(self, alpha=D["alpha"], l1_ratio=D["l1_ratio"], *, loss=D["loss"],
+                 fit_intercept=D["fit_intercept"], standardize=D["standardize"],
+                 penalty_factor=None, tol=D["tol"], max_iter=D["max_iter"], solver=D["solver"],
+                 glmnet_compat=False, warm_start=False, engine="local", cluster=None,
+                 dtype=D["dtype"], nan_policy=D["nan_policy"], block_rows=None,
                  checkpoint_dir=None, verbose=False):
         self.alpha = alpha
         self.l1_ratio = l1_ratio
@@ -221,7 +225,8 @@ class ElasticNet(SelectorMixin, BaseEstimator):
             checkpoint = None
             if self.checkpoint_dir is not None:
                 checkpoint = Checkpoint(self.checkpoint_dir, fit_fingerprint(self, loaded))
-            self._run(engine if checkpoint is None else checkpoint.source(engine), factors,
+            source = EngineSource(engine)
+            self._run(source if checkpoint is None else checkpoint.source(source), factors,
                       t_load=loaded.seconds)
             if checkpoint is not None:
                 log.info("checkpoint: %s", checkpoint.summary())
@@ -245,8 +250,9 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         return {}
 
     def _set_classes(self):
-        if self.loss == "logistic":
-            self.classes_ = np.array([0, 1])
+        classes = get_loss(self.loss).classes
+        if classes is not None:
+            self.classes_ = np.array(classes)
         elif hasattr(self, "classes_"):
             del self.classes_
 
@@ -278,13 +284,12 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         v.check_numeric_columns(X)
         columns = getattr(X, "columns", None)
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite=False,
-                             y_numeric=self.loss != "logistic", ensure_min_samples=2)
+                             y_numeric=get_loss(self.loss).classes is None,
+                             ensure_min_samples=2)
         names = v.column_names(columns, X.shape[1])
         factors = self._validate_params(names)
         s = None if sample_weight is None else v.check_weights(sample_weight, X.shape[0])
-        if self.loss == "logistic":
-            y = v.check_binary_labels(y if s is None else y[s > 0], y)
-        y = np.asarray(y, dtype=np.float64)
+        y = get_loss(self.loss).check_labels(y if s is None else y[s > 0], y)
         return X, y, s, factors, names
 
     def _store(self, fit):
@@ -318,20 +323,17 @@ class ElasticNet(SelectorMixin, BaseEstimator):
 
     def predict(self, X):
         """Predicted values (squared loss) or class labels 0/1 (logistic loss)."""
-        eta = self._linear_predictor(X)
-        if self.loss == "logistic":
-            return (eta > 0).astype(np.int64)
-        return eta
+        return get_loss(self.loss).predict(self._linear_predictor(X))
 
-    def _is_logistic(self):
-        return self.loss == "logistic"
+    def _is_classifier(self):
+        return get_loss(self.loss).classes is not None
 
-    @available_if(_is_logistic)
+    @available_if(_is_classifier)
     def decision_function(self, X):
         """The linear predictor ``b + X w`` (log-odds of class 1)."""
         return self._linear_predictor(X)
 
-    @available_if(_is_logistic)
+    @available_if(_is_classifier)
     def predict_proba(self, X):
         """Class probabilities, columns ordered as ``classes_`` = [0, 1]."""
         eta = self._linear_predictor(X)
@@ -340,7 +342,7 @@ class ElasticNet(SelectorMixin, BaseEstimator):
 
     def score(self, X, y, sample_weight=None):
         """R^2 (squared loss) or accuracy (logistic loss)."""
-        if self.loss == "logistic":
+        if self._is_classifier():
             return accuracy_score(y, self.predict(X), sample_weight=sample_weight)
         return r2_score(y, self.predict(X), sample_weight=sample_weight)
 
@@ -352,7 +354,7 @@ class ElasticNet(SelectorMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
-        if self.loss == "logistic":
+        if self._is_classifier():
             tags.estimator_type = "classifier"
             tags.classifier_tags = ClassifierTags(multi_class=False)
         else:

@@ -1,4 +1,4 @@
-"""Pointwise data-fit terms of the elastic-net objective.
+"""Pointwise data-fit terms of the elastic-net objective: the loss protocol.
 
 A loss is a function ``l(y, eta)`` of one label and one linear predictor
 ``eta = b + x.w``. The objective's data term is the weighted mean
@@ -13,6 +13,15 @@ Losses here:
 - ``squared``:  l = (y - eta)^2 / 2,                  l' = eta - y,       l'' = 1
 - ``logistic``: l = log(1 + exp(eta)) - y * eta,      l' = sigmoid(eta) - y, l'' = p (1 - p)
   with y in {0, 1}.
+
+Every decision that depends on the loss is made by its object (as skglm's
+datafits and glum's families): its pointwise value, derivatives and curvature
+bound, the null model (intercept and loss), the inverse link, the labels it
+accepts, its cross-validation metrics, whether it is quadratic (then the one-pass
+Gram route and the exact intercept apply), the pieces of the duality gap, and
+how its ridge part maps onto glmnet's and Spark MLlib's. No code outside this
+module compares loss names: adding a loss is one new subclass of :class:`Loss`
+registered in :data:`LOSSES`, plus its tests and docs.
 """
 from __future__ import annotations
 
@@ -29,12 +38,112 @@ def _sigmoid(eta):
     return out
 
 
-class Squared:
+class Loss:
+    """The protocol every loss implements (the methods raise until overridden)."""
+
+    #: Its name in configs, the CLI, estimators and the manifest.
+    name = ""
+    #: ``l''`` is constant (1): the objective is quadratic in (b, w), so moments and
+    #: the Gram matrix are sufficient statistics and the scaled intercept is exact.
+    quadratic = False
+    #: Upper bound of l'' (the curvature), used for Lipschitz estimates.
+    max_curvature = 1.0
+    #: The label values a classifier predicts (None: a regression loss).
+    classes = None
+    #: Cross-validation metrics, the default first; each is a name in
+    #: :data:`GREATER_IS_BETTER`.
+    metrics = ()
+    #: The metrics that need held-out histograms of eta (ranking metrics).
+    histogram_metrics = ()
+    #: The peers' names for this family: glmnet's ``family`` and Spark MLlib's estimator.
+    glmnet_family = None
+    spark_family = None
+
+    # ---- pointwise (vectorised over rows and points) ----------------------------
+    @staticmethod
+    def value(y, eta):
+        raise NotImplementedError
+
+    @staticmethod
+    def derivative(y, eta):
+        raise NotImplementedError
+
+    @staticmethod
+    def curvature(y, eta):
+        raise NotImplementedError
+
+    @staticmethod
+    def inverse_link(eta):
+        """The mean label at linear predictor ``eta`` (``E[y] = l'^-1``)."""
+        raise NotImplementedError
+
+    # ---- the null model (b only, w = 0) -------------------------------------------
+    @staticmethod
+    def null_intercept(y_mean):
+        """The intercept b0 minimising L(b, 0) given the weighted mean label."""
+        raise NotImplementedError
+
+    @classmethod
+    def null_loss(cls, mean_y, var_y, fit_intercept):
+        """L at the null model: the intercept alone (or 0 without one)."""
+        raise NotImplementedError
+
+    # ---- the duality gap (see :mod:`elasticnet_dist.problem`) -------------------------
+    @staticmethod
+    def dual_curvature(y, eta):
+        """Per-row bound of the conjugate's curvature (None: not needed)."""
+        return None
+
+    @staticmethod
+    def conjugate_slack(loss_value, kappa, dual_curvature=None):
+        raise NotImplementedError
+
+    # ---- labels, metrics, peers --------------------------------------------------------
+    @classmethod
+    def check_labels(cls, y_present, y):
+        """Labels of in-memory data as floats, or a ValueError (``y_present``: the
+        labels of rows with positive weight)."""
+        return np.asarray(y, dtype=np.float64).ravel()
+
+    @classmethod
+    def table_label_problem(cls, summaries):
+        """What is wrong with a loaded table's labels, from its blocks' summaries
+        (:class:`~elasticnet_dist.io.blocks.BlockSummary`), said after the label's
+        name (None: nothing)."""
+        return None
+
+    @classmethod
+    def scores(cls, mean_loss, pos_hist=None, neg_hist=None):
+        """The cross-validation metrics of one held-out fold: its mean loss and, for
+        :attr:`histogram_metrics`, weighted histograms of eta over its rows."""
+        raise NotImplementedError
+
+    @staticmethod
+    def peer_ridge_scale(sd_y, variance_correction):
+        """The factor between a peer's ridge part and ours beyond ``c^2``
+        (:func:`~elasticnet_dist.penalty.peer_to_native`)."""
+        return 1.0
+
+    @classmethod
+    def simulate(cls, eta, rng, noise):
+        """Labels drawn at linear predictor ``eta`` (for generated tables)."""
+        raise NotImplementedError
+
+    @classmethod
+    def predict(cls, eta):
+        """What ``predict`` returns at ``eta``: the mean, or the most likely class."""
+        return eta
+
+
+class Squared(Loss):
     """l(y, eta) = (y - eta)^2 / 2."""
 
     name = "squared"
-    #: Upper bound of l'' (the curvature), used for Lipschitz estimates.
+    quadratic = True
     max_curvature = 1.0
+    metrics = ("mse",)
+    glmnet_family = "gaussian"
+    spark_family = "gaussian"
 
     @staticmethod
     def value(y, eta):
@@ -50,14 +159,17 @@ class Squared:
         return np.ones_like(eta, dtype=np.float64)
 
     @staticmethod
-    def null_intercept(y_mean):
-        """The intercept b0 minimising L(b, 0) given the weighted mean label."""
-        return y_mean
+    def inverse_link(eta):
+        return eta
 
     @staticmethod
-    def dual_curvature(y, eta):
-        """Not needed: the squared loss's conjugate term is exact (see conjugate_slack)."""
-        return None
+    def null_intercept(y_mean):
+        return y_mean
+
+    @classmethod
+    def null_loss(cls, mean_y, var_y, fit_intercept):
+        """Half the label's variance (about its mean, or about 0 without intercept)."""
+        return 0.5 * var_y if fit_intercept else 0.5 * (var_y + mean_y ** 2)
 
     @staticmethod
     def conjugate_slack(loss_value, kappa, dual_curvature=None):
@@ -68,12 +180,31 @@ class Squared:
         """
         return (1.0 - kappa) ** 2 * loss_value
 
+    @classmethod
+    def scores(cls, mean_loss, pos_hist=None, neg_hist=None):
+        return {"mse": 2.0 * mean_loss}
 
-class Logistic:
+    @staticmethod
+    def peer_ridge_scale(sd_y, variance_correction):
+        """glmnet and Spark standardise the label too: their ridge part is ours
+        times ``sd_y c`` (``c`` the variance correction)."""
+        return sd_y * variance_correction
+
+    @classmethod
+    def simulate(cls, eta, rng, noise):
+        return eta + noise * rng.standard_normal(eta.shape[0]) + 10.0
+
+
+class Logistic(Loss):
     """l(y, eta) = log(1 + exp(eta)) - y * eta, y in {0, 1}."""
 
     name = "logistic"
     max_curvature = 0.25
+    classes = (0, 1)
+    metrics = ("deviance", "auc")
+    histogram_metrics = ("auc",)
+    glmnet_family = "binomial"
+    spark_family = "binomial"
 
     @staticmethod
     def value(y, eta):
@@ -89,9 +220,20 @@ class Logistic:
         return p * (1.0 - p)
 
     @staticmethod
+    def inverse_link(eta):
+        return 1.0 / (1.0 + np.exp(-eta))
+
+    @staticmethod
     def null_intercept(y_mean):
         """log-odds of the weighted mean label (finite only for 0 < mean < 1)."""
         return float(np.log(y_mean) - np.log1p(-y_mean))
+
+    @classmethod
+    def null_loss(cls, mean_y, var_y, fit_intercept):
+        """The entropy of the mean label (log 2 without intercept: eta = 0)."""
+        if not fit_intercept:
+            return float(np.log(2.0))
+        return float(-(mean_y * np.log(mean_y) + (1 - mean_y) * np.log1p(-mean_y)))
 
     @staticmethod
     def dual_curvature(y, eta):
@@ -118,15 +260,103 @@ class Logistic:
             bound = min(bound, (1.0 - kappa) ** 2 / (2.0 * kappa) * dual_curvature)
         return bound
 
+    @classmethod
+    def check_labels(cls, y_present, y):
+        """0/1 (or booleans), both present; messages carry scikit-learn's phrases
+        ('Unknown label type', 'Only binary classification') so that its estimator
+        checks recognise them."""
+        from sklearn.utils.multiclass import type_of_target
 
-LOSSES = {"squared": Squared, "logistic": Logistic}
+        kind = type_of_target(y_present)
+        if kind in ("continuous", "continuous-multioutput"):
+            raise ValueError("Unknown label type: %s. y must hold labels 0 and 1 for "
+                             "loss='logistic'" % kind)
+        if kind not in ("binary", "multiclass"):
+            raise ValueError("Unknown label type: %s. y must be a vector of labels 0 and 1 "
+                             "for loss='logistic'" % kind)
+        values = np.unique(np.asarray(y_present))
+        if values.size > 2:
+            raise ValueError("Only binary classification is supported: y must hold labels 0 "
+                             "and 1 for loss='logistic'; found %d classes" % values.size)
+        try:
+            values = values.astype(np.float64)
+        except (TypeError, ValueError):
+            values = np.array([np.nan])
+        if not np.all(np.isin(values, (0.0, 1.0))):
+            raise ValueError("y must hold labels 0 and 1 for loss='logistic'; found %s"
+                             % np.unique(np.asarray(y_present))[:5].tolist())
+        if values.size < 2:
+            raise ValueError("y holds a single class (%g) for loss='logistic'; both 0 and 1 "
+                             "are needed" % values[0])
+        return np.asarray(y, dtype=np.float64).ravel()
+
+    @classmethod
+    def table_label_problem(cls, summaries):
+        for s in summaries:
+            if s.label_other is not None:
+                return ("must hold 0 and 1 (or booleans) for loss='logistic'; found %r in %s"
+                        % (s.label_other, s.piece))
+        zeros = sum(s.label_zeros for s in summaries)
+        ones = sum(s.label_ones for s in summaries)
+        if zeros == 0 or ones == 0:
+            return ("holds one class only (%d rows of %d, none of %d) for loss='logistic'; "
+                    "both 0 and 1 are needed" % (zeros + ones, 1 if ones else 0,
+                                                 0 if ones else 1))
+        return None
+
+    @classmethod
+    def scores(cls, mean_loss, pos_hist=None, neg_hist=None):
+        out = {"deviance": 2.0 * mean_loss}
+        if pos_hist is not None:
+            out["auc"] = auc_from_histograms(pos_hist, neg_hist)
+        return out
+
+    @classmethod
+    def simulate(cls, eta, rng, noise):
+        eta = eta / max(np.std(eta), 1e-12) * 2.0
+        return (rng.random(eta.shape[0]) < 1.0 / (1.0 + np.exp(-eta))).astype(np.float64)
+
+    @classmethod
+    def predict(cls, eta):
+        return (eta > 0).astype(np.int64)
+
+
+def auc_from_histograms(pos, neg):
+    """Area under the ROC curve from weighted histograms of the scores of positive
+    and negative rows (same bins, increasing): P(score+ > score-) + P(tie) / 2."""
+    P, N = pos.sum(), neg.sum()
+    if P <= 0 or N <= 0:
+        return np.nan
+    below = np.cumsum(neg) - neg  # negatives in lower bins
+    return float((pos @ below + 0.5 * pos @ neg) / (P * N))
+
+
+#: Whether a larger value of a metric is better (for choosing the penalty).
+GREATER_IS_BETTER = {"mse": False, "deviance": False, "auc": True}
+
+LOSSES = {loss.name: loss for loss in (Squared, Logistic)}
+#: Every metric of every loss.
+ALL_METRICS = tuple(dict.fromkeys(m for loss in LOSSES.values() for m in loss.metrics))
 
 
 def get_loss(name):
-    """Return the loss class for ``name`` or raise a ValueError listing the choices."""
+    """The loss class for ``name`` (a loss class is returned as it is), or a
+    ValueError listing the choices."""
+    if isinstance(name, type) and issubclass(name, Loss):
+        return name
     try:
         return LOSSES[name]
     except (KeyError, TypeError):
         raise ValueError(
             "loss=%r is not supported; choose one of %s" % (name, sorted(LOSSES))
         ) from None
+
+
+def check_solver_supports(solver, loss, needs_quadratic=False):
+    """A ValueError naming the solver and loss when the solver needs a quadratic
+    loss (the Gram-matrix solvers) and ``loss`` is not one."""
+    loss = get_loss(loss)
+    if needs_quadratic and not loss.quadratic:
+        quadratic = sorted(n for n, cls in LOSSES.items() if cls.quadratic)
+        raise ValueError("solver=%r needs a quadratic loss (%s), not loss=%r"
+                         % (solver, ", ".join(quadratic), loss.name))

@@ -27,6 +27,7 @@ from importlib import resources
 import numpy as np
 
 from .errors import ColumnTypeError, ManifestError, MissingColumnError
+from .losses import get_loss
 from .outputs import write_atomic  # noqa: F401  (re-exported: the manifest's writer)
 from .redaction import scrub
 
@@ -150,8 +151,9 @@ def build_manifest(est, config: dict, *, engine_address=None, run_id=None) -> di
     if not isinstance(factors, dict):
         factors = dict(zip(names, np.asarray(factors, dtype=float).tolist(), strict=True))
     target = {"name": label, "loss": est.loss, "weight": weight, "keys": keys}
-    if est.loss == "logistic":
-        target["classes"] = [0, 1]
+    classes = get_loss(est.loss).classes
+    if classes is not None:
+        target["classes"] = list(classes)
     document = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id or uuid.uuid4().hex,
@@ -342,7 +344,7 @@ class Manifest:
         self.require_columns(_column_names(frame), "the table")
         module = type(frame).__module__
         if module.startswith("pyspark"):
-            from .engines.spark_engine import spark_columns
+            from .io.columns import spark_columns
 
             return frame.select(*spark_columns(self.columns))
         if module.startswith("pyarrow"):

@@ -10,12 +10,15 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from . import _validation as v
-from .engines import InMemorySource
+from .sources import InMemorySource
 from .estimators import ElasticNet, _fits_a_table
 from .folds import folds_from_splits
+from .losses import get_loss
+from .params import ESTIMATOR_DEFAULTS as D
+from .params import PATH_MAX_ITER
 from .problem import make_problem
 from .solvers import read_moments
-from .solvers.cv import GRAM_MAX_FEATURES, METRICS, choose, cross_validate
+from .solvers.cv import GRAM_MAX_FEATURES, choose, cross_validate
 from .solvers.path import RIDGE_GRID_L1_RATIO, alpha_grid, alpha_max_of, default_eps, solve_path
 from .sufficient import SufficientStatistics
 
@@ -97,12 +100,15 @@ class ElasticNetCV(ElasticNet):
         as in :class:`ElasticNet`.
     """
 
-    def __init__(self, l1_ratio=0.5, *, alphas=None, n_alphas="deprecated", eps=None, cv=5,
-                 selection="min", max_features=None, scoring=None, loss="squared",
-                 fit_intercept=True, standardize=True, penalty_factor=None, tol=1e-6,
-                 max_iter=100, screening=True, gram_max_features=GRAM_MAX_FEATURES,
-                 fold_seed=0, devmax=None, fdev=None, engine="local", cluster=None,
-                 dtype="float64", nan_policy="error", checkpoint_dir=None, verbose=False):
+    def __init__(self, l1_ratio=D["l1_ratio"], *, alphas=None, n_alphas="deprecated",
+                 eps=D["eps"], cv=D["cv"], selection=D["selection"],
+                 max_features=D["max_features"], scoring=D["scoring"], loss=D["loss"],
+                 fit_intercept=D["fit_intercept"], standardize=D["standardize"],
+                 penalty_factor=None, tol=D["tol"], max_iter=PATH_MAX_ITER,
+                 screening=D["screening"], gram_max_features=D["gram_max_features"],
+                 fold_seed=D["fold_seed"], devmax=D["devmax"], fdev=D["fdev"], engine="local",
+                 cluster=None, dtype=D["dtype"], nan_policy=D["nan_policy"],
+                 checkpoint_dir=None, verbose=False):
         self.l1_ratio = l1_ratio
         self.n_alphas = n_alphas
         self.alphas = alphas
@@ -170,7 +176,7 @@ class ElasticNetCV(ElasticNet):
     def _fold_options(self, fold_column):
         return {"n_folds": self._n_folds, "fold_column": fold_column,
                 "fold_seed": int(self.fold_seed),
-                "stratify": self.loss == "logistic" and fold_column is None}
+                "stratify": get_loss(self.loss).classes is not None and fold_column is None}
 
     def _run(self, source, factors, t_load=0.0):
         self._set_classes()
@@ -183,7 +189,7 @@ class ElasticNetCV(ElasticNet):
             screening=self.screening, max_features=self.max_features,
             gram_max_features=int(self.gram_max_features), devmax=self.devmax,
             fdev=self.fdev)
-        metric = self.scoring or METRICS[self.loss][0]
+        metric = self.scoring or get_loss(self.loss).metrics[0]
         choice = choose(path, metric, self.selection, self.max_features)
         self._store_cv(path, choice, metric)
         self.timings_ = {"load": t_load, **path.timings, "total": time.perf_counter() - t0}
@@ -215,7 +221,7 @@ class ElasticNetCV(ElasticNet):
         self.coef_standardized_path_ = shaped(np.transpose(path.coefs_standardized, (0, 2, 1)))
         self.intercept_path_ = shaped(path.intercepts)
         scores = path.scores[metric]
-        if self.loss == "squared":
+        if get_loss(self.loss).classes is None:
             self.mse_path_ = shaped(scores)
         else:
             self.scores_ = shaped(scores)

@@ -46,6 +46,7 @@ import numpy as np
 from scipy.linalg.blas import dsyrk
 
 from .losses import get_loss
+from .reduction import PassHint, merge_stats
 
 @dataclass(frozen=True)
 class HessianBlock:
@@ -213,7 +214,7 @@ def _points(X, y, s, request, fold, out):
         out["grad_sum"] = np.where(train, d.sum(axis=0), 0.0)
     for i, spec in enumerate(request.hessians):
         if train[spec.point]:
-            h = s if request.loss == "squared" else s * loss.curvature(y, eta[:, spec.point])
+            h = s if loss.quadratic else s * loss.curvature(y, eta[:, spec.point])
             block, col_sums, h_sum = _hessian_block(X, h, spec)
         else:
             n_rows = spec.cols.shape[0] if spec.rows is None else spec.rows.shape[0]
@@ -279,131 +280,6 @@ def block_stats(X, y, s, request: PassRequest, fold=None, gram_out=None, accumul
         for i, spec in enumerate(request.hessians):  # no point: the squared loss's h = s
             out.update(zip(hessian_keys(i), _hessian_block(X, s, spec), strict=True))
     return out
-
-
-def merge_stats(parts, owned=False):
-    """Sum a sequence of :func:`block_stats` results key by key, in the given order
-    (``None`` stands for a block without rows and is skipped; ``owned``: see
-    :func:`merge_group`)."""
-    total = merge_group(parts, owned)
-    if total is None:
-        raise ValueError("a pass needs at least one block of rows")
-    return total
-
-
-#: Partial results merged at each node of the reduction tree.
-FAN_IN = 8
-
-
-def merge_group(parts, owned=False):
-    """:func:`merge_stats` of one node of the tree; ``None`` when every part is empty.
-
-    The parts are left as they are, unless ``owned`` (nothing else holds them:
-    results just received from the workers): the sum is then made in the
-    first part's arrays, not in a copy (160 MB for 5 folds at p = 2,000).
-
-    ``parts`` may be an iterator: each part is added to the total and dropped
-    before the next is taken, so a node over lazily computed parts
-    (:class:`LazyParts`) holds two of them at a time, not all (with K p x p
-    matrices per part: 8 blocks of 100,000 x 2,000 with 5 folds summed 20%
-    faster so, in one process)."""
-    total = None
-    for part in parts:
-        if part is None:
-            continue
-        if total is None:
-            total = {k: _writable(v) if owned else np.array(v, dtype=np.float64, copy=True)
-                     for k, v in part.items()}
-        else:
-            for k, v in part.items():
-                total[k] += v
-    return total
-
-
-def _writable(value):
-    """``value`` as a float64 array that may be written, copied only if it must be."""
-    array = np.asarray(value, dtype=np.float64)
-    return array if array.flags.writeable else array.copy()
-
-
-class LazyParts:
-    """The parts ``compute(i)`` for ``i`` in ``indices`` as a sequence computed on
-    access: :func:`subtrees` then merges each where it is made (see :func:`merge_group`)."""
-
-    def __init__(self, compute, indices):
-        self.compute, self.indices = compute, list(indices)
-
-    def __len__(self):
-        return len(self.indices)
-
-    def __getitem__(self, i):
-        return self.compute(self.indices[i])
-
-
-def tree_merge(parts, fan_in=FAN_IN, owned=False):
-    """:func:`merge_stats` as a tree of fixed shape: groups of ``fan_in`` consecutive
-    partial results, then groups of those, ... The shape depends only on the
-    number of parts (empty blocks included), so the rounding is the same on every
-    run and engine, and an engine may compute the lower levels where the parts
-    are (:func:`merge_group` on each group, or :func:`subtrees` of a run of parts)
-    and finish here (:func:`finish_tree`) with the same result. ``owned``: see
-    :func:`merge_group`."""
-    parts = list(parts)
-    return finish_tree({(0, i): part for i, part in enumerate(parts)}, len(parts), fan_in,
-                       owned)
-
-
-def subtrees(parts, first, n_parts, fan_in=FAN_IN):
-    """The largest nodes of :func:`tree_merge`'s tree over ``n_parts`` parts that lie
-    within the run ``parts`` (the parts ``first, first + 1, ...``), merged:
-    ``{(level, index): stats}``, node ``index`` of ``level`` covering the parts
-    ``index * fan_in**level`` up to the next node's. A worker holding a run of
-    consecutive parts sends these instead of the parts; :func:`finish_tree`
-    completes the tree from them. Parts are taken in order, once each, as their
-    node is merged (``parts`` may be :class:`LazyParts`)."""
-    stop = first + len(parts)
-    nodes = {(0, first + i): i for i in range(len(parts))}  # level 0: where in parts
-
-    def take(level, index):
-        node = nodes.pop((level, index))
-        return parts[node] if level == 0 else node
-
-    level = 0
-    while True:
-        n_level = -(-n_parts // fan_in ** level)  # nodes at this level
-        width = fan_in ** (level + 1)             # parts under a node one level up
-        made = False
-        for g in range(-(-first // width), -(-n_parts // width)):
-            if n_level == 1 or min(n_parts, (g + 1) * width) > stop:
-                break
-            children = range(g * fan_in, min(n_level, (g + 1) * fan_in))
-            nodes[(level + 1, g)] = merge_group(take(level, c) for c in children)
-            made = True
-        if not made:
-            return {key: take(*key) if key[0] == 0 else node for key, node in list(nodes.items())}
-        level += 1
-
-
-def finish_tree(nodes, n_parts, fan_in=FAN_IN, owned=False):
-    """:func:`tree_merge` of ``n_parts`` parts given as nodes of its tree
-    (``{(level, index): stats}``, e.g. from :func:`subtrees`) that cover every part
-    once; ``owned``: nothing else holds them (see :func:`merge_group`)."""
-    if n_parts == 0:
-        raise ValueError("a pass needs at least one block of rows")
-    level, n = 0, n_parts
-    current = {i: stats for (lv, i), stats in nodes.items() if lv == 0}
-    while n > 1:
-        m = -(-n // fan_in)
-        upper = {}
-        for g in range(m):
-            children = range(g * fan_in, min(n, (g + 1) * fan_in))
-            if (level + 1, g) in nodes:
-                upper[g] = nodes[(level + 1, g)]
-            elif all(c in current for c in children):
-                upper[g] = merge_group([current[c] for c in children], owned)
-            # else: a node further up covers these parts
-        current, n, level = upper, m, level + 1
-    return merge_stats([current[0]], owned)
 
 
 #: Target size of one chunk of a cached block in bytes. Chunks bound a pass's
@@ -492,6 +368,36 @@ def _chunks(X, y, s, request, start, stop, rows, fold, gram_out=None):
             for key, value in part.items():
                 total[key] += value
     return total
+
+
+@dataclass(frozen=True)
+class BlockKernel:
+    """The function an engine maps over its blocks in one pass: a block's
+    statistics for ``request`` (:func:`chunked_block_stats`). Engines call it
+    without knowing what it computes."""
+
+    request: PassRequest
+
+    def __call__(self, block):
+        return chunked_block_stats(block.X, block.y, block.s, self.request,
+                                   fold_bounds=block.fold_bounds)
+
+
+def pass_hint(request, n_features):
+    """The :class:`~elasticnet_dist.reduction.PassHint` of ``request``: the bytes of
+    one block's matrices, and what they are for a memory error."""
+    if request.hessians:
+        side = max(max(len(h.cols), 0 if h.rows is None else len(h.rows))
+                   for h in request.hessians)
+    else:
+        side = n_features if request.full_gram else 0
+    return PassHint(
+        result_bytes=request.matrix_bytes(n_features),
+        what="matrices over %d features%s" % (
+            side, " for %d folds" % request.n_folds if request.by_fold else ""),
+        advice="set search.max_features (e.g. 500) to end the paths before that many "
+               "features enter, use more alphas (search.n_alphas) so that each step adds "
+               "fewer, leave columns out (input.features / --exclude), or give it more memory")
 
 
 def fold_slice(stats, fold):

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .losses import get_loss
+
 
 def soft_threshold(z, threshold):
     """S(z, t) = sign(z) * max(|z| - t, 0), elementwise."""
@@ -120,10 +122,11 @@ def peer_to_native(alpha, l1_ratio, *, loss, sd_y, variance_correction=1.0):
     c = float(variance_correction)
     l1_part = alpha * l1_ratio * c
     ridge_part = alpha * (1.0 - l1_ratio) * c * c
-    if loss == "squared" and ridge_part > 0:
+    scale = get_loss(loss).peer_ridge_scale(sd_y, c)
+    if ridge_part > 0 and scale != 1.0:
         if sd_y <= 0:
             raise ValueError("glmnet_compat needs a label with non-zero standard deviation")
-        ridge_part /= sd_y * c
+        ridge_part /= scale
     native = l1_part + ridge_part
     if native == 0:
         return 0.0, l1_ratio
@@ -141,8 +144,7 @@ def native_to_peer(alpha, l1_ratio, *, loss, sd_y, variance_correction=1.0):
     c = float(variance_correction)
     l1_part = alpha * l1_ratio / c
     ridge_part = alpha * (1.0 - l1_ratio) / (c * c)
-    if loss == "squared":
-        ridge_part *= sd_y * c
+    ridge_part *= get_loss(loss).peer_ridge_scale(sd_y, c)
     lam = l1_part + ridge_part
     if lam == 0:
         return 0.0, l1_ratio

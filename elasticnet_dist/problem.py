@@ -160,14 +160,7 @@ class Problem:
     @property
     def null_loss(self):
         m = self.moments
-        if self.loss_name == "squared":
-            if self.fit_intercept:
-                return 0.5 * m.var_y
-            return 0.5 * (m.var_y + m.mean_y ** 2)
-        if not self.fit_intercept:
-            return float(np.log(2.0))
-        y = m.mean_y
-        return float(-(y * np.log(y) + (1 - y) * np.log1p(-y)))
+        return self.loss.null_loss(m.mean_y, m.var_y, self.fit_intercept)
 
     @property
     def tol_abs(self):
@@ -178,10 +171,7 @@ class Problem:
     def null_gradient(self):
         """grad_u L at (b' = null intercept, u = 0), from the moments alone."""
         m = self.moments
-        if self.loss_name == "squared":
-            mu0 = self.null_intercept
-        else:
-            mu0 = 1.0 / (1.0 + np.exp(-self.null_intercept))
+        mu0 = self.loss.inverse_link(self.null_intercept)
         raw = (mu0 - m.mean_y) * m.mean_x - m.cov_xy  # (1/W) X' s l'
         raw_sum = mu0 - m.mean_y                     # (1/W) sum s l'
         g = (raw - self.std.center * raw_sum) / self.std.scale

@@ -51,9 +51,11 @@ from pyspark.ml.util import (DefaultParamsReadable, DefaultParamsReader, Default
 
 from . import config as cfg
 from .io.table import parquet_scan_files
+from .losses import LOSSES
 from .manifest import Manifest, build_manifest, check_manifest
 
-FAMILIES = {"gaussian": "squared", "binomial": "logistic"}
+#: Spark ML family names and our losses (:attr:`Loss.spark_family`).
+FAMILIES = {loss.spark_family: name for name, loss in LOSSES.items() if loss.spark_family}
 
 
 class _SelectorParams(HasLabelCol, HasFeaturesCol, HasOutputCol, HasWeightCol, HasRegParam,

@@ -337,7 +337,7 @@ def apply(manifest_path, input_path, output, config, storage_options=None):
                 jobs = list(zip(output_names(table.pieces), table.pieces, strict=True))
                 task = functools.partial(_write_piece, columns=manifest.columns,
                                          folder=staging)
-                rows = _map_on(engine, task, jobs)
+                rows = engine.map_jobs(task, jobs)
             finally:
                 engine.close()
             write_atomic(os.path.join(staging, APPLY_MARKER), json.dumps(
@@ -396,18 +396,6 @@ def _write_piece(job, columns, folder):
     frame = piece.read(columns)
     pq.write_table(frame, os.path.join(folder, name))
     return frame.num_rows
-
-
-def _map_on(engine, task, jobs):
-    """``[task(job) for job in jobs]``, run by the engine's workers."""
-    if engine.name == "dask":
-        client = engine.client
-        return client.gather(client.map(task, jobs, pure=False))
-    if engine.name == "spark":
-        sc = engine.session.sparkContext
-        n = max(1, min(len(jobs), int(sc.defaultParallelism)))
-        return sc.parallelize(jobs, n).map(task).collect()
-    return [task(job) for job in jobs]
 
 
 def _swap_into_place(staging, output):

@@ -18,8 +18,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg.blas import dsymv
 
+from .losses import get_loss
 from .passes import hessian_keys
 from .problem import Moments
+from .sources import SourceBase
 
 
 #: A point with fewer than this share of features non-zero multiplies their rows of
@@ -46,8 +48,9 @@ def gram_product(gram, w):
     return dsymv(1.0, gram.T if gram.flags.c_contiguous else gram, w, lower=0)
 
 
-class SufficientStatistics:
-    """A squared-loss 'engine' backed by the moments and the centred Gram matrix."""
+class SufficientStatistics(SourceBase):
+    """A quadratic-loss source backed by the moments and the centred Gram matrix
+    (no data pass: :mod:`elasticnet_dist.sources`)."""
 
     def __init__(self, moments: Moments):
         if moments.gram is None:
@@ -58,8 +61,9 @@ class SufficientStatistics:
         self.n_passes = 0  # never a data pass
 
     def run_pass(self, request):
-        if request.loss != "squared":
-            raise ValueError("sufficient statistics serve the squared loss only")
+        if not get_loss(request.loss).quadratic:
+            raise ValueError("sufficient statistics serve quadratic losses only, not %r"
+                             % request.loss)
         m, W = self.m, self.m.weight_sum
         out = {"n_rows": np.float64(m.n_rows), "weight_sum": np.float64(W),
                "weight_sq_sum": np.float64(m.weight_sq_sum)}

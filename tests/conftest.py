@@ -129,3 +129,56 @@ def local_dask_client(n_workers=2, **options):
     yield client
     client.close()
     cluster.close()
+
+
+# ---- test tiers -------------------------------------------------------------------------
+#: Fixtures that start Spark or Dask: a test using one is in the ``cluster`` tier.
+CLUSTER_FIXTURES = {"spark", "dask_client"}
+#: Set in the unit tier (``-m "not cluster"``): starting Spark or Dask there fails the test.
+UNIT_TIER = "ELASTICNET_DIST_UNIT_TIER"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that uses a cluster fixture ``cluster`` (tests that start one
+    another way carry the mark themselves; the guard below catches any that do not)."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ())) \
+                or any(_names_a_cluster(value) for value in params.values()):
+            item.add_marker(pytest.mark.cluster)
+
+
+def _names_a_cluster(value):
+    """A test parameter that runs it on Dask or Spark: the engine's name, or a tuple
+    (name, handle)."""
+    if isinstance(value, tuple) and value:
+        value = value[0]
+    return isinstance(value, str) and value in ("dask", "spark")
+
+
+def pytest_configure(config):
+    if "not cluster" in (config.getoption("markexpr", "") or ""):
+        os.environ[UNIT_TIER] = "1"
+        _forbid_clusters()
+
+
+def _forbid_clusters():
+    """In the unit tier, starting a Dask cluster or client or a Spark session in this
+    process fails the test with the name of the mark it lacks."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("this test starts Dask or Spark: mark it "
+                             "@pytest.mark.cluster (the unit tier runs without them)")
+
+    try:
+        import distributed
+
+        distributed.LocalCluster.__init__ = refuse
+        distributed.Client.__init__ = refuse
+    except ImportError:
+        pass
+    try:
+        from pyspark.sql import SparkSession
+
+        SparkSession.Builder.getOrCreate = refuse
+    except ImportError:
+        pass

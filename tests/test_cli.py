@@ -5,6 +5,8 @@ import subprocess
 import sys
 from importlib.metadata import entry_points
 
+import pytest
+
 import elasticnet_dist
 from elasticnet_dist import read_manifest
 
@@ -25,6 +27,7 @@ def test_version():
     assert out.stdout.strip() == "elasticnet-dist " + elasticnet_dist.__version__
 
 
+@pytest.mark.cluster
 def test_demo_finds_the_informative_features_on_the_embedded_dask_cluster(tmp_path):
     out = run("demo", "--rows", "1500", "--features", "300", "--informative", "10",
               "--workdir", str(tmp_path))
@@ -46,7 +49,7 @@ def test_demo_finds_the_informative_features_on_the_embedded_dask_cluster(tmp_pa
 
 
 def test_demo_logistic_on_the_local_engine(tmp_path):
-    out = run("demo", "--rows", "1500", "--features", "200", "--loss", "logistic",
+    out = run("demo", "--rows", "600", "--features", "60", "--loss", "logistic",
               "--engine", "local", "--workdir", str(tmp_path))
     assert out.returncode == 0, out.stderr
     assert "loss=logistic" in out.stdout and "selected" in out.stdout

@@ -17,7 +17,7 @@ import pytest
 from elasticnet_dist import ElasticNet
 from elasticnet_dist.datasets import make_wide_table, write_parquet
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 FIT_SCRIPT = """
 import json, sys

@@ -72,6 +72,7 @@ print(json.dumps({"s": time.perf_counter() - t, "passes": est.n_passes_,
 
 
 @pytest.mark.slow
+@pytest.mark.cluster  # the integration tier: whole searches on full real tables
 @pytest.mark.parametrize("table, loss, gram", [("riboflavin", "squared", 4096),
                                                ("riboflavin", "squared", 0),
                                                ("Prostate_GE", "logistic", 4096)],

@@ -201,11 +201,11 @@ def test_too_many_folds_for_the_rows_is_named():
     ("cv", 1, "cv must be at least 2"),
     ("selection", "best", "selection='best' is not supported"),
     ("scoring", "auc", "scoring='auc' is not available for loss='squared'"),
-    ("l1_ratio", [0.5, 1.5], "l1_ratio must be in"),
+    ("l1_ratio", [0.5, 1.5], r"l1_ratio must be a number >= 0 and <= 1, got 1.5"),
     ("n_alphas", 0, "n_alphas must be an integer >= 1"),
     ("alphas", [1.0, -1.0], "alphas must be a non-empty list"),
     ("max_features", 0, "max_features must be an integer >= 1"),
-    ("eps", 1.0, "eps must be in"),
+    ("eps", 1.0, "eps must be a number > 0 and < 1"),
 ])
 def test_bad_parameters_are_named(regression, param, value, match):
     X, y = regression
@@ -327,7 +327,7 @@ def test_glmnet_path_stops_end_saturated_paths_for_every_fold():
 def _class_counts_per_fold(folder, n_folds, keys=None):
     """(folds x 2) rows of each class in each fold, as the local engine loaded them."""
     from elasticnet_dist.engines.local import LocalEngine
-    from elasticnet_dist.io.load import load_table
+    from elasticnet_dist.loading import load_table
 
     engine = LocalEngine()
     loaded = load_table(str(folder), engine, label="y", loss="logistic", n_folds=n_folds,

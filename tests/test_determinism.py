@@ -17,7 +17,7 @@ from elasticnet_dist.datasets import make_wide_table, write_parquet
 from elasticnet_dist.engines.spark_engine import SparkEngine, slot_range
 from elasticnet_dist.manifest import without_volatile
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 N_FILES = 11  # pieces that no slot count divides evenly
 

@@ -26,7 +26,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
 IMAGE_ROOT = "/opt/elasticnet_dist/"  # WORKDIR of the image, where the Dockerfile copies
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 
 def compose(name):

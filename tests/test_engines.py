@@ -187,7 +187,7 @@ def test_a_file_gone_after_planning_is_named_by_the_worker_error(engine):
 
 def test_dask_accounts_the_cached_blocks_at_their_real_size(dask_client, tables):
     from elasticnet_dist.engines import make_engine
-    from elasticnet_dist.io import load_table
+    from elasticnet_dist.loading import load_table
 
     engine = make_engine("dask", dask_client)
     try:
@@ -209,8 +209,10 @@ def test_gram_pass_merged_on_the_workers_equals_the_local_tree(engine, problems,
     middle group is split between the workers), with the same sums in the same
     order as the local engine's tree: the same bits, with and without folds."""
     from elasticnet_dist.engines import LocalEngine, make_engine
-    from elasticnet_dist.io import load_table
+    from elasticnet_dist.loading import load_table
+    from elasticnet_dist.passes import BlockKernel
     from elasticnet_dist.problem import moments_request
+    from elasticnet_dist.reduction import LARGE_RESULT_BYTES, PassHint
 
     path = str(tmp_path_factory.getbasetemp() / ("gram-%d" % n_pieces))
     if not os.path.exists(path):
@@ -220,20 +222,21 @@ def test_gram_pass_merged_on_the_workers_equals_the_local_tree(engine, problems,
     request = moments_request(local, full_gram=True)[0]
     if n_folds:
         request = replace(request, n_folds=n_folds, by_fold=True)
-    expected = local.run_pass(request)
+    kernel, large = BlockKernel(request), PassHint(LARGE_RESULT_BYTES)  # merged where made
+    expected = local.run_pass(kernel, large)
     cluster = make_engine(engine[0], engine[1])
     try:
         load_table(path, cluster, label="y", n_folds=n_folds)
         if engine[0] == "dask":
             from distributed import get_task_stream
             with get_task_stream(engine[1]) as stream:
-                got = cluster.run_pass(request)
+                got = cluster.run_pass(kernel, large)
             names = [task["key"] if isinstance(task["key"], str) else task["key"][0]
                      for task in stream.data]
             leaves = sum(name.startswith("_leaf_stats") for name in names)
             assert leaves == {64: 8, 24: 2}[n_pieces]  # the split group: block tasks
         else:
-            got = cluster.run_pass(request)
+            got = cluster.run_pass(kernel, large)
     finally:
         cluster.close()
     assert got.keys() == expected.keys()

@@ -19,7 +19,7 @@ from elasticnet_dist import ElasticNet, ElasticNetCV
 from elasticnet_dist.datasets import make_wide_table, write_parquet
 from elasticnet_dist.progress import observing
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 
 class KillAWorkerAt:

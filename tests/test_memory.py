@@ -23,7 +23,7 @@ from elasticnet_dist.engines.dask_engine import DaskEngine
 from elasticnet_dist.errors import MemoryBudgetError
 from elasticnet_dist.solvers.cv import choose_route, gram_route_bytes
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 # Each worker process holds 240-280 MB of its own (Python, Dask, Arrow, NumPy) and
 # decoding a piece of 4,000 x 1,000 adds 80 MB at the peak: 400 MB workers reached

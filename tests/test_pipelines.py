@@ -19,7 +19,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 PIPELINES = ROOT / "pipelines"
 FAST = ["--n-alphas", "20", "--l1-ratios", "1"]
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 
 def spark_submit():

@@ -7,9 +7,10 @@ import pytest
 from scipy.optimize import minimize_scalar
 
 from conftest import correlated_problem, objective
-from elasticnet_dist.engines import InMemorySource
+from elasticnet_dist.sources import InMemorySource
 from elasticnet_dist.losses import Logistic, Squared, get_loss
-from elasticnet_dist.passes import HessianBlock, PassRequest, block_stats, merge_stats, tree_merge
+from elasticnet_dist.passes import HessianBlock, PassRequest, block_stats
+from elasticnet_dist.reduction import merge_stats, tree_merge
 from elasticnet_dist.penalty import (ElasticNetPenalty, build_penalty, native_to_peer,
                                      peer_to_native)
 from elasticnet_dist.problem import Moments, make_problem, moments_request

@@ -57,6 +57,7 @@ def test_real_table_fit_meets_the_optimality_conditions(name):
 
 
 @pytest.mark.slow
+@pytest.mark.cluster  # the integration tier: the whole stage on a full real table
 @pytest.mark.parametrize("name", sorted(TABLES))
 def test_real_table_through_select_with_the_defaults(name, tmp_path):
     """The stage's defaults (3 l1_ratios x 100 alphas, 5 folds, rule 1se) on each table:

@@ -16,7 +16,7 @@ from elasticnet_dist.engines import LocalEngine
 from elasticnet_dist.errors import (BadValuesError, ColumnTypeError, EmptyTableError,
                                     InputError, MissingColumnError, SchemaDriftError,
                                     UnreadableFileError)
-from elasticnet_dist.io import load_table
+from elasticnet_dist.loading import load_table
 
 ALPHA, L1 = 0.05, 0.5
 

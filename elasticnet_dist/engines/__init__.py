@@ -1,18 +1,20 @@
 """Engines run passes over cached blocks of rows and merge the sums in a fixed order.
 
 An engine knows nothing about elastic nets: after ``load(pieces, decoder)`` it
-exposes ``run_pass(request)``, ``reference_row()``, ``n_rows``,
-``n_features`` and a ``n_passes`` counter (see :mod:`.base`).
+exposes ``run_pass(kernel, hint)``, ``reference_row()``, ``n_rows``,
+``n_features`` and a ``n_passes`` counter (see :mod:`.base`); the solvers see
+it through :class:`elasticnet_dist.sources.EngineSource`. Adding an engine
+(say Ray) is one module with a :class:`BlockEngine` subclass, a line in
+:func:`make_engine`, and a fixture in ``tests/test_engine_contract.py``.
 
-- ``"local"``: this process (:class:`LocalEngine`; :class:`InMemorySource`
-  for in-memory arrays);
+- ``"local"``: this process (:class:`LocalEngine`);
 - ``"dask"``: a Dask cluster, embedded ``LocalCluster`` by default;
 - ``"spark"``: a Spark session, ``local[*]`` by default.
 """
 import contextlib
 
 from .base import BlockEngine
-from .local import InMemorySource, LocalEngine
+from .local import LocalEngine
 
 ENGINES = ("local", "dask", "spark")
 
@@ -49,4 +51,4 @@ def _needs_extra(name):
                           % (name, name, name, exc)) from exc
 
 
-__all__ = ["BlockEngine", "ENGINES", "InMemorySource", "LocalEngine", "make_engine"]
+__all__ = ["BlockEngine", "ENGINES", "LocalEngine", "make_engine"]

@@ -1,19 +1,27 @@
 """What every engine shares: the pass counter, the summaries, the source interface.
 
 An engine caches decoded blocks where its workers are and runs passes over
-them. Subclasses implement three methods:
+them, knowing nothing of elastic nets (it imports no loss, penalty, problem or
+solver): a pass is ``run_pass(kernel, hint)``, the function ``kernel(block) ->
+dict of float64 arrays`` evaluated on every block and the results added by the
+fixed-shape tree of :mod:`elasticnet_dist.reduction`, with a
+:class:`~elasticnet_dist.reduction.PassHint` (how large the results are). The
+solvers see an engine through :class:`elasticnet_dist.sources.EngineSource`.
+
+Subclasses implement:
 
 - ``_load(pieces, decoder) -> [BlockSummary]``: decode every piece once, keep
   the blocks, return their summaries in piece order (``_load_frame`` does the
   same for the engine's own DataFrame kind, ``frame_kind``);
-- ``_pass(request) -> dict``: :meth:`Block.stats` on every block, merged with
-  :func:`~elasticnet_dist.passes.tree_merge` in piece order (so the rounding
+- ``_pass(kernel, hint) -> dict``: ``kernel`` on every block, merged with
+  :func:`~elasticnet_dist.reduction.tree_merge` in piece order (so the rounding
   depends only on the pieces, never on scheduling);
 - ``_release()``: drop the cached blocks.
 
-After :meth:`BlockEngine.load` an engine is a *source* for the solvers:
-``n_rows``, ``n_features``, ``reference_row()``, ``run_pass(request)``,
-``n_passes``.
+Optional capabilities, explicit (the base class says "not available"):
+``worker_memory_limit()`` (None: unknown), ``runs_tasks`` with
+``solve_tasks(fn, shared, stages)`` (driver jobs on the workers), and
+``map_jobs(task, jobs)`` (independent jobs on the workers; here, in order).
 """
 from __future__ import annotations
 
@@ -24,7 +32,8 @@ import numpy as np
 
 from .. import progress
 from ..errors import MemoryBudgetError, UnreadableFileError
-from ..passes import FAN_IN, finish_tree, subtrees
+from ..memory import available_memory
+from ..reduction import FAN_IN, PassHint
 
 log = logging.getLogger("elasticnet_dist")
 
@@ -124,7 +133,7 @@ class BlockEngine:
         """Summaries of every piece, decoded and dropped (streaming passes)."""
         raise NotImplementedError
 
-    def _stream_pass(self, request):
+    def _stream_pass(self, kernel, hint):
         raise NotImplementedError
 
     def load_frame(self, frame, decoder):
@@ -163,47 +172,49 @@ class BlockEngine:
                 return s.first_x, s.first_y
         raise ValueError("no rows are loaded")
 
-    def run_pass(self, request):
-        """One pass over every cached block; the merged statistics. A pass whose
-        matrices would not fit in memory is refused before anything is allocated
-        (:meth:`check_pass_memory`)."""
-        self.check_pass_memory(request)
+    def run_pass(self, kernel, hint=None):
+        """One pass: ``kernel(block)`` on every block, the results merged by the
+        fixed tree. A pass whose results would not fit in memory is refused before
+        anything is allocated (:meth:`check_pass_memory`)."""
+        hint = PassHint() if hint is None else hint
+        self.check_pass_memory(hint)
         self.n_passes += 1
         t0 = time.perf_counter()
-        out = self._stream_pass(request) if self.streaming else self._pass(request)
+        out = self._stream_pass(kernel, hint) if self.streaming else self._pass(kernel, hint)
         seconds = time.perf_counter() - t0
         self.pass_seconds += seconds
         progress.data_pass(self.n_passes, seconds)
         return out
 
-    def check_pass_memory(self, request):
-        """Refuse a pass (:class:`MemoryBudgetError`, exit 5) whose matrices would not
-        fit: one block's statistics take ``m = request.matrix_bytes(p)`` bytes; the
-        driver holds up to FAN_IN + 2 such results while it merges (the parts of a
-        group, their sum and the kernel's temporaries), a worker task 3. Compared
-        with the driver's available memory (:func:`available_memory`) and the
-        smallest worker's limit. The working set of a path is what grows here: with
-        many columns and a coarse grid it can reach thousands of features."""
-        m = request.matrix_bytes(self.n_features)
+    def check_pass_memory(self, hint):
+        """Refuse a pass (:class:`MemoryBudgetError`, exit 5) whose results would not
+        fit: one block's take ``m = hint.result_bytes``; the driver holds up to
+        FAN_IN + 2 such results while it merges (the parts of a group, their sum and
+        the kernel's temporaries), a worker task 3. Compared with the driver's
+        available memory (:func:`~elasticnet_dist.memory.available_memory`) and the
+        smallest worker's limit."""
+        m = hint.result_bytes
         if m < MIN_CHECKED_BYTES:
             return
-        from .local import available_memory
-
         driver, worker = available_memory(), self.worker_memory_limit()
         need = m * (min(self.n_partitions, FAN_IN) + 2)
         for held, limit, where in ((need, driver, "the driver has available"),
                                    (3 * m, worker, "a worker may use")):
             if limit is not None and held > limit:
-                side = max(max(len(h.cols), 0 if h.rows is None else len(h.rows))
-                           for h in request.hessians) if request.hessians else self.n_features
                 raise MemoryBudgetError(
-                    "a data pass would build matrices over %d features%s: about %s, more "
-                    "than the %s that %s; set search.max_features (e.g. 500) to end the "
-                    "paths before that many features enter, use more alphas "
-                    "(search.n_alphas) so that each step adds fewer, leave columns out "
-                    "(input.features / --exclude), or give it more memory"
-                    % (side, " for %d folds" % request.n_folds if request.by_fold else "",
-                       gigabytes(held), gigabytes(limit), where))
+                    "a data pass would build %s: about %s, more than the %s that %s; %s"
+                    % (hint.what, gigabytes(held), gigabytes(limit), where, hint.advice))
+
+    #: Whether :meth:`solve_tasks` runs jobs on workers (a capability; see the module doc).
+    runs_tasks = False
+
+    def solve_tasks(self, fn, shared, stages):
+        raise NotImplementedError("the %s engine runs no tasks of the driver" % self.name)
+
+    def map_jobs(self, task, jobs):
+        """``[task(job) for job in jobs]``, run by the engine's workers (here: in this
+        process, in order)."""
+        return [task(job) for job in jobs]
 
     def describe(self):
         """Facts for a fit report: engine, workers, partitions, rows, bytes cached."""
@@ -233,7 +244,7 @@ class BlockEngine:
         raise NotImplementedError("the %s engine cannot read a %s; give a Parquet path"
                                   % (self.name, type(frame).__name__))
 
-    def _pass(self, request):
+    def _pass(self, kernel, hint):
         raise NotImplementedError
 
     def _release(self):
@@ -250,16 +261,3 @@ def check_reachable(pieces, engine):
                 "%s is on a memory:// file system, which exists only in this process; "
                 "engine=%r reads on the workers. Use engine='local' or a path the workers "
                 "can reach" % (piece.path, engine))
-
-
-def grouped_tree_merge(n_parts, group_stats, fan_in=FAN_IN):
-    """:func:`~elasticnet_dist.passes.tree_merge` of ``n_parts`` parts computed one
-    group of ``fan_in`` consecutive parts at a time (``group_stats(first, stop)``
-    returns their list, or :class:`~elasticnet_dist.passes.LazyParts` to hold one
-    part at a time): at most one group and the merged groups are held at once. The
-    parts are computed for this merge, which therefore sums into them."""
-    nodes = {}
-    for first in range(0, n_parts, fan_in):
-        stop = min(n_parts, first + fan_in)
-        nodes.update(subtrees(group_stats(first, stop), first, n_parts, fan_in))
-    return finish_tree(nodes, n_parts, fan_in, owned=True)

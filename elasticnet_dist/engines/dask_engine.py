@@ -7,7 +7,7 @@ of the engine. If a worker dies, Dask recomputes its blocks from the pieces
 that worker holds (asked of the scheduler each pass, so it follows blocks
 that moved), with the request inline (a few kB); each task returns its
 blocks' partial sums one by one and the client merges them with
-:func:`~elasticnet_dist.passes.tree_merge` in piece order, so the answer does
+:func:`~elasticnet_dist.reduction.tree_merge` in piece order, so the answer does
 not depend on which worker ran what.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dask.sizeof import sizeof
 
 from ..io.blocks import Block
 from ..io.table import dask_partition_source
-from ..passes import FAN_IN, merge_group, tree_merge
+from ..reduction import FAN_IN, merge_group, tree_merge
 from ..errors import EngineError, MemoryBudgetError
 from .base import BlockEngine, check_reachable, gigabytes
 from .dask_watch import PAUSED_SECONDS, WATCH_SECONDS, Stranded, Watch
@@ -72,23 +72,23 @@ def _piece_summary(piece, decoder):
     return decoder.load(piece).summary
 
 
-def _piece_stats(piece, decoder, request):
-    return decoder.load(piece).stats(request)
+def _piece_stats(piece, decoder, kernel):
+    return kernel(decoder.load(piece))
 
 
-def _stats(block, request):
-    return block.stats(request)
+def _stats(block, kernel):
+    return kernel(block)
 
 
-def _leaf_stats(blocks, request):
+def _leaf_stats(blocks, kernel):
     """One leaf node of the merge tree (a group of FAN_IN consecutive blocks held
     by one worker): each block's statistics added to the node as they are made."""
-    return merge_group(block.stats(request) for block in blocks)
+    return merge_group(kernel(block) for block in blocks)
 
 
-def _stats_of_blocks(blocks, indices, request):
+def _stats_of_blocks(blocks, indices, kernel):
     """The statistics of several blocks held by one worker, each kept apart."""
-    return [(i, block.stats(request)) for i, block in zip(indices, blocks, strict=True)]
+    return [(i, kernel(block)) for i, block in zip(indices, blocks, strict=True)]
 
 
 #: Why an embedded cluster's workers fail to start, most of the time.
@@ -199,10 +199,10 @@ class DaskEngine(BlockEngine):
         return self._resubmitting(
             lambda: self._gather(self._placed(_piece_summary, pieces, decoder)))
 
-    def _stream_pass(self, request):
+    def _stream_pass(self, kernel, hint):
         """Every piece decoded again where it was placed, its sums merged up the tree."""
         return self._resubmitting(lambda: self._merge_up(
-            self._placed(_piece_stats, self._pieces, self._decoder, request=request)))
+            self._placed(_piece_stats, self._pieces, self._decoder, kernel=kernel)))
 
     def _resubmitting(self, operation):
         """``operation()``, run again (with cached blocks placed afresh) when Dask
@@ -313,11 +313,11 @@ class DaskEngine(BlockEngine):
         return self._resubmitting(
             lambda: self._gather(self.client.map(_summary, self._blocks, pure=False)))
 
-    def _pass(self, request):
-        return self._resubmitting(lambda: self._tree_pass(request) if request.full_gram
-                                  else self._holders_pass(request))
+    def _pass(self, kernel, hint):
+        return self._resubmitting(lambda: self._tree_pass(kernel) if hint.large
+                                  else self._holders_pass(kernel))
 
-    def _holders_pass(self, request):
+    def _holders_pass(self, kernel):
         """One task per worker thread over the blocks that worker holds; the
         partial sums come back per block and are merged here in piece order.
 
@@ -337,11 +337,17 @@ class DaskEngine(BlockEngine):
             for part in range(n_tasks):
                 idx = indices[part::n_tasks]
                 tasks.append(client.submit(
-                    _stats_of_blocks, [self._blocks[i] for i in idx], idx, request,
+                    _stats_of_blocks, [self._blocks[i] for i in idx], idx, kernel,
                     **_preferring(addr), pure=False))
         parts = sorted((item for result in self._gather(tasks) for item in result),
                        key=lambda item: item[0])
         return tree_merge((stats for _, stats in parts), owned=True)
+
+    runs_tasks = True
+
+    def map_jobs(self, task, jobs):
+        """``[task(job) for job in jobs]`` as tasks on the workers."""
+        return self.client.gather(self.client.map(task, jobs, pure=False))
 
     def solve_tasks(self, fn, shared, stages):
         """Independent jobs of the driver as tasks on the workers, the (large)
@@ -383,8 +389,8 @@ class DaskEngine(BlockEngine):
             self._threads = known
         return known
 
-    def _tree_pass(self, request):
-        """A pass with large partial sums (the full Gram, p x p per block): the
+    def _tree_pass(self, kernel):
+        """A pass with large partial sums (e.g. the full Gram, p x p per block): the
         lower levels of :func:`tree_merge` run as tasks on the workers, so the
         client receives at most FAN_IN partial results, not one per block.
 
@@ -398,16 +404,16 @@ class DaskEngine(BlockEngine):
         n_groups = -(-len(blocks) // FAN_IN)
         holders = client.who_has(blocks)
         if n_groups < sum(self._threads_per_worker(holders).values()):
-            return self._merge_up(client.map(_stats, blocks, request=request, pure=False))
+            return self._merge_up(client.map(_stats, blocks, kernel=kernel, pure=False))
         leaves, below = [], []
         for first in range(0, len(blocks), FAN_IN):
             group = blocks[first:first + FAN_IN]
             where = {addr for future in group for addr in holders.get(future.key, ())[:1]}
             if len(where) == 1 and all(holders.get(future.key) for future in group):
-                leaves.append(client.submit(_leaf_stats, group, request,
+                leaves.append(client.submit(_leaf_stats, group, kernel,
                                             **_preferring(where.pop()), pure=False))
             else:  # spread over workers: each block where it is, merged by one task
-                parts = client.map(_stats, group, request=request, pure=False)
+                parts = client.map(_stats, group, kernel=kernel, pure=False)
                 below += parts
                 leaves.append(client.submit(merge_group, parts, pure=False))
         return self._merge_up(leaves, below)

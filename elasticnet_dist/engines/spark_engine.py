@@ -13,7 +13,7 @@ page cache and a replaced Python worker or executor just maps or reloads it.
 A pass is one job over a cached RDD of slots (one partition per task slot,
 each looking after a run of consecutive pieces); each task returns its
 blocks' statistics one by one; the driver merges them with
-:func:`~elasticnet_dist.passes.tree_merge` in piece order. Passes whose
+:func:`~elasticnet_dist.reduction.tree_merge` in piece order. Passes whose
 results are p x p per block (the Gram matrices) are merged within each task
 first, into the whole subtrees of that same merge tree, so the driver receives
 a few per slot and the sums are added in the same order as on every engine.
@@ -37,7 +37,8 @@ import pyarrow.parquet as pq
 
 from ..errors import BadValuesError, EngineError, InputError, UnreadableFileError
 from ..io.blocks import Block
-from ..passes import FAN_IN, LazyParts, finish_tree, subtrees, tree_merge
+from ..io.columns import spark_columns
+from ..reduction import FAN_IN, LazyParts, finish_tree, subtrees, tree_merge
 from .base import BlockEngine, check_reachable
 
 #: Blocks held by this Python process: (token, piece index) -> Block (memory-mapped).
@@ -89,7 +90,7 @@ def _cached_block(token, index, piece, decoder):
 def slot_range(slot, n_slots, n_pieces, fan_in=FAN_IN):
     """The consecutive pieces one slot looks after. Runs start at multiples of the
     widest node of the merge tree (``fan_in**L`` pieces) that still leaves every
-    slot some, so that a slot holds whole subtrees (:func:`~..passes.subtrees`)
+    slot some, so that a slot holds whole subtrees (:func:`~..reduction.subtrees`)
     and sends few partial sums: 16 pieces on 2 slots, one each."""
     align = 1
     while n_pieces >= align * fan_in * n_slots:
@@ -120,18 +121,18 @@ def _load_task(token, pieces, decoder, n_slots, slot, rows):
         yield index, block.summary
 
 
-def _pass_task(token, pieces, decoder, request, n_slots, slot, rows):
+def _pass_task(token, pieces, decoder, kernel, n_slots, slot, rows):
     for index in _slot_pieces(slot, n_slots, len(pieces), rows):
-        yield index, _cached_block(token, index, pieces[index], decoder).stats(request)
+        yield index, kernel(_cached_block(token, index, pieces[index], decoder))
 
 
-def _merged_pass_task(token, pieces, decoder, request, n_slots, slot, rows):
+def _merged_pass_task(token, pieces, decoder, kernel, n_slots, slot, rows):
     """The slot's run of pieces merged into the largest whole nodes of the merge
-    tree (:func:`~..passes.subtrees`): for passes whose results are p x p (or
+    tree (:func:`~..reduction.subtrees`): for passes whose results are p x p (or
     K p x p) per piece, so that the driver receives a few per slot, not one per
     piece, and finishes the same tree as every other engine."""
     run = _slot_pieces(slot, n_slots, len(pieces), rows)
-    parts = LazyParts(lambda i: _cached_block(token, i, pieces[i], decoder).stats(request), run)
+    parts = LazyParts(lambda i: kernel(_cached_block(token, i, pieces[i], decoder)), run)
     yield from subtrees(parts, run.start, len(pieces)).items() if len(run) else ()
 
 
@@ -177,13 +178,6 @@ def raise_if_jvm_gone(exc):
                           "(%s: %s); the blocks this run cached on local disk are removed. Was "
                           "it killed, e.g. for memory (spark.driver.memory)? Rerun the stage"
                           % (name, text)) from None
-
-
-def spark_columns(names):
-    """Spark column references for names taken literally (spaces, dots, backticks)."""
-    from pyspark.sql import functions as F
-
-    return [F.col("`%s`" % name.replace("`", "``")) for name in names]
 
 
 def spark_session(master=None, conf=None):
@@ -307,13 +301,13 @@ class SparkEngine(BlockEngine):
         check_file_schemas(table, decoder.columns)
         return self._load(table.pieces, decoder)
 
-    def _pass(self, request):
-        # p x p per piece: each task merges the whole subtrees of the merge tree among
-        # its pieces and the driver finishes the tree; the same sums in the same
-        # order as on every engine and for any slot count
-        big = request.full_gram or request.by_fold
+    def _pass(self, kernel, hint):
+        # large results (p x p per piece): each task merges the whole subtrees of the
+        # merge tree among its pieces and the driver finishes the tree; the same sums
+        # in the same order as on every engine and for any slot count
+        big = hint.large
         task = functools.partial(_merged_pass_task if big else _pass_task, self._token,
-                                 self._pieces, self._decoder, request, self._slots)
+                                 self._pieces, self._decoder, kernel, self._slots)
         try:
             parts = _collect(self._rdd.mapPartitionsWithIndex(task))
         except Exception as exc:
@@ -322,6 +316,11 @@ class SparkEngine(BlockEngine):
         if big:
             return finish_tree(dict(parts), len(self._pieces), owned=True)
         return tree_merge((stats for _, stats in sorted(parts, key=lambda t: t[0])), owned=True)
+
+    def map_jobs(self, task, jobs):
+        """``[task(job) for job in jobs]`` as Spark tasks (one partition per slot)."""
+        n = max(1, min(len(jobs), int(self._sc.defaultParallelism)))
+        return _collect(self._sc.parallelize(jobs, n).map(task))
 
     def _stage_memory(self, pieces, decoder):
         from ..io.table import open_table

@@ -20,7 +20,6 @@ import numpy as np
 import pyarrow as pa
 
 from ..folds import column_folds, key_hashes, position_hashes, stratified_folds
-from ..passes import chunked_block_stats
 
 NAN_POLICIES = ("error", "drop_rows", "impute_mean")
 DTYPES = ("float64", "float32")
@@ -74,11 +73,6 @@ class Block:
     s: Optional[np.ndarray]
     summary: BlockSummary
     fold_bounds: Optional[np.ndarray] = None
-
-    def stats(self, request):
-        """This block's additive statistics for one pass (float64 sums)."""
-        return chunked_block_stats(self.X, self.y, self.s, request,
-                                   fold_bounds=self.fold_bounds)
 
 
 @dataclass(frozen=True)

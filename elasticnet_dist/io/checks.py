@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import BadValuesError, EmptyTableError
+from ..losses import get_loss
 
 #: How many offending columns a message lists by name.
 SHOWN = 5
@@ -92,8 +93,7 @@ def check_loaded(summaries, plan, *, loss, nan_policy, where):
     if n_rows == 0:
         raise EmptyTableError("no rows of %s are left after nan_policy=%r dropped %d rows "
                               "with missing values" % (where, nan_policy, report.rows_dropped))
-    if loss == "logistic":
-        _check_binary(summaries, plan)
+    _check_labels(summaries, plan, loss)
     if sum(s.weight_sum for s in summaries) <= 0:
         raise BadValuesError("weight column %r is zero on every row" % plan.weight)
     return report
@@ -152,16 +152,9 @@ def _check_weights(summaries, plan, nan_policy):
                                  summaries, lambda s: s.negative_s)))
 
 
-def _check_binary(summaries, plan):
-    for s in summaries:
-        if s.label_other is not None:
-            raise BadValuesError(
-                "label column %r must hold 0 and 1 (or booleans) for loss='logistic'; "
-                "found %r in %s" % (plan.label, s.label_other, s.piece))
-    zeros = sum(s.label_zeros for s in summaries)
-    ones = sum(s.label_ones for s in summaries)
-    if zeros == 0 or ones == 0:
-        raise BadValuesError(
-            "label column %r holds one class only (%d rows of %d, none of %d) for "
-            "loss='logistic'; both 0 and 1 are needed"
-            % (plan.label, zeros + ones, 1 if ones else 0, 0 if ones else 1))
+def _check_labels(summaries, plan, loss):
+    """The labels of every block as the loss accepts them, in the first block at fault
+    (:meth:`~elasticnet_dist.losses.Loss.table_label_problem`)."""
+    problem = get_loss(loss).table_label_problem(summaries)
+    if problem is not None:
+        raise BadValuesError("label column %r %s" % (plan.label, problem))

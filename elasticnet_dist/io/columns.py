@@ -166,3 +166,10 @@ def _match(patterns, candidates, names, where, reserved, must_match=True):
         elif must_match:
             _require(pat, names, "feature", where)
     return out
+
+
+def spark_columns(names):
+    """Spark column references for names taken literally (spaces, dots, backticks)."""
+    from pyspark.sql import functions as F
+
+    return [F.col("`%s`" % name.replace("`", "``")) for name in names]

@@ -21,14 +21,16 @@ from ..errors import NonFiniteDataError
 from ..penalty import peer_to_native
 from ..problem import Moments, make_problem, moments_request
 from ..sufficient import SufficientStatistics
-from .base import SolverResult, check_solver_supports
+from ..losses import check_solver_supports, get_loss
+from ..params import choices
+from .base import SolverResult
 from .fista import solve_fista
 from .newton import solve_newton
 from .path import alpha_max_of
 
 log = logging.getLogger("elasticnet_dist")
 
-SOLVERS = ("auto", "newton", "gram", "fista")
+SOLVERS = choices("solver")
 
 #: Largest p for which ``solver="auto"`` uses the full Gram matrix (squared loss).
 #: Below it one pass of n p^2 / 2 flops replaces every later pass. Measured on
@@ -40,7 +42,7 @@ GRAM_MAX_FEATURES = 1000
 
 def choose_solver(loss, n_rows, n_features):
     """``solver="auto"``: the full Gram for narrow squared-loss tables, else Newton."""
-    if loss == "squared" and n_features <= GRAM_MAX_FEATURES:
+    if get_loss(loss).quadratic and n_features <= GRAM_MAX_FEATURES:
         return "gram"
     return "newton"
 
@@ -77,7 +79,7 @@ def fit_elastic_net(source, *, loss="squared", alpha=1.0, l1_ratio=0.5, penalty_
     if solver == "auto":
         solver = choose_solver(loss, source.n_rows, source.n_features)
     if solver == "gram":
-        check_solver_supports("gram", loss, {"squared"})
+        check_solver_supports("gram", loss, needs_quadratic=True)
 
     t0 = time.perf_counter()
     moments = read_moments(source, full_gram=solver == "gram")

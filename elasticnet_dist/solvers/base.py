@@ -26,15 +26,6 @@ class SolverResult:
     history: list = field(default_factory=list)
 
 
-def check_solver_supports(name, loss, supported):
-    """Raise a ValueError naming the solver and loss when they do not fit together."""
-    if loss not in supported:
-        raise ValueError(
-            "solver=%r does not support loss=%r; it supports %s"
-            % (name, loss, ", ".join(sorted(supported)))
-        )
-
-
 def initial_point(problem, u0, b0):
     """(u, b') to start from: a warm start or the null model.
 
@@ -44,7 +35,7 @@ def initial_point(problem, u0, b0):
     p = problem.n_features
     u = np.zeros(p) if u0 is None else np.array(u0, dtype=np.float64)
     u[problem.penalty.fixed] = 0.0
-    exact = problem.loss_name == "squared" or not problem.fit_intercept
+    exact = problem.loss.quadratic or not problem.fit_intercept
     b = problem.null_intercept if b0 is None or exact else float(b0)
     return u, b
 

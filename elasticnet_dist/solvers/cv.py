@@ -33,8 +33,11 @@ from threadpoolctl import threadpool_limits
 
 from .. import progress
 from .._text import count
-from ..engines.local import available_memory
-from ..passes import FAN_IN, PassRequest, fold_slice, fold_total, hessian_keys, symmetric_grams
+from ..losses import GREATER_IS_BETTER, get_loss
+from ..memory import available_memory
+from ..params import PARAMS, choices
+from ..passes import PassRequest, fold_slice, fold_total, hessian_keys, symmetric_grams
+from ..reduction import FAN_IN
 from ..problem import Moments, make_problem, moments_request
 from ..sufficient import SufficientStatistics
 from . import check_finite_moments
@@ -46,15 +49,13 @@ log = logging.getLogger("elasticnet_dist")
 #: Largest p for the one-pass route: its driver holds about 2K + 4 p x p matrices
 #: (:func:`gram_route_bytes`: 1.9 GB for K = 5 at p = 4,096, the limit of Spark
 #: MLlib's normal-equation solver too) and each block computes n_b p^2 / 2 flops.
-GRAM_MAX_FEATURES = 4096
+GRAM_MAX_FEATURES = PARAMS["gram_max_features"].default
 #: Bins of the held-out histograms of the linear predictor (for the AUC; see
 #: passes.auc_bin): pairs of rows in one bin count as ties.
 AUC_BINS = 2048
 #: Threads that solve the paths of the one-pass route on the driver.
 DRIVER_THREADS = max(1, min(8, os.cpu_count() or 1))
-METRICS = {"squared": ("mse",), "logistic": ("deviance", "auc")}
-GREATER_IS_BETTER = {"mse": False, "deviance": False, "auc": True}
-RULES = ("min", "1se")
+RULES = choices("selection")
 
 
 @dataclass
@@ -100,7 +101,7 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
     p = source.n_features
     factors = np.ones(p) if penalty_factor is None else np.asarray(penalty_factor, float)
     route = choose_route(loss, p, n_folds, gram_max_features, available_memory(),
-                         getattr(source, "worker_memory_limit", lambda: None)())
+                         source.task_memory_limit())
     timings = {}
 
     t0 = time.perf_counter()
@@ -136,7 +137,7 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
         scores = {"mse": _gram_scores(problems, paths, by_fold, shift_x, shift_y, grid.shape)}
     else:
         paths = _batched_paths(problems, grid, source, n_folds, loss, options, stops,
-                               auc_bins if loss == "logistic" else 0)
+                               auc_bins if get_loss(loss).histogram_metrics else 0)
         scores = _pass_scores(loss, paths, grid.shape)
     timings["paths"] = time.perf_counter() - t0
 
@@ -184,7 +185,7 @@ def choose_route(loss, n_features, n_folds, gram_max_features, available=None,
     whose p x p statistics fit in the driver's ``available`` memory and in
     TASK_SHARE of a worker's ``task_limit`` (bytes; None: unknown), else
     ``"passes"`` (with a log line saying why, if memory decided)."""
-    if loss != "squared" or n_features > gram_max_features:
+    if not get_loss(loss).quadratic or n_features > gram_max_features:
         return "passes"
     driver, task = gram_route_bytes(n_features, n_folds)
     short = []
@@ -245,8 +246,7 @@ def _gram_paths(grid, moments, options, stops, source, settings, l1_ratios):
     one BLAS thread. Every path's arithmetic is the same wherever it runs, so
     the results are too. With a ``checkpoint`` every solved point is saved, and
     a path saved before resumes after its last point."""
-    checkpoint = getattr(source, "checkpoint", None)
-    solve_tasks = getattr(source, "solve_tasks", None)
+    checkpoint, solve_tasks = source.checkpoint, source.solve_tasks
     if checkpoint is None and solve_tasks is not None:
         try:
             paths = _gram_paths_on_workers(solve_tasks, grid, moments, options, stops,
@@ -403,7 +403,8 @@ def _split(stats, pos, hess):
 def _pass_scores(loss, paths, shape):
     L, A = shape
     K = len(paths[0]) - 1
-    scores = {m: np.full((L, A, K), np.nan) for m in METRICS[loss]}
+    loss = get_loss(loss)
+    scores = {m: np.full((L, A, K), np.nan) for m in loss.metrics}
     for li in range(L):
         for k in range(K):
             for ai, point in enumerate(paths[li][k + 1]):
@@ -411,23 +412,11 @@ def _pass_scores(loss, paths, shape):
                 if ev is None or ev["valid_weight_sum"] <= 0:
                     continue
                 mean_loss = ev["valid_loss_sum"] / ev["valid_weight_sum"]
-                if loss == "squared":
-                    scores["mse"][li, ai, k] = 2.0 * mean_loss
-                else:
-                    scores["deviance"][li, ai, k] = 2.0 * mean_loss
-                    scores["auc"][li, ai, k] = auc_from_histograms(ev["valid_pos_hist"],
-                                                                   ev["valid_neg_hist"])
+                values = loss.scores(mean_loss, ev.get("valid_pos_hist"),
+                                     ev.get("valid_neg_hist"))
+                for metric, value in values.items():
+                    scores[metric][li, ai, k] = value
     return scores
-
-
-def auc_from_histograms(pos, neg):
-    """Area under the ROC curve from weighted histograms of the scores of positive
-    and negative rows (same bins, increasing): P(score+ > score-) + P(tie) / 2."""
-    P, N = pos.sum(), neg.sum()
-    if P <= 0 or N <= 0:
-        return np.nan
-    below = np.cumsum(neg) - neg  # negatives in lower bins
-    return float((pos @ below + 0.5 * pos @ neg) / (P * N))
 
 
 # ---- choosing a point ------------------------------------------------------------------

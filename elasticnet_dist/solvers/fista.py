@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import SolverResult, check_solver_supports, initial_point
+from .base import SolverResult, initial_point
 
 #: Relative slack of the sufficient-decrease test: loss sums over many rows carry
 #: rounding errors far above machine epsilon, and without slack a converged run
@@ -28,9 +28,8 @@ ROUNDING_SLACK = 1e-12
 
 def solve_fista(problem, source, u0=None, b0=None, max_iter=1000, verbose=False):
     """Minimise the elastic-net objective by FISTA; one data pass per iteration."""
-    check_solver_supports("fista", problem.loss_name, {"squared", "logistic"})
     pen = problem.penalty
-    free_b = problem.fit_intercept and problem.loss_name != "squared"
+    free_b = problem.fit_intercept and not problem.loss.quadratic
     tol_abs = problem.tol_abs
     passes0 = source.n_passes
     lip = problem.loss.max_curvature  # a lower bound of lambda_max; doubled as needed

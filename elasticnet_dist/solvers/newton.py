@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import SolverResult, at_null, check_solver_supports, initial_point
+from .base import SolverResult, at_null, initial_point
 from .quadratic import solve_qp
 from ..penalty import ElasticNetPenalty
 
@@ -211,8 +211,7 @@ def newton_steps(problem, u0=None, b0=None, *, max_iter=100, ws_start=64, verbos
     model's solution is expected (a path's prediction of its next point): its
     solver starts there instead of at ``u0``.
     """
-    check_solver_supports("newton", problem.loss_name, {"squared", "logistic"})
-    squared = problem.loss_name == "squared"
+    squared = problem.loss.quadratic
     pen = problem.penalty
     tol_abs = problem.tol_abs
     u, b = initial_point(problem, u0, b0)

@@ -171,7 +171,7 @@ def path_steps(unit, alphas, *, max_iter=100, screening=True, max_features=None,
     last point with that state rebuilt, so that the remaining points are the same
     to the last bit as those of an uninterrupted path.
     """
-    squared = unit.loss_name == "squared"
+    squared = unit.loss.quadratic
     cache = GramCache() if squared else None
     u = b = None
     start = None

@@ -1,0 +1,113 @@
+"""What the solvers see of the data: a :class:`Source`, and its implementations.
+
+A solver touches rows only through ``source.run_pass(request)`` (a
+:class:`~elasticnet_dist.passes.PassRequest` in, merged statistics out). A
+source also tells its size (``n_rows``, ``n_features``), counts its passes
+(``n_passes``) and gives one row as a shift for accurate moments
+(``reference_row()``). Optional capabilities are explicit attributes with the
+defaults of :class:`SourceBase` (never probed with ``getattr``):
+
+- ``checkpoint``: a :class:`~elasticnet_dist.checkpoint.Checkpoint` the path
+  solvers save their points to (None: none);
+- ``task_memory_limit()``: bytes one task on a worker may use (None: unknown);
+- ``solve_tasks``: a function running independent driver jobs on the workers
+  (None: the driver solves them), see
+  :meth:`~elasticnet_dist.engines.dask_engine.DaskEngine.solve_tasks`.
+
+Implementations: :class:`InMemorySource` (arrays in this process),
+:class:`EngineSource` (a loaded engine: the request becomes the kernel the
+engine maps over its blocks), :class:`~elasticnet_dist.sufficient.SufficientStatistics`
+(the moments and Gram matrix of a quadratic loss: no data pass at all) and
+:class:`~elasticnet_dist.checkpoint.CheckpointedSource` (passes logged and replayed).
+"""
+from __future__ import annotations
+
+from typing import Optional, Protocol, runtime_checkable
+
+import numpy as np
+
+from .passes import BlockKernel, PassRequest, chunked_block_stats, pass_hint
+
+
+@runtime_checkable
+class Source(Protocol):
+    """The protocol of every source (see the module doc)."""
+
+    n_rows: int
+    n_features: int
+    n_passes: int
+    checkpoint: Optional[object]
+    solve_tasks: Optional[object]
+
+    def reference_row(self) -> tuple: ...
+
+    def run_pass(self, request: PassRequest) -> dict: ...
+
+    def task_memory_limit(self) -> Optional[int]: ...
+
+
+class SourceBase:
+    """The optional capabilities, absent."""
+
+    checkpoint = None
+    solve_tasks = None
+
+    def task_memory_limit(self):
+        return None
+
+
+class InMemorySource(SourceBase):
+    """In-memory arrays (X, y, weights) as one block, passed over in chunks.
+
+    A pass evaluates :func:`~elasticnet_dist.passes.block_stats` on chunks of
+    ``block_rows`` rows and adds the results in order. ``n_passes`` counts
+    the passes.
+    """
+
+    def __init__(self, X, y, sample_weight=None, block_rows=None):
+        self._X = np.asarray(X)
+        self.n_rows, self.n_features = self._X.shape
+        self.block_rows = block_rows
+        self._s = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        self._y = np.asarray(y, dtype=np.float64)
+        self.n_passes = 0
+
+    def reference_row(self):
+        """One row of the table (x, y): a shift that keeps moment sums accurate."""
+        return np.asarray(self._X[0], dtype=np.float64), float(self._y[0])
+
+    def run_pass(self, request):
+        self.n_passes += 1
+        return chunked_block_stats(self._X, self._y, self._s, request, rows=self.block_rows)
+
+
+class EngineSource(SourceBase):
+    """A loaded engine as a source: each request becomes a
+    :class:`~elasticnet_dist.passes.BlockKernel` and a
+    :class:`~elasticnet_dist.reduction.PassHint` for ``engine.run_pass``."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        if engine.runs_tasks:
+            self.solve_tasks = engine.solve_tasks
+
+    @property
+    def n_rows(self):
+        return self.engine.n_rows
+
+    @property
+    def n_features(self):
+        return self.engine.n_features
+
+    @property
+    def n_passes(self):
+        return self.engine.n_passes
+
+    def reference_row(self):
+        return self.engine.reference_row()
+
+    def run_pass(self, request):
+        return self.engine.run_pass(BlockKernel(request), pass_hint(request, self.n_features))
+
+    def task_memory_limit(self):
+        return self.engine.worker_memory_limit()
