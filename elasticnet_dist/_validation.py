@@ -50,13 +50,7 @@ def check_cv_params(est, feature_names=None):
         if est.alphas is not None:
             raise ValueError("give either alphas (a number or a list) or the deprecated "
                              "n_alphas, not both")
-    if isinstance(est.alphas, numbers.Integral) and not isinstance(est.alphas, bool):
-        check_value("n_alphas", est.alphas, label="alphas")
-    elif est.alphas is not None:
-        alphas = np.asarray(est.alphas, dtype=np.float64)
-        if alphas.ndim != 1 or alphas.size == 0 or not np.all(np.isfinite(alphas)) \
-                or np.any(alphas <= 0):
-            raise ValueError("alphas must be a non-empty list of finite values > 0")
+    check_alphas(est.alphas)
     check_value("eps", est.eps)
     cv = est.cv
     if isinstance(cv, numbers.Integral) and not isinstance(cv, bool):
@@ -132,6 +126,54 @@ def arrays_as_table(X, y, s, names, folds=None):
     if folds is not None:
         cols[FOLD] = folds
     return pa.table(cols)
+
+
+def check_data(X, y, sample_weight, *, loss, penalty_factors, validate=None):
+    """Validated in-memory data: ``(X, y, weights, penalty factors, column names)``,
+    or a ValueError that names the parameter, the column or the rows at fault.
+
+    ``penalty_factors(names)`` gives the factors for the column names;
+    ``validate(X, y, **checks)`` converts the arrays (scikit-learn's
+    ``validate_data`` bound to an estimator, which records the feature names;
+    ``check_X_y`` by default)."""
+    from sklearn.utils.validation import check_X_y
+
+    check_same_rows(X, y, sample_weight)
+    check_finite_labels(y)
+    check_numeric_columns(X)
+    columns = getattr(X, "columns", None)
+    loss = get_loss(loss)
+    X, y = (validate or check_X_y)(X, y, dtype=np.float64, ensure_all_finite=False,
+                                   y_numeric=loss.classes is None, ensure_min_samples=2)
+    names = column_names(columns, X.shape[1])
+    factors = penalty_factors(names)
+    s = None if sample_weight is None else check_weights(sample_weight, X.shape[0])
+    y = loss.check_labels(y if s is None else y[s > 0], y)
+    return X, y, s, factors, names
+
+
+def check_alphas(alphas):
+    """``alphas``: None, a number of alphas, or a non-empty list of finite values > 0."""
+    if isinstance(alphas, numbers.Integral) and not isinstance(alphas, bool):
+        check_value("n_alphas", alphas, label="alphas")
+    elif alphas is not None:
+        values = np.asarray(alphas, dtype=np.float64)
+        if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)) \
+                or np.any(values <= 0):
+            raise ValueError("alphas must be a non-empty list of finite values > 0")
+
+
+def check_path_params(l1_ratio, loss, eps, n_alphas, tol, max_iter, screening, max_features,
+                      gram_max_features, fit_intercept, standardize):
+    """:func:`~elasticnet_dist.enet_path`'s parameters, checked as the estimators' are."""
+    if np.ndim(l1_ratio) != 0:
+        raise ValueError("enet_path takes one l1_ratio, got %r" % (l1_ratio,))
+    for name, value in (("l1_ratio", l1_ratio), ("loss", loss), ("eps", eps),
+                        ("n_alphas", n_alphas), ("tol", tol), ("max_iter", max_iter),
+                        ("screening", screening), ("max_features", max_features),
+                        ("gram_max_features", gram_max_features),
+                        ("fit_intercept", fit_intercept), ("standardize", standardize)):
+        check_value(name, value)
 
 
 def check_same_rows(X, y, sample_weight=None):

@@ -134,8 +134,8 @@ class Checkpoint:
             log.info("checkpoint %s: resuming (%s and %s saved)", self.directory,
                      count(len(self._files("pass-*.npz")), "data pass"),
                      count(len(self._files("path-*.npz")), "path point"))
-        _write_atomic(os.path.join(self.directory, FINGERPRINT_NAME),
-                      lambda f: f.write(json.dumps({"fingerprint": fingerprint}).encode()))
+        write_atomic(os.path.join(self.directory, FINGERPRINT_NAME),
+                     json.dumps({"fingerprint": fingerprint}), sync=False)
 
     # ---- data passes ------------------------------------------------------------------
     def source(self, source):
@@ -177,8 +177,8 @@ class Checkpoint:
         Gram matrices of the one-pass route would take seconds for nothing)."""
         size = sum(np.asarray(value).nbytes for value in stats.values())
         save = np.savez_compressed if size < COMPRESS_BELOW else np.savez
-        _write_atomic(os.path.join(self.directory, _PASS % number),
-                      lambda f: save(f, __request__=np.array(digest), **stats), sync=True)
+        write_atomic(os.path.join(self.directory, _PASS % number),
+                     lambda f: save(f, __request__=np.array(digest), **stats))
 
     # ---- path points (one-pass route) -----------------------------------------------------
     def saved_path(self, l1_index, fold):
@@ -209,8 +209,9 @@ class Checkpoint:
     def point_saver(self, l1_index, fold):
         """A callback ``save(index, point, state)`` writing one path point."""
         def save(index, point, state):
-            _write_atomic(os.path.join(self.directory, _POINT % (l1_index, fold, index)),
-                          lambda f: np.savez(f, **_point_arrays(point, state)))
+            # not fsynced: a point lost in a crash is solved again (same bits)
+            write_atomic(os.path.join(self.directory, _POINT % (l1_index, fold, index)),
+                         lambda f: np.savez(f, **_point_arrays(point, state)), sync=False)
         return save
 
     # ---- housekeeping ---------------------------------------------------------------------
@@ -332,9 +333,3 @@ def _point_from(data):
 
 def _number(path):
     return int(re.search(r"(\d+)\.npz$", path).group(1))
-
-
-def _write_atomic(path, write, sync=False):
-    """Write through ``write(file)`` to a temporary file beside ``path``, then rename
-    (:func:`elasticnet_dist.outputs.write_atomic`)."""
-    write_atomic(path, write, sync=sync)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from . import params
+from .engines import ENGINES
 from .errors import ConfigError
 from .losses import get_loss
 
@@ -123,7 +124,7 @@ SPEC = {
     "penalty": _params_of("penalty"),
     "search": _params_of("search"),
     "engine": {
-        "name": _opt("auto", _choice("auto", "local", "dask", "spark"),
+        "name": _opt("auto", _choice("auto", *ENGINES),
                      "where the passes run; dask without a scheduler starts an embedded "
                      "LocalCluster; auto: dask with engine.scheduler, spark with "
                      "engine.master, else the local engine for a table under 256 MB "

@@ -1,6 +1,7 @@
 """scikit-learn-style estimators."""
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -279,18 +280,10 @@ class ElasticNet(SelectorMixin, BaseEstimator):
     def _check_input(self, X, y, sample_weight):
         """Validated (X, y, weights, penalty factors, column names), or a ValueError
         that names the parameter, the column or the rows at fault."""
-        v.check_same_rows(X, y, sample_weight)
-        v.check_finite_labels(y)
-        v.check_numeric_columns(X)
-        columns = getattr(X, "columns", None)
-        X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite=False,
-                             y_numeric=get_loss(self.loss).classes is None,
-                             ensure_min_samples=2)
-        names = v.column_names(columns, X.shape[1])
-        factors = self._validate_params(names)
-        s = None if sample_weight is None else v.check_weights(sample_weight, X.shape[0])
-        y = get_loss(self.loss).check_labels(y if s is None else y[s > 0], y)
-        return X, y, s, factors, names
+        self._validate_params(None)  # the parameters first, with their own messages
+        return v.check_data(X, y, sample_weight, loss=self.loss,
+                            penalty_factors=self._validate_params,
+                            validate=functools.partial(validate_data, self))
 
     def _store(self, fit):
         res = fit.result

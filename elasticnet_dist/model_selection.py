@@ -10,17 +10,15 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from . import _validation as v
+from .solvers.options import PathStops, ProblemSpec, SolverOptions
+from .solvers.table_path import table_path
 from .sources import InMemorySource
 from .estimators import ElasticNet, _fits_a_table
 from .folds import folds_from_splits
 from .losses import get_loss
 from .params import ESTIMATOR_DEFAULTS as D
 from .params import PATH_MAX_ITER
-from .problem import make_problem
-from .solvers import read_moments
 from .solvers.cv import GRAM_MAX_FEATURES, choose, cross_validate
-from .solvers.path import RIDGE_GRID_L1_RATIO, alpha_grid, alpha_max_of, default_eps, solve_path
-from .sufficient import SufficientStatistics
 
 
 class ElasticNetCV(ElasticNet):
@@ -292,38 +290,21 @@ def enet_path(X, y, *, l1_ratio=0.5, loss="squared", eps=None, n_alphas=100, alp
     first point with more selected features (glmnet's ``dfmax``), so the path
     may be shorter than ``alphas``. Returns an :class:`EnetPath`.
     """
-    probe = ElasticNetCV(l1_ratio=l1_ratio, loss=loss, fit_intercept=fit_intercept,
-                         standardize=standardize, penalty_factor=penalty_factor, tol=tol,
-                         max_iter=max_iter, screening=screening,
-                         alphas=n_alphas if alphas is None else alphas, eps=eps,
-                         max_features=max_features,
-                         gram_max_features=gram_max_features)
-    if np.ndim(l1_ratio) != 0:
-        raise ValueError("enet_path takes one l1_ratio, got %r" % (l1_ratio,))
-    X, y, s, factors, names = probe._check_input(X, y, sample_weight)
-    source = InMemorySource(X, y, s)
-    gram = loss == "squared" and X.shape[1] <= gram_max_features
+    v.check_path_params(l1_ratio, loss, eps, n_alphas, tol, max_iter, screening, max_features,
+                        gram_max_features, fit_intercept, standardize)
+    v.check_alphas(alphas)
+    if isinstance(alphas, numbers.Integral):  # a number of alphas, as ElasticNetCV takes it
+        n_alphas, alphas = int(alphas), None
+    X, y, s, factors, names = v.check_data(
+        X, y, sample_weight, loss=loss,
+        penalty_factors=lambda names: v.penalty_factors_by_name(penalty_factor, names))
+    spec = ProblemSpec(loss, factors, fit_intercept, standardize)
     with v.naming_nonfinite_columns(X, names):
-        moments = read_moments(source, full_gram=gram)
-    inner = SufficientStatistics(moments) if gram else source
-
-    def unit(ratio):
-        return make_problem(moments, loss, 1.0, ratio, factors, fit_intercept, standardize, tol)
-
-    if alphas is None:
-        eps = default_eps(*X.shape) if eps is None else eps
-        alphas = alpha_grid(alpha_max_of(unit(max(l1_ratio, RIDGE_GRID_L1_RATIO)), inner),
-                            n_alphas, eps)
-    alphas = np.sort(np.asarray(alphas, dtype=np.float64))[::-1]
-    problem = unit(l1_ratio)
-    points = solve_path(problem, alphas, inner, max_iter=max_iter, screening=screening,
-                        max_features=max_features)
-    wb = [problem.std.to_original(pt.u, pt.intercept) for pt in points]
-    return EnetPath(
-        alphas=alphas[:len(points)],
-        coefs=np.array([w for w, _ in wb]).T.reshape(X.shape[1], len(points)),
-        intercepts=np.array([b if fit_intercept else 0.0 for _, b in wb]),
-        dual_gaps=np.array([pt.gap for pt in points]),
-        n_features=np.array([pt.n_selected for pt in points]),
-        converged=np.array([pt.converged for pt in points]),
-        n_passes=source.n_passes)
+        path = table_path(InMemorySource(X, y, s), spec, float(l1_ratio), alphas=alphas,
+                          n_alphas=n_alphas, eps=eps,
+                          options=SolverOptions(tol, max_iter, screening),
+                          stops=PathStops(max_features=max_features),
+                          gram_max_features=gram_max_features)
+    return EnetPath(alphas=path.alphas, coefs=path.coefs.T, intercepts=path.intercepts,
+                    dual_gaps=path.gaps, n_features=path.n_features,
+                    converged=path.converged, n_passes=path.n_passes)

@@ -26,6 +26,7 @@ import errno
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import sys
@@ -222,6 +223,24 @@ def commit_files(staging, folder, names, stale=()):
 
 
 # ---- one run per output ---------------------------------------------------------------------
+
+def replace_folder(staging, output):
+    """Rename the folder ``staging`` (written whole beside ``output``) to ``output``;
+    an existing ``output`` is moved aside first and removed only once the new folder
+    is in place (``apply``'s commit step)."""
+    old = None
+    if os.path.lexists(output):
+        old = staging + ".old"
+        os.rename(output, old)
+    try:
+        os.rename(staging, output)
+    except BaseException:
+        if old is not None:
+            os.rename(old, output)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True) if os.path.isdir(old) else os.unlink(old)
+
 
 class OutputLock:
     """An exclusive lock on an output for one run: ``flock`` on ``lock_path``,

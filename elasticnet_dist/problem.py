@@ -137,7 +137,6 @@ class Problem:
     std: Standardization
     moments: Moments
     fit_intercept: bool
-    tol: float
     alpha: float
     l1_ratio: float
 
@@ -162,11 +161,20 @@ class Problem:
         m = self.moments
         return self.loss.null_loss(m.mean_y, m.var_y, self.fit_intercept)
 
-    @property
-    def tol_abs(self):
-        """tol x null deviance per unit weight (scikit-learn's tol * ||y - ybar||^2 / n)."""
+    def gap_tolerance(self, tol):
+        """The duality gap a solution must reach for a relative tolerance ``tol`` (a
+        solver option): tol x the null deviance per unit weight (scikit-learn's
+        ``tol * ||y - ybar||^2 / n``)."""
         floor = 1e-15 * (1.0 + self.moments.mean_y ** 2)
-        return self.tol * max(2.0 * self.null_loss, floor)
+        return tol * max(2.0 * self.null_loss, floor)
+
+    def original_fit(self, u, b):
+        """A solution on the original scale: ``(coef, intercept, coef_standardized)``
+        with ``coef_standardized = sd * coef`` (0 for constant columns) and the
+        intercept 0 without one: the one back-transform of every fit and path."""
+        w, intercept = self.std.to_original(u, b)
+        sd = np.where(self.std.constant, 0.0, np.sqrt(self.moments.var_x))
+        return w, (intercept if self.fit_intercept else 0.0), w * sd
 
     def null_gradient(self):
         """grad_u L at (b' = null intercept, u = 0), from the moments alone."""
@@ -281,12 +289,12 @@ class Problem:
 
 
 def make_problem(moments, loss, alpha, l1_ratio, penalty_factor, fit_intercept,
-                 standardize, tol):
+                 standardize):
     """Build a :class:`Problem` from the moments of a table and the user's penalty."""
     std = Standardization.from_moments(moments, fit_intercept)
     sd = np.sqrt(moments.var_x)
     penalty = build_penalty(alpha, l1_ratio, penalty_factor, sd, standardize, std.constant)
-    return Problem(loss, penalty, std, moments, fit_intercept, tol, alpha, l1_ratio)
+    return Problem(loss, penalty, std, moments, fit_intercept, alpha, l1_ratio)
 
 
 def moments_request(source, full_gram=False):

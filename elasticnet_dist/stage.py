@@ -26,7 +26,7 @@ from .errors import ConfigError, EngineError, ManifestError, NotConvergedError, 
 from .manifest import (MANIFEST_NAME, build_manifest, check_manifest, check_table_matches,
                        dumps, read_manifest, write_atomic)
 from .outputs import (APPLY_MARKER, check_apart, check_replaceable, commit_files, folder_lock,
-                      local_output_path, sibling_lock, signals_deferred)
+                      local_output_path, replace_folder, sibling_lock, signals_deferred)
 
 log = logging.getLogger("elasticnet_dist")
 
@@ -343,7 +343,7 @@ def apply(manifest_path, input_path, output, config, storage_options=None):
             write_atomic(os.path.join(staging, APPLY_MARKER), json.dumps(
                 _apply_marker(manifest, table, rows, [name for name, _ in jobs]),
                 indent=2) + "\n")
-            _swap_into_place(staging, output)
+            replace_folder(staging, output)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -396,23 +396,6 @@ def _write_piece(job, columns, folder):
     frame = piece.read(columns)
     pq.write_table(frame, os.path.join(folder, name))
     return frame.num_rows
-
-
-def _swap_into_place(staging, output):
-    """Rename ``staging`` to ``output``; an existing ``output`` is moved aside first
-    and removed only once the new folder is in place."""
-    old = None
-    if os.path.lexists(output):
-        old = staging + ".old"
-        os.rename(output, old)
-    try:
-        os.rename(staging, output)
-    except BaseException:
-        if old is not None:
-            os.rename(old, output)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True) if os.path.isdir(old) else os.unlink(old)
 
 
 def _one_line(exc):

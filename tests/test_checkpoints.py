@@ -20,7 +20,8 @@ from elasticnet_dist.checkpoint import FINGERPRINT_NAME
 from elasticnet_dist.datasets import make_wide_table, write_parquet
 from elasticnet_dist.manifest import without_volatile
 
-pytestmark = pytest.mark.slow
+# the integration tier: drivers killed and resumed
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 #: Runs the command line in a fresh interpreter with a progress observer that
 #: SIGKILLs that very process at a data pass or path point (argv[1], argv[2]).

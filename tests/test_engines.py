@@ -67,7 +67,7 @@ def test_engines_agree_with_local_for_1_7_64_partitions(engine, loss, tables):
         assert report["rows"] == 640 and report["workers"] == 2
         assert report["n_passes"] == est.n_passes_ >= 1
         assert set(report["timings"]) == {"load", "statistics", "solve"}
-        assert report["engine_start_s"] >= 0
+        assert report["engine_start_s"] < 2.0  # the shared cluster, not a new one
         assert report["bytes_cached"] <= 1.2 * 640 * 41 * 8
 
 

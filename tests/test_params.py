@@ -11,6 +11,7 @@ import pytest
 from elasticnet_dist import ElasticNet, ElasticNetCV
 from elasticnet_dist import config as cfg
 from elasticnet_dist.cli import build_parser
+from elasticnet_dist.engines import ENGINES
 from elasticnet_dist.errors import ConfigError
 from elasticnet_dist.losses import ALL_METRICS, LOSSES
 from elasticnet_dist.params import PARAMS, PATH_MAX_ITER, STAGE_DIFFERENCES, check_value
@@ -86,12 +87,13 @@ def test_cli_choices_come_from_the_table():
 def test_the_manifest_schema_enums_are_the_tables():
     schema = json.loads(resources.files("elasticnet_dist").joinpath(
         "schemas/manifest.schema.json").read_text())
-    found = {}
+    found, every = {}, []
 
     def walk(node, path=()):
         if isinstance(node, dict):
             if "enum" in node:
                 found[path[-1]] = [v for v in node["enum"] if v is not None]
+                every.append((path[-1], found[path[-1]]))
             for k, v in node.items():
                 walk(v, path + (k,))
         elif isinstance(node, list):
@@ -103,3 +105,4 @@ def test_the_manifest_schema_enums_are_the_tables():
     assert found["rule"] == list(PARAMS["selection"].rule.values)
     assert found["metric"] == list(ALL_METRICS)
     assert found["nan_policy"] == list(PARAMS["nan_policy"].rule.values)
+    assert ("name", list(ENGINES)) in every  # the engine's name

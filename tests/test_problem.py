@@ -220,10 +220,10 @@ def _problem(loss, l1_ratio, alpha_frac, fit_intercept=True, standardize=True, f
     req, sx, sy = moments_request(src)
     m = Moments.from_stats(src.run_pass(req), sx, sy)
     v = np.ones(p) if factors is None else factors
-    probe = make_problem(m, loss, 1.0, max(l1_ratio, 0.05), v, fit_intercept, standardize, 1e-12)
+    probe = make_problem(m, loss, 1.0, max(l1_ratio, 0.05), v, fit_intercept, standardize)
     alpha = alpha_frac * probe.alpha_max()
-    return X, y, src, make_problem(m, loss, alpha, l1_ratio, v, fit_intercept, standardize,
-                                   1e-12), alpha
+    return X, y, src, make_problem(m, loss, alpha, l1_ratio, v, fit_intercept,
+                                   standardize), alpha
 
 
 @pytest.mark.parametrize("loss", ["squared", "logistic"])
@@ -245,7 +245,7 @@ def test_gap_bounds_the_suboptimality_at_random_points(loss, l1_ratio):
         assert gap >= 0.0
         assert gap >= F - F_star - 1e-12 * abs(F_star)
     ev = prob.evaluate(src.run_pass(prob.request([(u_star, 0.0)])))[0]
-    assert prob.duality_gap(u_star, ev.grad, ev.loss) <= prob.tol_abs
+    assert prob.duality_gap(u_star, ev.grad, ev.loss) <= prob.gap_tolerance(1e-12)
 
 
 @pytest.mark.parametrize("loss", ["squared", "logistic"])

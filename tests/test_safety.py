@@ -149,6 +149,7 @@ def test_a_file_url_output_is_the_local_path(selected, tmp_path):
 
 # ---- one run per output, atomic updates, signals ----------------------------------------------
 
+@pytest.mark.cluster  # the integration tier: several processes, signals, locks
 def test_a_second_run_on_a_held_output_fails_fast_naming_the_holder(selected, tmp_path):
     _, table, out = selected
     target = tmp_path / "held"
@@ -171,6 +172,7 @@ def test_a_second_run_on_a_held_output_fails_fast_naming_the_holder(selected, tm
     assert leftovers(target) == []
 
 
+@pytest.mark.cluster  # the integration tier: several processes, signals, locks
 def test_concurrent_runs_never_pair_one_runs_manifest_with_anothers_report(selected, tmp_path):
     _, table, _ = selected
     target = tmp_path / "shared-output"
@@ -201,6 +203,7 @@ def _interrupt_during_report(table, target, sig):
     return code, "".join(lines) + run.stderr.read()
 
 
+@pytest.mark.cluster  # the integration tier: several processes, signals, locks
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, EXIT_TERMINATED),
                                        (signal.SIGINT, EXIT_INTERRUPTED)])
 def test_a_signal_while_the_report_is_drawn_keeps_the_earlier_outputs_whole(
@@ -236,6 +239,7 @@ def test_sigterm_during_apply_on_dask_leaves_no_staging_folder(selected, tmp_pat
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.cluster  # the integration tier: several processes, signals, locks
 def test_validate_rejects_a_report_from_another_run(selected, tmp_path):
     _, table, _ = selected
     a, b = tmp_path / "a", tmp_path / "b"
@@ -274,6 +278,7 @@ def _closed_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.cluster  # the integration tier: several processes, signals, locks
 @pytest.mark.parametrize("fmt", ["text", "json"])
 def test_secrets_never_reach_manifest_report_or_logs(selected, tmp_path, fmt):
     pytest.importorskip("mlflow")
@@ -299,6 +304,7 @@ def test_secrets_never_reach_manifest_report_or_logs(selected, tmp_path, fmt):
     assert "127.0.0.1" in done.stderr  # the place is named, not the password
 
 
+@pytest.mark.cluster  # the integration tier: several processes, signals, locks
 def test_secrets_never_reach_mlflow_params_or_tags(selected, tmp_path):
     pytest.importorskip("mlflow")
     _, table, _ = selected
@@ -466,6 +472,7 @@ def _small_file_limit():
     resource.setrlimit(resource.RLIMIT_FSIZE, (2048, 2048))
 
 
+@pytest.mark.cluster  # the integration tier: several processes, signals, locks
 def test_a_full_disk_names_the_file_and_keeps_the_earlier_manifest(selected, tmp_path):
     _, table, _ = selected
     target = tmp_path / "o"

@@ -26,6 +26,7 @@ from ..params import choices
 from .base import SolverResult
 from .fista import solve_fista
 from .newton import solve_newton
+from .options import SolverOptions
 from .path import alpha_max_of
 
 log = logging.getLogger("elasticnet_dist")
@@ -92,7 +93,8 @@ def fit_elastic_net(source, *, loss="squared", alpha=1.0, l1_ratio=0.5, penalty_
     p = source.n_features
     factors = np.ones(p) if penalty_factor is None else np.asarray(penalty_factor, float)
     problem = make_problem(moments, loss, alpha, l1_ratio, factors, fit_intercept,
-                           standardize, tol)
+                           standardize)
+    options = SolverOptions(tol=tol, max_iter=max_iter)
 
     u0 = b0 = None
     if coef_init is not None:
@@ -100,20 +102,17 @@ def fit_elastic_net(source, *, loss="squared", alpha=1.0, l1_ratio=0.5, penalty_
 
     t0 = time.perf_counter()
     if solver == "fista":
-        res = solve_fista(problem, source, u0, b0, max_iter=max_iter, verbose=verbose)
+        res = solve_fista(problem, source, u0, b0, options=options, verbose=verbose)
     else:
         inner = SufficientStatistics(moments) if solver == "gram" else source
-        res = solve_newton(problem, inner, u0, b0, max_iter=max_iter, verbose=verbose)
+        res = solve_newton(problem, inner, u0, b0, options=options, verbose=verbose)
     timings["solve"] = time.perf_counter() - t0
 
     log.info("fit %s loss, alpha=%.6g, l1_ratio=%g: solver %s, %d data passes, %d iterations, "
              "duality gap %.3e (tolerance %.3e), %s, %d features selected", loss, alpha, l1_ratio,
              solver, source.n_passes - passes0, res.n_iter, res.gap, res.tol_abs,
              "converged" if res.converged else "NOT converged", int(np.count_nonzero(res.u)))
-    coef, intercept = problem.std.to_original(res.u, res.intercept)
-    if not fit_intercept:
-        intercept = 0.0
-    std_coef = coef * np.where(problem.std.constant, 0.0, np.sqrt(moments.var_x))
+    coef, intercept, std_coef = problem.original_fit(res.u, res.intercept)
     return FitResult(coef=coef, intercept=intercept, coef_standardized=std_coef,
                      constant=problem.std.constant.copy(), solver=solver, alpha=alpha,
                      l1_ratio=l1_ratio, result=res, n_passes=source.n_passes - passes0,
@@ -148,8 +147,8 @@ def compute_alpha_max(source, *, loss="squared", l1_ratio=1.0, penalty_factor=No
     p = source.n_features
     factors = np.ones(p) if penalty_factor is None else np.asarray(penalty_factor, float)
     problem = make_problem(read_moments(source), loss, 1.0, l1_ratio, factors, fit_intercept,
-                           standardize, 1e-12)
-    return alpha_max_of(problem, source)
+                           standardize)
+    return alpha_max_of(problem, source, tol=1e-12)
 
 
 __all__ = ["compute_alpha_max", "SOLVERS", "choose_solver", "fit_elastic_net", "FitResult",

@@ -38,10 +38,11 @@ from ..memory import available_memory
 from ..params import PARAMS, choices
 from ..passes import PassRequest, fold_slice, fold_total, hessian_keys, symmetric_grams
 from ..reduction import FAN_IN
-from ..problem import Moments, make_problem, moments_request
+from ..problem import Moments, moments_request
 from ..sufficient import SufficientStatistics
 from . import check_finite_moments
-from .path import RIDGE_GRID_L1_RATIO, alpha_grid, alpha_max_of, default_eps, path_steps
+from .options import NO_STOPS, PathLimit, PathStops, ProblemSpec, SolverOptions
+from .path import path_grid, path_steps
 from .newton import drive
 
 log = logging.getLogger("elasticnet_dist")
@@ -113,27 +114,19 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
              for k in range(n_folds)]
     timings["statistics"] = time.perf_counter() - t0
 
-    settings = (loss, factors, fit_intercept, standardize, tol)
-
-    def unit_problem(moments, l1_ratio):
-        return _unit_problem(moments, l1_ratio, settings)
+    spec = ProblemSpec(loss, factors, fit_intercept, standardize)
+    options = SolverOptions(tol=tol, max_iter=max_iter, screening=screening)
+    stops = PathStops(max_features, devmax, fdev)
 
     t0 = time.perf_counter()
     l1_ratios = np.atleast_1d(np.asarray(l1_ratios, dtype=np.float64))
     full_source = SufficientStatistics(full) if route == "gram" else source
-    if alphas is None:
-        eps = default_eps(full.n_rows, p) if eps is None else eps
-        grids = [alpha_grid(alpha_max_of(unit_problem(full, max(l1, RIDGE_GRID_L1_RATIO)),
-                                         full_source), n_alphas, eps) for l1 in l1_ratios]
-    else:
-        grids = [np.sort(np.asarray(alphas, dtype=np.float64))[::-1]] * len(l1_ratios)
-    grid = np.array(grids)
-    problems = [[unit_problem(m, l1) for m in [full] + train] for l1 in l1_ratios]
+    grid = np.array([path_grid(spec, full, l1, full_source, alphas=alphas, n_alphas=n_alphas,
+                               eps=eps, tol=tol) for l1 in l1_ratios])
+    problems = [[spec.unit(m, l1) for m in [full] + train] for l1 in l1_ratios]
     progress.expect_points(grid.size * (n_folds + 1))
-    options = {"max_iter": max_iter, "screening": screening}
-    stops = {"max_features": max_features, "devmax": devmax, "fdev": fdev}
     if route == "gram":
-        paths = _gram_paths(grid, [full] + train, options, stops, source, settings, l1_ratios)
+        paths = _gram_paths(grid, [full] + train, options, stops, source, spec, l1_ratios)
         scores = {"mse": _gram_scores(problems, paths, by_fold, shift_x, shift_y, grid.shape)}
     else:
         paths = _batched_paths(problems, grid, source, n_folds, loss, options, stops,
@@ -146,13 +139,11 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
     intercepts, gaps = np.full((L, A), np.nan), np.full((L, A), np.nan)
     n_features = np.full((L, A), -1, dtype=np.int64)
     converged = np.zeros((L, A), dtype=bool)
-    sd = np.where(problems[0][0].std.constant, 0.0, np.sqrt(full.var_x))
     for li in range(L):
         full_problem = problems[li][0]
         for ai, point in enumerate(paths[li][0]):
-            w, b = full_problem.std.to_original(point.u, point.intercept)
-            coefs[li, ai], coefs_std[li, ai] = w, w * sd
-            intercepts[li, ai] = b if fit_intercept else 0.0
+            coefs[li, ai], intercepts[li, ai], coefs_std[li, ai] = full_problem.original_fit(
+                point.u, point.intercept)
             n_features[li, ai] = point.n_selected
             gaps[li, ai], converged[li, ai] = point.gap, point.converged
     fold_rows = np.asarray(by_fold["n_rows"], dtype=np.int64)
@@ -162,7 +153,7 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
              timings["paths"])
     return CVPath(l1_ratios, grid, scores, coefs, coefs_std, intercepts, n_features, gaps,
                   converged, problems[0][0].std.constant.copy(), fold_rows, route, n_passes,
-                  timings, problems[0][0].tol_abs)
+                  timings, problems[0][0].gap_tolerance(tol))
 
 
 def gram_route_bytes(n_features, n_folds):
@@ -211,19 +202,12 @@ def _minus(total, part):
 
 # ---- the one-pass route ----------------------------------------------------------------
 
-def _unit_problem(moments, l1_ratio, settings):
-    """The problem at alpha = 1 (``settings``: loss, penalty factors, fit_intercept,
-    standardize, tol)."""
-    loss, factors, fit_intercept, standardize, tol = settings
-    return make_problem(moments, loss, 1.0, l1_ratio, factors, fit_intercept, standardize, tol)
-
-
-def solve_gram_path(moments, settings, l1_ratio, alphas, options, limit=None, stops=None,
+def solve_gram_path(moments, spec, l1_ratio, alphas, options, limit=None, stops=NO_STOPS,
                     **resume):
     """One path of the one-pass route, from its problem's moments alone: its points
     (without their pass statistics, which this route does not need)."""
-    problem = _unit_problem(moments, l1_ratio, settings)
-    points = drive(path_steps(problem, alphas, limit=limit, **(stops or {}), **options,
+    problem = spec.unit(moments, l1_ratio)
+    points = drive(path_steps(problem, alphas, options=options, stops=stops, limit=limit,
                               **resume), SufficientStatistics(moments).run_pass)
     return [replace(point, evaluation=None) for point in points]
 
@@ -235,7 +219,7 @@ def _solve_gram_path_task(*args):
         return solve_gram_path(*args)
 
 
-def _gram_paths(grid, moments, options, stops, source, settings, l1_ratios):
+def _gram_paths(grid, moments, options, stops, source, spec, l1_ratios):
     """paths[l][0] the full data, paths[l][k + 1] fold k's training set (``moments``:
     the full data's, then each training set's).
 
@@ -250,7 +234,7 @@ def _gram_paths(grid, moments, options, stops, source, settings, l1_ratios):
     if checkpoint is None and solve_tasks is not None:
         try:
             paths = _gram_paths_on_workers(solve_tasks, grid, moments, options, stops,
-                                           settings, l1_ratios)
+                                           spec, l1_ratios)
         except Exception as exc:  # noqa: BLE001 - the driver can always do it
             log.warning("solving the paths on the workers failed (%s: %s); solving them on "
                         "the driver", type(exc).__name__, (str(exc).splitlines() or [""])[0])
@@ -259,17 +243,17 @@ def _gram_paths(grid, moments, options, stops, source, settings, l1_ratios):
                 progress.path_point()
             return paths
 
-    def solve(li, k, limit=None, full_stops=None):
+    def solve(li, k, limit=None, full_stops=NO_STOPS):
         resume = {} if checkpoint is None else {"saved": checkpoint.saved_path(li, k),
                                                 "on_point": checkpoint.point_saver(li, k)}
-        return solve_gram_path(moments[k + 1], settings, l1_ratios[li], grid[li], options,
+        return solve_gram_path(moments[k + 1], spec, l1_ratios[li], grid[li], options,
                                limit, full_stops, **resume)
 
     def full_then_folds(li):
         # a fold path ends where its full-data path stopped (max_features, devmax,
         # fdev): its jobs are queued as soon as that is known, behind the full paths
         path = solve(li, -1, full_stops=stops)
-        limit = [len(path) - 1]
+        limit = PathLimit(len(path) - 1)
         return path, [pool.submit(solve, li, k, limit) for k in range(K)]
 
     L, K = len(l1_ratios), len(moments) - 1
@@ -282,21 +266,22 @@ def _gram_paths(grid, moments, options, stops, source, settings, l1_ratios):
         return paths
 
 
-def _gram_paths_on_workers(solve_tasks, grid, moments, options, stops, settings, l1_ratios):
+def _gram_paths_on_workers(solve_tasks, grid, moments, options, stops, spec, l1_ratios):
     """:func:`_gram_paths` as one task per path (the moments shipped once); when a
     stop is set (the fold paths end where their full-data path stopped) the
     full-data paths first."""
     L, K = len(l1_ratios), len(moments) - 1
     calls = [(li, k) for li in range(L) for k in range(-1, K)]
-    staged = any(value is not None for value in stops.values())
+    staged = stops.any
 
     def stages():
         done = {}
         for stage in ([c for c in calls if c[1] < 0], [c for c in calls if c[1] >= 0]) \
                 if staged else (calls,):
-            limits = {li: [len(done[li, -1]) - 1] for li, _ in stage if (li, -1) in done}
-            results = yield [(k + 1, (settings, l1_ratios[li], grid[li], options,
-                                      limits.get(li), stops if k < 0 else None))
+            limits = {li: PathLimit(len(done[li, -1]) - 1) for li, _ in stage
+                      if (li, -1) in done}
+            results = yield [(k + 1, (spec, l1_ratios[li], grid[li], options,
+                                      limits.get(li), stops if k < 0 else NO_STOPS))
                              for li, k in stage]
             done.update(zip(stage, results, strict=True))
         return done
@@ -332,10 +317,10 @@ def _batched_paths(problems, grid, source, n_folds, loss, options, stops, auc_bi
     """Every path as a generator; each pass serves the pending step of every one."""
     steps, holdout = [], []
     for li, row in enumerate(problems):
-        limit = [grid.shape[1] - 1]
+        limit = PathLimit(grid.shape[1] - 1)
         for k, problem in enumerate(row):
-            steps.append(path_steps(problem, grid[li], limit=limit,
-                                    **(stops if k == 0 else {}), **options))
+            steps.append(path_steps(problem, grid[li], options=options,
+                                    stops=stops if k == 0 else NO_STOPS, limit=limit))
             holdout.append(k - 1)
     results = run_batched(steps, np.array(holdout), source, loss=loss, n_folds=n_folds,
                           auc_bins=auc_bins)

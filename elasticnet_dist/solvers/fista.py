@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import SolverResult, initial_point
+from .options import DEFAULT_OPTIONS
 
 #: Relative slack of the sufficient-decrease test: loss sums over many rows carry
 #: rounding errors far above machine epsilon, and without slack a converged run
@@ -26,11 +27,13 @@ from .base import SolverResult, initial_point
 ROUNDING_SLACK = 1e-12
 
 
-def solve_fista(problem, source, u0=None, b0=None, max_iter=1000, verbose=False):
-    """Minimise the elastic-net objective by FISTA; one data pass per iteration."""
+def solve_fista(problem, source, u0=None, b0=None, options=DEFAULT_OPTIONS, verbose=False):
+    """Minimise the elastic-net objective by FISTA; one data pass per iteration (at
+    most ``options.max_iter``)."""
     pen = problem.penalty
     free_b = problem.fit_intercept and not problem.loss.quadratic
-    tol_abs = problem.tol_abs
+    tol_abs = problem.gap_tolerance(options.tol)
+    max_iter = options.max_iter
     passes0 = source.n_passes
     lip = problem.loss.max_curvature  # a lower bound of lambda_max; doubled as needed
 

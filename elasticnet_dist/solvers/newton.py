@@ -25,10 +25,12 @@ gap is below ``tol_abs``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Optional
 
 import numpy as np
 
 from .base import SolverResult, at_null, initial_point
+from .options import DEFAULT_OPTIONS
 from .quadratic import solve_qp
 from ..penalty import ElasticNetPenalty
 
@@ -125,7 +127,7 @@ class GramCache:
 WHOLE_CACHE_SHARE = 0.75
 
 
-def _qp_tolerance(problem, tol_abs):
+def _qp_tolerance(problem, tol, tol_abs):
     """How exactly each quadratic model is solved (largest KKT violation on the
     working set).
 
@@ -149,7 +151,7 @@ def _qp_tolerance(problem, tol_abs):
     floor = 1e-13 * max(1.0, float(np.max(np.abs(problem.null_gradient()), initial=0.0)))
     loose = max(floor, 0.1 * np.sqrt(tol_abs / max(1, problem.n_features)))
     l1 = problem.penalty.l1[problem.penalty.l1 > 0]
-    tight = min(loose, max(floor, 0.1 * problem.tol * float(l1.min()))) if l1.size else loose
+    tight = min(loose, max(floor, 0.1 * tol * float(l1.min()))) if l1.size else loose
     return loose, tight
 
 
@@ -176,10 +178,10 @@ class Evaluation:
     cols: np.ndarray
 
 
-def solve_newton(problem, source, u0=None, b0=None, max_iter=100, ws_start=64,
+def solve_newton(problem, source, u0=None, b0=None, options=DEFAULT_OPTIONS, ws_start=64,
                  verbose=False):
     """Minimise the elastic-net objective by working-set proximal Newton."""
-    result, _ = drive(newton_steps(problem, u0, b0, max_iter=max_iter, ws_start=ws_start,
+    result, _ = drive(newton_steps(problem, u0, b0, options=options, ws_start=ws_start,
                                    verbose=verbose), source.run_pass)
     return result
 
@@ -194,148 +196,215 @@ def drive(steps, run_pass):
         return stop.value
 
 
-def newton_steps(problem, u0=None, b0=None, *, max_iter=100, ws_start=64, verbose=False,
-                 start=None, cache=None, ws_init=None, lookahead=None, guess=None):
+@dataclass
+class AlongPath:
+    """What a path hands the solver of one of its points (every field optional).
+
+    ``start``: the :class:`Evaluation` at the warm start left by the previous point
+    (saves the first pass); ``cache``: the quadratic loss's Gram entries, shared by
+    every point of the path; ``ws_init``: the first working set (the strong set);
+    ``lookahead(grad)``: features whose Hessian columns to fetch in advance (the next
+    point's strong set); ``guess``: where the first quadratic model's solution is
+    expected (the path's prediction of this point): it is solved from there."""
+
+    start: Optional[Evaluation] = None
+    cache: Optional[GramCache] = None
+    ws_init: Optional[np.ndarray] = None
+    lookahead: Optional[Callable] = None
+    guess: Optional[np.ndarray] = None
+
+
+@dataclass
+class _Iterate:
+    """The proximal Newton iteration between two passes: the point ``(u, b)``, the
+    working set ``H``, and the last step (from ``(u_prev, b_prev)`` with objective
+    ``F_prev``, direction ``(d_u, d_b)`` scaled by ``step``, and the decrease the
+    quadratic model predicted for the full step), for the line search."""
+
+    u: np.ndarray
+    b: float
+    H: np.ndarray
+    qp_tol: float
+    guess: Optional[np.ndarray] = None
+    step: float = 1.0
+    d_u: Optional[np.ndarray] = None
+    d_b: float = 0.0
+    u_prev: Optional[np.ndarray] = None
+    b_prev: Optional[float] = None
+    F_prev: Optional[float] = None
+    model_decrease: float = 0.0
+
+
+_NOTHING = np.zeros(0, dtype=np.intp)
+
+
+def newton_steps(problem, u0=None, b0=None, *, options=DEFAULT_OPTIONS, ws_start=64,
+                 verbose=False, along=None):
     """The working-set proximal Newton solver as a generator of passes.
 
     Yields one :class:`~elasticnet_dist.passes.PassRequest` per iteration and
     receives its statistics, so that a caller can serve several solvers with
     one pass (cross-validation) or answer from sufficient statistics. Returns
-    ``(SolverResult, Evaluation or None)``.
-
-    Along a path: ``start`` is the :class:`Evaluation` at ``(u0, b0)`` left by
-    the previous point (saves the first pass); ``cache`` the squared loss's Gram
-    entries, shared by every point of the path; ``ws_init`` the first working set
-    (the strong set); ``lookahead(grad)`` features whose Hessian columns to fetch
-    in advance (the next point's strong set); ``guess`` where the first quadratic
-    model's solution is expected (a path's prediction of its next point): its
-    solver starts there instead of at ``u0``.
+    ``(SolverResult, Evaluation or None)``. Each iteration: one pass at the
+    current point (loss, gradient, the working set's Hessian block), a line
+    search for losses that are not quadratic (:func:`_line_search`), the duality
+    gap over every feature, and a step: the quadratic model on the working set
+    solved on the driver (:func:`_model_step`). ``along``: see :class:`AlongPath`.
     """
+    along = along or AlongPath()
     squared = problem.loss.quadratic
-    pen = problem.penalty
-    tol_abs = problem.tol_abs
+    tol_abs = problem.gap_tolerance(options.tol)
     u, b = initial_point(problem, u0, b0)
-    qp_tol, qp_tight = _qp_tolerance(problem, tol_abs)
-    newton_b = problem.fit_intercept and not squared  # the squared intercept is exact
-
-    if squared and cache is None:
-        cache = GramCache()
-    if ws_init is not None:
-        H = np.asarray(ws_init, dtype=np.intp)
+    qp_tol, qp_tight = _qp_tolerance(problem, options.tol, tol_abs)
+    cache = (along.cache or GramCache()) if squared else None
+    if along.ws_init is not None:
+        H = np.asarray(along.ws_init, dtype=np.intp)
     else:  # the largest violators at the null model, or a warm start's support
         hint = problem.null_gradient() if at_null(problem, u, b) else np.zeros_like(u)
         H = choose_working_set(problem, u, hint, ws_start)
+    state = _Iterate(u, b, H, qp_tol, guess=along.guess)
+    start, grad = along.start, None
     history = []
-    step, d_u, d_b, u_prev, b_prev, F_prev, model_decrease = 1.0, None, 0.0, None, None, None, 0.0
-    converged, gap, F, grad = False, np.inf, np.inf, None
+    converged, gap, F = False, np.inf, np.inf
     final = None  # the Evaluation at the returned point, when the last pass was made there
-    n_passes = 0
-    it = 0
-    for it in range(1, max_iter + 1):
+    n_passes = it = 0
+    for it in range(1, options.max_iter + 1):
         # ---- one pass: loss, gradient, Hessian block -------------------------------
         if start is not None:  # evaluated already, by the previous point of a path
-            stats, cols = start.stats, start.cols
+            stats, cols, new = start.stats, start.cols, _NOTHING
             start = None
-            H = cols if not squared else H[np.isin(H, cache.idx)]
-            new = np.zeros(0, dtype=np.intp)
+            state.H = cols if not squared else state.H[np.isin(state.H, cache.idx)]
         else:
-            if lookahead is not None and grad is not None:
-                H = np.union1d(H, lookahead(grad)).astype(np.intp)
-            if squared:
-                new = cache.missing(H)
-                cols = np.concatenate([cache.idx, new])
-                req = problem.request([(u, b)], hessian_rows=new if new.size else None,
-                                      hessian_cols=cols if new.size else None)
-            else:
-                cols = H
-                req = problem.request([(u, b)], hessian_cols=H)
+            if along.lookahead is not None and grad is not None:
+                state.H = np.union1d(state.H, along.lookahead(grad)).astype(np.intp)
+            req, cols, new = _request(problem, state, cache)
             stats = yield req
             n_passes += 1
         ev = problem.evaluate(stats)[0]
         grad = ev.grad
-        F = problem.objective(ev.loss, u)
-
-        # ---- line search (logistic): accept or halve. A predicted decrease below
-        # the rounding of F cannot be measured; near the optimum the full Newton
-        # step is then taken as it is (as glmnet's IRLS always does).
-        measurable = F_prev is not None and -model_decrease > ROUNDING * abs(F_prev)
-        if not squared and measurable and F > F_prev + ARMIJO * step * model_decrease:
-            if step < 0.5 ** MAX_HALVINGS:
-                u, b, F = u_prev, b_prev, F_prev
-                final = None
+        F = problem.objective(ev.loss, state.u)
+        if not squared:
+            verdict = _line_search(state, F)
+            if verdict == "halved":
+                continue
+            if verdict == "gave up":  # back at the last accepted point
+                F, final = state.F_prev, None
                 break
-            step *= 0.5
-            u = u_prev + step * d_u
-            b = b_prev + step * d_b
-            H = np.union1d(H, np.flatnonzero(u))  # coordinates the full step had zeroed
-            continue
         final = Evaluation(stats, cols)
 
+        # ---- the duality gap over every feature ---------------------------------------
         if squared and new.size:
             block, _, _ = problem.scaled_hessian(stats, new, cols)
             cache.extend(new, block)
-        curv = h_sum = None
+        curv = hessian = None
         if not squared:
-            Qh, col_sums, h_sum = problem.scaled_hessian(stats, H, H)
-            curv = np.full(u.shape, problem.loss.max_curvature)
-            curv[H] = np.diag(Qh)
-        gap = problem.duality_gap(u, ev.grad, ev.loss, ev.grad_b, curvature=curv,
-                                  dual_curvature=ev.dual_curvature, intercept_curvature=h_sum)
-        history.append({"iter": it, "objective": F, "gap": gap, "ws": int(H.size),
-                        "nnz": int(np.count_nonzero(u))})
+            hessian = problem.scaled_hessian(stats, state.H, state.H)
+            curv = np.full(state.u.shape, problem.loss.max_curvature)
+            curv[state.H] = np.diag(hessian[0])
+        gap = problem.duality_gap(state.u, ev.grad, ev.loss, ev.grad_b, curvature=curv,
+                                  dual_curvature=ev.dual_curvature,
+                                  intercept_curvature=None if hessian is None else hessian[2])
+        history.append({"iter": it, "objective": F, "gap": gap, "ws": int(state.H.size),
+                        "nnz": int(np.count_nonzero(state.u))})
         if verbose:
             print("newton it=%d F=%.12g gap=%.3e |H|=%d nnz=%d"
-                  % (it, F, gap, H.size, np.count_nonzero(u)))
+                  % (it, F, gap, state.H.size, np.count_nonzero(state.u)))
         if gap <= tol_abs:
             converged = True
             break
         if len(history) > 1 and gap > STALL * history[-2]["gap"]:
-            qp_tol = qp_tight
-
-        # ---- quadratic model on H, solved on the driver ----------------------------
-        coords = H  # the model's coordinates: H, or the Gram cache's (a superset)
-        if squared:
-            coords, Q = cache.model(H)
-        else:
-            Q = Qh
-            if newton_b:
-                Q = np.block([[Qh, col_sums[:, None]], [col_sums[None, :], np.array([[h_sum]])]])
-        qp_pen = _qp_penalty(pen, coords, newton_b)
-        in_H = np.ones(coords.size, dtype=bool)
-        if coords is not H:  # held at zero in the model: the coordinates outside H
-            in_H = np.isin(coords, H)
-            qp_pen = ElasticNetPenalty(qp_pen.l1, qp_pen.l2, qp_pen.fixed | ~in_H)
-        g_H = ev.grad[coords]
-        x0 = np.where(in_H, u[coords], 0.0)
-        if newton_b:
-            g_H = np.append(g_H, ev.grad_b)
-            x0 = np.append(x0, 0.0)  # the intercept enters as a step from b
-        Qx0 = Q @ x0
-        r = g_H - Qx0
-        x_start, Qx_start = x0, Qx0
-        if guess is not None:  # the same model, solved from the predicted point
-            x_start = x0.copy()
-            x_start[:coords.size] = np.where(in_H, guess[coords], 0.0)
-            Qx_start = Q @ x_start
-            guess = None
-        qp = solve_qp(Q, r, qp_pen, x0=x_start, tol=qp_tol, Qx0=Qx_start)
-        x = qp.x
-        u_prev, b_prev, F_prev = u.copy(), b, F
-        d_u = np.zeros_like(u)
-        d_u[coords[in_H]] = x[:coords.size][in_H] - u[coords[in_H]]
-        d_b = float(x[coords.size]) if newton_b else 0.0
-        model_pen = pen.subset(coords)
-        model_decrease = (float(g_H @ (x - x0)) + model_pen.value(x[:coords.size])
-                          - model_pen.value(x0[:coords.size]))
-        step = 1.0
-        u = u + d_u
-        b = b + d_b
-        size = max(ws_start, 2 * int(np.count_nonzero(u)))
-        H_old = H
-        H = choose_working_set(problem, u, ev.grad, size, exclude_zero=H_old)
-        if not np.any(d_u) and d_b == 0.0 and np.array_equal(H, H_old):
+            state.qp_tol = qp_tight
+        if _model_step(problem, state, ev, F, cache, hessian, ws_start):
             break  # stalled: the gap is at the rounding floor of this problem
         final = None
-    result = SolverResult(u=u, intercept=b, objective=F, gap=gap, tol_abs=tol_abs,
+    result = SolverResult(u=state.u, intercept=state.b, objective=F, gap=gap, tol_abs=tol_abs,
                           converged=converged, n_iter=it, n_passes=n_passes, history=history)
     return result, final
+
+
+def _request(problem, state, cache):
+    """The pass at the current point: ``(request, Hessian columns, new cache columns)``.
+    A quadratic loss fetches only the Gram columns its cache lacks (rows of the new
+    features against every cached one), any other loss the working set's block."""
+    u, b, H = state.u, state.b, state.H
+    if cache is None:
+        return problem.request([(u, b)], hessian_cols=H), H, _NOTHING
+    new = cache.missing(H)
+    cols = np.concatenate([cache.idx, new])
+    req = problem.request([(u, b)], hessian_rows=new if new.size else None,
+                          hessian_cols=cols if new.size else None)
+    return req, cols, new
+
+
+def _line_search(state, F):
+    """Accept the last step (``"accepted"``), or halve it (``"halved"``: the point
+    moves back along the step), or give up after MAX_HALVINGS (``"gave up"``: the
+    point is restored to where the step began). A predicted decrease below the
+    rounding of F cannot be measured; near the optimum the full Newton step is then
+    taken as it is (as glmnet's IRLS always does)."""
+    s = state
+    measurable = s.F_prev is not None and -s.model_decrease > ROUNDING * abs(s.F_prev)
+    if not measurable or F <= s.F_prev + ARMIJO * s.step * s.model_decrease:
+        return "accepted"
+    if s.step < 0.5 ** MAX_HALVINGS:
+        s.u, s.b = s.u_prev, s.b_prev
+        return "gave up"
+    s.step *= 0.5
+    s.u = s.u_prev + s.step * s.d_u
+    s.b = s.b_prev + s.step * s.d_b
+    s.H = np.union1d(s.H, np.flatnonzero(s.u))  # coordinates the full step had zeroed
+    return "halved"
+
+
+def _model_step(problem, state, ev, F, cache, hessian, ws_start):
+    """Solve the quadratic model of the objective on the working set (on the driver)
+    and take its full step; choose the next working set. Returns True when nothing
+    moved (the iteration stalled).
+
+    The model's coordinates are ``H`` (or, for a quadratic loss, the Gram cache's,
+    a superset, with the coordinates outside ``H`` held at zero); a loss that is
+    not quadratic also steps the intercept when there is one (a quadratic loss's
+    scaled intercept is exact)."""
+    s, pen = state, problem.penalty
+    newton_b = problem.fit_intercept and hessian is not None
+    H = s.H
+    coords = H
+    if hessian is None:
+        coords, Q = cache.model(H)
+    else:
+        Qh, col_sums, h_sum = hessian
+        Q = Qh
+        if newton_b:
+            Q = np.block([[Qh, col_sums[:, None]], [col_sums[None, :], np.array([[h_sum]])]])
+    qp_pen = _qp_penalty(pen, coords, newton_b)
+    in_H = np.ones(coords.size, dtype=bool)
+    if coords is not H:  # held at zero in the model: the coordinates outside H
+        in_H = np.isin(coords, H)
+        qp_pen = ElasticNetPenalty(qp_pen.l1, qp_pen.l2, qp_pen.fixed | ~in_H)
+    g_H = ev.grad[coords]
+    x0 = np.where(in_H, s.u[coords], 0.0)
+    if newton_b:
+        g_H = np.append(g_H, ev.grad_b)
+        x0 = np.append(x0, 0.0)  # the intercept enters as a step from b
+    Qx0 = Q @ x0
+    r = g_H - Qx0
+    x_start, Qx_start = x0, Qx0
+    if s.guess is not None:  # the same model, solved from the predicted point
+        x_start = x0.copy()
+        x_start[:coords.size] = np.where(in_H, s.guess[coords], 0.0)
+        Qx_start = Q @ x_start
+        s.guess = None
+    x = solve_qp(Q, r, qp_pen, x0=x_start, tol=s.qp_tol, Qx0=Qx_start).x
+    s.u_prev, s.b_prev, s.F_prev = s.u.copy(), s.b, F
+    s.d_u = np.zeros_like(s.u)
+    s.d_u[coords[in_H]] = x[:coords.size][in_H] - s.u[coords[in_H]]
+    s.d_b = float(x[coords.size]) if newton_b else 0.0
+    model_pen = pen.subset(coords)
+    s.model_decrease = (float(g_H @ (x - x0)) + model_pen.value(x[:coords.size])
+                        - model_pen.value(x0[:coords.size]))
+    s.step = 1.0
+    s.u = s.u + s.d_u
+    s.b = s.b + s.d_b
+    size = max(ws_start, 2 * int(np.count_nonzero(s.u)))
+    s.H = choose_working_set(problem, s.u, ev.grad, size, exclude_zero=H)
+    return not np.any(s.d_u) and s.d_b == 0.0 and np.array_equal(s.H, H)

@@ -33,7 +33,9 @@ import numpy as np
 from .. import progress
 from ..errors import BadValuesError
 from ..penalty import ElasticNetPenalty
-from .newton import Evaluation, GramCache, drive, newton_steps, solve_newton
+from ..params import PARAMS
+from .newton import AlongPath, Evaluation, GramCache, drive, newton_steps, solve_newton
+from .options import DEFAULT_OPTIONS, NO_STOPS, SolverOptions
 
 #: glmnet's rule for a ridge path (l1_ratio = 0, where no finite alpha zeroes every
 #: coefficient): its grid is computed as for l1_ratio = 0.001.
@@ -57,14 +59,14 @@ def alpha_grid(alpha_max, n_alphas=100, eps=1e-3):
     return np.geomspace(alpha_max, alpha_max * eps, num=n_alphas)
 
 
-def alpha_max_of(problem, source=None):
+def alpha_max_of(problem, source=None, tol=PARAMS["tol"].default):
     """Smallest alpha at which every penalised coefficient of ``problem`` is zero.
 
     ``max_j |g_j| / a_j`` over penalised features, ``a_j`` the L1 weight at
     ``alpha = 1`` and ``g`` the gradient at the fit of the intercept and the
     unpenalised features (penalty factor 0) alone: the null model when there
     are none (no pass), else a short solve on ``source``. Infinite without an
-    L1 part.
+    L1 part. ``tol``: the relative tolerance of that solve.
     """
     pen = problem.penalty
     unit = pen.l1 / problem.alpha if problem.alpha > 0 else pen.l1 * 0
@@ -75,9 +77,23 @@ def alpha_max_of(problem, source=None):
         return float(np.max(np.abs(problem.null_gradient()[ok]) / unit[ok]))
     only_free = ElasticNetPenalty(pen.l1, pen.l2, pen.fixed | ~pen.unpenalised)
     restricted = dataclasses.replace(problem, penalty=only_free)
-    res = solve_newton(restricted, source, max_iter=200)
+    res = solve_newton(restricted, source, options=SolverOptions(tol=tol, max_iter=200))
     grad = problem.evaluate(source.run_pass(problem.request([(res.u, res.intercept)])))[0].grad
     return float(np.max(np.abs(grad[ok]) / unit[ok]))
+
+
+def path_grid(spec, moments, l1_ratio, source, *, alphas=None, n_alphas=100, eps=None,
+              tol=PARAMS["tol"].default):
+    """The alphas of one path, decreasing: the given ``alphas`` sorted, or glmnet's and
+    scikit-learn's grid (:func:`alpha_grid`) from ``alpha_max`` of the table whose
+    ``moments`` these are (a ridge path's as for l1_ratio = RIDGE_GRID_L1_RATIO)
+    down to ``eps`` of it (:func:`default_eps` when None). ``source`` serves the
+    short solve :func:`alpha_max_of` needs when some features are unpenalised."""
+    if alphas is not None:
+        return np.sort(np.asarray(alphas, dtype=np.float64))[::-1]
+    eps = default_eps(moments.n_rows, moments.mean_x.shape[0]) if eps is None else eps
+    unit = spec.unit(moments, max(l1_ratio, RIDGE_GRID_L1_RATIO))
+    return alpha_grid(alpha_max_of(unit, source, tol=tol), n_alphas, eps)
 
 
 @dataclass
@@ -150,20 +166,21 @@ MAX_STEP_RATIO = 1.08
 STEP_FEATURES = 64
 
 
-def path_steps(unit, alphas, *, max_iter=100, screening=True, max_features=None, limit=None,
-               devmax=None, fdev=None, saved=None, on_point=None):
+def path_steps(unit, alphas, *, options=DEFAULT_OPTIONS, stops=NO_STOPS, limit=None,
+               saved=None, on_point=None):
     """Solve ``unit.at_alpha(a)`` for every ``a`` in ``alphas`` (decreasing), as a
     generator of passes (see :func:`~.newton.newton_steps`); returns the list of
     :class:`PathPoint`.
 
-    Stops after the first point with more than ``max_features`` selected
-    features (glmnet's ``dfmax``), or after point ``limit[0]`` (a one-element
-    list other paths share: an early stop here lowers it for them). glmnet's
+    ``stops`` (:class:`~.options.PathStops`): stop after the first point with more
+    than ``max_features`` selected features (glmnet's ``dfmax``); glmnet's
     saturation rules (``glmnet.control``), from the fifth point on: stop once
     the deviance ratio ``1 - loss / null_loss`` exceeds ``devmax`` (0.999 in
     glmnet), or grew by less than ``fdev`` (1e-5) of itself since the
     previous point: the rest of the path then fits noise (or, p > n, heads
-    for perfect separation) and costs the most passes.
+    for perfect separation) and costs the most passes. ``limit``
+    (:class:`~.options.PathLimit`, shared with other paths): stop after point
+    ``limit.last``; an early stop here lowers it for them.
 
     Checkpoints (squared loss, :mod:`elasticnet_dist.checkpoint`): ``on_point(i,
     point, state)`` is called after each point with what the next one needs;
@@ -186,7 +203,7 @@ def path_steps(unit, alphas, *, max_iter=100, screening=True, max_features=None,
             progress.path_point()
         if saved.stopped or len(points) >= len(alphas):
             if limit is not None and saved.stopped:
-                limit[0] = min(limit[0], len(points) - 1)
+                limit.lower(len(points) - 1)
             return points
         u, b, grad, start, ratio_prev = yield from _resume(unit, saved, cache)
         # as many solved points as the uninterrupted path had there (its cut steps too)
@@ -195,7 +212,7 @@ def path_steps(unit, alphas, *, max_iter=100, screening=True, max_features=None,
     for i, alpha in enumerate(alphas):
         if i < len(points):
             continue
-        if limit is not None and i > limit[0]:
+        if limit is not None and i > limit.last:
             break
         nxt = alphas[i + 1] if i + 1 < len(alphas) else None
         ended = False
@@ -203,27 +220,27 @@ def path_steps(unit, alphas, *, max_iter=100, screening=True, max_features=None,
         # features in at once; the cut steps' points predict the next ones (the trail
         # starts at the last reported point, so a resumed path takes the same steps)
         trail = points
-        step = cut_step(unit, u, grad, prev, alpha) if screening else alpha
+        step = cut_step(unit, u, grad, prev, alpha) if options.screening else alpha
         while step > alpha:
             if trail is points:
                 trail = points[-1:]
             _, res, final, ev = yield from _solve_point(
-                unit, step, alpha, u, b, grad, prev, start, cache, trail, max_iter, screening)
+                unit, step, alpha, u, b, grad, prev, start, cache, trail, options)
             trail = [*trail[-1:], _Solved(float(step), res.u)]
             u, b, start, prev = res.u, res.intercept, final, step
             grad = None if ev is None else ev.grad
             solved += 1
             ended, ratio_prev = _path_ends(unit, ev, np.count_nonzero(res.u), ratio_prev,
-                                           solved, max_features, devmax, fdev)
+                                           solved, stops)
             if ended:  # as the fine grid would have ended: point i is not reached
                 break
             step = cut_step(unit, u, grad, prev, alpha)
         if ended:
             if limit is not None:
-                limit[0] = min(limit[0], i - 1)
+                limit.lower(i - 1)
             break
         problem, res, final, ev = yield from _solve_point(
-            unit, alpha, nxt, u, b, grad, prev, start, cache, trail, max_iter, screening)
+            unit, alpha, nxt, u, b, grad, prev, start, cache, trail, options)
         points.append(PathPoint(float(alpha), res.u, res.intercept, res.gap, res.tol_abs,
                                 bool(res.converged), res.n_iter, res.n_passes,
                                 None if final is None else final.stats))
@@ -231,7 +248,7 @@ def path_steps(unit, alphas, *, max_iter=100, screening=True, max_features=None,
         grad = None if ev is None else ev.grad
         solved = max(solved + 1, i + 1)
         stop, ratio_prev = _path_ends(unit, ev, points[-1].n_selected, ratio_prev, solved,
-                                      max_features, devmax, fdev)
+                                      stops)
         if on_point is not None:
             on_point(i, points[-1], {"has_final": final is not None, "ratio_prev": ratio_prev,
                                      "stopped": bool(stop), "solved": solved,
@@ -239,16 +256,17 @@ def path_steps(unit, alphas, *, max_iter=100, screening=True, max_features=None,
         progress.path_point()
         if stop:
             if limit is not None:
-                limit[0] = min(limit[0], i)
+                limit.lower(i)
             break
     return points
 
 
-def _path_ends(unit, ev, n_selected, ratio_prev, solved, max_features, devmax, fdev):
+def _path_ends(unit, ev, n_selected, ratio_prev, solved, stops):
     """``(stop, deviance ratio)`` after a solved point: more than ``max_features``
     selected (glmnet's dfmax), or, from the MIN_POINTS_BEFORE_STOP-th point on, the
     deviance ratio ``1 - loss / null_loss`` above ``devmax`` or grown by less than
     ``fdev`` of itself since the previous point (glmnet's saturation rules)."""
+    max_features, devmax, fdev = stops.max_features, stops.devmax, stops.fdev
     stop = max_features is not None and n_selected > max_features
     if ev is not None and (devmax is not None or fdev is not None) and unit.null_loss > 0:
         ratio = 1.0 - ev.loss / unit.null_loss
@@ -292,20 +310,19 @@ class _Solved:
     u: np.ndarray
 
 
-def _solve_point(unit, alpha, nxt, u, b, grad, prev, start, cache, points, max_iter,
-                 screening):
+def _solve_point(unit, alpha, nxt, u, b, grad, prev, start, cache, points, options):
     """One point of a path, warm-started from the last one and started from the
     prediction through the last two of ``points`` (a generator of passes):
     ``(problem, result, final evaluation, its Evaluation or None)``."""
     problem = unit.at_alpha(alpha)
     ws_init = look = None
-    if screening and grad is not None and prev is not None and np.isfinite(prev):
+    if options.screening and grad is not None and prev is not None and np.isfinite(prev):
         ws_init = strong_set(unit, u, grad, alpha, max(prev, alpha))
-    if screening and nxt is not None:
+    if options.screening and nxt is not None:
         look = functools.partial(_strong_candidates, unit, alpha=nxt, prev_alpha=alpha)
-    res, final = yield from newton_steps(problem, u, b, max_iter=max_iter, start=start,
-                                         cache=cache, ws_init=ws_init, lookahead=look,
-                                         guess=predicted_point(points, alpha))
+    along = AlongPath(start=start, cache=cache, ws_init=ws_init, lookahead=look,
+                      guess=predicted_point(points, alpha))
+    res, final = yield from newton_steps(problem, u, b, options=options, along=along)
     ev = None if final is None else problem.evaluate(final.stats)[0]
     return problem, res, final, ev
 
@@ -329,9 +346,9 @@ def _resume(unit, saved, cache):
     return u, b, grad, start, saved.ratio_prev
 
 
-def solve_path(unit, alphas, source, **options):
+def solve_path(unit, alphas, source, **settings):
     """:func:`path_steps` with every pass run on ``source``."""
-    return drive(path_steps(unit, alphas, **options), source.run_pass)
+    return drive(path_steps(unit, alphas, **settings), source.run_pass)
 
 
 def _strong_candidates(unit, grad, alpha, prev_alpha):
