@@ -18,7 +18,8 @@ from .folds import folds_from_splits
 from .losses import get_loss
 from .params import ESTIMATOR_DEFAULTS as D
 from .params import PATH_MAX_ITER
-from .solvers.cv import GRAM_MAX_FEATURES, choose, cross_validate
+from .solvers.cv import choose, cross_validate
+from .solvers.routes import GRAM_MAX_FEATURES
 
 
 class ElasticNetCV(ElasticNet):

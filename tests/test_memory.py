@@ -21,7 +21,7 @@ from elasticnet_dist.datasets import make_wide_table, write_parquet
 from elasticnet_dist.engines import LocalEngine
 from elasticnet_dist.engines.dask_engine import DaskEngine
 from elasticnet_dist.errors import MemoryBudgetError
-from elasticnet_dist.solvers.cv import choose_route, gram_route_bytes
+from elasticnet_dist.solvers.routes import choose_route, gram_route_bytes
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 

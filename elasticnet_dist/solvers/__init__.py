@@ -21,31 +21,19 @@ from ..errors import NonFiniteDataError
 from ..penalty import peer_to_native
 from ..problem import Moments, make_problem, moments_request
 from ..sufficient import SufficientStatistics
-from ..losses import check_solver_supports, get_loss
+from ..losses import check_solver_supports
 from ..params import choices
 from .base import SolverResult
 from .fista import solve_fista
 from .newton import solve_newton
 from .options import SolverOptions
 from .path import alpha_max_of
+from .routes import choose_solver
 
 log = logging.getLogger("elasticnet_dist")
 
 SOLVERS = choices("solver")
 
-#: Largest p for which ``solver="auto"`` uses the full Gram matrix (squared loss).
-#: Below it one pass of n p^2 / 2 flops replaces every later pass. Measured on
-#: n = 100,000 in memory (benchmarks/bench_auto.py): gram/newton time 0.58 at
-#: p = 100, 0.93 at 500, 0.73 at 1,000, 1.06 at 2,000 (422 selected) and 2.8 at
-#: 2,000 with 189 selected; on a cluster every pass avoided counts for more.
-GRAM_MAX_FEATURES = 1000
-
-
-def choose_solver(loss, n_rows, n_features):
-    """``solver="auto"``: the full Gram for narrow squared-loss tables, else Newton."""
-    if get_loss(loss).quadratic and n_features <= GRAM_MAX_FEATURES:
-        return "gram"
-    return "newton"
 
 
 @dataclass

@@ -35,22 +35,18 @@ from .. import progress
 from .._text import count
 from ..losses import GREATER_IS_BETTER, get_loss
 from ..memory import available_memory
-from ..params import PARAMS, choices
+from ..params import choices
 from ..passes import PassRequest, fold_slice, fold_total, hessian_keys, symmetric_grams
-from ..reduction import FAN_IN
 from ..problem import Moments, moments_request
 from ..sufficient import SufficientStatistics
 from . import check_finite_moments
 from .options import NO_STOPS, PathLimit, PathStops, ProblemSpec, SolverOptions
 from .path import path_grid, path_steps
+from .routes import GRAM_MAX_FEATURES, choose_route
 from .newton import drive
 
 log = logging.getLogger("elasticnet_dist")
 
-#: Largest p for the one-pass route: its driver holds about 2K + 4 p x p matrices
-#: (:func:`gram_route_bytes`: 1.9 GB for K = 5 at p = 4,096, the limit of Spark
-#: MLlib's normal-equation solver too) and each block computes n_b p^2 / 2 flops.
-GRAM_MAX_FEATURES = PARAMS["gram_max_features"].default
 #: Bins of the held-out histograms of the linear predictor (for the AUC; see
 #: passes.auc_bin): pairs of rows in one bin count as ties.
 AUC_BINS = 2048
@@ -154,46 +150,6 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
     return CVPath(l1_ratios, grid, scores, coefs, coefs_std, intercepts, n_features, gaps,
                   converged, problems[0][0].std.constant.copy(), fold_rows, route, n_passes,
                   timings, problems[0][0].gap_tolerance(tol))
-
-
-def gram_route_bytes(n_features, n_folds):
-    """Memory of the one-pass route: on the driver about 2K + 4 p x p float64
-    matrices (the K folds' Gram sums, their total, the centred Gram of the full
-    data and of each training set, two temporaries); in one merge task of the
-    pass FAN_IN + 1 stacks of K (the partial sums merged and their total).
-    Returns ``(driver bytes, task bytes)``."""
-    square = 8 * n_features ** 2
-    return (2 * n_folds + 4) * square, (FAN_IN + 1) * n_folds * square
-
-
-#: Share of a worker's memory limit a merge task may take (Dask pauses a worker at 80%).
-TASK_SHARE = 0.6
-
-
-def choose_route(loss, n_features, n_folds, gram_max_features, available=None,
-                 task_limit=None):
-    """``"gram"`` for the squared loss with at most ``gram_max_features`` features
-    whose p x p statistics fit in the driver's ``available`` memory and in
-    TASK_SHARE of a worker's ``task_limit`` (bytes; None: unknown), else
-    ``"passes"`` (with a log line saying why, if memory decided)."""
-    if not get_loss(loss).quadratic or n_features > gram_max_features:
-        return "passes"
-    driver, task = gram_route_bytes(n_features, n_folds)
-    short = []
-    if available is not None and driver > available:
-        short.append("%.2f GB on the driver (%.2f GB available)" % (driver / 1e9,
-                                                                   available / 1e9))
-    if task_limit is not None and task > TASK_SHARE * task_limit:
-        short.append("%.2f GB in one merge task on a worker (memory limit %.2f GB)"
-                     % (task / 1e9, task_limit / 1e9))
-    if short:
-        log.warning("the one-pass cross-validation (p = %d, %d folds) would need %s: using "
-                    "the pass-per-step route instead (give the driver or the workers more "
-                    "memory to keep it; search.gram_max_features below %d chooses the pass "
-                    "route without this check)", n_features, n_folds, " and ".join(short),
-                    n_features)
-        return "passes"
-    return "gram"
 
 
 def _minus(total, part):

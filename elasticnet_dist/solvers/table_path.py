@@ -10,7 +10,7 @@ import numpy as np
 from ..memory import available_memory
 from ..sufficient import SufficientStatistics
 from . import read_moments
-from .cv import GRAM_MAX_FEATURES, choose_route
+from .routes import GRAM_MAX_FEATURES, choose_route
 from .options import DEFAULT_OPTIONS, NO_STOPS
 from .path import path_grid, solve_path
 
@@ -34,7 +34,7 @@ def table_path(source, spec, l1_ratio, *, alphas=None, n_alphas=100, eps=None,
                options=DEFAULT_OPTIONS, stops=NO_STOPS, gram_max_features=GRAM_MAX_FEATURES):
     """The path of ``spec``'s problem at ``l1_ratio`` over the rows of ``source``.
 
-    The route (:func:`~.cv.choose_route` without folds): a quadratic loss with at
+    The route (:func:`~.routes.choose_route` without folds): a quadratic loss with at
     most ``gram_max_features`` features reads the moments and the Gram matrix in
     one pass and walks the path from them (no further pass); otherwise every point
     costs passes. The grid: :func:`~.path.path_grid`. Stops: ``stops``
