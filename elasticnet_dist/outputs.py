@@ -13,10 +13,12 @@ Rules every command follows (``select``, ``apply``, ``report``, checkpoints):
   :data:`APPLY_MARKER`) or an empty one (:func:`check_replaceable`);
 - one run at a time per output: :class:`OutputLock` holds an exclusive
   ``flock`` for the run and names the holder to a second run;
-- files appear whole (:func:`write_atomic`: a temporary file beside the target,
-  fsynced, renamed) and a set of files appears in one step that SIGINT/SIGTERM
+- files appear whole (:func:`write_atomic`, the one writer of manifests, reports,
+  checkpoints and ``apply``'s marker: a temporary file beside the target, fsynced,
+  renamed; on an fsspec URL a temporary object moved onto the target, with the
+  store's guarantees) and a set of files appears in one step that SIGINT/SIGTERM
   cannot interrupt (:func:`commit_files`: the signals are blocked for the few
-  renames and delivered after).
+  renames and delivered after; :func:`replace_folder` swaps ``apply``'s folder).
 """
 from __future__ import annotations
 
@@ -127,8 +129,19 @@ def write_atomic(path, data, *, sync=True, mode=None):
     that a reader, or a crash, sees the old file or the new one, never a mix: a
     temporary file beside ``path``, flushed and fsynced, renamed over it, the
     folder fsynced. An :class:`OSError` (a full disk, a read-only folder) becomes an
-    :class:`OutputWriteError` naming ``path``; nothing is left behind."""
+    :class:`OutputWriteError` naming ``path``; nothing is left behind.
+
+    The one writer of the manifest, the report's files, checkpoints and ``apply``'s
+    marker. A URL (``s3://``, ``gs://``, ``memory://``, any fsspec protocol but
+    ``file``) goes through fsspec (:func:`_write_remote`): there the guarantee is
+    the store's, see that function. The commands still refuse URL outputs
+    (:func:`local_output_path`) until their folder-level commit exists there too."""
     path = os.fspath(path)
+    match = _SCHEME.match(path)
+    if match and match.group(1).lower() != "file":
+        return _write_remote(path, data)
+    if match:
+        path = path[len("file://"):] or "/"
     folder = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
@@ -154,6 +167,38 @@ def write_atomic(path, data, *, sync=True, mode=None):
         raise
     if sync:
         fsync_dir(folder)
+
+
+def _write_remote(url, data):
+    """:func:`write_atomic` on an fsspec file system: the object is written whole under
+    a temporary name beside ``url`` (``.<name>.<random>.tmp``), then moved onto it.
+
+    What holds: object stores (S3, GCS, Azure) create an object in one PUT, so a
+    reader of ``url`` sees the old object or the new one, never part of one; a
+    failed write removes the temporary object. What does not: the move is a copy
+    and a delete, so for a moment both keys exist, and a crash between them leaves
+    the temporary object behind (its name says what it is); there is no fsync."""
+    import uuid
+
+    import fsspec
+
+    fs, target = fsspec.core.url_to_fs(url)
+    folder, name = target.rsplit("/", 1) if "/" in target else ("", target)
+    tmp = "%s/.%s.%s.tmp" % (folder, name, uuid.uuid4().hex[:12]) if folder \
+        else ".%s.%s.tmp" % (name, uuid.uuid4().hex[:12])
+    try:
+        with fs.open(tmp, "wb") as f:
+            if callable(data):
+                data(f)
+            else:
+                f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        fs.mv(tmp, target)
+    except BaseException as exc:
+        with contextlib.suppress(Exception):
+            fs.rm(tmp)
+        if isinstance(exc, OSError):
+            raise OutputWriteError(_cannot_write(url, exc)) from None
+        raise
 
 
 def _cannot_write(path, exc):
