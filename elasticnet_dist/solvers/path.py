@@ -190,13 +190,9 @@ def path_steps(unit, alphas, *, options=DEFAULT_OPTIONS, stops=NO_STOPS, limit=N
     """
     squared = unit.loss.quadratic
     cache = GramCache() if squared else None
-    u = b = None
-    start = None
-    grad = unit.null_gradient()
-    prev = alpha_max_of(unit) if not np.any(unit.penalty.unpenalised) else None
+    walk = _Walk(grad=unit.null_gradient(),
+                 prev=alpha_max_of(unit) if not np.any(unit.penalty.unpenalised) else None)
     points = []
-    ratio_prev = None
-    solved = 0  # points solved, the cut steps of a coarse grid included
     if saved is not None:
         points = list(saved.points)
         for _ in points:
@@ -205,10 +201,11 @@ def path_steps(unit, alphas, *, options=DEFAULT_OPTIONS, stops=NO_STOPS, limit=N
             if limit is not None and saved.stopped:
                 limit.lower(len(points) - 1)
             return points
-        u, b, grad, start, ratio_prev = yield from _resume(unit, saved, cache)
+        walk.u, walk.b, walk.grad, walk.start, walk.ratio_prev = yield from _resume(
+            unit, saved, cache)
         # as many solved points as the uninterrupted path had there (its cut steps too)
-        solved = max(saved.solved, len(points))
-        prev = points[-1].alpha
+        walk.solved = max(saved.solved, len(points))
+        walk.prev = points[-1].alpha
     for i, alpha in enumerate(alphas):
         if i < len(points):
             continue
@@ -220,38 +217,36 @@ def path_steps(unit, alphas, *, options=DEFAULT_OPTIONS, stops=NO_STOPS, limit=N
         # features in at once; the cut steps' points predict the next ones (the trail
         # starts at the last reported point, so a resumed path takes the same steps)
         trail = points
-        step = cut_step(unit, u, grad, prev, alpha) if options.screening else alpha
+        step = cut_step(unit, walk.u, walk.grad, walk.prev, alpha) if options.screening \
+            else alpha
         while step > alpha:
             if trail is points:
                 trail = points[-1:]
-            _, res, final, ev = yield from _solve_point(
-                unit, step, alpha, u, b, grad, prev, start, cache, trail, options)
+            _, res, final, ev = yield from _solve_point(unit, step, alpha, walk, cache, trail,
+                                                        options)
             trail = [*trail[-1:], _Solved(float(step), res.u)]
-            u, b, start, prev = res.u, res.intercept, final, step
-            grad = None if ev is None else ev.grad
-            solved += 1
-            ended, ratio_prev = _path_ends(unit, ev, np.count_nonzero(res.u), ratio_prev,
-                                           solved, stops)
+            walk.advance(step, res, final, ev)
+            walk.solved += 1
+            ended = walk.ends(unit, ev, np.count_nonzero(res.u), stops)
             if ended:  # as the fine grid would have ended: point i is not reached
                 break
-            step = cut_step(unit, u, grad, prev, alpha)
+            step = cut_step(unit, walk.u, walk.grad, walk.prev, alpha)
         if ended:
             if limit is not None:
                 limit.lower(i - 1)
             break
-        problem, res, final, ev = yield from _solve_point(
-            unit, alpha, nxt, u, b, grad, prev, start, cache, trail, options)
+        _, res, final, ev = yield from _solve_point(unit, alpha, nxt, walk, cache, trail,
+                                                    options)
         points.append(PathPoint(float(alpha), res.u, res.intercept, res.gap, res.tol_abs,
                                 bool(res.converged), res.n_iter, res.n_passes,
                                 None if final is None else final.stats))
-        u, b, start, prev = res.u, res.intercept, final, alpha
-        grad = None if ev is None else ev.grad
-        solved = max(solved + 1, i + 1)
-        stop, ratio_prev = _path_ends(unit, ev, points[-1].n_selected, ratio_prev, solved,
-                                      stops)
+        walk.advance(alpha, res, final, ev)
+        walk.solved = max(walk.solved + 1, i + 1)
+        stop = walk.ends(unit, ev, points[-1].n_selected, stops)
         if on_point is not None:
-            on_point(i, points[-1], {"has_final": final is not None, "ratio_prev": ratio_prev,
-                                     "stopped": bool(stop), "solved": solved,
+            on_point(i, points[-1], {"has_final": final is not None,
+                                     "ratio_prev": walk.ratio_prev, "stopped": bool(stop),
+                                     "solved": walk.solved,
                                      "cache_idx": cache.idx if squared else []})
         progress.path_point()
         if stop:
@@ -259,6 +254,34 @@ def path_steps(unit, alphas, *, options=DEFAULT_OPTIONS, stops=NO_STOPS, limit=N
                 limit.lower(i)
             break
     return points
+
+
+@dataclass
+class _Walk:
+    """Where a path stands after its last solved point: the solution ``(u, b)``, the
+    evaluation left by its last pass (``start``: the next point's first pass) and its
+    gradient, the alpha it was solved at (``prev``), the deviance ratio seen last,
+    and the points solved so far (a coarse grid's cut steps included)."""
+
+    u: Optional[np.ndarray] = None
+    b: Optional[float] = None
+    start: Optional[Evaluation] = None
+    grad: Optional[np.ndarray] = None
+    prev: Optional[float] = None
+    ratio_prev: Optional[float] = None
+    solved: int = 0
+
+    def advance(self, alpha, res, final, ev):
+        """The point just solved at ``alpha``: its result, final evaluation and ``ev``."""
+        self.u, self.b, self.start, self.prev = res.u, res.intercept, final, alpha
+        self.grad = None if ev is None else ev.grad
+
+    def ends(self, unit, ev, n_selected, stops):
+        """Whether the path ends after the point just solved (:func:`_path_ends`);
+        records its deviance ratio."""
+        stop, self.ratio_prev = _path_ends(unit, ev, n_selected, self.ratio_prev,
+                                           self.solved, stops)
+        return stop
 
 
 def _path_ends(unit, ev, n_selected, ratio_prev, solved, stops):
@@ -310,11 +333,12 @@ class _Solved:
     u: np.ndarray
 
 
-def _solve_point(unit, alpha, nxt, u, b, grad, prev, start, cache, points, options):
-    """One point of a path, warm-started from the last one and started from the
-    prediction through the last two of ``points`` (a generator of passes):
+def _solve_point(unit, alpha, nxt, walk, cache, points, options):
+    """One point of a path, warm-started from where the ``walk`` stands and started
+    from the prediction through the last two of ``points`` (a generator of passes):
     ``(problem, result, final evaluation, its Evaluation or None)``."""
     problem = unit.at_alpha(alpha)
+    u, b, grad, prev, start = walk.u, walk.b, walk.grad, walk.prev, walk.start
     ws_init = look = None
     if options.screening and grad is not None and prev is not None and np.isfinite(prev):
         ws_init = strong_set(unit, u, grad, alpha, max(prev, alpha))
