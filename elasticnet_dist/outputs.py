@@ -151,10 +151,7 @@ def write_atomic(path, data, *, sync=True, mode=None):
     try:
         os.fchmod(fd, _file_mode(path) if mode is None else mode)
         with os.fdopen(fd, "wb") as f:
-            if callable(data):
-                data(f)
-            else:
-                f.write(data.encode("utf-8") if isinstance(data, str) else data)
+            _write_data(f, data)
             if sync:
                 f.flush()
                 os.fsync(f.fileno())
@@ -188,10 +185,7 @@ def _write_remote(url, data):
         else ".%s.%s.tmp" % (name, uuid.uuid4().hex[:12])
     try:
         with fs.open(tmp, "wb") as f:
-            if callable(data):
-                data(f)
-            else:
-                f.write(data.encode("utf-8") if isinstance(data, str) else data)
+            _write_data(f, data)
         fs.mv(tmp, target)
     except BaseException as exc:
         with contextlib.suppress(Exception):
@@ -199,6 +193,14 @@ def _write_remote(url, data):
         if isinstance(exc, OSError):
             raise OutputWriteError(_cannot_write(url, exc)) from None
         raise
+
+
+def _write_data(f, data):
+    """Text (as UTF-8), bytes, or a function that writes to the binary file ``f``."""
+    if callable(data):
+        data(f)
+    else:
+        f.write(data.encode("utf-8") if isinstance(data, str) else data)
 
 
 def _cannot_write(path, exc):
