@@ -27,7 +27,8 @@ log = logging.getLogger("elasticnet_dist")
 
 @dataclass
 class LoadedTable:
-    """A table cached on an engine, ready for passes (``engine`` is the source)."""
+    """A table cached on an engine, ready for passes (the solvers see the engine
+    through :class:`~elasticnet_dist.sources.EngineSource`)."""
 
     engine: object
     table: TableInput
