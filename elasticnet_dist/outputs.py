@@ -27,6 +27,7 @@ import datetime
 import errno
 import json
 import os
+import posixpath
 import re
 import shutil
 import signal
@@ -148,7 +149,7 @@ def write_atomic(path, data, *, sync=True, mode=None):
                                    dir=folder)
     except OSError as exc:
         raise OutputWriteError(_cannot_write(path, exc)) from None
-    try:
+    with _removed_on_failure(path, lambda: os.unlink(tmp)):
         os.fchmod(fd, _file_mode(path) if mode is None else mode)
         with os.fdopen(fd, "wb") as f:
             _write_data(f, data)
@@ -156,12 +157,6 @@ def write_atomic(path, data, *, sync=True, mode=None):
                 f.flush()
                 os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise OutputWriteError(_cannot_write(path, exc)) from None
-        raise
     if sync:
         fsync_dir(folder)
 
@@ -180,18 +175,26 @@ def _write_remote(url, data):
     import fsspec
 
     fs, target = fsspec.core.url_to_fs(url)
-    folder, name = target.rsplit("/", 1) if "/" in target else ("", target)
-    tmp = "%s/.%s.%s.tmp" % (folder, name, uuid.uuid4().hex[:12]) if folder \
-        else ".%s.%s.tmp" % (name, uuid.uuid4().hex[:12])
-    try:
+    folder, name = posixpath.split(target)
+    tmp = posixpath.join(folder, ".%s.%s.tmp" % (name, uuid.uuid4().hex[:12]))
+    with _removed_on_failure(url, lambda: fs.rm(tmp)):
         with fs.open(tmp, "wb") as f:
             _write_data(f, data)
         fs.mv(tmp, target)
+
+
+@contextlib.contextmanager
+def _removed_on_failure(target, remove):
+    """Around the writing of ``target`` through a temporary: on any failure the
+    temporary is removed (``remove()``, best effort) and an :class:`OSError` becomes
+    an :class:`OutputWriteError` naming ``target``."""
+    try:
+        yield
     except BaseException as exc:
         with contextlib.suppress(Exception):
-            fs.rm(tmp)
+            remove()
         if isinstance(exc, OSError):
-            raise OutputWriteError(_cannot_write(url, exc)) from None
+            raise OutputWriteError(_cannot_write(target, exc)) from None
         raise
 
 
