@@ -270,6 +270,7 @@ class CheckpointedSource(SourceBase):
         self.n_passes = source.n_passes
         self.n_rows, self.n_features = source.n_rows, source.n_features
         self.solve_tasks = source.solve_tasks
+        self.pass_overhead, self.cores = source.pass_overhead, source.cores
         self._replaying = True
 
     def run_pass(self, request):

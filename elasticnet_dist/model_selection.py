@@ -266,7 +266,8 @@ def _is_count(cv):
 @dataclass
 class EnetPath:
     """A regularization path on the original scale (scikit-learn's layout:
-    ``coefs`` is (n_features, n_alphas))."""
+    ``coefs`` is (n_features, n_alphas)); ``route``: ``"gram"`` or ``"passes"``
+    (:mod:`elasticnet_dist.solvers.routes`)."""
 
     alphas: np.ndarray
     coefs: np.ndarray
@@ -275,6 +276,7 @@ class EnetPath:
     n_features: np.ndarray
     converged: np.ndarray
     n_passes: int
+    route: str = "passes"
 
 
 def enet_path(X, y, *, l1_ratio=0.5, loss="squared", eps=None, n_alphas=100, alphas=None,
@@ -287,9 +289,10 @@ def enet_path(X, y, *, l1_ratio=0.5, loss="squared", eps=None, n_alphas=100, alp
     (``eps`` 1e-3 when n > p else 1e-2), geometric. Warm starts, sequential
     strong rules (``screening``) checked against the KKT conditions of every
     feature, and one pass per point at most (squared loss with p <=
-    ``gram_max_features``: one pass in all). ``max_features`` stops after the
-    first point with more selected features (glmnet's ``dfmax``), so the path
-    may be shorter than ``alphas``. Returns an :class:`EnetPath`.
+    ``gram_max_features`` where the route's cost model prefers it: one pass in
+    all). ``max_features`` stops after the first point with more selected
+    features (glmnet's ``dfmax``), so the path may be shorter than ``alphas``.
+    Returns an :class:`EnetPath`.
     """
     v.check_path_params(l1_ratio, loss, eps, n_alphas, tol, max_iter, screening, max_features,
                         gram_max_features, fit_intercept, standardize)
@@ -308,4 +311,4 @@ def enet_path(X, y, *, l1_ratio=0.5, loss="squared", eps=None, n_alphas=100, alp
                           gram_max_features=gram_max_features)
     return EnetPath(alphas=path.alphas, coefs=path.coefs.T, intercepts=path.intercepts,
                     dual_gaps=path.gaps, n_features=path.n_features,
-                    converged=path.converged, n_passes=path.n_passes)
+                    converged=path.converged, n_passes=path.n_passes, route=path.route)

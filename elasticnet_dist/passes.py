@@ -1,7 +1,7 @@
 """One pass over the data: the only way a solver touches rows.
 
 A pass evaluates :func:`block_stats` on every block of rows ``(X, y, s)`` and
-adds the results in a fixed order (:func:`merge_stats`). Every statistic is a
+adds the results in a fixed order (:func:`~.reduction.merge_stats`). Every statistic is a
 plain sum over rows, so any partitioning of the table and any engine (local,
 Dask, Spark) gives the same answer up to rounding.
 
@@ -46,7 +46,7 @@ import numpy as np
 from scipy.linalg.blas import dsyrk
 
 from .losses import get_loss
-from .reduction import PassHint, merge_stats
+from .reduction import PassHint
 
 @dataclass(frozen=True)
 class HessianBlock:
@@ -190,45 +190,40 @@ def symmetric_grams(stats):
 def _points(X, y, s, request, fold, out):
     """The per-point sums of ``request.coefs`` (and their Hessian blocks) into ``out``.
 
-    ``fold`` is the fold of every row of this chunk (None outside CV): points
-    holding it out get their validation sums here and no training sums.
+    ``fold`` is the fold of every row of this chunk (an array; None outside CV):
+    a point's training sums run over the rows outside the fold it holds out
+    (``request.holdout``), its validation sums over the rows inside. Every point
+    takes one product with the chunk whatever the folds: the rows a point does
+    not train on get weight 0 (a mask, ``train``, rows x points).
     """
     loss = get_loss(request.loss)
     coefs = np.atleast_2d(request.coefs)
-    k = coefs.shape[0]
-    train = np.ones(k, dtype=bool) if fold is None else request.holdout != fold
     eta = X @ coefs.T + request.intercepts  # (m, k)
     yk = y[:, None]
-    loss_sums = s @ loss.value(yk, eta)
-    out["loss_sum"] = np.where(train, loss_sums, 0.0)
+    train = None if fold is None else fold[:, None] != request.holdout[None, :]
+    st = s[:, None] if train is None else s[:, None] * train  # training weights (m, k)
+    values = loss.value(yk, eta)
+    out["loss_sum"] = np.einsum("ik,ik->k", st, values)
     curv = loss.dual_curvature(yk, eta)
     if curv is not None:
-        out["dual_curv_sum"] = np.where(train, s @ curv, 0.0)
+        out["dual_curv_sum"] = np.einsum("ik,ik->k", st, curv)
     if request.gradient:
-        d = s[:, None] * loss.derivative(yk, eta)
-        grad = np.zeros((k, X.shape[1]))
-        idx = np.flatnonzero(train)
-        if idx.size:
-            grad[idx] = (X.T @ d[:, idx]).T
-        out["grad"] = grad
-        out["grad_sum"] = np.where(train, d.sum(axis=0), 0.0)
+        d = st * loss.derivative(yk, eta)
+        out["grad"] = (X.T @ d).T
+        out["grad_sum"] = d.sum(axis=0)
     for i, spec in enumerate(request.hessians):
-        if train[spec.point]:
-            h = s if loss.quadratic else s * loss.curvature(y, eta[:, spec.point])
-            block, col_sums, h_sum = _hessian_block(X, h, spec)
-        else:
-            n_rows = spec.cols.shape[0] if spec.rows is None else spec.rows.shape[0]
-            block = np.zeros((n_rows, spec.cols.shape[0]))
-            col_sums, h_sum = np.zeros(spec.cols.shape[0]), np.float64(0.0)
-        out.update(zip(hessian_keys(i), (block, col_sums, h_sum), strict=True))
+        h = st[:, spec.point]
+        if not loss.quadratic:
+            h = h * loss.curvature(y, eta[:, spec.point])
+        out.update(zip(hessian_keys(i), _hessian_block(X, h, spec), strict=True))
     if request.holdout is not None:
-        weight = s.sum()
-        out["train_weight_sum"] = np.where(train, weight, 0.0)
-        out["valid_weight_sum"] = np.where(train, 0.0, weight)
-        out["valid_loss_sum"] = np.where(train, 0.0, loss_sums)
+        sv = s[:, None] - st  # validation weights: exactly s or 0
+        out["train_weight_sum"] = st.sum(axis=0)
+        out["valid_weight_sum"] = sv.sum(axis=0)
+        out["valid_loss_sum"] = np.einsum("ik,ik->k", sv, values)
         if request.auc_bins:
             out["valid_pos_hist"], out["valid_neg_hist"] = _histograms(
-                eta, y, s, ~train, request.auc_bins)
+                eta, y, s, fold, request.holdout, request.auc_bins)
 
 
 def auc_bin(eta, bins):
@@ -240,14 +235,19 @@ def auc_bin(eta, bins):
     return np.clip(((t + 1.0) * (0.5 * bins)).astype(np.int64), 0, bins - 1)
 
 
-def _histograms(eta, y, s, valid, bins):
-    """Weighted histograms of eta over positive and negative rows, valid points only."""
+def _histograms(eta, y, s, fold, holdout, bins):
+    """Weighted histograms of eta over the positive and negative rows each point
+    holds out (``fold``: the fold of every row; ``holdout``: each point's)."""
     k = eta.shape[1]
     pos, neg = np.zeros((k, bins)), np.zeros((k, bins))
-    for j in np.flatnonzero(valid):
-        b = auc_bin(eta[:, j], bins)
-        pos[j] = np.bincount(b, weights=s * (y == 1), minlength=bins)
-        neg[j] = np.bincount(b, weights=s * (y != 1), minlength=bins)
+    positive = y == 1
+    for j in np.flatnonzero(holdout >= 0):
+        rows = fold == holdout[j]
+        if not rows.any():
+            continue
+        b = auc_bin(eta[rows, j], bins)
+        pos[j] = np.bincount(b, weights=s[rows] * positive[rows], minlength=bins)
+        neg[j] = np.bincount(b, weights=s[rows] * ~positive[rows], minlength=bins)
     return pos, neg
 
 
@@ -258,7 +258,7 @@ def block_stats(X, y, s, request: PassRequest, fold=None, gram_out=None, accumul
     ----------
     X : (m, p) float array, y : (m,) float array, s : (m,) non-negative weights.
     request : PassRequest
-    fold : int, optional. The fold of every row (requests with ``holdout``).
+    fold : (m,) int array, optional. The fold of every row (requests with ``holdout``).
     gram_out : (p, p) C-ordered float64 array, optional. Its lower triangle
         receives the Gram matrix (``full_gram``; the upper one is left alone),
         or gets it added with ``accumulate`` (``gram`` is then not returned).
@@ -324,18 +324,19 @@ def chunked_block_stats(X, y, s, request: PassRequest, rows=None, fold_bounds=No
     if fold_bounds is None or len(fold_bounds) != request.n_folds + 1:
         raise ValueError("a pass over %d folds needs blocks loaded with %d folds"
                          % (request.n_folds, request.n_folds))
+    if not request.by_fold:  # holdout: one pass over the rows, each knowing its fold
+        fold = np.repeat(np.arange(request.n_folds), np.diff(fold_bounds))
+        return _chunks(X, y, s, request, 0, n, rows, fold)
     bounds = list(zip(fold_bounds[:-1], fold_bounds[1:], strict=True))
     # by_fold with the Gram matrix: each fold's p x p sum goes straight into its
     # slice of the stacked (K, p, p) result, lower triangle only (see the module's
     # doc). At p = 2,000 copying 32 MB per fold cost a third of this pass, and syrk
     # into the buffer is 25-35% faster than A'A (which fills both triangles).
     grams = (np.zeros((request.n_folds,) + (X.shape[1],) * 2)
-             if request.by_fold and request.full_gram else None)
-    per_fold = [_chunks(X, y, s, request, int(a), int(b), rows, f,
+             if request.full_gram else None)
+    per_fold = [_chunks(X, y, s, request, int(a), int(b), rows, None,
                         None if grams is None else grams[f]) if b > a else None
                 for f, (a, b) in enumerate(bounds)]
-    if not request.by_fold:
-        return merge_stats(per_fold)
     template = next(part for part in per_fold if part is not None)
     out = {key: np.zeros((request.n_folds,) + np.shape(value)) for key, value in template.items()
            if key != "gram" or grams is None}
@@ -360,7 +361,8 @@ def _chunks(X, y, s, request, start, stop, rows, fold, gram_out=None):
         if Xc.dtype != np.float64:
             Xc = Xc.astype(np.float64)
         sc = np.ones(j - i) if s is None else s[i:j]
-        part = block_stats(Xc, y[i:j], sc, request, fold, gram_out,
+        part = block_stats(Xc, y[i:j], sc, request, None if fold is None else fold[i:j],
+                           gram_out,
                            accumulate=total is not None)
         if total is None:
             total = part

@@ -18,6 +18,7 @@ Coordinates with ``a_j = c_j = 0`` are unpenalised; coordinates in ``fixed``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -37,16 +38,28 @@ class ElasticNetPenalty:
     l2: np.ndarray
     fixed: np.ndarray
 
-    @property
+    # The masks are computed once per penalty: a solver asks for them at every step
+    # (a path's point builds its penalty once and takes several steps).
+    @cached_property
     def unpenalised(self):
         """Free coordinates with no penalty at all (their gradient must vanish)."""
         return (self.l1 == 0) & (self.l2 == 0) & ~self.fixed
+
+    @cached_property
+    def _pure_l1(self):
+        return (self.l2 == 0) & (self.l1 > 0) & ~self.fixed
+
+    @cached_property
+    def _ridge(self):
+        return (self.l2 > 0) & ~self.fixed
 
     def subset(self, idx):
         return ElasticNetPenalty(self.l1[idx], self.l2[idx], self.fixed[idx])
 
     def value(self, u):
-        return float(np.sum(self.l1 * np.abs(u)) + 0.5 * np.sum(self.l2 * u * u))
+        used = np.flatnonzero(u)  # solutions are sparse: only their support counts
+        u, l1, l2 = u[used], self.l1[used], self.l2[used]
+        return float(l1 @ np.abs(u) + 0.5 * (l2 @ (u * u)))
 
     def prox(self, z, step):
         """argmin_u  (u - z)^2 / (2 step) + P(u)  =  S(z, step a) / (1 + step c)."""
@@ -69,7 +82,7 @@ class ElasticNetPenalty:
         Pure-L1 coordinates (c_j = 0 < a_j) have a conjugate that is the
         indicator of |q| <= a_j; ridge parts have a finite conjugate everywhere.
         """
-        pure_l1 = (self.l2 == 0) & (self.l1 > 0) & ~self.fixed
+        pure_l1 = self._pure_l1
         g = np.abs(grad[pure_l1])
         a = self.l1[pure_l1]
         over = g > a
@@ -83,7 +96,7 @@ class ElasticNetPenalty:
         P_j*(q) = max(|q| - a_j, 0)^2 / (2 c_j) when c_j > 0, and 0 for pure-L1
         coordinates (the caller scales q so that |q_j| <= a_j there).
         """
-        ridge = (self.l2 > 0) & ~self.fixed
+        ridge = self._ridge
         excess = np.maximum(np.abs(q[ridge]) - self.l1[ridge], 0.0)
         return float(np.sum(excess * excess / (2.0 * self.l2[ridge])))
 

@@ -12,7 +12,9 @@ defaults of :class:`SourceBase` (never probed with ``getattr``):
 - ``task_memory_limit()``: bytes one task on a worker may use (None: unknown);
 - ``solve_tasks``: a function running independent driver jobs on the workers
   (None: the driver solves them), see
-  :meth:`~elasticnet_dist.engines.dask_engine.DaskEngine.solve_tasks`.
+  :meth:`~elasticnet_dist.engines.dask_engine.DaskEngine.solve_tasks`;
+- ``pass_overhead`` (seconds) and ``cores``: a pass's fixed cost and the cores
+  its arithmetic runs on, for the route's cost model (:mod:`.solvers.routes`).
 
 Implementations: :class:`InMemorySource` (arrays in this process),
 :class:`EngineSource` (a loaded engine: the request becomes the kernel the
@@ -22,6 +24,7 @@ engine maps over its blocks), :class:`~elasticnet_dist.sufficient.SufficientStat
 """
 from __future__ import annotations
 
+import os
 from typing import Optional, Protocol, runtime_checkable
 
 import numpy as np
@@ -38,6 +41,8 @@ class Source(Protocol):
     n_passes: int
     checkpoint: Optional[object]
     solve_tasks: Optional[object]
+    pass_overhead: float
+    cores: int
 
     def reference_row(self) -> tuple: ...
 
@@ -47,10 +52,13 @@ class Source(Protocol):
 
 
 class SourceBase:
-    """The optional capabilities, absent."""
+    """The optional capabilities, absent; a pass costs no fixed overhead and runs on
+    this machine's cores (the cost model of :mod:`.solvers.routes` reads both)."""
 
     checkpoint = None
     solve_tasks = None
+    pass_overhead = 0.0
+    cores = os.cpu_count() or 1
 
     def task_memory_limit(self):
         return None
@@ -88,6 +96,8 @@ class EngineSource(SourceBase):
 
     def __init__(self, engine):
         self.engine = engine
+        self.pass_overhead = engine.pass_overhead
+        self.cores = engine.cores()
         if engine.runs_tasks:
             self.solve_tasks = engine.solve_tasks
 

@@ -21,7 +21,6 @@ from elasticnet_dist.datasets import make_wide_table, write_parquet
 from elasticnet_dist.engines import LocalEngine
 from elasticnet_dist.engines.dask_engine import DaskEngine
 from elasticnet_dist.errors import MemoryBudgetError
-from elasticnet_dist.solvers.routes import choose_route, gram_route_bytes
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
@@ -121,20 +120,6 @@ def test_streaming_passes_give_the_cached_answer_to_the_bit(loss, tmp_path):
     scores = "mse_path_" if loss == "squared" else "scores_"
     for name in ("coef_path_", "intercept_path_", scores):
         assert np.array_equal(getattr(streamed, name), getattr(cached, name), equal_nan=True)
-
-
-def test_the_one_pass_route_gives_way_when_its_matrices_do_not_fit(caplog):
-    driver, task = gram_route_bytes(2000, 5)
-    assert driver == 14 * 8 * 2000 ** 2 and task == 9 * 5 * 8 * 2000 ** 2
-    assert choose_route("squared", 2000, 5, 4096, available=64e9, task_limit=8e9) == "gram"
-    assert choose_route("squared", 2000, 5, 4096) == "gram"  # nothing known: no check
-    with caplog.at_level("WARNING", logger="elasticnet_dist"):
-        assert choose_route("squared", 2000, 5, 4096, available=0.3e9) == "passes"
-        assert choose_route("squared", 2000, 5, 4096, task_limit=2e9) == "passes"
-    assert "0.45 GB on the driver (0.30 GB available)" in caplog.text
-    assert "1.44 GB in one merge task on a worker (memory limit 2.00 GB)" in caplog.text
-    assert choose_route("squared", 5000, 5, 4096) == "passes"
-    assert choose_route("logistic", 10, 5, 4096) == "passes"
 
 
 def test_the_stage_config_reaches_the_engine(tmp_path):

@@ -151,6 +151,8 @@ class DaskEngine(BlockEngine):
     """
 
     name = "dask"
+    #: About 30 ms per pass on a LocalCluster (benchmarks/README.md), more on a network.
+    pass_overhead = 0.03
     frame_kind = "dask"
 
     def __init__(self, cluster=None, n_workers=None, memory_limit="auto", timeout=None,
@@ -176,6 +178,10 @@ class DaskEngine(BlockEngine):
 
     def n_workers(self):
         return len(self.client.scheduler_info().get("workers", {}))
+
+    def cores(self):
+        workers = self.client.scheduler_info().get("workers", {}).values()
+        return max(1, sum(int(w.get("nthreads", 1)) for w in workers))
 
     def _load(self, pieces, decoder):
         check_reachable(pieces, self.name)

@@ -252,6 +252,8 @@ class SparkEngine(BlockEngine):
     """
 
     name = "spark"
+    #: One Spark job per pass: about 0.15 s in local mode (benchmarks/README.md).
+    pass_overhead = 0.15
     frame_kind = "spark"
 
     def __init__(self, cluster=None, staging_dir=None, conf=None, slots=None):
@@ -269,6 +271,9 @@ class SparkEngine(BlockEngine):
 
     def n_workers(self):
         return int(self._sc.defaultParallelism)
+
+    def cores(self):
+        return max(1, self.n_workers())
 
     def _streams(self, pieces, decoder):
         """Never: blocks live on the executors' local disks, memory-mapped, so a

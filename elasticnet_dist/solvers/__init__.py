@@ -66,7 +66,7 @@ def fit_elastic_net(source, *, loss="squared", alpha=1.0, l1_ratio=0.5, penalty_
     timings = {}
     passes0 = source.n_passes
     if solver == "auto":
-        solver = choose_solver(loss, source.n_rows, source.n_features)
+        solver = choose_solver(loss, source)
     if solver == "gram":
         check_solver_supports("gram", loss, needs_quadratic=True)
 

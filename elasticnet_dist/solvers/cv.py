@@ -4,12 +4,14 @@ The grid is ``l1_ratios x alphas`` (the alphas from the full data, as glmnet
 and scikit-learn do) and the problems are the full table and its K training
 sets (all rows but one fold). Two routes, by the size of a p x p matrix:
 
-- ``"gram"`` (squared loss, p <= ``gram_max_features``): **one** pass computes
+- ``"gram"`` (squared loss, p <= ``gram_max_features``, where the cost model of
+  :mod:`.routes` prefers it: rows well beyond columns): **one** pass computes
   the moments and the Gram matrix of every fold at once (``by_fold``). The
   training set of fold k is the total minus fold k; every path of every fold
   and every l1_ratio, the full-data paths, and every held-out error then run
   on the driver from those sums, with no further pass;
-- ``"passes"`` (logistic loss, or p too large for K + 1 Gram matrices): one
+- ``"passes"`` (logistic loss, p too large for K + 1 Gram matrices, or too few
+  rows for them to pay): one
   moments pass, then every pass serves every problem at once: each problem
   contributes its current point, with the fold it holds out, and gets back
   the loss, gradient and Hessian block over its training rows and the loss
@@ -42,7 +44,7 @@ from ..sufficient import SufficientStatistics
 from . import check_finite_moments
 from .options import NO_STOPS, PathLimit, PathStops, ProblemSpec, SolverOptions
 from .path import path_grid, path_steps
-from .routes import GRAM_MAX_FEATURES, choose_route
+from .routes import GRAM_MAX_FEATURES, choose_route, source_workload
 from .newton import drive
 
 log = logging.getLogger("elasticnet_dist")
@@ -97,7 +99,10 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
     passes0 = source.n_passes
     p = source.n_features
     factors = np.ones(p) if penalty_factor is None else np.asarray(penalty_factor, float)
-    route = choose_route(loss, p, n_folds, gram_max_features, available_memory(),
+    l1_ratios = np.atleast_1d(np.asarray(l1_ratios, dtype=np.float64))
+    n_points = n_alphas if alphas is None else len(np.atleast_1d(alphas))
+    work = source_workload(source, n_folds, l1_ratios.size * (n_folds + 1), n_points)
+    route = choose_route(loss, work, gram_max_features, available_memory(),
                          source.task_memory_limit())
     timings = {}
 
@@ -115,7 +120,6 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
     stops = PathStops(max_features, devmax, fdev)
 
     t0 = time.perf_counter()
-    l1_ratios = np.atleast_1d(np.asarray(l1_ratios, dtype=np.float64))
     full_source = SufficientStatistics(full) if route == "gram" else source
     grid = np.array([path_grid(spec, full, l1, full_source, alphas=alphas, n_alphas=n_alphas,
                                eps=eps, tol=tol) for l1 in l1_ratios])

@@ -1,16 +1,38 @@
-"""Which route a fit takes: the one-pass Gram route or one pass per step.
+"""Which route a fit takes: the one-pass Gram route or one pass per step, by cost.
 
 A quadratic loss has sufficient statistics: the moments and the p x p Gram
 matrix (per fold, for cross-validation), read in one data pass, answer every
-later pass on the driver. That pays while p is moderate (each block computes
-n_b p^2 / 2 flops, the driver holds a few p x p matrices) and the memory is
-there; otherwise, and for every other loss, each step of a solver costs a pass.
-One function decides for single fits (:func:`choose_solver`), paths and
-cross-validation (:func:`choose_route`).
+later pass on the driver. That pays when rows dwarf columns; when they do not,
+the p x p matrices cost more to build, centre and read than every pass over
+the n x p data that they replace (riboflavin, 71 x 4,088: 8.8 s on the Gram
+route, 2.9 s on the pass route). :func:`route_seconds` estimates both from the
+workload (:class:`Workload`) with the constants below, measured on this
+project's 2-core machines; :func:`choose_route` takes the cheaper one when its
+matrices fit in memory, and logs why. One function decides for single fits
+(:func:`choose_solver`), paths and cross-validation.
+
+The model, with ``n`` rows, ``p`` features, ``K`` folds, ``P = L (K + 1)``
+problems (one per l1_ratio and training set, 1 for a path), ``A`` alphas per
+path, ``c`` cores, ``F`` = FLOPS_PER_CORE, ``T`` = SECONDS_PER_ELEMENT, ``R`` =
+SECONDS_PER_READ, ``S`` = STEP_SECONDS, ``m = PASSES_PER_ALPHA A`` solver
+steps per path and ``h = min(p, n)`` features in play (a lasso selects at most
+``n``)::
+
+    gram   = n p^2 / (2 F c) + (2 K + 4) p^2 T  +  m P (S + p h R / 2)
+             one pass: every row into its fold's Gram; on the driver the K + 1
+             training sets' centred Grams; then every step reads the rows of its
+             support (h / 2 on average over a path) of a Gram
+    passes = m (overhead + P (4 n p / (F c) + S))  +  P n h^2 / (2 F c)
+             every step a pass (shared by the P problems): two n x p products
+             per problem; and once per problem the Gram columns of the features
+             its paths touch (squared loss: fetched once, then cached)
+
+``overhead`` is the engine's fixed cost per pass (``Source.pass_overhead``).
 """
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from ..losses import get_loss
 from ..memory import available_memory
@@ -19,10 +41,10 @@ from ..reduction import FAN_IN
 
 log = logging.getLogger("elasticnet_dist")
 
-#: Largest p for the one-pass route of paths and cross-validation: its driver holds
-#: about 2K + 4 p x p matrices (:func:`gram_route_bytes`: 1.9 GB for K = 5 at
-#: p = 4,096, the limit of Spark MLlib's normal-equation solver too) and each block
-#: computes n_b p^2 / 2 flops.
+#: Largest p for the one-pass route of paths and cross-validation, whatever the
+#: cost model says: its driver holds about 2K + 4 p x p matrices
+#: (:func:`gram_route_bytes`: 1.9 GB for K = 5 at p = 4,096, the limit of Spark
+#: MLlib's normal-equation solver too).
 GRAM_MAX_FEATURES = PARAMS["gram_max_features"].default
 #: Largest p for which ``solver="auto"`` fits one alpha from the full Gram matrix.
 #: Below it one pass of n p^2 / 2 flops replaces every later pass. Measured on
@@ -30,6 +52,54 @@ GRAM_MAX_FEATURES = PARAMS["gram_max_features"].default
 #: p = 100, 0.93 at 500, 0.73 at 1,000, 1.06 at 2,000 (422 selected) and 2.8 at
 #: 2,000 with 189 selected; on a cluster every pass avoided counts for more.
 FIT_GRAM_MAX_FEATURES = 1000
+
+#: Dense matrix products per core (dgemm/dsyrk on blocks of thousands of rows:
+#: 12 GF/s on one core, 25 on two, 46 GF/s for 18 points' gradients on two).
+FLOPS_PER_CORE = 1.2e10
+#: Driver (or worker) time per element of a p x p matrix written once: 13 ns
+#: measured for X'X with 71 rows at p = 4,088 (bound by memory, first touch of
+#: fresh pages), 23 ns per element for centring the CV route's Gram matrices.
+SECONDS_PER_ELEMENT = 1.5e-8
+#: Passes per alpha of a path on the pass route: 0.9 to 2.0 measured (88 to 197
+#: passes for 100 alphas on the real wide tables, 5 folds x 3 l1_ratios).
+PASSES_PER_ALPHA = 2.0
+#: Driver time per problem per pass (duality gap, working set, quadratic model):
+#: 0.5 ms measured on riboflavin, 0.7 ms on ALLAML (logistic).
+STEP_SECONDS = 6e-4
+#: Reading one element of a p x p matrix already in memory (about 1 GB/s of
+#: gathered rows).
+SECONDS_PER_READ = 1e-9
+#: A single fit's passes (Newton): 5 to 15 seen, as many as 4 path points.
+FIT_ALPHAS = 4
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What a fit asks of the data, for :func:`route_seconds`: rows, features, folds
+    (0: no cross-validation), problems solved side by side (``L (K + 1)`` in
+    cross-validation), alphas per path, the source's fixed cost per pass (s) and
+    the cores its passes run on."""
+
+    n_rows: int
+    n_features: int
+    n_folds: int = 0
+    n_problems: int = 1
+    n_alphas: int = 100
+    pass_overhead: float = 0.0
+    cores: int = 1
+
+
+def route_seconds(work: Workload):
+    """``(gram, passes)``: the estimated seconds of each route (see the module doc)."""
+    n, p, cores = float(work.n_rows), float(work.n_features), max(1, work.cores)
+    flops = FLOPS_PER_CORE * cores
+    problems, h = work.n_problems, min(p, n)
+    steps = PASSES_PER_ALPHA * work.n_alphas
+    gram = (n * p * p / (2 * flops) + (2 * work.n_folds + 4) * p * p * SECONDS_PER_ELEMENT
+            + steps * problems * (STEP_SECONDS + p * h / 2 * SECONDS_PER_READ))
+    passes = (steps * (work.pass_overhead + problems * (4 * n * p / flops + STEP_SECONDS))
+              + problems * n * h * h / (2 * flops))
+    return gram, passes
 
 
 def gram_route_bytes(n_features, n_folds):
@@ -46,16 +116,28 @@ def gram_route_bytes(n_features, n_folds):
 TASK_SHARE = 0.6
 
 
-def choose_route(loss, n_features, n_folds, gram_max_features, available=None,
-                 task_limit=None):
+def choose_route(loss, work: Workload, gram_max_features, available=None, task_limit=None,
+                 quiet=False):
     """``"gram"`` for a quadratic loss with at most ``gram_max_features`` features
-    whose p x p statistics (``n_folds`` folds; 0: one fit or path) fit in the
-    driver's ``available`` memory and in TASK_SHARE of a worker's ``task_limit``
-    (bytes; None: unknown), else ``"passes"`` (with a log line saying why, if memory
-    decided)."""
-    if not get_loss(loss).quadratic or n_features > gram_max_features:
+    when :func:`route_seconds` finds it cheaper and its p x p statistics (``n_folds``
+    folds; 0: one fit or path) fit in the driver's ``available`` memory and in
+    TASK_SHARE of a worker's ``task_limit`` (bytes; None: unknown); else
+    ``"passes"``. Logs the choice and why (unless ``quiet``), a warning if memory
+    decided."""
+    p, folds = work.n_features, work.n_folds
+    if not get_loss(loss).quadratic:
         return "passes"
-    driver, task = gram_route_bytes(n_features, n_folds)
+    if p > gram_max_features:
+        _say(quiet, "pass route: %d features, more than gram_max_features (%d)", p,
+             gram_max_features)
+        return "passes"
+    gram, passes = route_seconds(work)
+    if passes < gram:
+        _say(quiet, "pass route: %d rows x %d features, estimated %.2g s against %.2g s for "
+             "the one-pass Gram route (p x p statistics cost more than passes over n x p "
+             "rows)", work.n_rows, p, passes, gram)
+        return "passes"
+    driver, task = gram_route_bytes(p, folds)
     short = []
     if available is not None and driver > available:
         short.append("%.2f GB on the driver (%.2f GB available)" % (driver / 1e9,
@@ -67,14 +149,28 @@ def choose_route(loss, n_features, n_folds, gram_max_features, available=None,
         log.warning("the one-pass route (p = %d, %d folds) would need %s: using the "
                     "pass-per-step route instead (give the driver or the workers more "
                     "memory to keep it; search.gram_max_features below %d chooses the pass "
-                    "route without this check)", n_features, n_folds, " and ".join(short),
-                    n_features)
+                    "route without this check)", p, folds, " and ".join(short), p)
         return "passes"
+    _say(quiet, "one-pass Gram route: %d rows x %d features, estimated %.2g s against %.2g s "
+         "for the pass route", work.n_rows, p, gram, passes)
     return "gram"
 
 
-def choose_solver(loss, n_rows, n_features):
-    """``solver="auto"`` for one fit: ``"gram"`` where :func:`choose_route` takes the
-    one-pass route up to FIT_GRAM_MAX_FEATURES, else ``"newton"``."""
-    route = choose_route(loss, n_features, 0, FIT_GRAM_MAX_FEATURES, available_memory())
+def _say(quiet, message, *args):
+    if not quiet:
+        log.info(message, *args)
+
+
+def source_workload(source, n_folds=0, n_problems=1, n_alphas=100):
+    """The :class:`Workload` of a fit over ``source``."""
+    return Workload(source.n_rows, source.n_features, n_folds, n_problems, n_alphas,
+                    source.pass_overhead, source.cores)
+
+
+def choose_solver(loss, source):
+    """``solver="auto"`` for one fit over ``source``: ``"gram"`` where
+    :func:`choose_route` takes the one-pass route up to FIT_GRAM_MAX_FEATURES (a
+    single fit's few passes counted as FIT_ALPHAS path points), else ``"newton"``."""
+    route = choose_route(loss, source_workload(source, n_alphas=FIT_ALPHAS),
+                         FIT_GRAM_MAX_FEATURES, available_memory(), quiet=True)
     return "gram" if route == "gram" else "newton"

@@ -10,7 +10,7 @@ import numpy as np
 from ..memory import available_memory
 from ..sufficient import SufficientStatistics
 from . import read_moments
-from .routes import GRAM_MAX_FEATURES, choose_route
+from .routes import GRAM_MAX_FEATURES, choose_route, source_workload
 from .options import DEFAULT_OPTIONS, NO_STOPS
 from .path import path_grid, solve_path
 
@@ -34,14 +34,16 @@ def table_path(source, spec, l1_ratio, *, alphas=None, n_alphas=100, eps=None,
                options=DEFAULT_OPTIONS, stops=NO_STOPS, gram_max_features=GRAM_MAX_FEATURES):
     """The path of ``spec``'s problem at ``l1_ratio`` over the rows of ``source``.
 
-    The route (:func:`~.routes.choose_route` without folds): a quadratic loss with at
-    most ``gram_max_features`` features reads the moments and the Gram matrix in
-    one pass and walks the path from them (no further pass); otherwise every point
-    costs passes. The grid: :func:`~.path.path_grid`. Stops: ``stops``
-    (:class:`~.options.PathStops`), so the path may be shorter than the grid."""
+    The route (:func:`~.routes.choose_route` without folds): where the cost model
+    prefers it, a quadratic loss with at most ``gram_max_features`` features reads
+    the moments and the Gram matrix in one pass and walks the path from them (no
+    further pass); otherwise every point costs passes. The grid:
+    :func:`~.path.path_grid`. Stops: ``stops`` (:class:`~.options.PathStops`), so the
+    path may be shorter than the grid."""
     passes0 = source.n_passes
-    route = choose_route(spec.loss, source.n_features, 0, gram_max_features,
-                         available_memory(), source.task_memory_limit())
+    n_points = n_alphas if alphas is None else len(np.atleast_1d(alphas))
+    route = choose_route(spec.loss, source_workload(source, n_alphas=n_points),
+                         gram_max_features, available_memory(), source.task_memory_limit())
     moments = read_moments(source, full_gram=route == "gram")
     inner = SufficientStatistics(moments) if route == "gram" else source
     grid = path_grid(spec, moments, l1_ratio, inner, alphas=alphas, n_alphas=n_alphas,

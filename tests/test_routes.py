@@ -1,0 +1,155 @@
+"""The route's cost model: the one-pass Gram route only where p x p statistics pay
+for themselves, the pass route for wide tables; the same answers either way."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import correlated_problem
+from elasticnet_dist import ElasticNetCV, enet_path
+from elasticnet_dist.solvers import routes
+from elasticnet_dist.solvers.routes import (Workload, choose_route, gram_route_bytes,
+                                            route_seconds)
+
+#: 5 folds x 3 l1_ratios x 100 alphas, as the stage runs them.
+CV = dict(n_folds=5, n_problems=18, n_alphas=100, cores=2)
+
+
+def test_rows_that_dwarf_the_columns_take_the_gram_route_and_wide_tables_the_passes():
+    tall = Workload(100_000, 2_000, **CV)
+    gram, passes = route_seconds(tall)
+    assert gram * 5 < passes  # 100,000 x 2,000: one Gram pass beats 200 passes by far
+    assert choose_route("squared", tall, 4096) == "gram"
+    riboflavin = Workload(71, 4_088, **CV)
+    gram, passes = route_seconds(riboflavin)
+    assert passes < gram  # measured: 2.9 s on the pass route, 8.8 s on the Gram route
+    assert choose_route("squared", riboflavin, 4096) == "passes"
+    # at p = 4,000 the boundary lies between a few hundred and a few thousand rows
+    assert choose_route("squared", Workload(200, 4_000, **CV), 4096) == "passes"
+    assert choose_route("squared", Workload(5_000, 4_000, **CV), 4096) == "gram"
+    # a costly pass (Spark: a job each) moves the boundary towards the one pass
+    rows = 1_200
+    assert choose_route("squared", Workload(rows, 4_000, **CV), 4096) == "passes"
+    spark = Workload(rows, 4_000, pass_overhead=0.15, **CV)
+    assert choose_route("squared", spark, 4096) == "gram"
+
+
+def test_the_cost_grows_as_the_model_says():
+    """Columns: the Gram route faster than the pass route, at most quadratically (p x p
+    statistics, reads of p-long rows), the pass route at most linearly; rows: both at
+    most linearly; alphas: the pass route linearly."""
+    g1, p1 = route_seconds(Workload(1_000, 2_000, **CV))
+    g2, p2 = route_seconds(Workload(1_000, 4_000, **CV))
+    assert p2 / p1 < g2 / g1 <= 4 and 1 < p2 / p1 <= 2
+    g1, p1 = route_seconds(Workload(70, 4_000, **CV))
+    g2, p2 = route_seconds(Workload(140, 4_000, **CV))
+    assert 1 < g2 / g1 <= 2 and 1 < p2 / p1 <= 2
+    more = route_seconds(Workload(70, 4_000, n_folds=5, n_problems=18, n_alphas=200, cores=2))
+    assert more[1] > 1.9 * p1
+
+
+def test_caps_and_memory_overrule_the_model(caplog):
+    tall = Workload(100_000, 2_000, **CV)
+    driver, task = gram_route_bytes(2000, 5)
+    assert driver == 14 * 8 * 2000 ** 2 and task == 9 * 5 * 8 * 2000 ** 2
+    assert choose_route("squared", tall, 4096, available=64e9, task_limit=8e9) == "gram"
+    with caplog.at_level("WARNING", logger="elasticnet_dist"):
+        assert choose_route("squared", tall, 4096, available=0.3e9) == "passes"
+        assert choose_route("squared", tall, 4096, task_limit=2e9) == "passes"
+    assert "0.45 GB on the driver (0.30 GB available)" in caplog.text
+    assert "1.44 GB in one merge task on a worker (memory limit 2.00 GB)" in caplog.text
+    assert choose_route("squared", Workload(10**7, 5_000, **CV), 4096) == "passes"
+    assert choose_route("squared", tall, 1999) == "passes"
+    assert choose_route("logistic", Workload(10**7, 10, **CV), 4096) == "passes"
+
+
+def test_the_choice_is_logged_with_both_estimates(caplog):
+    with caplog.at_level("INFO", logger="elasticnet_dist"):
+        choose_route("squared", Workload(71, 4_088, **CV), 4096)
+        choose_route("squared", Workload(100_000, 2_000, **CV), 4096)
+    text = caplog.text
+    assert "pass route: 71 rows x 4088 features, estimated" in text
+    assert "one-pass Gram route: 100000 rows x 2000 features, estimated" in text
+
+
+def _wide():
+    return correlated_problem(40, 300, seed=5, scales=(0.5, 4), n_informative=6)
+
+
+def test_a_wide_table_takes_the_pass_route_and_gets_the_gram_routes_answer(monkeypatch):
+    X, y = _wide()
+    kw = dict(l1_ratio=[0.5, 1.0], cv=4, alphas=30, tol=1e-10)
+    wide = ElasticNetCV(**kw).fit(X, y)
+    assert wide.route_ == "passes" and wide.n_passes_ > 1
+    monkeypatch.setattr(routes, "route_seconds", lambda work: (0.0, 1.0))  # Gram: cheaper
+    gram = ElasticNetCV(**kw).fit(X, y)
+    assert gram.route_ == "gram" and gram.n_passes_ == 1
+    np.testing.assert_allclose(wide.alphas_, gram.alphas_, rtol=1e-12)
+    np.testing.assert_allclose(wide.mse_path_, gram.mse_path_, rtol=1e-6)
+    assert (wide.l1_ratio_, wide.alpha_) == (gram.l1_ratio_, gram.alpha_)
+    scale = np.abs(gram.coef_).max()
+    np.testing.assert_allclose(wide.coef_, gram.coef_, atol=1e-5 * scale)
+
+
+def test_a_wide_path_takes_the_pass_route_and_gets_the_gram_routes_answer(monkeypatch):
+    X, y = _wide()
+    wide = enet_path(X, y, l1_ratio=0.8, n_alphas=25, tol=1e-10)
+    monkeypatch.setattr(routes, "route_seconds", lambda work: (0.0, 1.0))  # Gram: cheaper
+    gram = enet_path(X, y, l1_ratio=0.8, n_alphas=25, tol=1e-10)
+    assert wide.route == "passes" and gram.route == "gram"
+    np.testing.assert_allclose(wide.coefs, gram.coefs,
+                               atol=1e-5 * np.abs(gram.coefs).max())
+
+
+# ---- 60 rows x 20,000 columns within 4 GB ---------------------------------------------
+
+def _address_space(limit):
+    def apply():
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    return apply
+
+
+@pytest.fixture(scope="module")
+def short_wide_table(tmp_path_factory):
+    """60 rows x 20,000 columns (9.6 MB), three informative: a p x p matrix would be
+    3.2 GB, one per fold and l1_ratio on the old Gram route."""
+    rng = np.random.default_rng(0)
+    n, p = 60, 20_000
+    X = rng.standard_normal((n, p))
+    y = 2 * X[:, :3].sum(axis=1) + 0.5 * rng.standard_normal(n)
+    folder = tmp_path_factory.mktemp("short_wide")
+    names = ["f%05d" % j for j in range(p)]
+    for loss, label in (("squared", y), ("logistic", (y > 0).astype(np.float64))):
+        (folder / loss).mkdir()
+        pq.write_table(pa.table({**dict(zip(names, X.T, strict=True)), "y": label}),
+                       folder / loss / "part-0.parquet")
+    return folder
+
+
+@pytest.mark.parametrize("engine, loss", [("local", "squared"), ("local", "logistic"),
+                                          ("dask", "squared")])
+def test_sixty_rows_by_twenty_thousand_columns_select_within_4_gb(short_wide_table, tmp_path,
+                                                                   engine, loss):
+    """``select`` with the default configuration, the process (and, on Dask, each worker
+    it starts) limited to 4 GiB of address space by ``setrlimit``."""
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "elasticnet_dist.cli", "select", "--input",
+         str(short_wide_table / loss), "--label", "y", "--output", str(out), "--engine", engine,
+         "--no-report"], capture_output=True, text=True, timeout=600,
+        preexec_fn=_address_space(4 * 2**30))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "cross-validation (passes route)" in done.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    selected = {entry["name"] for entry in manifest["selected"]}
+    if loss == "squared":  # the three informative columns, at the 1se rule
+        assert {"f00000", "f00001", "f00002"} <= selected, sorted(selected)[:20]
+    assert len(selected) + len(manifest["dropped"]) == 20_000
