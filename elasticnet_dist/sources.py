@@ -14,11 +14,15 @@ defaults of :class:`SourceBase` (never probed with ``getattr``):
   (None: the driver solves them), see
   :meth:`~elasticnet_dist.engines.dask_engine.DaskEngine.solve_tasks`;
 - ``pass_overhead`` (seconds) and ``cores``: a pass's fixed cost and the cores
-  its arithmetic runs on, for the route's cost model (:mod:`.solvers.routes`).
+  its arithmetic runs on, for the route's cost model (:mod:`.solvers.routes`);
+- ``gather_bytes`` (None: cannot), ``gathered_overhead`` and ``gathered()``: the
+  rows fetched into this process, a source whose passes run here
+  (:class:`GatheredSource`; :func:`~.solvers.routes.gather_if_cheaper` decides).
 
 Implementations: :class:`InMemorySource` (arrays in this process),
 :class:`EngineSource` (a loaded engine: the request becomes the kernel the
-engine maps over its blocks), :class:`~elasticnet_dist.sufficient.SufficientStatistics`
+engine maps over its blocks), :class:`GatheredSource` (its blocks fetched here),
+:class:`~elasticnet_dist.sufficient.SufficientStatistics`
 (the moments and Gram matrix of a quadratic loss: no data pass at all) and
 :class:`~elasticnet_dist.checkpoint.CheckpointedSource` (passes logged and replayed).
 """
@@ -29,6 +33,7 @@ from typing import Optional, Protocol, runtime_checkable
 
 import numpy as np
 
+from .engines.local import LocalEngine
 from .passes import BlockKernel, PassRequest, chunked_block_stats, pass_hint
 
 
@@ -59,6 +64,11 @@ class SourceBase:
     solve_tasks = None
     pass_overhead = 0.0
     cores = os.cpu_count() or 1
+    gather_bytes = None  # bytes that gathered() would fetch; None: it cannot
+    gathered_overhead = 0.0
+
+    def gathered(self):
+        raise NotImplementedError("this source does not gather its rows")
 
     def task_memory_limit(self):
         return None
@@ -121,3 +131,35 @@ class EngineSource(SourceBase):
 
     def task_memory_limit(self):
         return self.engine.worker_memory_limit()
+
+    @property
+    def gather_bytes(self):
+        return self.engine.gather_bytes()
+
+    gathered_overhead = LocalEngine.pass_overhead
+
+    def gathered(self):
+        return GatheredSource(self)
+
+
+class GatheredSource(EngineSource):
+    """A loaded engine's blocks fetched into this process (a table small enough that
+    its passes cost less here than the engine's fixed cost per pass): the same
+    blocks, kernels and merge tree as on the engine, so the same sums up to the
+    rounding of BLAS products (which may differ between processes with other thread
+    counts or memory layouts). ``n_passes`` counts the engine's passes and those
+    made here."""
+
+    def __init__(self, origin):
+        engine = origin.engine
+        super().__init__(LocalEngine.holding(engine.gather_blocks(), engine.summaries,
+                                             engine.n_features))
+        self.origin = origin
+
+    @property
+    def n_passes(self):
+        return self.origin.n_passes + self.engine.n_passes
+
+    @property
+    def gather_bytes(self):
+        return None  # here already

@@ -20,8 +20,10 @@ Subclasses implement:
 
 Optional capabilities, explicit (the base class says "not available"):
 ``worker_memory_limit()`` (None: unknown), ``runs_tasks`` with
-``solve_tasks(fn, shared, stages)`` (driver jobs on the workers), and
-``map_jobs(task, jobs)`` (independent jobs on the workers; here, in order).
+``solve_tasks(fn, shared, stages)`` (driver jobs on the workers),
+``map_jobs(task, jobs)`` (independent jobs on the workers; here, in order), and
+``gather_bytes()`` with ``gather_blocks()`` (the cached blocks fetched into this
+process, for a table small enough that passes are cheaper here).
 """
 from __future__ import annotations
 
@@ -208,6 +210,16 @@ class BlockEngine:
                 raise MemoryBudgetError(
                     "a data pass would build %s: about %s, more than the %s that %s; %s"
                     % (hint.what, gigabytes(held), gigabytes(limit), where, hint.advice))
+
+    # ---- gathering: the blocks fetched into this process ----------------------------------
+    def gather_bytes(self):
+        """Bytes of the blocks :meth:`gather_blocks` would fetch into this process; None
+        when this engine cannot (they are here already, or passes stream the files)."""
+        return None
+
+    def gather_blocks(self):
+        """Every cached block, in piece order, fetched into this process."""
+        raise NotImplementedError("the %s engine does not gather its blocks" % self.name)
 
     #: Whether :meth:`solve_tasks` runs jobs on workers (a capability; see the module doc).
     runs_tasks = False

@@ -183,6 +183,12 @@ class DaskEngine(BlockEngine):
         workers = self.client.scheduler_info().get("workers", {}).values()
         return max(1, sum(int(w.get("nthreads", 1)) for w in workers))
 
+    def gather_bytes(self):
+        return None if self.streaming or not self._blocks else self.bytes_cached
+
+    def gather_blocks(self):
+        return self._resubmitting(lambda: self.client.gather(self._blocks))
+
     def _load(self, pieces, decoder):
         check_reachable(pieces, self.name)
         if pieces and not hasattr(pieces[0], "path"):  # in-memory slices: ship them once

@@ -20,6 +20,17 @@ class LocalEngine(BlockEngine):
         self._blocks = []
         self._pieces, self._decoder = [], None
 
+    @classmethod
+    def holding(cls, blocks, summaries, n_features):
+        """A local engine over ``blocks`` fetched from another engine (its
+        :meth:`~.base.BlockEngine.gather_blocks`, in piece order): the same blocks,
+        kernels and merge tree."""
+        engine = cls(cache="memory")
+        engine._blocks = list(blocks)
+        engine.summaries = list(summaries)
+        engine.n_features = n_features
+        return engine
+
     def _load(self, pieces, decoder):
         self._blocks = [decoder.load(piece) for piece in pieces]
         return [block.summary for block in self._blocks]

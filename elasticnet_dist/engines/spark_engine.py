@@ -126,6 +126,13 @@ def _pass_task(token, pieces, decoder, kernel, n_slots, slot, rows):
         yield index, kernel(_cached_block(token, index, pieces[index], decoder))
 
 
+def _gather_task(token, pieces, decoder, n_slots, slot, rows):
+    """The slot's blocks as arrays in memory (their files are memory-mapped here)."""
+    for index in _slot_pieces(slot, n_slots, len(pieces), rows):
+        block = _cached_block(token, index, pieces[index], decoder)
+        yield index, (np.array(block.X), block.y, block.s, block.fold_bounds)
+
+
 def _merged_pass_task(token, pieces, decoder, kernel, n_slots, slot, rows):
     """The slot's run of pieces merged into the largest whole nodes of the merge
     tree (:func:`~..reduction.subtrees`): for passes whose results are p x p (or
@@ -321,6 +328,16 @@ class SparkEngine(BlockEngine):
         if big:
             return finish_tree(dict(parts), len(self._pieces), owned=True)
         return tree_merge((stats for _, stats in sorted(parts, key=lambda t: t[0])), owned=True)
+
+    def gather_bytes(self):
+        return None if self._rdd is None else self.bytes_cached
+
+    def gather_blocks(self):
+        task = functools.partial(_gather_task, self._token, self._pieces, self._decoder,
+                                 self._slots)
+        parts = dict(_collect(self._rdd.mapPartitionsWithIndex(task)))
+        return [Block(*parts[i][:3], summary, parts[i][3])
+                for i, summary in enumerate(self.summaries)]
 
     def map_jobs(self, task, jobs):
         """``[task(job) for job in jobs]`` as Spark tasks (one partition per slot)."""

@@ -44,7 +44,8 @@ from ..sufficient import SufficientStatistics
 from . import check_finite_moments
 from .options import NO_STOPS, PathLimit, PathStops, ProblemSpec, SolverOptions
 from .path import path_grid, path_steps
-from .routes import GRAM_MAX_FEATURES, choose_route, source_workload
+from .routes import (GRAM_MAX_FEATURES, choose_route, gather_if_cheaper, gathering,
+                     source_workload)
 from .newton import drive
 
 log = logging.getLogger("elasticnet_dist")
@@ -103,8 +104,13 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
     n_points = n_alphas if alphas is None else len(np.atleast_1d(alphas))
     work = source_workload(source, n_folds, l1_ratios.size * (n_folds + 1), n_points)
     route = choose_route(loss, work, gram_max_features, available_memory(),
-                         source.task_memory_limit())
+                         source.task_memory_limit(),
+                         gather=gathering(source, work, available_memory()))
     timings = {}
+    if route == "passes":
+        t0 = time.perf_counter()
+        source = gather_if_cheaper(source, work, available_memory())
+        timings["gather"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     request, shift_x, shift_y = moments_request(source, full_gram=route == "gram")

@@ -22,17 +22,27 @@ steps per path and ``h = min(p, n)`` features in play (a lasso selects at most
              one pass: every row into its fold's Gram; on the driver the K + 1
              training sets' centred Grams; then every step reads the rows of its
              support (h / 2 on average over a path) of a Gram
-    passes = m (overhead + P (4 n p / (F c) + S))  +  P n h^2 / (2 F c)
+    passes = m (overhead + P (4 n p / (F c) + S + S'))  +  P n h^2 / (2 F c)
              every step a pass (shared by the P problems): two n x p products
-             per problem; and once per problem the Gram columns of the features
-             its paths touch (squared loss: fetched once, then cached)
+             and the kernel's own work (S' = KERNEL_SECONDS) per problem; and
+             once per problem the Gram columns of the features its paths touch
+             (squared loss: fetched once, then cached)
 
 ``overhead`` is the engine's fixed cost per pass (``Source.pass_overhead``).
+
+On a cluster the pass route pays that overhead in every pass (Dask about 30 ms,
+Spark about 0.15 s: 200 passes of a 5-fold, 3-l1_ratio grid cost 6 to 30 s
+whatever the table). A table small enough is instead fetched into this process
+once (:func:`gather_if_cheaper`: the same blocks, kernels and merge tree) when
+the pass route's estimate here, plus the transfer at GATHER_BYTES_PER_SECOND, is
+below its estimate on the engine.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import os
+import time
+from dataclasses import dataclass, replace
 
 from ..losses import get_loss
 from ..memory import available_memory
@@ -66,6 +76,10 @@ PASSES_PER_ALPHA = 2.0
 #: Driver time per problem per pass (duality gap, working set, quadratic model):
 #: 0.5 ms measured on riboflavin, 0.7 ms on ALLAML (logistic).
 STEP_SECONDS = 6e-4
+#: A problem's share of a pass's fixed work in the kernel (its sums, its Hessian
+#: block's gathers, the merge): 0.2 ms measured on ALLAML (176 passes, 18 problems,
+#: 0.66 s in the kernel), half that without a Hessian.
+KERNEL_SECONDS = 1e-4
 #: Reading one element of a p x p matrix already in memory (about 1 GB/s of
 #: gathered rows).
 SECONDS_PER_READ = 1e-9
@@ -97,9 +111,58 @@ def route_seconds(work: Workload):
     steps = PASSES_PER_ALPHA * work.n_alphas
     gram = (n * p * p / (2 * flops) + (2 * work.n_folds + 4) * p * p * SECONDS_PER_ELEMENT
             + steps * problems * (STEP_SECONDS + p * h / 2 * SECONDS_PER_READ))
-    passes = (steps * (work.pass_overhead + problems * (4 * n * p / flops + STEP_SECONDS))
+    per_problem = 4 * n * p / flops + STEP_SECONDS + KERNEL_SECONDS
+    passes = (steps * (work.pass_overhead + problems * per_problem)
               + problems * n * h * h / (2 * flops))
     return gram, passes
+
+
+#: Fetching cached blocks into the driver (Dask's gather, Spark's collect of the
+#: spilled blocks): bytes per second, measured on a LocalCluster.
+GATHER_BYTES_PER_SECOND = 2e8
+#: Largest table gathered into the driver, and at most this share of its available memory.
+GATHER_MAX_BYTES = 512 * 2**20
+GATHER_MEMORY_SHARE = 0.25
+
+
+@dataclass(frozen=True)
+class Gathering:
+    """The pass route with a source's rows fetched into this process: the workload
+    there (this process's cores and cost per pass) and the seconds of the transfer."""
+
+    work: Workload
+    transfer: float
+
+    def seconds(self):
+        return route_seconds(self.work)[1] + self.transfer
+
+
+def gathering(source, work: Workload, available=None):
+    """The :class:`Gathering` of ``source`` for ``work``, or None when its rows cannot be
+    fetched here or take more than GATHER_MAX_BYTES or GATHER_MEMORY_SHARE of the
+    ``available`` memory."""
+    n_bytes = source.gather_bytes
+    if n_bytes is None or n_bytes > GATHER_MAX_BYTES \
+            or (available is not None and n_bytes > GATHER_MEMORY_SHARE * available):
+        return None
+    here = replace(work, pass_overhead=source.gathered_overhead, cores=os.cpu_count() or 1)
+    return Gathering(here, n_bytes / GATHER_BYTES_PER_SECOND)
+
+
+def gather_if_cheaper(source, work: Workload, available=None):
+    """``source.gathered()`` (its rows fetched into this process) when the pass route
+    is estimated cheaper here, transfer included, than on the engine (see
+    :func:`gathering`); else ``source``. Logs what it did and why."""
+    plan = gathering(source, work, available)
+    there = route_seconds(work)[1]
+    if plan is None or plan.seconds() >= there:
+        return source
+    t0 = time.perf_counter()
+    gathered = source.gathered()
+    log.info("gathered the table (%.1f MB) into this process in %.2f s: its passes run here "
+             "(estimated %.2g s against %.2g s on the engine)", source.gather_bytes / 1e6,
+             time.perf_counter() - t0, plan.seconds(), there)
+    return gathered
 
 
 def gram_route_bytes(n_features, n_folds):
@@ -117,13 +180,14 @@ TASK_SHARE = 0.6
 
 
 def choose_route(loss, work: Workload, gram_max_features, available=None, task_limit=None,
-                 quiet=False):
+                 quiet=False, gather=None):
     """``"gram"`` for a quadratic loss with at most ``gram_max_features`` features
     when :func:`route_seconds` finds it cheaper and its p x p statistics (``n_folds``
     folds; 0: one fit or path) fit in the driver's ``available`` memory and in
     TASK_SHARE of a worker's ``task_limit`` (bytes; None: unknown); else
-    ``"passes"``. Logs the choice and why (unless ``quiet``), a warning if memory
-    decided."""
+    ``"passes"``. ``gather``: the :class:`Gathering` of the source, if it has one
+    (the pass route then costs the cheaper of here and there). Logs the choice and
+    why (unless ``quiet``), a warning if memory decided."""
     p, folds = work.n_features, work.n_folds
     if not get_loss(loss).quadratic:
         return "passes"
@@ -132,6 +196,8 @@ def choose_route(loss, work: Workload, gram_max_features, available=None, task_l
              gram_max_features)
         return "passes"
     gram, passes = route_seconds(work)
+    if gather is not None:
+        passes = min(passes, gather.seconds())
     if passes < gram:
         _say(quiet, "pass route: %d rows x %d features, estimated %.2g s against %.2g s for "
              "the one-pass Gram route (p x p statistics cost more than passes over n x p "

@@ -10,7 +10,8 @@ import numpy as np
 from ..memory import available_memory
 from ..sufficient import SufficientStatistics
 from . import read_moments
-from .routes import GRAM_MAX_FEATURES, choose_route, source_workload
+from .routes import (GRAM_MAX_FEATURES, choose_route, gather_if_cheaper, gathering,
+                     source_workload)
 from .options import DEFAULT_OPTIONS, NO_STOPS
 from .path import path_grid, solve_path
 
@@ -42,8 +43,12 @@ def table_path(source, spec, l1_ratio, *, alphas=None, n_alphas=100, eps=None,
     path may be shorter than the grid."""
     passes0 = source.n_passes
     n_points = n_alphas if alphas is None else len(np.atleast_1d(alphas))
-    route = choose_route(spec.loss, source_workload(source, n_alphas=n_points),
-                         gram_max_features, available_memory(), source.task_memory_limit())
+    work = source_workload(source, n_alphas=n_points)
+    route = choose_route(spec.loss, work, gram_max_features, available_memory(),
+                         source.task_memory_limit(),
+                         gather=gathering(source, work, available_memory()))
+    if route == "passes":
+        source = gather_if_cheaper(source, work, available_memory())
     moments = read_moments(source, full_gram=route == "gram")
     inner = SufficientStatistics(moments) if route == "gram" else source
     grid = path_grid(spec, moments, l1_ratio, inner, alphas=alphas, n_alphas=n_alphas,

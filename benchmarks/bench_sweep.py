@@ -1,0 +1,126 @@
+"""Wide tables on Dask (issue 18): n = 20,000 rows, p doubling from 1,000 columns.
+
+For each p (``--features``, default 1,000 to 32,000 doubling) and each loss, a
+Parquet table of ``--rows`` rows in ``--files`` files (AR(1)-correlated columns on
+mixed scales, 20 informative, :func:`elasticnet_dist.datasets.make_wide_table`;
+the logistic label a Bernoulli draw of the same predictor) is searched by
+``ElasticNetCV`` with the stage's defaults (5 folds x 3 l1_ratios x 100 alphas,
+1se rule, glmnet's devmax and fdev stops) on an embedded Dask cluster (2 worker
+processes), load included. Each case runs in a fresh process, so that its peak
+resident memory (``ru_maxrss``) is the driver's for that case alone; the Dask
+workers are other processes.
+
+Prints a table (wall time, route, data passes, selected features, peak driver
+RSS) and, per loss, the least-squares slope of log(time) and log(peak RSS)
+against log(p) over the pass route's cases, and writes JSON.
+
+    python benchmarks/bench_sweep.py [--rows N] [--features 1000,2000,...]
+        [--losses squared,logistic] [--files F] [--out FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+
+def write_case(rows, features, files, seed, folder):
+    from elasticnet_dist.datasets import make_wide_table, write_parquet
+
+    sq = make_wide_table(rows, features, n_informative=20, seed=seed)
+    lg = make_wide_table(rows, features, n_informative=20, seed=seed, loss="logistic")
+    write_parquet(sq, folder, n_files=files, extra_columns={"yb": lg.y})
+
+
+def run_case(path, loss):
+    """One search in this process; prints its JSON line."""
+    from elasticnet_dist import ElasticNetCV
+    from elasticnet_dist.params import PARAMS
+
+    label = "y" if loss == "squared" else "yb"
+    t0 = time.perf_counter()
+    est = ElasticNetCV(l1_ratio=list(PARAMS["l1_ratios"].stage), alphas=100, cv=5, loss=loss,
+                       selection=PARAMS["selection"].stage, devmax=PARAMS["devmax"].stage,
+                       fdev=PARAMS["fdev"].stage, max_iter=PARAMS["max_iter"].stage,
+                       engine="dask").fit(path, label=label, exclude=["yb" if label == "y"
+                                                                       else "y"])
+    seconds = time.perf_counter() - t0
+    print(json.dumps({"seconds": seconds, "route": est.route_, "passes": est.n_passes_,
+                      "selected": int(np.count_nonzero(est.coef_)),
+                      "timings": est.timings_,
+                      "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}))
+
+
+def slope(xs, ys):
+    """Least-squares slope of log(y) on log(x)."""
+    if len(xs) < 2:
+        return float("nan")
+    return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=20_000)
+    ap.add_argument("--features", default="1000,2000,4000,8000,16000,32000")
+    ap.add_argument("--losses", default="squared,logistic")
+    ap.add_argument("--files", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=os.path.join(HERE, "results", "bench_sweep.json"))
+    ap.add_argument("--case", nargs=2, metavar=("PATH", "LOSS"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.case:
+        return run_case(*args.case)
+    rows = []
+    root = tempfile.mkdtemp(prefix="bench-sweep-")
+    try:
+        for p in (int(v) for v in args.features.split(",")):
+            folder = os.path.join(root, "t%d" % p)
+            t0 = time.perf_counter()
+            write_case(args.rows, p, args.files, args.seed, folder)
+            written = time.perf_counter() - t0
+            for loss in args.losses.split(","):
+                done = subprocess.run([sys.executable, __file__, "--case", folder, loss],
+                                      capture_output=True, text=True)
+                if done.returncode != 0:
+                    print(done.stderr[-3000:])
+                    raise SystemExit("the case p=%d %s failed" % (p, loss))
+                row = json.loads(done.stdout.strip().splitlines()[-1])
+                row.update(rows_=args.rows, features=p, loss=loss, write_s=written)
+                rows.append(row)
+                print("n %6d  p %6d  %-8s %8.1f s  %-6s %4d passes %4d selected  peak driver "
+                      "RSS %.2f GB" % (args.rows, p, loss, row["seconds"], row["route"],
+                                       row["passes"], row["selected"], row["peak_rss_gb"]),
+                      flush=True)
+            shutil.rmtree(folder, ignore_errors=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    fits = {}
+    for loss in args.losses.split(","):
+        mine = [r for r in rows if r["loss"] == loss and r["route"] == "passes"]
+        ps = [r["features"] for r in mine]
+        fits[loss] = {"time_slope": slope(ps, [r["seconds"] for r in mine]),
+                      "rss_slope": slope(ps, [r["peak_rss_gb"] for r in mine]),
+                      "features": ps}
+        print("%s, pass route over p = %s: time ~ p^%.2f, peak driver RSS ~ p^%.2f"
+              % (loss, ps, fits[loss]["time_slope"], fits[loss]["rss_slope"]))
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump({"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                   "rows": rows, "fits": fits}, f, indent=2, default=float)
+    print("wrote %s" % args.out)
+
+
+if __name__ == "__main__":
+    main()
