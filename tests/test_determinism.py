@@ -16,6 +16,7 @@ from elasticnet_dist.cli import main
 from elasticnet_dist.datasets import make_wide_table, write_parquet
 from elasticnet_dist.engines.spark_engine import SparkEngine, slot_range
 from elasticnet_dist.manifest import without_volatile
+from elasticnet_dist.solvers import routes
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
@@ -73,7 +74,9 @@ def test_manifests_are_identical_across_reruns_engines_and_workers(table, tmp_pa
 
 
 @pytest.mark.parametrize("loss", ["squared", "logistic"])
-def test_spark_task_slots_do_not_change_a_bit(loss, table, logistic_table, spark):
+def test_spark_task_slots_do_not_change_a_bit(loss, table, logistic_table, spark, monkeypatch):
+    # a table this small would be gathered into the driver: keep the passes on Spark
+    monkeypatch.setattr(routes, "GATHER_MAX_BYTES", 0)
     kw = dict(l1_ratio=[0.5, 1.0], cv=3, alphas=15, loss=loss)
     source = table if loss == "squared" else logistic_table
     fit = {"label": "y", **({"keys": ["id"]} if loss == "squared" else {})}

@@ -264,6 +264,44 @@ def test_by_fold_gram_in_chunks_equals_each_folds_cross_products():
     assert stats["n_rows"].tolist() == [40, 0, 110, 80]
 
 
+@pytest.mark.parametrize("fold_by_fold", [False, True])
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_holdout_pass_sums_each_points_training_and_held_out_rows(fold_by_fold, loss,
+                                                                   monkeypatch):
+    """A holdout pass, over the whole block at once (small folds) or fold by fold (large
+    ones), in chunks: each point's sums over its training rows, and its held-out loss."""
+    from elasticnet_dist import passes
+    from elasticnet_dist.losses import get_loss
+    from elasticnet_dist.passes import HessianBlock, PassRequest, chunked_block_stats
+
+    monkeypatch.setattr(passes, "FOLD_CHUNK_ROWS", 0 if fold_by_fold else 10**9)
+    rng = np.random.default_rng(5)
+    X, s = rng.standard_normal((230, 9)), rng.random(230)
+    y = (rng.random(230) < 0.5).astype(float) if loss == "logistic" else rng.standard_normal(230)
+    bounds = np.array([0, 40, 40, 150, 230])  # fold 1 is empty in this block
+    fold = np.repeat(np.arange(4), np.diff(bounds))
+    coefs, holdout = 0.3 * rng.standard_normal((4, 9)), np.array([-1, 0, 2, 3])
+    request = PassRequest(loss=loss, coefs=coefs, intercepts=np.full(4, 0.1), holdout=holdout,
+                          n_folds=4, hessians=tuple(
+                              HessianBlock(cols=np.array([1, 4, 7]), point=j, center=None)
+                              for j in range(4)))
+    stats = chunked_block_stats(X, y, s, request, rows=17, fold_bounds=bounds)
+    L = get_loss(loss)
+    for j in range(4):
+        train = fold != holdout[j]
+        eta = X @ coefs[j] + 0.1
+        h = s * train * (1.0 if loss == "squared" else L.curvature(y, eta))
+        Xh = X[:, [1, 4, 7]]
+        np.testing.assert_allclose(stats["grad"][j], X.T @ (s * train * L.derivative(y, eta)),
+                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(stats["hess.%d" % j], Xh.T @ (h[:, None] * Xh), rtol=1e-12)
+        np.testing.assert_allclose(stats["loss_sum"][j], (s * train) @ L.value(y, eta),
+                                   rtol=1e-12)
+        np.testing.assert_allclose(stats["valid_loss_sum"][j], (s * ~train) @ L.value(y, eta),
+                                   rtol=1e-12, atol=1e-14)
+        assert stats["train_weight_sum"][j] == pytest.approx(s[train].sum(), rel=1e-13)
+
+
 def test_dask_blocks_of_consecutive_pieces_share_a_worker():
     from elasticnet_dist.engines.dask_engine import contiguous_placement
 

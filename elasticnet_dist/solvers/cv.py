@@ -102,7 +102,7 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
     factors = np.ones(p) if penalty_factor is None else np.asarray(penalty_factor, float)
     l1_ratios = np.atleast_1d(np.asarray(l1_ratios, dtype=np.float64))
     n_points = n_alphas if alphas is None else len(np.atleast_1d(alphas))
-    work = source_workload(source, n_folds, l1_ratios.size * (n_folds + 1), n_points)
+    work = source_workload(source, loss, n_folds, l1_ratios.size * (n_folds + 1), n_points)
     route = choose_route(loss, work, gram_max_features, available_memory(),
                          source.task_memory_limit(),
                          gather=gathering(source, work, available_memory()))

@@ -26,7 +26,9 @@ steps per path and ``h = min(p, n)`` features in play (a lasso selects at most
              every step a pass (shared by the P problems): two n x p products
              and the kernel's own work (S' = KERNEL_SECONDS) per problem; and
              once per problem the Gram columns of the features its paths touch
-             (squared loss: fetched once, then cached)
+             (squared loss: fetched once, then cached; a loss whose curvature
+             moves adds a working set's block, n WORKING_SET^2 / (2 F c), to
+             every problem's share of every pass)
 
 ``overhead`` is the engine's fixed cost per pass (``Source.pass_overhead``).
 
@@ -40,7 +42,6 @@ below its estimate on the engine.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, replace
 
@@ -83,6 +84,9 @@ KERNEL_SECONDS = 1e-4
 #: Reading one element of a p x p matrix already in memory (about 1 GB/s of
 #: gathered rows).
 SECONDS_PER_READ = 1e-9
+#: Typical working set of a step (the Newton solver's first size) for the Hessian
+#: blocks a loss that is not quadratic computes in every pass.
+WORKING_SET = 64
 #: A single fit's passes (Newton): 5 to 15 seen, as many as 4 path points.
 FIT_ALPHAS = 4
 
@@ -101,6 +105,7 @@ class Workload:
     n_alphas: int = 100
     pass_overhead: float = 0.0
     cores: int = 1
+    hessian_per_pass: bool = False  # a loss whose curvature moves: blocks in every pass
 
 
 def route_seconds(work: Workload):
@@ -112,6 +117,8 @@ def route_seconds(work: Workload):
     gram = (n * p * p / (2 * flops) + (2 * work.n_folds + 4) * p * p * SECONDS_PER_ELEMENT
             + steps * problems * (STEP_SECONDS + p * h / 2 * SECONDS_PER_READ))
     per_problem = 4 * n * p / flops + STEP_SECONDS + KERNEL_SECONDS
+    if work.hessian_per_pass:  # the working set's block, again in every pass
+        per_problem += n * min(p, n, WORKING_SET) ** 2 / (2 * flops)
     passes = (steps * (work.pass_overhead + problems * per_problem)
               + problems * n * h * h / (2 * flops))
     return gram, passes
@@ -128,7 +135,7 @@ GATHER_MEMORY_SHARE = 0.25
 @dataclass(frozen=True)
 class Gathering:
     """The pass route with a source's rows fetched into this process: the workload
-    there (this process's cores and cost per pass) and the seconds of the transfer."""
+    there (one core, this process's cost per pass) and the seconds of the transfer."""
 
     work: Workload
     transfer: float
@@ -145,7 +152,10 @@ def gathering(source, work: Workload, available=None):
     if n_bytes is None or n_bytes > GATHER_MAX_BYTES \
             or (available is not None and n_bytes > GATHER_MEMORY_SHARE * available):
         return None
-    here = replace(work, pass_overhead=source.gathered_overhead, cores=os.cpu_count() or 1)
+    # one core: this process runs its blocks one after another, and BLAS threads do
+    # little for a block's products with a few points (100,000 x 500 gathered from
+    # two Dask workers: its CV search took 1.5 times as long)
+    here = replace(work, pass_overhead=source.gathered_overhead, cores=1)
     return Gathering(here, n_bytes / GATHER_BYTES_PER_SECOND)
 
 
@@ -227,16 +237,17 @@ def _say(quiet, message, *args):
         log.info(message, *args)
 
 
-def source_workload(source, n_folds=0, n_problems=1, n_alphas=100):
-    """The :class:`Workload` of a fit over ``source``."""
+def source_workload(source, loss, n_folds=0, n_problems=1, n_alphas=100):
+    """The :class:`Workload` of a fit of ``loss`` over ``source``."""
     return Workload(source.n_rows, source.n_features, n_folds, n_problems, n_alphas,
-                    source.pass_overhead, source.cores)
+                    source.pass_overhead, source.cores,
+                    hessian_per_pass=not get_loss(loss).quadratic)
 
 
 def choose_solver(loss, source):
     """``solver="auto"`` for one fit over ``source``: ``"gram"`` where
     :func:`choose_route` takes the one-pass route up to FIT_GRAM_MAX_FEATURES (a
     single fit's few passes counted as FIT_ALPHAS path points), else ``"newton"``."""
-    route = choose_route(loss, source_workload(source, n_alphas=FIT_ALPHAS),
+    route = choose_route(loss, source_workload(source, loss, n_alphas=FIT_ALPHAS),
                          FIT_GRAM_MAX_FEATURES, available_memory(), quiet=True)
     return "gram" if route == "gram" else "newton"

@@ -43,7 +43,7 @@ def table_path(source, spec, l1_ratio, *, alphas=None, n_alphas=100, eps=None,
     path may be shorter than the grid."""
     passes0 = source.n_passes
     n_points = n_alphas if alphas is None else len(np.atleast_1d(alphas))
-    work = source_workload(source, n_alphas=n_points)
+    work = source_workload(source, spec.loss, n_alphas=n_points)
     route = choose_route(spec.loss, work, gram_max_features, available_memory(),
                          source.task_memory_limit(),
                          gather=gathering(source, work, available_memory()))
