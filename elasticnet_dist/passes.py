@@ -194,7 +194,9 @@ def _points(X, y, s, request, fold, out):
     a point's training sums run over the rows outside the fold it holds out
     (``request.holdout``), its validation sums over the rows inside. Every point
     takes one product with the chunk whatever the folds: the rows a point does
-    not train on get weight 0 (a mask, ``train``, rows x points).
+    not train on get weight 0 (a mask, ``train``, rows x points); a chunk inside
+    the fold a point holds out skips its Hessian block (large folds are passed
+    one at a time, see FOLD_CHUNK_ROWS).
     """
     loss = get_loss(request.loss)
     coefs = np.atleast_2d(request.coefs)

@@ -27,8 +27,8 @@ steps per path and ``h = min(p, n)`` features in play (a lasso selects at most
              and the kernel's own work (S' = KERNEL_SECONDS) per problem; and
              once per problem the Gram columns of the features its paths touch
              (squared loss: fetched once, then cached; a loss whose curvature
-             moves adds a working set's block, n WORKING_SET^2 / (2 F c), to
-             every problem's share of every pass)
+             moves instead adds a working set's block, n WORKING_SET^2 / (2 F c),
+             to every problem's share of every pass)
 
 ``overhead`` is the engine's fixed cost per pass (``Source.pass_overhead``).
 
@@ -119,13 +119,15 @@ def route_seconds(work: Workload):
     per_problem = 4 * n * p / flops + STEP_SECONDS + KERNEL_SECONDS
     if work.hessian_per_pass:  # the working set's block, again in every pass
         per_problem += n * min(p, n, WORKING_SET) ** 2 / (2 * flops)
-    passes = (steps * (work.pass_overhead + problems * per_problem)
-              + problems * n * h * h / (2 * flops))
+    passes = steps * (work.pass_overhead + problems * per_problem)
+    if not work.hessian_per_pass:  # the Gram columns of every feature touched, once
+        passes += problems * n * h * h / (2 * flops)
     return gram, passes
 
 
 #: Fetching cached blocks into the driver (Dask's gather, Spark's collect of the
-#: spilled blocks): bytes per second, measured on a LocalCluster.
+#: spilled blocks): bytes per second, a cautious figure (ALLAML's 4.1 MB came from
+#: two Dask workers in 0.01 s; larger transfers were not timed).
 GATHER_BYTES_PER_SECOND = 2e8
 #: Largest table gathered into the driver, and at most this share of its available memory.
 GATHER_MAX_BYTES = 512 * 2**20
