@@ -17,6 +17,7 @@ from elasticnet_dist.datasets import make_wide_table, write_parquet
 from elasticnet_dist.solvers import routes
 from elasticnet_dist.solvers.routes import (Workload, choose_route, gram_route_bytes,
                                             route_seconds)
+from test_safety import _address_space
 
 #: 5 folds x 3 l1_ratios x 100 alphas, as the stage runs them.
 CV = dict(n_folds=5, n_problems=18, n_alphas=100, cores=2)
@@ -109,14 +110,6 @@ def test_a_wide_path_takes_the_pass_route_and_gets_the_gram_routes_answer(monkey
 
 
 # ---- 60 rows x 20,000 columns within 4 GB ---------------------------------------------
-
-def _address_space(limit):
-    def apply():
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    return apply
-
 
 @pytest.fixture(scope="module")
 def short_wide_table(tmp_path_factory):

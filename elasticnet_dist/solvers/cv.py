@@ -36,7 +36,6 @@ from threadpoolctl import threadpool_limits
 from .. import progress
 from .._text import count
 from ..losses import GREATER_IS_BETTER, get_loss
-from ..memory import available_memory
 from ..params import choices
 from ..passes import PassRequest, fold_slice, fold_total, hessian_keys, symmetric_grams
 from ..problem import Moments, moments_request
@@ -44,8 +43,7 @@ from ..sufficient import SufficientStatistics
 from . import check_finite_moments
 from .options import NO_STOPS, PathLimit, PathStops, ProblemSpec, SolverOptions
 from .path import path_grid, path_steps
-from .routes import (GRAM_MAX_FEATURES, choose_route, gather_if_cheaper, gathering,
-                     source_workload)
+from .routes import GRAM_MAX_FEATURES, route_for, source_workload
 from .newton import drive
 
 log = logging.getLogger("elasticnet_dist")
@@ -103,14 +101,8 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
     l1_ratios = np.atleast_1d(np.asarray(l1_ratios, dtype=np.float64))
     n_points = n_alphas if alphas is None else len(np.atleast_1d(alphas))
     work = source_workload(source, loss, n_folds, l1_ratios.size * (n_folds + 1), n_points)
-    route = choose_route(loss, work, gram_max_features, available_memory(),
-                         source.task_memory_limit(),
-                         gather=gathering(source, work, available_memory()))
+    route, source = route_for(source, loss, work, gram_max_features)
     timings = {}
-    if route == "passes":
-        t0 = time.perf_counter()
-        source = gather_if_cheaper(source, work, available_memory())
-        timings["gather"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     request, shift_x, shift_y = moments_request(source, full_gram=route == "gram")

@@ -161,11 +161,10 @@ def gathering(source, work: Workload, available=None):
     return Gathering(here, n_bytes / GATHER_BYTES_PER_SECOND)
 
 
-def gather_if_cheaper(source, work: Workload, available=None):
-    """``source.gathered()`` (its rows fetched into this process) when the pass route
-    is estimated cheaper here, transfer included, than on the engine (see
-    :func:`gathering`); else ``source``. Logs what it did and why."""
-    plan = gathering(source, work, available)
+def gather_if_cheaper(source, work: Workload, plan):
+    """``source.gathered()`` (its rows fetched into this process) when its
+    :class:`Gathering` ``plan`` is estimated cheaper than the pass route on the engine;
+    else ``source``. Logs what it did and why."""
     there = route_seconds(work)[1]
     if plan is None or plan.seconds() >= there:
         return source
@@ -175,6 +174,19 @@ def gather_if_cheaper(source, work: Workload, available=None):
              "(estimated %.2g s against %.2g s on the engine)", source.gather_bytes / 1e6,
              time.perf_counter() - t0, plan.seconds(), there)
     return gathered
+
+
+def route_for(source, loss, work: Workload, gram_max_features):
+    """``(route, source)`` of a path or a search over ``source``: the route of
+    :func:`choose_route` (the pass route priced here too when the rows can be
+    gathered) and the source its passes run on (gathered when that pays)."""
+    available = available_memory()
+    plan = gathering(source, work, available)
+    route = choose_route(loss, work, gram_max_features, available,
+                         source.task_memory_limit(), gather=plan)
+    if route == "passes":
+        source = gather_if_cheaper(source, work, plan)
+    return route, source
 
 
 def gram_route_bytes(n_features, n_folds):

@@ -7,11 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..memory import available_memory
 from ..sufficient import SufficientStatistics
 from . import read_moments
-from .routes import (GRAM_MAX_FEATURES, choose_route, gather_if_cheaper, gathering,
-                     source_workload)
+from .routes import GRAM_MAX_FEATURES, route_for, source_workload
 from .options import DEFAULT_OPTIONS, NO_STOPS
 from .path import path_grid, solve_path
 
@@ -35,7 +33,7 @@ def table_path(source, spec, l1_ratio, *, alphas=None, n_alphas=100, eps=None,
                options=DEFAULT_OPTIONS, stops=NO_STOPS, gram_max_features=GRAM_MAX_FEATURES):
     """The path of ``spec``'s problem at ``l1_ratio`` over the rows of ``source``.
 
-    The route (:func:`~.routes.choose_route` without folds): where the cost model
+    The route (:func:`~.routes.route_for` without folds): where the cost model
     prefers it, a quadratic loss with at most ``gram_max_features`` features reads
     the moments and the Gram matrix in one pass and walks the path from them (no
     further pass); otherwise every point costs passes. The grid:
@@ -44,11 +42,7 @@ def table_path(source, spec, l1_ratio, *, alphas=None, n_alphas=100, eps=None,
     passes0 = source.n_passes
     n_points = n_alphas if alphas is None else len(np.atleast_1d(alphas))
     work = source_workload(source, spec.loss, n_alphas=n_points)
-    route = choose_route(spec.loss, work, gram_max_features, available_memory(),
-                         source.task_memory_limit(),
-                         gather=gathering(source, work, available_memory()))
-    if route == "passes":
-        source = gather_if_cheaper(source, work, available_memory())
+    route, source = route_for(source, spec.loss, work, gram_max_features)
     moments = read_moments(source, full_gram=route == "gram")
     inner = SufficientStatistics(moments) if route == "gram" else source
     grid = path_grid(spec, moments, l1_ratio, inner, alphas=alphas, n_alphas=n_alphas,
