@@ -165,14 +165,16 @@ def gather_if_cheaper(source, work: Workload, plan):
     """``source.gathered()`` (its rows fetched into this process) when its
     :class:`Gathering` ``plan`` is estimated cheaper than the pass route on the engine;
     else ``source``. Logs what it did and why."""
-    there = route_seconds(work)[1]
-    if plan is None or plan.seconds() >= there:
+    if plan is None:
+        return source
+    here, there = plan.seconds(), route_seconds(work)[1]
+    if here >= there:
         return source
     t0 = time.perf_counter()
     gathered = source.gathered()
     log.info("gathered the table (%.1f MB) into this process in %.2f s: its passes run here "
              "(estimated %.2g s against %.2g s on the engine)", source.gather_bytes / 1e6,
-             time.perf_counter() - t0, plan.seconds(), there)
+             time.perf_counter() - t0, here, there)
     return gathered
 
 
