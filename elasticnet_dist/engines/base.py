@@ -195,21 +195,26 @@ class BlockEngine:
     def check_pass_memory(self, hint):
         """Refuse a pass (:class:`MemoryBudgetError`, exit 5) whose results would not
         fit: one block's take ``m = hint.result_bytes``; the driver holds up to
-        FAN_IN + 2 such results while it merges (the parts of a group, their sum and
-        the kernel's temporaries), a worker task 3. Compared with the driver's
-        available memory (:func:`~elasticnet_dist.memory.available_memory`) and the
-        smallest worker's limit."""
+        :meth:`driver_results` such results while it merges, a worker task 3.
+        Compared with the driver's available memory
+        (:func:`~elasticnet_dist.memory.available_memory`) and the smallest worker's
+        limit."""
         m = hint.result_bytes
         if m < MIN_CHECKED_BYTES:
             return
         driver, worker = available_memory(), self.worker_memory_limit()
-        need = m * (min(self.n_partitions, FAN_IN) + 2)
+        need = m * self.driver_results()
         for held, limit, where in ((need, driver, "the driver has available"),
                                    (3 * m, worker, "a worker may use")):
             if limit is not None and held > limit:
                 raise MemoryBudgetError(
                     "a data pass would build %s: about %s, more than the %s that %s; %s"
                     % (hint.what, gigabytes(held), gigabytes(limit), where, hint.advice))
+
+    def driver_results(self):
+        """Block results (of a pass with large ones) the driver holds at once while it
+        merges: the parts of the tree's root, their sum and the kernel's temporaries."""
+        return min(self.n_partitions, FAN_IN) + 2
 
     # ---- gathering: the blocks fetched into this process ----------------------------------
     def gather_bytes(self):
