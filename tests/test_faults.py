@@ -155,6 +155,7 @@ class Killer:
     a running task (that task fails on its first attempt; Spark retries it)."""
     def __init__(self):
         self.killed = []
+        self.fitting = True
     def data_pass(self, number, seconds):
         if number == 3 and not self.killed:
             idle = set(python_workers())
@@ -162,10 +163,10 @@ class Killer:
                 os.kill(pid, signal.SIGKILL)
             threading.Thread(target=self.hunt, args=(idle,), daemon=True).start()
     def hunt(self, idle):
-        # until a task has failed: at most 3 kills (local[2,4] aborts a job whose task
-        # fails 4 times), so the fit always survives
-        deadline = time.time() + 20
-        while time.time() < deadline and len(self.killed) < 3 and not failed_tasks(spark):
+        # until a task has failed or the fit has ended: at most 3 kills (local[2,4]
+        # aborts a job whose task fails 4 times), so the fit always survives. (A fixed
+        # 20 s window once ended with no worker caught under a full suite's load.)
+        while self.fitting and len(self.killed) < 3 and not failed_tasks(spark):
             for pid in python_workers():
                 if pid not in idle and pid not in self.killed:
                     os.kill(pid, signal.SIGKILL)
@@ -174,7 +175,8 @@ class Killer:
             time.sleep(0.002)
     def expect_points(self, total): pass
     def path_point(self): pass
-    def close(self): pass
+    def close(self):
+        self.fitting = False
 
 def failed_tasks(spark):
     tracker, failed = spark.sparkContext.statusTracker(), 0
