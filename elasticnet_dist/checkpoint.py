@@ -271,7 +271,19 @@ class CheckpointedSource(SourceBase):
         self.n_rows, self.n_features = source.n_rows, source.n_features
         self.solve_tasks = source.solve_tasks
         self.pass_overhead, self.cores = source.pass_overhead, source.cores
+        self.gathered_overhead = source.gathered_overhead
         self._replaying = True
+
+    @property
+    def gather_bytes(self):
+        return self.inner.gather_bytes
+
+    def gathered(self):
+        """The inner source gathered into this process, its passes still logged here
+        (the route, and so the passes, are those of a run without a checkpoint)."""
+        gathered = CheckpointedSource(self.inner.gathered(), self.checkpoint)
+        gathered.n_passes, gathered._replaying = self.n_passes, self._replaying
+        return gathered
 
     def run_pass(self, request):
         number = self.n_passes + 1

@@ -39,12 +39,13 @@ Cross-validation (``n_folds`` = K; blocks hold their rows sorted by fold):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import numpy as np
 from scipy.linalg.blas import dsyrk
 
+from .alignment import aligned
 from .losses import get_loss
 from .reduction import PassHint, merge_stats
 
@@ -97,6 +98,28 @@ def hessian_keys(index):
     """The keys of Hessian block ``index`` in a pass's results: the block, its
     column sums and the sum of the curvature weights."""
     return "hess.%d" % index, "hess_col_sums.%d" % index, "hess_sum.%d" % index
+
+
+#: Statistics of a pass with one entry per requested point (the leading axis).
+PER_POINT = ("loss_sum", "grad", "grad_sum", "dual_curv_sum", "train_weight_sum",
+             "valid_loss_sum", "valid_weight_sum", "valid_pos_hist", "valid_neg_hist")
+
+
+def points_of(stats, points, hessians=()):
+    """The statistics a pass of the points ``points`` (a slice of its positions)
+    alone would have returned, with the Hessian blocks of indices ``hessians``
+    renumbered 0, 1, ...: how several solvers, or a solver and the point it
+    solves ahead, share one pass. In a ``holdout`` pass ``weight_sum`` becomes
+    the points' training weight (they hold out the same fold)."""
+    out = {key: stats[key] for key in ("n_rows", "weight_sum", "weight_sq_sum")
+           if key in stats}
+    if "train_weight_sum" in stats:
+        out["weight_sum"] = stats["train_weight_sum"][points.start]
+    out.update((key, stats[key][points]) for key in PER_POINT if key in stats)
+    for mine, index in enumerate(hessians):
+        out.update((new, stats[old]) for new, old in
+                   zip(hessian_keys(mine), hessian_keys(index), strict=True))
+    return out
 
 
 def _centred_columns(X, cols, center):
@@ -223,7 +246,8 @@ def _points(X, y, s, request, fold, out):
             block = (np.zeros((n_rows, spec.cols.shape[0])), np.zeros(spec.cols.shape[0]),
                      np.float64(0.0))
         else:
-            h = st[:, j] if loss.quadratic else st[:, j] * loss.curvature(y, eta[:, j])
+            sj = s if train is None else st[:, j]
+            h = sj if loss.quadratic else sj * loss.curvature(y, eta[:, j])
             block = _hessian_block(X, h, spec)
         out.update(zip(hessian_keys(i), block, strict=True))
     if request.holdout is not None:
@@ -393,16 +417,29 @@ def _chunks(X, y, s, request, start, stop, rows, fold, gram_out=None):
     return total
 
 
+def _aligned_request(request):
+    """``request`` with its arrays at ALIGNMENT-byte boundaries (a few p-vectors)."""
+    hessians = tuple(replace(h, cols=aligned(h.cols), rows=aligned(h.rows),
+                             center=aligned(h.center)) for h in request.hessians)
+    return replace(request, coefs=aligned(request.coefs), intercepts=aligned(request.intercepts),
+                   holdout=aligned(request.holdout), shift_x=aligned(request.shift_x),
+                   hessians=hessians)
+
+
 @dataclass(frozen=True)
 class BlockKernel:
     """The function an engine maps over its blocks in one pass: a block's
     statistics for ``request`` (:func:`chunked_block_stats`). Engines call it
-    without knowing what it computes."""
+    without knowing what it computes. Its arithmetic runs on aligned arrays
+    (:func:`~elasticnet_dist.alignment.aligned`), so that the bits do not depend on
+    where a process received them: blocks are aligned when they are made (a block
+    that arrives elsewhere is copied), requests here."""
 
     request: PassRequest
 
     def __call__(self, block):
-        return chunked_block_stats(block.X, block.y, block.s, self.request,
+        return chunked_block_stats(aligned(block.X), aligned(block.y), aligned(block.s),
+                                   _aligned_request(self.request),
                                    fold_bounds=block.fold_bounds)
 
 

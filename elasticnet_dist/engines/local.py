@@ -1,6 +1,9 @@
 """The local engine: blocks of rows held in this process, passes run in-process."""
 from __future__ import annotations
 
+from dataclasses import replace
+
+from ..alignment import aligned
 from ..reduction import LazyParts, grouped_tree_merge
 from ..memory import available_memory
 from .base import BlockEngine, gigabytes
@@ -24,9 +27,10 @@ class LocalEngine(BlockEngine):
     def holding(cls, blocks, summaries, n_features):
         """A local engine over ``blocks`` fetched from another engine (its
         :meth:`~.base.BlockEngine.gather_blocks`, in piece order): the same blocks,
-        kernels and merge tree."""
+        kernels and merge tree (their arrays aligned here, once)."""
         engine = cls(cache="memory")
-        engine._blocks = list(blocks)
+        engine._blocks = [replace(block, X=aligned(block.X), y=aligned(block.y),
+                                  s=aligned(block.s)) for block in blocks]
         engine.summaries = list(summaries)
         engine.n_features = n_features
         return engine

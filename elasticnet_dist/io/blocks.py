@@ -19,6 +19,7 @@ from typing import Optional
 import numpy as np
 import pyarrow as pa
 
+from ..alignment import aligned
 from ..folds import column_folds, key_hashes, position_hashes, stratified_folds
 
 NAN_POLICIES = ("error", "drop_rows", "impute_mean")
@@ -208,7 +209,7 @@ class BlockDecoder:
             summary.first_y = float(y[0])
             summary.hi_x = np.fmax.reduce(X, axis=0).astype(np.float64)  # NaN-blind
             summary.lo_x = np.fmin.reduce(X, axis=0).astype(np.float64)
-        return Block(X, y, s, summary, bounds)
+        return Block(aligned(X), aligned(y), aligned(s), summary, bounds)
 
 
 def _to_matrix(table: pa.Table, dtype, n, rounded):

@@ -37,7 +37,7 @@ from .. import progress
 from .._text import count
 from ..losses import GREATER_IS_BETTER, get_loss
 from ..params import choices
-from ..passes import PassRequest, fold_slice, fold_total, hessian_keys, symmetric_grams
+from ..passes import PassRequest, fold_slice, fold_total, points_of, symmetric_grams
 from ..problem import Moments, moments_request
 from ..sufficient import SufficientStatistics
 from . import check_finite_moments
@@ -101,7 +101,7 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
     l1_ratios = np.atleast_1d(np.asarray(l1_ratios, dtype=np.float64))
     n_points = n_alphas if alphas is None else len(np.atleast_1d(alphas))
     work = source_workload(source, loss, n_folds, l1_ratios.size * (n_folds + 1), n_points)
-    route, source = route_for(source, loss, work, gram_max_features)
+    route, source, ahead = route_for(source, loss, work, gram_max_features)
     timings = {}
 
     t0 = time.perf_counter()
@@ -128,7 +128,7 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
         scores = {"mse": _gram_scores(problems, paths, by_fold, shift_x, shift_y, grid.shape)}
     else:
         paths = _batched_paths(problems, grid, source, n_folds, loss, options, stops,
-                               auc_bins if get_loss(loss).histogram_metrics else 0)
+                               auc_bins if get_loss(loss).histogram_metrics else 0, ahead)
         scores = _pass_scores(loss, paths, grid.shape)
     timings["paths"] = time.perf_counter() - t0
 
@@ -271,14 +271,16 @@ def _gram_scores(problems, paths, by_fold, shift_x, shift_y, shape):
 
 # ---- the pass-per-step route ---------------------------------------------------------------
 
-def _batched_paths(problems, grid, source, n_folds, loss, options, stops, auc_bins):
-    """Every path as a generator; each pass serves the pending step of every one."""
+def _batched_paths(problems, grid, source, n_folds, loss, options, stops, auc_bins, ahead):
+    """Every path as a generator; each pass serves the pending step of every one
+    (``ahead``: the paths solve their next points ahead, see :func:`~.path.path_steps`)."""
     steps, holdout = [], []
     for li, row in enumerate(problems):
         limit = PathLimit(grid.shape[1] - 1)
         for k, problem in enumerate(row):
             steps.append(path_steps(problem, grid[li], options=options,
-                                    stops=stops if k == 0 else NO_STOPS, limit=limit))
+                                    stops=stops if k == 0 else NO_STOPS, limit=limit,
+                                    ahead=ahead))
             holdout.append(k - 1)
     results = run_batched(steps, np.array(holdout), source, loss=loss, n_folds=n_folds,
                           auc_bins=auc_bins)
@@ -288,7 +290,7 @@ def _batched_paths(problems, grid, source, n_folds, loss, options, stops, auc_bi
 
 def run_batched(steps, holdout, source, *, loss, n_folds, auc_bins=0):
     """Drive solver generators together: one pass per round answers the pending
-    request of every generator (its point, over its training rows); their results."""
+    request of every generator (its points, over its training rows); their results."""
     results = [None] * len(steps)
     pending = {}
     for i, gen in enumerate(steps):
@@ -298,12 +300,12 @@ def run_batched(steps, holdout, source, *, loss, n_folds, auc_bins=0):
             results[i] = stop.value
     while pending:
         order = sorted(pending)
-        request, hess_index = _combine([pending[i] for i in order], holdout[order], loss,
-                                       n_folds, auc_bins)
+        request, shares = _combine([pending[i] for i in order], holdout[order], loss,
+                                   n_folds, auc_bins)
         stats = source.run_pass(request)
-        for pos, i in enumerate(order):
+        for i, (points, hessians) in zip(order, shares, strict=True):
             try:
-                pending[i] = steps[i].send(_split(stats, pos, hess_index[pos]))
+                pending[i] = steps[i].send(points_of(stats, points, hessians))
             except StopIteration as stop:
                 results[i] = stop.value
                 del pending[i]
@@ -311,36 +313,22 @@ def run_batched(steps, holdout, source, *, loss, n_folds, auc_bins=0):
 
 
 def _combine(requests, holdout, loss, n_folds, auc_bins):
-    """One request for the single-point requests of several problems."""
-    hessians, index = [], []
-    for pos, req in enumerate(requests):
-        if req.hessians:
-            index.append(len(hessians))
-            hessians.append(replace(req.hessians[0], point=pos))
-        else:
-            index.append(None)
+    """One request for the requests of several problems (each holding out its fold):
+    the request and, for each problem, the positions of its points (a slice) and the
+    indices of its Hessian blocks in the combined pass."""
+    hessians, shares, first = [], [], 0
+    for req in requests:
+        k = req.coefs.shape[0]
+        index = list(range(len(hessians), len(hessians) + len(req.hessians)))
+        hessians.extend(replace(h, point=first + h.point) for h in req.hessians)
+        shares.append((slice(first, first + k), index))
+        first += k
+    sizes = [req.coefs.shape[0] for req in requests]
     combined = PassRequest(loss=loss, coefs=np.vstack([r.coefs for r in requests]),
                            intercepts=np.concatenate([r.intercepts for r in requests]),
                            hessians=tuple(hessians), n_folds=n_folds,
-                           holdout=np.asarray(holdout), auc_bins=auc_bins)
-    return combined, index
-
-
-def _split(stats, pos, hess):
-    """The statistics of one problem of a combined pass, as a single-point pass."""
-    out = {"n_rows": stats["n_rows"], "weight_sum": stats["train_weight_sum"][pos],
-           "valid_loss_sum": stats["valid_loss_sum"][pos],
-           "valid_weight_sum": stats["valid_weight_sum"][pos]}
-    for key in ("loss_sum", "grad", "grad_sum", "dual_curv_sum"):
-        if key in stats:
-            out[key] = stats[key][pos:pos + 1]
-    for key in ("valid_pos_hist", "valid_neg_hist"):
-        if key in stats:
-            out[key] = stats[key][pos]
-    if hess is not None:
-        out.update((mine, stats[theirs])
-                   for mine, theirs in zip(hessian_keys(0), hessian_keys(hess), strict=True))
-    return out
+                           holdout=np.repeat(np.asarray(holdout), sizes), auc_bins=auc_bins)
+    return combined, shares
 
 
 def _pass_scores(loss, paths, shape):
@@ -351,12 +339,13 @@ def _pass_scores(loss, paths, shape):
     for li in range(L):
         for k in range(K):
             for ai, point in enumerate(paths[li][k + 1]):
-                ev = point.evaluation
-                if ev is None or ev["valid_weight_sum"] <= 0:
+                ev = point.evaluation  # a one-point pass's: arrays of length 1
+                if ev is None or ev["valid_weight_sum"][0] <= 0:
                     continue
-                mean_loss = ev["valid_loss_sum"] / ev["valid_weight_sum"]
-                values = loss.scores(mean_loss, ev.get("valid_pos_hist"),
-                                     ev.get("valid_neg_hist"))
+                mean_loss = ev["valid_loss_sum"][0] / ev["valid_weight_sum"][0]
+                values = loss.scores(mean_loss, *(ev[key][0] if key in ev else None
+                                                  for key in ("valid_pos_hist",
+                                                              "valid_neg_hist")))
                 for metric, value in values.items():
                     scores[metric][li, ai, k] = value
     return scores

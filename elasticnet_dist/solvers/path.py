@@ -16,7 +16,12 @@ solution. Three things make it cheap:
   certifies point ``k - 1``. The rule can be wrong; it never changes the answer,
   because every point is certified by a duality gap over all features (the
   KKT conditions of every feature enter it), and violators join the working set;
-- for the squared loss the Gram entries fetched for one point serve every later one.
+- for the squared loss the Gram entries fetched for one point serve every later one;
+- **points solved ahead** (where passes have a fixed cost, :func:`~.routes.solves_ahead`):
+  each step also minimises its quadratic model at the next alpha and the same
+  pass evaluates that point, so that point ``k``'s certifying pass is point
+  ``k + 1``'s first step as well; on the five real wide tables a 5-fold,
+  3-l1_ratio search took 0.51 to 0.77 of the passes.
 
 The grid follows glmnet and scikit-learn: ``alpha_max`` (the smallest alpha
 that selects nothing) down to ``eps * alpha_max``, geometrically.
@@ -177,7 +182,7 @@ STEP_FEATURES = 64
 
 
 def path_steps(unit, alphas, *, options=DEFAULT_OPTIONS, stops=NO_STOPS, limit=None,
-               saved=None, on_point=None):
+               saved=None, on_point=None, ahead=False):
     """Solve ``unit.at_alpha(a)`` for every ``a`` in ``alphas`` (decreasing), as a
     generator of passes (see :func:`~.newton.newton_steps`); returns the list of
     :class:`PathPoint`.
@@ -197,7 +202,14 @@ def path_steps(unit, alphas, *, options=DEFAULT_OPTIONS, stops=NO_STOPS, limit=N
     ``saved`` (a :class:`~elasticnet_dist.checkpoint.SavedPath`) resumes after its
     last point with that state rebuilt, so that the remaining points are the same
     to the last bit as those of an uninterrupted path.
+
+    ``ahead``: each step of a point also solves the next point's model and has the
+    pass evaluate it (:class:`~.newton.Ahead`), which is worth it where passes are
+    data passes: point k's certifying pass is then point k + 1's first step too.
+    Not with checkpoints (a resumed path would not have the point ahead).
     """
+    if ahead and (saved is not None or on_point is not None):
+        raise ValueError("a path solved ahead cannot be checkpointed")
     squared = unit.loss.quadratic
     cache = GramCache() if squared else None
     walk = _Walk(grad=unit.null_gradient(),
@@ -233,7 +245,7 @@ def path_steps(unit, alphas, *, options=DEFAULT_OPTIONS, stops=NO_STOPS, limit=N
             if trail is points:
                 trail = points[-1:]
             _, res, final, ev = yield from _solve_point(unit, step, alpha, walk, cache, trail,
-                                                        options)
+                                                        options, ahead)
             trail = [*trail[-1:], _Solved(float(step), res.u)]
             walk.advance(step, res, final, ev)
             walk.solved += 1
@@ -246,7 +258,7 @@ def path_steps(unit, alphas, *, options=DEFAULT_OPTIONS, stops=NO_STOPS, limit=N
                 limit.lower(i - 1)
             break
         _, res, final, ev = yield from _solve_point(unit, alpha, nxt, walk, cache, trail,
-                                                    options)
+                                                    options, ahead)
         points.append(PathPoint(float(alpha), res.u, res.intercept, res.gap, res.tol_abs,
                                 bool(res.converged), res.n_iter, res.n_passes,
                                 None if final is None else point_record(final.stats)))
@@ -343,22 +355,51 @@ class _Solved:
     u: np.ndarray
 
 
-def _solve_point(unit, alpha, nxt, walk, cache, points, options):
-    """One point of a path, warm-started from where the ``walk`` stands and started
-    from the prediction through the last two of ``points`` (a generator of passes):
-    ``(problem, result, final evaluation, its Evaluation or None)``."""
+def _solve_point(unit, alpha, nxt, walk, cache, points, options, ahead=False):
+    """One point of a path, warm-started from where the ``walk`` stands (or from the
+    point solved ahead for this alpha, when its objective is lower) and started from
+    the prediction through the last two of ``points`` (a generator of passes):
+    ``(problem, result, final evaluation, its Evaluation or None)``. ``ahead``: solve
+    the next point ahead at every step (:class:`~.newton.Ahead`)."""
     problem = unit.at_alpha(alpha)
     u, b, grad, prev, start = walk.u, walk.b, walk.grad, walk.prev, walk.start
-    ws_init = look = None
+    ws_init = look = ahead_alpha = None
     if options.screening and grad is not None and prev is not None and np.isfinite(prev):
         ws_init = strong_set(unit, u, grad, alpha, max(prev, alpha))
+    if start is not None and _better_ahead(problem, start, u):
+        u, b, start = start.ahead.u, start.ahead.b, start.ahead.evaluation
+        if ws_init is not None:
+            ws_init = np.union1d(ws_init, np.flatnonzero(u))
     if options.screening and nxt is not None:
         look = functools.partial(_strong_candidates, unit, alpha=nxt, prev_alpha=alpha)
+    if ahead and nxt is not None:
+        ahead_alpha = functools.partial(_next_alpha, unit, alpha, nxt, options.screening)
     along = AlongPath(start=start, cache=cache, ws_init=ws_init, lookahead=look,
-                      guess=predicted_point(points, alpha))
+                      guess=predicted_point(points, alpha), ahead_alpha=ahead_alpha)
     res, final = yield from newton_steps(problem, u, b, options=options, along=along)
     ev = None if final is None else problem.evaluate(final.stats)[0]
     return problem, res, final, ev
+
+
+def _next_alpha(unit, alpha, nxt, screening, u, grad):
+    """The alpha a path solves after ``alpha`` on its way to the grid's ``nxt``, as seen
+    from the point ``u`` with gradient ``grad`` (:func:`cut_step`)."""
+    return cut_step(unit, u, grad, alpha, nxt) if screening else nxt
+
+
+def _better_ahead(problem, start, u):
+    """Whether the evaluation ``start`` (at ``u``, the last point of the path) holds a
+    point solved ahead for ``problem``'s alpha with a lower objective there."""
+    ahead = start.ahead
+    if ahead is None or ahead.evaluation is None or ahead.alpha != problem.alpha:
+        return False
+    return (problem.objective(_loss(ahead.evaluation.stats), ahead.u)
+            <= problem.objective(_loss(start.stats), u))
+
+
+def _loss(stats):
+    """The mean loss of a one-point pass."""
+    return float(stats["loss_sum"][0]) / float(stats["weight_sum"])
 
 
 def _resume(unit, saved, cache):

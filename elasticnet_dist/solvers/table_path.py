@@ -42,13 +42,13 @@ def table_path(source, spec, l1_ratio, *, alphas=None, n_alphas=100, eps=None,
     passes0 = source.n_passes
     n_points = n_alphas if alphas is None else len(np.atleast_1d(alphas))
     work = source_workload(source, spec.loss, n_alphas=n_points)
-    route, source = route_for(source, spec.loss, work, gram_max_features)
+    route, source, ahead = route_for(source, spec.loss, work, gram_max_features)
     moments = read_moments(source, full_gram=route == "gram")
     inner = SufficientStatistics(moments) if route == "gram" else source
     grid = path_grid(spec, moments, l1_ratio, inner, alphas=alphas, n_alphas=n_alphas,
                      eps=eps, tol=options.tol)
     problem = spec.unit(moments, l1_ratio)
-    points = solve_path(problem, grid, inner, options=options, stops=stops)
+    points = solve_path(problem, grid, inner, options=options, stops=stops, ahead=ahead)
     p = source.n_features
     fits = [problem.original_fit(pt.u, pt.intercept) for pt in points]
     return TablePath(
