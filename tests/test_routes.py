@@ -56,17 +56,22 @@ def test_the_cost_grows_as_the_model_says():
     assert more[1] > 1.9 * p1
 
 
-def test_points_are_solved_ahead_on_tables_with_many_rows_whatever_the_engine(caplog):
+def test_points_are_solved_ahead_where_passes_outweigh_the_models_whatever_the_engine(
+        caplog):
     """A point solved ahead adds a point per problem to each pass and a model solve
-    per step, in fewer passes: it pays where the passes' arithmetic outweighs the
-    driver's steps, and it is decided by the table alone, so that every engine takes
+    per step, in fewer passes: it pays where a point's arithmetic in a pass exceeds a
+    model solve on the driver, decided by the table alone so that every engine takes
     the same steps."""
     with caplog.at_level("INFO", logger="elasticnet_dist"):
         for overhead in (2e-4, 0.03, 0.15):  # in process, Dask, Spark
-            assert not routes.solves_ahead(Workload(71, 4_088, pass_overhead=overhead, **CV))
-            assert routes.solves_ahead(Workload(100_000, 500, pass_overhead=overhead, **CV))
-    assert "not solving path points ahead (71 rows)" in caplog.text
-    assert "solving each next path point ahead (100000 rows)" in caplog.text
+            work = dict(pass_overhead=overhead, **CV)
+            assert routes.solves_ahead(Workload(100_000, 500, **work))  # measured: faster
+            assert routes.solves_ahead(Workload(100_000, 200, hessian_per_pass=True, **work))
+            assert not routes.solves_ahead(Workload(71, 4_088, **work))  # riboflavin
+            assert not routes.solves_ahead(Workload(1_993, 4_862, **work))  # BASEHOCK
+            assert not routes.solves_ahead(Workload(20_000, 8_000, **work))  # large models
+    assert "not solving path points ahead: a point's pass arithmetic" in caplog.text
+    assert "solving each next path point ahead: a point's pass arithmetic" in caplog.text
 
 
 def test_caps_and_memory_overrule_the_model(caplog):
@@ -207,7 +212,7 @@ def test_paths_solved_ahead_on_a_cluster_give_the_same_answer_in_fewer_passes(
     kw = dict(l1_ratio=[0.5, 1.0], loss="logistic", cv=3, alphas=12, engine=name,
               cluster=handle, tol=1e-10)
     monkeypatch.setattr(routes, "GATHER_MAX_BYTES", 0)
-    monkeypatch.setattr(routes, "AHEAD_MIN_ROWS", 0)  # 90 rows: ahead all the same
+    monkeypatch.setattr(routes, "MODEL_SECONDS_PER_ELEMENT", -1.0)  # 90 rows: ahead anyway
     with caplog.at_level("INFO", logger="elasticnet_dist"):
         ahead = ElasticNetCV(**kw).fit(path, label="y")
     assert "solving each next path point ahead" in caplog.text
@@ -217,7 +222,7 @@ def test_paths_solved_ahead_on_a_cluster_give_the_same_answer_in_fewer_passes(
     here = ElasticNetCV(**{**kw, "engine": "local", "cluster": None}).fit(path, label="y")
     assert here.n_passes_ == ahead.n_passes_  # the same steps in this process
     np.testing.assert_allclose(here.coef_path_, ahead.coef_path_, rtol=1e-9, atol=1e-12)
-    monkeypatch.setattr(routes, "AHEAD_MIN_ROWS", np.inf)
+    monkeypatch.setattr(routes, "MODEL_SECONDS_PER_ELEMENT", np.inf)
     plain = ElasticNetCV(**kw).fit(path, label="y")
     assert ahead.route_ == plain.route_ == "passes"
     assert ahead.n_passes_ <= 0.8 * plain.n_passes_, (ahead.n_passes_, plain.n_passes_)

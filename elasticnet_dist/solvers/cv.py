@@ -323,7 +323,7 @@ def _combine(requests, holdout, loss, n_folds, auc_bins):
         hessians.extend(replace(h, point=first + h.point) for h in req.hessians)
         shares.append((slice(first, first + k), index))
         first += k
-    sizes = [req.coefs.shape[0] for req in requests]
+    sizes = [points.stop - points.start for points, _ in shares]
     combined = PassRequest(loss=loss, coefs=np.vstack([r.coefs for r in requests]),
                            intercepts=np.concatenate([r.intercepts for r in requests]),
                            hessians=tuple(hessians), n_folds=n_folds,

@@ -195,7 +195,9 @@ class Ahead:
     k + 1 at a point one Newton step closer to its solution: a point whose first
     step suffices costs no pass of its own (squared loss: its model is exact on the
     working set, so this is the rule; logistic: IRLS from a nearby point). ``H``:
-    the features whose Hessian block (at this point) the pass brings."""
+    the working set of the Hessian block its first step (and the Newton decrement of
+    its unpenalised coordinates in the duality gap) uses: the current point's block,
+    for a loss whose curvature moves a Hessian one step behind (:func:`_split_ahead`)."""
 
     alpha: float
     u: np.ndarray

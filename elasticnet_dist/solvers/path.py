@@ -17,11 +17,11 @@ solution. Three things make it cheap:
   because every point is certified by a duality gap over all features (the
   KKT conditions of every feature enter it), and violators join the working set;
 - for the squared loss the Gram entries fetched for one point serve every later one;
-- **points solved ahead** (where passes have a fixed cost, :func:`~.routes.solves_ahead`):
+- **points solved ahead** (on tables with many rows, :func:`~.routes.solves_ahead`):
   each step also minimises its quadratic model at the next alpha and the same
   pass evaluates that point, so that point ``k``'s certifying pass is point
-  ``k + 1``'s first step as well; on the five real wide tables a 5-fold,
-  3-l1_ratio search took 0.51 to 0.77 of the passes.
+  ``k + 1``'s first step as well (100,000 x 500, a 5-fold, 3-l1_ratio search:
+  66 passes instead of 107).
 
 The grid follows glmnet and scikit-learn: ``alpha_max`` (the smallest alpha
 that selects nothing) down to ``eps * alpha_max``, geometrically.

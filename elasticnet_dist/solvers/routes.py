@@ -37,10 +37,10 @@ Spark about 0.15 s: 200 passes of a 5-fold, 3-l1_ratio grid cost 6 to 30 s
 whatever the table). A table small enough is instead fetched into this process
 once (:func:`gather_if_cheaper`: the same blocks, kernels and merge tree) when
 the pass route's estimate here, plus the transfer at GATHER_BYTES_PER_SECOND, is
-below its estimate on the engine. On tables with many rows the pass route's
-paths solve each next point ahead (:func:`solves_ahead`: fewer passes, each with a
-second point per problem); the route is priced without that saving, a cautious
-estimate of the pass route.
+below its estimate on the engine. Where a pass's arithmetic outweighs the driver's
+model solves, the pass route's paths solve each next point ahead
+(:func:`solves_ahead`: fewer passes, each with a second point per problem); the
+route is priced without that saving, a cautious estimate of the pass route.
 """
 from __future__ import annotations
 
@@ -129,31 +129,35 @@ def route_seconds(work: Workload):
     return gram, passes
 
 
-#: Fewest rows at which the pass route's paths solve each next point ahead
-#: (:func:`solves_ahead`).
-AHEAD_MIN_ROWS = 10_000
+#: Driver time per element of a model's h x h matrix for one solve (conjugate
+#: gradients and the polish read it some ten times): the second model per step that
+#: solving ahead adds cost about 0.2 s per problem at 20,000 x 8,000.
+MODEL_SECONDS_PER_ELEMENT = 1e-8
 
 
 def solves_ahead(work: Workload, quiet=False):
     """Whether the pass route's paths solve each next point ahead
-    (:class:`~.newton.Ahead`): on tables of at least AHEAD_MIN_ROWS rows, whatever
-    the engine, so that every engine takes the same steps (and gets the same bits).
+    (:class:`~.newton.Ahead`): where a point's arithmetic in a pass, ``4 n p / F``
+    on one core, exceeds the second model solve per step it adds on the driver,
+    ``S + h^2 M`` (``h = min(n, p)`` the largest model, ``M`` =
+    MODEL_SECONDS_PER_ELEMENT). The rule reads the table, not the engine, so that
+    every engine takes the same steps (and gets the same bits).
 
-    Ahead, each pass evaluates a second point per problem and each step solves a
-    second model on the driver, in fewer passes. That pays where a pass's arithmetic
-    (``n p`` per point) outweighs the driver's step; on a short table the driver's
-    work dominates, and a cluster gathers such tables anyway. Measured (ahead /
-    plain), 5 folds x 3 l1_ratios x 100 alphas on 100,000 x 500, squared: in this
-    process 66 / 107 passes, 50.7 / 77.6 s; on Dask 76 / 105 passes, 70.9 / 92.7 s;
-    100,000 x 200 logistic (1 l1_ratio): in this process 148 / 184 passes, 40.0 /
-    46.3 s; on Dask (50 alphas) 41 / 55 passes, 20.9 / 21.8 s. On the five real wide
-    tables (71 to 1,993 rows) the passes fell by 6-48% but the searches took as long
-    or longer (riboflavin 53 / 102 passes, 2.8-3.5 / 2.2-3.6 s; ALLAML 125 / 176;
-    BASEHOCK, whose logistic working sets hold about a thousand features, 252 / 268
-    passes, 146 / 73 s). Logs the choice (unless ``quiet``)."""
-    ahead = work.n_rows >= AHEAD_MIN_ROWS
-    _say(quiet, "%s (%d rows)", "solving each next path point ahead" if ahead
-         else "not solving path points ahead", work.n_rows)
+    Measured (ahead / plain), 5 folds x 3 l1_ratios x 100 alphas: 100,000 x 500
+    squared, in this process 66 / 107 passes, 50.7 / 77.6 s, on Dask 76 / 105
+    passes, 70.9 / 92.7 s; 100,000 x 200 logistic (1 l1_ratio) in this process 148
+    / 184 passes, 40.0 / 46.3 s. Against it: 20,000 x 8,000 squared on Dask, 97 /
+    136 passes but 822 / 647 s (models of thousands of features); the five real
+    wide tables, 6-48% fewer passes but as long or longer (riboflavin 53 / 102
+    passes, 2.8-3.5 / 2.2-3.6 s; BASEHOCK 252 / 268 passes, 146 / 73 s). Logs the
+    choice (unless ``quiet``)."""
+    n, p = float(work.n_rows), float(work.n_features)
+    point = 4 * n * p / FLOPS_PER_CORE
+    model = STEP_SECONDS + min(n, p) ** 2 * MODEL_SECONDS_PER_ELEMENT
+    ahead = point >= model
+    _say(quiet, "%s: a point's pass arithmetic %.2g s against %.2g s for a second model "
+         "per step", "solving each next path point ahead" if ahead
+         else "not solving path points ahead", point, model)
     return ahead
 
 
