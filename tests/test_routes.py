@@ -217,8 +217,8 @@ def test_paths_solved_ahead_on_a_cluster_give_the_same_answer_in_fewer_passes(
         ahead = ElasticNetCV(**kw).fit(path, label="y")
     assert "solving each next path point ahead" in caplog.text
     again = ElasticNetCV(**kw).fit(path, label="y")
-    for name in ("coef_path_", "intercept_path_", "scores_"):  # a rerun: the same bits
-        assert np.array_equal(getattr(again, name), getattr(ahead, name)), name
+    for attr in ("coef_path_", "intercept_path_", "scores_"):  # a rerun: the same bits
+        assert np.array_equal(getattr(again, attr), getattr(ahead, attr)), attr
     here = ElasticNetCV(**{**kw, "engine": "local", "cluster": None}).fit(path, label="y")
     assert here.n_passes_ == ahead.n_passes_  # the same steps in this process
     np.testing.assert_allclose(here.coef_path_, ahead.coef_path_, rtol=1e-9, atol=1e-12)
