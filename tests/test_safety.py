@@ -636,6 +636,25 @@ def _children(pid, name):
     return found
 
 
+def test_a_lost_spark_gateway_is_named_wherever_py4j_reports_it():
+    protocol = pytest.importorskip("py4j.protocol")
+    from elasticnet_dist.engines.spark_engine import raise_if_jvm_gone
+    from elasticnet_dist.errors import EngineError
+
+    # as py4j raises it when the JVM dies during rdd.collect's setCallSite: a plain
+    # "error occurred while calling" raised while handling the network error
+    try:
+        try:
+            raise protocol.Py4JNetworkError("Error while sending or receiving")
+        except protocol.Py4JNetworkError:
+            raise protocol.Py4JError("An error occurred while calling o27.setCallSite")  # noqa: B904 (as py4j does)
+    except protocol.Py4JError as exc:
+        with pytest.raises(EngineError, match="Spark's JVM .* died .*o27.setCallSite"):
+            raise_if_jvm_gone(exc)
+    # an error of the Java side's own (the JVM alive) is left as it is
+    raise_if_jvm_gone(protocol.Py4JError("An error occurred while calling o31.collect"))
+
+
 @pytest.mark.cluster
 def test_a_killed_spark_jvm_is_named_and_its_blocks_are_removed(tmp_path):
     pytest.importorskip("pyspark")
