@@ -251,12 +251,37 @@ class ElasticNetCV(ElasticNet):
         self.route_ = path.route
         self.fold_rows_ = path.fold_rows
         self.n_iter_ = None
-        failed = int(np.sum(~path.converged[path.n_features >= 0]))
-        if failed:
-            warnings.warn(ConvergenceWarning(
-                "%d full-data path point(s) did not reach the duality-gap tolerance %.1e "
-                "within max_iter=%d Newton iterations; raise max_iter or tol"
-                % (failed, self.tol, self.max_iter)), stacklevel=4)
+        message = convergence_message(path, self.tol, self.max_iter)
+        if message:
+            warnings.warn(ConvergenceWarning(message), stacklevel=4)
+
+
+def convergence_message(path, tol, max_iter):
+    """What went wrong at the full-data points that missed the gap tolerance, or ''.
+
+    A point either used all ``max_iter`` Newton iterations (more may reach the
+    tolerance) or stopped before: its steps no longer lowered the objective, so
+    the gap is at the rounding floor of the problem and only a looser ``tol``
+    certifies it.
+    """
+    solved = path.n_features >= 0
+    failed = solved & ~path.converged
+    if not failed.any():
+        return ""
+    n_iter = path.n_iter if path.n_iter is not None else np.full(failed.shape, max_iter)
+    exhausted = int(np.sum(failed & (n_iter >= max_iter)))
+    stalled = int(failed.sum()) - exhausted
+    parts = []
+    if exhausted:
+        parts.append("%d used all max_iter=%d Newton iterations (raise max_iter)"
+                     % (exhausted, max_iter))
+    if stalled:
+        parts.append("%d stalled before: their steps no longer lowered the objective, so the "
+                     "gap (up to %.2g against %.2g) is at this problem's rounding floor (raise "
+                     "tol to certify them)"
+                     % (stalled, np.max(path.gaps[failed & (n_iter < max_iter)]), path.tol_abs))
+    return ("%d of %d full-data path point(s) did not reach the duality-gap tolerance "
+            "(tol=%.1e): %s" % (int(failed.sum()), int(solved.sum()), tol, "; ".join(parts)))
 
 
 def _is_count(cv):

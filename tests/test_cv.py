@@ -383,3 +383,29 @@ def pq_write(table, path):
     import pyarrow.parquet as pq
 
     pq.write_table(table, path)
+
+
+def test_the_convergence_warning_tells_exhausted_points_from_stalled_ones(classification):
+    from types import SimpleNamespace
+
+    from elasticnet_dist.model_selection import convergence_message
+
+    X, y = classification
+    with pytest.warns(UserWarning, match=r"used all max_iter=3 Newton iterations") as record:
+        ElasticNetCV(l1_ratio=0.5, alphas=20, cv=3, loss="logistic", max_iter=3,
+                     tol=1e-12).fit(X, y)
+    assert not any("stalled" in str(w.message) for w in record)
+    with pytest.raises(ValueError, match="no grid point has a finite CV score.*raise max_iter"):
+        ElasticNetCV(l1_ratio=0.5, alphas=20, cv=3, loss="logistic", max_iter=2,
+                     tol=1e-12).fit(X, y)
+    # points that stopped before max_iter stalled at rounding: max_iter would not help
+    path = SimpleNamespace(n_features=np.array([[3, 4, 5, -1]]),
+                           converged=np.array([[True, False, False, False]]),
+                           n_iter=np.array([[2, 3, 50, 0]]), gaps=np.array([[0, 2e-9, 1.0, 0]]),
+                           tol_abs=1e-9)
+    message = convergence_message(path, 1e-7, 50)
+    assert message.startswith("2 of 3 full-data path point(s)")
+    assert "1 used all max_iter=50" in message
+    assert "1 stalled before" in message and "up to 2e-09 against 1e-09" in message
+    path.converged[:] = True
+    assert convergence_message(path, 1e-7, 50) == ""

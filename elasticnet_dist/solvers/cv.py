@@ -61,8 +61,9 @@ class CVPath:
     """Every path of a cross-validated grid search (l1_ratio index l, alpha index a).
 
     ``scores[metric]`` is (L, A, K) (NaN where a path stopped early);
-    ``coefs`` (L, A, p), ``intercepts`` (L, A), ``n_features`` (L, A), ``gaps``
-    and ``converged`` (L, A) belong to the full-data paths, on the original scale.
+    ``coefs`` (L, A, p), ``intercepts`` (L, A), ``n_features`` (L, A), ``gaps``,
+    ``converged`` and ``n_iter`` (L, A) belong to the full-data paths, on the
+    original scale.
     """
 
     l1_ratios: np.ndarray
@@ -80,6 +81,7 @@ class CVPath:
     n_passes: int = 0
     timings: dict = field(default_factory=dict)
     tol_abs: float = float("nan")  # the duality-gap tolerance of the full-data fits
+    n_iter: Optional[np.ndarray] = None  # Newton iterations of each full-data point
 
 
 def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=None,
@@ -137,6 +139,7 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
     intercepts, gaps = np.full((L, A), np.nan), np.full((L, A), np.nan)
     n_features = np.full((L, A), -1, dtype=np.int64)
     converged = np.zeros((L, A), dtype=bool)
+    n_iter = np.zeros((L, A), dtype=np.int64)
     for li in range(L):
         full_problem = problems[li][0]
         for ai, point in enumerate(paths[li][0]):
@@ -144,6 +147,7 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
                 point.u, point.intercept)
             n_features[li, ai] = point.n_selected
             gaps[li, ai], converged[li, ai] = point.gap, point.converged
+            n_iter[li, ai] = point.n_iter
     fold_rows = np.asarray(by_fold["n_rows"], dtype=np.int64)
     n_passes = source.n_passes - passes0
     log.info("cross-validation (%s route): %d folds x %s x %d alphas in %s, %.2f s on the "
@@ -151,7 +155,7 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
              timings["paths"])
     return CVPath(l1_ratios, grid, scores, coefs, coefs_std, intercepts, n_features, gaps,
                   converged, problems[0][0].std.constant.copy(), fold_rows, route, n_passes,
-                  timings, problems[0][0].gap_tolerance(tol))
+                  timings, problems[0][0].gap_tolerance(tol), n_iter)
 
 
 def _minus(total, part):
@@ -389,9 +393,14 @@ def choose(path: CVPath, metric, rule="min", max_features=None):
     if max_features is not None:
         ok &= path.n_features <= max_features
     if not np.any(ok):
-        raise ValueError("no grid point has %s; raise max_features or extend the alphas"
-                         % ("a finite CV score" if max_features is None
-                            else "at most %d features" % max_features))
+        if max_features is not None:
+            raise ValueError("no grid point has at most %d features; raise max_features or "
+                             "extend the alphas" % max_features)
+        raise ValueError("no grid point has a finite CV score in every fold: a fold is scored "
+                         "at its certified points only, and %d of the %d full-data points "
+                         "missed the gap tolerance too; raise max_iter or tol"
+                         % (int(np.sum(~path.converged & (path.n_features >= 0))),
+                            int(np.sum(path.n_features >= 0))))
     signed = np.where(ok, sign * mean, np.inf)
     best = np.unravel_index(int(np.argmin(signed)), signed.shape)  # row-major: sklearn's order
     threshold = float(signed[best])
