@@ -11,7 +11,6 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_selection import SelectorMixin
-from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils._tags import ClassifierTags, RegressorTags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -101,7 +100,8 @@ class ElasticNet(SelectorMixin, BaseEstimator):
     ----------
     alpha : float >= 0, default 1.0. 0 is an unpenalised fit.
     l1_ratio : float in [0, 1], default 0.5. 1 is the lasso, 0 ridge.
-    loss : {"squared", "logistic"}, default "squared".
+    loss : {"squared", "logistic", "poisson"}, default "squared". Poisson: counts
+        (y >= 0) with the log link; ``predict`` gives the mean count.
     fit_intercept : bool, default True.
     standardize : bool, default True.
     penalty_factor : array of shape (n_features,) >= 0, or a dict column name ->
@@ -334,10 +334,9 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         return np.column_stack([1.0 - p1, p1])
 
     def score(self, X, y, sample_weight=None):
-        """R^2 (squared loss) or accuracy (logistic loss)."""
-        if self._is_classifier():
-            return accuracy_score(y, self.predict(X), sample_weight=sample_weight)
-        return r2_score(y, self.predict(X), sample_weight=sample_weight)
+        """R^2 (squared loss), accuracy (logistic loss) or D^2, the fraction of
+        deviance explained (Poisson loss)."""
+        return get_loss(self.loss).score(y, self._linear_predictor(X), sample_weight)
 
     # ---- feature selection ---------------------------------------------------------
     def _get_support_mask(self):

@@ -12,7 +12,9 @@ Losses here:
 
 - ``squared``:  l = (y - eta)^2 / 2,                  l' = eta - y,       l'' = 1
 - ``logistic``: l = log(1 + exp(eta)) - y * eta,      l' = sigmoid(eta) - y, l'' = p (1 - p)
-  with y in {0, 1}.
+  with y in {0, 1};
+- ``poisson``:  l = exp(eta) - y * eta - (y - y log y), l' = exp(eta) - y,  l'' = exp(eta)
+  with y >= 0 (counts; the log link).
 
 Every decision that depends on the loss is made by its object (as skglm's
 datafits and glum's families): its pointwise value, derivatives and curvature
@@ -26,6 +28,7 @@ registered in :data:`LOSSES`, plus its tests and docs.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import xlogy
 
 
 def _sigmoid(eta):
@@ -46,7 +49,7 @@ class Loss:
     #: ``l''`` is constant (1): the objective is quadratic in (b, w), so moments and
     #: the Gram matrix are sufficient statistics and the scaled intercept is exact.
     quadratic = False
-    #: Upper bound of l'' (the curvature), used for Lipschitz estimates.
+    #: Upper bound of l'' (the curvature; inf: unbounded).
     max_curvature = 1.0
     #: The label values a classifier predicts (None: a regression loss).
     classes = None
@@ -84,9 +87,17 @@ class Loss:
         raise NotImplementedError
 
     @classmethod
-    def null_loss(cls, mean_y, var_y, fit_intercept):
-        """L at the null model: the intercept alone (or 0 without one)."""
+    def null_loss(cls, moments, fit_intercept):
+        """L at the null model: the intercept alone (or 0 without one), from the
+        table's :class:`~elasticnet_dist.problem.Moments`."""
         raise NotImplementedError
+
+    @classmethod
+    def typical_curvature(cls, mean_y):
+        """A curvature ``l''`` to assume where none was measured: the Newton decrement
+        of unpenalised coordinates, the first Lipschitz guess of FISTA. The bound
+        :attr:`max_curvature` where there is one."""
+        return cls.max_curvature
 
     # ---- the duality gap (see :mod:`elasticnet_dist.problem`) -------------------------
     @staticmethod
@@ -96,7 +107,26 @@ class Loss:
 
     @staticmethod
     def conjugate_slack(loss_value, kappa, dual_curvature=None):
-        raise NotImplementedError
+        """An upper bound of the gap term that depends on the dual scaling ``kappa``,
+        ``f(kappa) = L + L*(kappa grad L) - kappa eta.grad L`` (0 at ``kappa = 1``).
+
+        Two bounds, the smaller is used (both keep the gap a certificate):
+
+        - ``(1 - kappa) L``: ``f`` is convex with ``f(0) = L + L*(0) = L`` when
+          every row's loss has infimum 0 (the label is a possible mean), and
+          ``f(1) = 0``;
+        - ``(1 - kappa)^2 / (2 kappa) C`` with ``C = (1/W) sum s l'^2 / l''`` (the
+          pass's :meth:`dual_curvature`): the Taylor remainder of ``f`` at 1, whose
+          second derivative along the segment is at most ``l'^2 / (kappa l'')`` per
+          row for the logistic and Poisson losses.
+
+        The second is quadratic in ``1 - kappa``, so rounding in the gradient of
+        the support no longer puts a floor under the gap.
+        """
+        bound = (1.0 - kappa) * loss_value
+        if dual_curvature is not None and kappa > 0:
+            bound = min(bound, (1.0 - kappa) ** 2 / (2.0 * kappa) * dual_curvature)
+        return bound
 
     # ---- labels, metrics, peers --------------------------------------------------------
     @classmethod
@@ -134,6 +164,13 @@ class Loss:
         """What ``predict`` returns at ``eta``: the mean, or the most likely class."""
         return eta
 
+    @classmethod
+    def score(cls, y, eta, sample_weight=None):
+        """The estimators' ``score``: R^2 of the predictions (regression losses)."""
+        from sklearn.metrics import r2_score
+
+        return r2_score(y, cls.predict(eta), sample_weight=sample_weight)
+
 
 class Squared(Loss):
     """l(y, eta) = (y - eta)^2 / 2."""
@@ -167,9 +204,10 @@ class Squared(Loss):
         return y_mean
 
     @classmethod
-    def null_loss(cls, mean_y, var_y, fit_intercept):
+    def null_loss(cls, moments, fit_intercept):
         """Half the label's variance (about its mean, or about 0 without intercept)."""
-        return 0.5 * var_y if fit_intercept else 0.5 * (var_y + mean_y ** 2)
+        m = moments
+        return 0.5 * m.var_y if fit_intercept else 0.5 * (m.var_y + m.mean_y ** 2)
 
     @staticmethod
     def conjugate_slack(loss_value, kappa, dual_curvature=None):
@@ -229,36 +267,17 @@ class Logistic(Loss):
         return float(np.log(y_mean) - np.log1p(-y_mean))
 
     @classmethod
-    def null_loss(cls, mean_y, var_y, fit_intercept):
+    def null_loss(cls, moments, fit_intercept):
         """The entropy of the mean label (log 2 without intercept: eta = 0)."""
         if not fit_intercept:
             return float(np.log(2.0))
+        mean_y = moments.mean_y
         return float(-(mean_y * np.log(mean_y) + (1 - mean_y) * np.log1p(-mean_y)))
 
     @staticmethod
     def dual_curvature(y, eta):
         """Odds of the wrong label, ``exp((1 - 2y) eta)``: bounds the conjugate's curvature."""
         return np.exp(np.minimum((1.0 - 2.0 * y) * eta, 700.0))
-
-    @staticmethod
-    def conjugate_slack(loss_value, kappa, dual_curvature=None):
-        """An upper bound of the gap term that depends on the dual scaling ``kappa``.
-
-        Two bounds, the smaller is used (both keep the gap a certificate):
-
-        - ``(1 - kappa) L``: ``F*`` is convex with ``F*(0) = -inf F = 0`` for
-          labels in {0, 1}, so ``F*(-kappa theta) <= kappa F*(-theta)``;
-        - ``(1 - kappa)^2 / (2 kappa) C`` with ``C = (1/W) sum s odds_wrong``: the
-          second-order Taylor remainder of ``F*`` along the scaling, whose
-          curvature per row is at most ``odds_wrong / kappa`` on the segment.
-
-        The second is quadratic in ``1 - kappa``, so rounding in the gradient of
-        the support no longer puts a floor under the gap.
-        """
-        bound = (1.0 - kappa) * loss_value
-        if dual_curvature is not None and kappa > 0:
-            bound = min(bound, (1.0 - kappa) ** 2 / (2.0 * kappa) * dual_curvature)
-        return bound
 
     @classmethod
     def check_labels(cls, y_present, y):
@@ -320,6 +339,128 @@ class Logistic(Loss):
     def predict(cls, eta):
         return (eta > 0).astype(np.int64)
 
+    @classmethod
+    def score(cls, y, eta, sample_weight=None):
+        """Accuracy of the predicted classes."""
+        from sklearn.metrics import accuracy_score
+
+        return accuracy_score(y, cls.predict(eta), sample_weight=sample_weight)
+
+
+#: The largest linear predictor whose mean ``exp(eta)`` is taken as it is (exp(700)
+#: is 1e304): beyond, the loss is infinite and a Newton step is halved back.
+MAX_LOG_MEAN = 700.0
+
+
+class Poisson(Loss):
+    """l(y, eta) = exp(eta) - y eta - (y - y log y), y >= 0 (with 0 log 0 = 0).
+
+    The last term is constant in eta: it makes ``l`` half the unit Poisson deviance,
+    so ``l >= 0`` with 0 at the saturated fit ``eta = log y``, ``2 L`` is glmnet's
+    deviance, the deviance ratio is ``1 - L / L_null`` and the duality gap's
+    bounds of :meth:`Loss.conjugate_slack` hold (``C = (1/W) sum s (mu - y)^2 / mu``).
+    Non-integer labels are accepted (quasi-Poisson), as glmnet does.
+    """
+
+    name = "poisson"
+    max_curvature = np.inf
+    metrics = ("deviance",)
+    glmnet_family = "poisson"
+    spark_family = "poisson"
+
+    @staticmethod
+    def _mean(eta):
+        with np.errstate(over="ignore"):
+            return np.exp(eta)
+
+    @staticmethod
+    def value(y, eta):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.exp(eta) - y * eta - y + xlogy(y, y)
+
+    @staticmethod
+    def derivative(y, eta):
+        return Poisson._mean(eta) - y
+
+    @staticmethod
+    def curvature(y, eta):
+        return Poisson._mean(eta)
+
+    @staticmethod
+    def inverse_link(eta):
+        return np.exp(np.minimum(eta, MAX_LOG_MEAN))
+
+    @staticmethod
+    def null_intercept(y_mean):
+        """The log of the weighted mean count."""
+        return float(np.log(y_mean))
+
+    @classmethod
+    def null_loss(cls, moments, fit_intercept):
+        """``mean(y log y) - ybar log ybar`` at ``b = log ybar``; ``1 - ybar + mean(y log y)``
+        without intercept (``eta = 0``)."""
+        m = moments
+        if not fit_intercept:
+            return float(1.0 - m.mean_y + m.mean_ylogy)
+        return float(m.mean_ylogy - xlogy(m.mean_y, m.mean_y))
+
+    @classmethod
+    def typical_curvature(cls, mean_y):
+        """The mean count: ``l'' = mu`` averages to it at the fit with an intercept."""
+        return float(max(mean_y, 1e-12))
+
+    @staticmethod
+    def dual_curvature(y, eta):
+        """``(mu - y)^2 / mu = mu - 2 y + y^2 / mu``: bounds the conjugate's curvature."""
+        eta = np.clip(eta, -MAX_LOG_MEAN, MAX_LOG_MEAN)
+        return np.maximum(np.exp(eta) - 2.0 * y + y * y * np.exp(-eta), 0.0)
+
+    @classmethod
+    def check_labels(cls, y_present, y):
+        """Non-negative numbers (counts or rates), not all 0."""
+        values = np.asarray(y_present, dtype=np.float64).ravel()
+        if values.size and np.any(values < 0):
+            raise ValueError("y must hold non-negative counts for loss='poisson'; found %s"
+                             % np.unique(values[values < 0])[:5].tolist())
+        if values.size and not np.any(values > 0):
+            raise ValueError("y is 0 in every row for loss='poisson': the null model's mean "
+                             "count is 0 and its log is -inf; a count label needs some "
+                             "positive values")
+        return np.asarray(y, dtype=np.float64).ravel()
+
+    @classmethod
+    def table_label_problem(cls, summaries):
+        for s in summaries:
+            if s.lo_y < 0:
+                return ("must hold non-negative counts for loss='poisson'; found %g in %s"
+                        % (s.lo_y, s.piece))
+        if sum(s.label_zeros for s in summaries) == sum(s.n_rows for s in summaries):
+            return ("is 0 in every row for loss='poisson'; a count label needs some positive "
+                    "values")
+        return None
+
+    @classmethod
+    def scores(cls, mean_loss, pos_hist=None, neg_hist=None):
+        return {"deviance": 2.0 * mean_loss}
+
+    @classmethod
+    def simulate(cls, eta, rng, noise):
+        eta = eta / max(np.std(eta), 1e-12) * 0.8 + 1.0
+        return rng.poisson(np.exp(eta)).astype(np.float64)
+
+    @classmethod
+    def predict(cls, eta):
+        """The mean count ``exp(eta)``."""
+        return cls.inverse_link(eta)
+
+    @classmethod
+    def score(cls, y, eta, sample_weight=None):
+        """D^2, the fraction of Poisson deviance explained (scikit-learn's
+        ``PoissonRegressor.score``)."""
+        from sklearn.metrics import d2_tweedie_score
+
+        return d2_tweedie_score(y, cls.predict(eta), sample_weight=sample_weight, power=1)
+
 
 def auc_from_histograms(pos, neg):
     """Area under the ROC curve from weighted histograms of the scores of positive
@@ -334,7 +475,7 @@ def auc_from_histograms(pos, neg):
 #: Whether a larger value of a metric is better (for choosing the penalty).
 GREATER_IS_BETTER = {"mse": False, "deviance": False, "auc": True}
 
-LOSSES = {loss.name: loss for loss in (Squared, Logistic)}
+LOSSES = {loss.name: loss for loss in (Squared, Logistic, Poisson)}
 #: Every metric of every loss.
 ALL_METRICS = tuple(dict.fromkeys(m for loss in LOSSES.values() for m in loss.metrics))
 

@@ -83,7 +83,7 @@ class ElasticNetCV(ElasticNet):
     alpha_, l1_ratio_ : the chosen penalty. coef_, intercept_,
         coef_standardized_ : the full-data fit there.
     alphas_ : (n_l1_ratio, n_alphas), or (n_alphas,) for one l1_ratio.
-    mse_path_ (squared loss) / scores_ (logistic loss; the ``scoring``
+    mse_path_ (squared loss) / scores_ (logistic, Poisson; the ``scoring``
         metric): held-out scores, (n_l1_ratio, n_alphas, n_folds) or
         (n_alphas, n_folds), as scikit-learn's ``mse_path_``.
     cv_results_ : dict: every metric's scores, their mean and standard error
@@ -220,7 +220,7 @@ class ElasticNetCV(ElasticNet):
         self.coef_standardized_path_ = shaped(np.transpose(path.coefs_standardized, (0, 2, 1)))
         self.intercept_path_ = shaped(path.intercepts)
         scores = path.scores[metric]
-        if get_loss(self.loss).classes is None:
+        if metric == "mse":
             self.mse_path_ = shaped(scores)
         else:
             self.scores_ = shaped(scores)

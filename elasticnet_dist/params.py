@@ -106,7 +106,8 @@ class Param:
 PARAMS = {p.name: p for p in (
     # ---- the model ----------------------------------------------------------------------
     Param("loss", choice(*LOSSES), "squared",
-          "squared (regression) or logistic (labels 0/1)", "model.loss", flag="--loss"),
+          "squared (regression), logistic (labels 0/1) or poisson (counts >= 0, log link)",
+          "model.loss", flag="--loss"),
     Param("fit_intercept", boolean(), True, "fit an unpenalised intercept",
           "model.fit_intercept"),
     Param("standardize", boolean(), True, "penalise standardized coefficients",
@@ -152,7 +153,8 @@ PARAMS = {p.name: p for p in (
           "only fits with at most this many features", "search.max_features",
           flag="--max-features"),
     Param("scoring", choice(*ALL_METRICS, nullable=True), None,
-          "a CV metric of the loss (mse; deviance or auc); null = the loss's first",
+          "a CV metric of the loss (squared: mse; logistic: deviance or auc; poisson: "
+          "deviance); null = the loss's first",
           "search.scoring"),
     Param("fold_seed", number(0, integer=True), 0, "changes every hashed fold",
           "search.fold_seed"),

@@ -9,7 +9,7 @@ What a :class:`PassRequest` can ask for (``s`` = row weights, ``l`` = the
 loss, ``eta_k = b_k + X w_k`` for each requested point ``k``):
 
 - always: ``n_rows``, ``weight_sum = sum s``, ``weight_sq_sum = sum s^2``;
-- ``coefs``: ``loss_sum[k] = sum s l(y, eta_k)`` (logistic: also
+- ``coefs``: ``loss_sum[k] = sum s l(y, eta_k)`` (logistic and Poisson: also
   ``dual_curv_sum[k]``, see losses.py); with ``gradient`` also
   ``grad[k] = X' (s * l'(y, eta_k))`` and ``grad_sum[k] = sum s l'``;
 - ``hessians`` (:class:`HessianBlock` i with point k, index arrays R, C and a
@@ -18,7 +18,8 @@ loss, ``eta_k = b_k + X w_k`` for each requested point ``k``):
   and ``hess_sum.i = sum h``;
 - ``moments`` (with a shift ``K``, ``Ky`` near the data, for accuracy):
   ``sx = sum s (x - K)``, ``sxx = sum s (x - K)^2``, ``sy = sum s (y - Ky)``,
-  ``syy``, ``sxy = sum s (x - K)(y - Ky)``; with ``full_gram`` also
+  ``syy``, ``sxy = sum s (x - K)(y - Ky)``, ``sylogy = sum s y log y`` (over
+  ``y > 0``); with ``full_gram`` also
   ``gram = sum s (x - K)(x - K)'``.
 
 Cross-validation (``n_folds`` = K; blocks hold their rows sorted by fold):
@@ -44,6 +45,7 @@ from typing import Optional
 
 import numpy as np
 from scipy.linalg.blas import dsyrk
+from scipy.special import xlogy
 
 from .alignment import aligned
 from .losses import get_loss
@@ -176,6 +178,7 @@ def _moments(X, y, s, request, gram_out=None, accumulate=False):
         "sy": np.float64(s @ ys),
         "syy": np.float64(s @ (ys * ys)),
         "sxy": lin[1],
+        "sylogy": np.float64(s @ xlogy(y, np.where(y > 0, y, 1.0))),  # the Poisson null loss
     }
     if request.full_gram and gram_out is None:
         out["gram"] = A.T @ A

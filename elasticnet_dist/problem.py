@@ -22,9 +22,9 @@ coordinates, unpenalised coordinates held where they are, is::
 
     gap = slack(L, kappa) + P(u) + kappa u.g + P*(-kappa g)
 
-with ``slack = (1 - kappa)^2 L`` (squared, exact) or, for the logistic loss,
-the smaller of ``(1 - kappa) L`` and ``(1 - kappa)^2 / (2 kappa) C`` (upper
-bounds, see losses.py). It is >= 0 and is 0 exactly at the optimum.
+with ``slack = (1 - kappa)^2 L`` (squared, exact) or, for the logistic and
+Poisson losses, the smaller of ``(1 - kappa) L`` and ``(1 - kappa)^2 / (2 kappa) C``
+(upper bounds, see losses.py). It is >= 0 and is 0 exactly at the optimum.
 Unpenalised coordinates (the intercept, features with penalty factor 0) add
 their Newton decrement ``sum g_j^2 / (2 h_j)``.
 """
@@ -53,6 +53,7 @@ class Moments:
     var_y: float
     cov_xy: np.ndarray
     gram: Optional[np.ndarray] = None  # centred (1/W) sum s (x - m)(x - m)'
+    mean_ylogy: float = float("nan")   # (1/W) sum s y log y over y > 0 (Poisson's null loss)
 
     @classmethod
     def from_stats(cls, stats, shift_x, shift_y):
@@ -79,6 +80,7 @@ class Moments:
             var_y=var_y,
             cov_xy=stats["sxy"] / W - dx * dy,
             gram=gram,
+            mean_ylogy=float(stats.get("sylogy", np.nan)) / W,
         )
 
     def sample_variance_correction(self):
@@ -158,8 +160,13 @@ class Problem:
 
     @property
     def null_loss(self):
-        m = self.moments
-        return self.loss.null_loss(m.mean_y, m.var_y, self.fit_intercept)
+        return self.loss.null_loss(self.moments, self.fit_intercept)
+
+    @property
+    def default_curvature(self):
+        """The curvature ``l''`` assumed where none was measured
+        (:meth:`~elasticnet_dist.losses.Loss.typical_curvature`)."""
+        return self.loss.typical_curvature(self.moments.mean_y)
 
     def gap_tolerance(self, tol):
         """The duality gap a solution must reach for a relative tolerance ``tol`` (a
@@ -266,10 +273,10 @@ class Problem:
         """Certified gap of the penalised coordinates + Newton decrement of the others.
 
         ``curvature`` (optional, per coordinate) is the diagonal of the Hessian
-        used for the unpenalised coordinates' decrement; the loss's maximum
-        curvature (1 or 1/4 per standardized column) is used where missing.
+        used for the unpenalised coordinates' decrement; :attr:`default_curvature`
+        (1, 1/4 or the mean count, per standardized column) is used where missing.
         ``intercept_curvature`` likewise for the intercept (``sum s l'' / W``).
-        ``dual_curvature`` (logistic, from the pass) tightens the slack term.
+        ``dual_curvature`` (logistic, Poisson: from the pass) tightens the slack term.
         """
         pen = self.penalty
         penalised = ~pen.unpenalised & ~pen.fixed
@@ -277,7 +284,7 @@ class Problem:
         gap = (self.loss.conjugate_slack(loss_value, kappa, dual_curvature) + pen.value(u)
                + kappa * float(u[penalised] @ grad[penalised])
                + pen.conjugate(-kappa * grad))
-        h_default = self.loss.max_curvature
+        h_default = self.default_curvature
         unpen = pen.unpenalised
         if np.any(unpen):
             h = np.full(int(unpen.sum()), h_default) if curvature is None else curvature[unpen]

@@ -22,7 +22,11 @@ The penalty, in Spark's terms:
 - ``regParam`` and ``elasticNetParam`` mean what they mean in Spark's
   ``LinearRegression`` (``family="gaussian"``) and ``LogisticRegression``
   (``"binomial"``) with ``standardization``: the same problem, here solved to
-  a duality-gap certificate. They are aliases of our ``alpha`` and ``l1_ratio``
+  a duality-gap certificate. ``family="poisson"`` (counts, log link) reads them
+  the same way as for ``"binomial"``: Spark has no elastic-net Poisson fit (its
+  ``GeneralizedLinearRegression`` takes an L2 ``regParam`` only, applied inside
+  each IRLS step to a standardized working label), so there is no Spark model
+  to equal there. They are aliases of our ``alpha`` and ``l1_ratio``
   (:class:`~elasticnet_dist.ElasticNet`) read with ``glmnet_compat="spark"``:
   Spark standardizes with the sample (n - 1) deviation, and for the squared
   loss it also divides the ridge part by the label's deviation
@@ -65,8 +69,8 @@ class _SelectorParams(HasLabelCol, HasFeaturesCol, HasOutputCol, HasWeightCol, H
                          "numeric feature columns (instead of a vector featuresCol)",
                          typeConverter=TypeConverters.toListString)
     family = Param(Params._dummy(), "family",
-                   "gaussian (squared loss, regression) or binomial (logistic loss, labels "
-                   "0/1)", typeConverter=TypeConverters.toString)
+                   "gaussian (squared loss, regression), binomial (logistic loss, labels "
+                   "0/1) or poisson (counts, log link)", typeConverter=TypeConverters.toString)
     elasticNetParams = Param(Params._dummy(), "elasticNetParams",
                              "l1_ratio values of the cross-validated grid (when regParam is "
                              "not set)", typeConverter=TypeConverters.toListFloat)

@@ -7,6 +7,7 @@ import pathlib
 
 import numpy as np
 import pytest
+from scipy.special import xlogy
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED = pathlib.Path(os.environ.get("ELASTICNET_DIST_SHARED", ROOT.parent / "shared"))
@@ -35,6 +36,8 @@ def objective(X, y, b, w, alpha, l1_ratio, loss="squared", sample_weight=None,
     eta = b + X @ w
     if loss == "squared":
         L = 0.5 * (s @ (y - eta) ** 2) / W
+    elif loss == "poisson":  # the negative log-likelihood plus log y!, which is constant in eta
+        L = (s @ (np.exp(eta) - y * eta - y + xlogy(y, y))) / W
     else:
         L = (s @ (np.logaddexp(0.0, eta) - y * eta)) / W
     sd = weighted_moments(X, s)[1] if standardize else np.ones(X.shape[1])
@@ -86,6 +89,9 @@ def correlated_problem(n, p, seed, correlation=0.5, scales=(1e-3, 1e3), loss="sq
     eta = Z @ effects
     if loss == "squared":
         y = eta + rng.standard_normal(n) + 1.0
+    elif loss == "poisson":
+        eta = eta / max(eta.std(), 1e-12) * 0.7 + 1.0
+        y = rng.poisson(np.exp(eta)).astype(float)
     else:
         eta = eta / max(eta.std(), 1e-12) * 1.5
         y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)

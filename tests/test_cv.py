@@ -245,7 +245,7 @@ def test_keyed_folds_do_not_depend_on_the_files(keyed_tables):
 
 
 @pytest.mark.parametrize("name", ["dask", "spark"])
-@pytest.mark.parametrize("loss", ["squared", "logistic"])
+@pytest.mark.parametrize("loss", ["squared", "logistic", "poisson"])
 def test_cluster_engines_give_the_same_folds_and_choice(name, loss, request, keyed_tables,
                                                         tmp_path):
     handle = request.getfixturevalue("dask_client" if name == "dask" else "spark")
@@ -254,9 +254,9 @@ def test_cluster_engines_give_the_same_folds_and_choice(name, loss, request, key
         for n in (1, 7):
             _assert_same_search(_cv(keyed_tables[n], (name, handle)), ref)
         return
-    t = make_wide_table(600, 20, n_informative=5, seed=28, loss="logistic")
-    path = write_parquet(t, str(tmp_path / "logistic"), n_files=7)  # folds of position
-    kw = dict(l1_ratio=0.7, loss="logistic", cv=4, alphas=15)
+    t = make_wide_table(600, 20, n_informative=5, seed=28, loss=loss)
+    path = write_parquet(t, str(tmp_path / loss), n_files=7)  # folds of position
+    kw = dict(l1_ratio=0.7, loss=loss, cv=4, alphas=15)
     ref = ElasticNetCV(**kw).fit(path, label="y")
     est = ElasticNetCV(engine=name, cluster=handle, **kw).fit(path, label="y")
     assert est.fold_rows_.tolist() == ref.fold_rows_.tolist()

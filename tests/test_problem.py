@@ -8,7 +8,7 @@ from scipy.optimize import minimize_scalar
 
 from conftest import correlated_problem, objective
 from elasticnet_dist.sources import InMemorySource
-from elasticnet_dist.losses import Logistic, Squared, get_loss
+from elasticnet_dist.losses import Logistic, Poisson, Squared, get_loss
 from elasticnet_dist.passes import HessianBlock, PassRequest, block_stats
 from elasticnet_dist.reduction import merge_stats, tree_merge
 from elasticnet_dist.penalty import (ElasticNetPenalty, build_penalty, native_to_peer,
@@ -45,16 +45,17 @@ def test_prox_holds_fixed_coordinates_at_zero():
 
 
 # ---- losses --------------------------------------------------------------------------------
-@pytest.mark.parametrize("loss", [Squared, Logistic])
+@pytest.mark.parametrize("loss", [Squared, Logistic, Poisson])
 def test_loss_derivatives_match_finite_differences(loss):
     rng = np.random.default_rng(0)
     eta = rng.normal(0, 3, 200)
-    y = rng.integers(0, 2, 200).astype(float) if loss is Logistic else rng.normal(0, 2, 200)
+    y = {Logistic: rng.integers(0, 2, 200).astype(float), Squared: rng.normal(0, 2, 200),
+         Poisson: rng.poisson(3.0, 200).astype(float)}[loss]
     h = 1e-6
     fd1 = (loss.value(y, eta + h) - loss.value(y, eta - h)) / (2 * h)
     fd2 = (loss.derivative(y, eta + h) - loss.derivative(y, eta - h)) / (2 * h)
-    np.testing.assert_allclose(loss.derivative(y, eta), fd1, atol=1e-7)
-    np.testing.assert_allclose(loss.curvature(y, eta), fd2, atol=1e-7)
+    np.testing.assert_allclose(loss.derivative(y, eta), fd1, rtol=1e-7, atol=1e-7)
+    np.testing.assert_allclose(loss.curvature(y, eta), fd2, rtol=1e-7, atol=1e-7)
     assert np.all(loss.curvature(y, eta) <= loss.max_curvature + 1e-15)
 
 
@@ -71,7 +72,7 @@ def test_unknown_loss_is_named():
         get_loss("hinge")
 
 
-@pytest.mark.parametrize("loss", ["squared", "logistic"])
+@pytest.mark.parametrize("loss", ["squared", "logistic", "poisson"])
 def test_pass_gradient_matches_finite_differences_of_the_objective(loss):
     X, y = correlated_problem(60, 8, seed=3, loss=loss, scales=(0.5, 2))
     s = np.random.default_rng(1).uniform(0.5, 2, 60)
@@ -226,7 +227,7 @@ def _problem(loss, l1_ratio, alpha_frac, fit_intercept=True, standardize=True, f
                                    standardize), alpha
 
 
-@pytest.mark.parametrize("loss", ["squared", "logistic"])
+@pytest.mark.parametrize("loss", ["squared", "logistic", "poisson"])
 @pytest.mark.parametrize("l1_ratio", [0.0, 0.3, 1.0])
 def test_gap_bounds_the_suboptimality_at_random_points(loss, l1_ratio):
     X, y, src, prob, alpha = _problem(loss, l1_ratio, 0.2, fit_intercept=False)
@@ -248,7 +249,7 @@ def test_gap_bounds_the_suboptimality_at_random_points(loss, l1_ratio):
     assert prob.duality_gap(u_star, ev.grad, ev.loss) <= prob.gap_tolerance(1e-12)
 
 
-@pytest.mark.parametrize("loss", ["squared", "logistic"])
+@pytest.mark.parametrize("loss", ["squared", "logistic", "poisson"])
 def test_gap_is_non_negative_with_intercept_and_unpenalised_features(loss):
     factors = np.ones(30)
     factors[:3] = 0.0

@@ -111,6 +111,27 @@ def test_vector_features_with_binomial_family_match_spark_logistic_regression(fr
     assert fitted.stages[1].numFeatures == len(model.selectedFeatures)
 
 
+def test_poisson_family_fits_counts_as_the_estimator_does(frames, spark):
+    from elasticnet_dist import ElasticNet
+    from elasticnet_dist.spark_ml import ElasticNetSelector
+
+    _, X, _, _ = frames
+    rng = np.random.default_rng(12)
+    counts = rng.poisson(np.exp(0.5 + 0.3 * X[:, 0] - 0.2 * X[:, 3])).astype(float)
+    df = spark.createDataFrame([(*map(float, X[i]), float(counts[i])) for i in range(N)],
+                               [*COLUMNS, "clicks"]).repartition(3)
+    model = ElasticNetSelector(featuresCols=COLUMNS, labelCol="clicks", family="poisson",
+                               regParam=0.02, elasticNetParam=0.9, tol=1e-12).fit(df)
+    ref = ElasticNet(alpha=0.02, l1_ratio=0.9, loss="poisson", glmnet_compat="spark",
+                     tol=1e-12).fit(X, counts)
+    ours = np.array([model.coefficients.get(c, 0.0) for c in COLUMNS])
+    assert _rel(ours, ref.coef_) < 1e-8
+    assert {"x00", "x03"} <= set(model.selectedFeatures)
+    assert model.selectedFeatures == [c for c, w in zip(COLUMNS, ref.coef_, strict=True) if w]
+    assert model.manifest["target"]["loss"] == "poisson"
+    check_manifest(model.manifest)
+
+
 def test_models_and_pipelines_save_and_load(frames, tmp_path):
     from pyspark.ml import Pipeline, PipelineModel
     from pyspark.ml.regression import LinearRegression
@@ -149,6 +170,9 @@ def test_bad_columns_and_family_are_named(frames):
         ElasticNetSelector(featuresCols=["x00", "no_such_column"], labelCol="y",
                            regParam=0.1).fit(df)
     with pytest.raises(ValueError, match="family"):
+        ElasticNetSelector(featuresCols=COLUMNS, labelCol="y", family="tweedie",
+                           regParam=0.1).fit(df)
+    with pytest.raises(ValueError, match="non-negative counts for loss='poisson'"):
         ElasticNetSelector(featuresCols=COLUMNS, labelCol="y", family="poisson",
                            regParam=0.1).fit(df)
     with pytest.raises(ValueError, match="featuresCol 'features'"):

@@ -57,6 +57,7 @@ class BlockSummary:
     hi_x: Optional[np.ndarray] = None        # (p,) largest value kept per feature (NaN: none)
     lo_x: Optional[np.ndarray] = None        # (p,) smallest value kept per feature
     absmax_y: float = 0.0                    # largest finite |label|
+    lo_y: float = float("nan")               # smallest label kept (NaN: none)
     absmax_s: float = 0.0                    # largest finite weight
     rounded: tuple = ()                      # integer columns beyond 2^53, cast with rounding
     extra: dict = field(default_factory=dict)
@@ -209,6 +210,7 @@ class BlockDecoder:
             summary.first_y = float(y[0])
             summary.hi_x = np.fmax.reduce(X, axis=0).astype(np.float64)  # NaN-blind
             summary.lo_x = np.fmin.reduce(X, axis=0).astype(np.float64)
+            summary.lo_y = float(np.fmin.reduce(y))
         return Block(aligned(X), aligned(y), aligned(s), summary, bounds)
 
 

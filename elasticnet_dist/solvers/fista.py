@@ -35,7 +35,7 @@ def solve_fista(problem, source, u0=None, b0=None, options=DEFAULT_OPTIONS, verb
     tol_abs = problem.gap_tolerance(options.tol)
     max_iter = options.max_iter
     passes0 = source.n_passes
-    lip = problem.loss.max_curvature  # a lower bound of lambda_max; doubled as needed
+    lip = problem.default_curvature  # a lower bound of lambda_max; doubled as needed
 
     x_u, x_b = initial_point(problem, u0, b0)
     ev_x = problem.evaluate(source.run_pass(problem.request([(x_u, x_b)])))[0]

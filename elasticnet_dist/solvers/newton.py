@@ -337,7 +337,7 @@ def newton_steps(problem, u0=None, b0=None, *, options=DEFAULT_OPTIONS, ws_start
         curv = hessian = None
         if not squared:
             hessian = problem.scaled_hessian(stats, state.H, state.H)
-            curv = np.full(state.u.shape, problem.loss.max_curvature)
+            curv = np.full(state.u.shape, problem.default_curvature)
             curv[state.H] = np.diag(hessian[0])
         gap = problem.duality_gap(state.u, ev.grad, ev.loss, ev.grad_b, curvature=curv,
                                   dual_curvature=ev.dual_curvature,
