@@ -29,11 +29,11 @@ import time
 
 from . import config as cfg
 from ._text import count
-from .errors import (ConfigError, EngineError, InputError, ManifestError, NonFiniteDataError,
-                     NotConvergedError, Terminated)
+from .errors import (ConfigError, DriftExceededError, EngineError, InputError, ManifestError,
+                     NonFiniteDataError, NotConvergedError, Terminated)
 
 EXIT_OK, EXIT_INTERNAL, EXIT_CONFIG, EXIT_INPUT = 0, 1, 2, 3
-EXIT_NOT_CONVERGED, EXIT_ENGINE, EXIT_MANIFEST = 4, 5, 6
+EXIT_NOT_CONVERGED, EXIT_ENGINE, EXIT_MANIFEST, EXIT_DRIFT = 4, 5, 6, 7
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM
 EXIT_CODES = {
     EXIT_OK: "success",
@@ -46,6 +46,9 @@ EXIT_CODES = {
                  "by another run",
     EXIT_MANIFEST: "the manifest is unreadable or does not match its JSON Schema, or the "
                    "report beside it is another run's",
+    EXIT_DRIFT: "the selection drifted from drift.baseline by more than drift.max_churn "
+                "(Jaccard distance of the selected sets); the new manifest is written, with "
+                "its drift section: hold the downstream job",
     EXIT_INTERRUPTED: "interrupted by SIGINT (Ctrl-C); nothing written, temporary files removed",
     EXIT_TERMINATED: "terminated by SIGTERM; nothing written, temporary files removed",
 }
@@ -171,6 +174,8 @@ FLAG_KEYS = {
     "output": ("output", "dir"), "on_not_converged": ("output", "on_not_converged"),
     "report": ("output", "report"), "mlflow": ("output", "mlflow"),
     "checkpoint_dir": ("output", "checkpoint_dir"),
+    "baseline": ("drift", "baseline"), "max_churn": ("drift", "max_churn"),
+    "coef_change": ("drift", "coef_change"),
     "log_level": ("logging", "level"), "log_format": ("logging", "format"),
     "progress": ("logging", "progress"),
 }
@@ -246,6 +251,10 @@ def _add_select_flags(p, *, demo=False):
                         "store in OUTPUT/mlruns (needs the mlflow extra)")
     p.add_argument("--checkpoint-dir", metavar="DIR",
                    help="save progress in DIR; a rerun after a crash resumes from it")
+    if not demo:
+        p.add_argument("--baseline", metavar="MANIFEST")
+        p.add_argument("--max-churn", type=float, metavar="FRACTION")
+        p.add_argument("--coef-change", type=float, metavar="FRACTION")
 
 
 def _document(parser):
@@ -320,6 +329,21 @@ def build_parser():
                         help="where to write them (default: beside the manifest)")
     _add_common(report)
     report.set_defaults(func=_report)
+
+    diff = sub.add_parser("diff", formatter_class=fmt, epilog=EXAMPLES,
+                          help="what changed between two manifests: features that entered "
+                               "and left, coefficient changes, penalty, CV score, schema")
+    diff.add_argument("old", metavar="OLD_MANIFEST")
+    diff.add_argument("new", metavar="NEW_MANIFEST")
+    diff.add_argument("--format", choices=("text", "json"), default="text")
+    diff.add_argument("--coef-change", type=float, metavar="FRACTION",
+                      help="report kept features whose standardized coefficient moved by "
+                           "more than this fraction of its old size (default: 0.5)")
+    diff.add_argument("--max-churn", type=float, metavar="FRACTION",
+                      help="exit 7 when the Jaccard distance of the selected sets exceeds "
+                           "this")
+    _add_common(diff)
+    diff.set_defaults(func=_diff)
 
     demo = sub.add_parser("demo", formatter_class=fmt, epilog=EXAMPLES,
                           help="generate a seeded sample table and run select on it")
@@ -412,6 +436,28 @@ def _report(args):
     return EXIT_OK
 
 
+def _diff(args):
+    from .drift import compare, text_lines
+    from .manifest import read_manifest
+
+    setup_logging(args.log_level or "info", args.log_format or "text")
+    layer = {"drift": {key: value for key, value in (("coef_change", args.coef_change),
+                                                     ("max_churn", args.max_churn))
+                       if value is not None}}
+    options = cfg.merge(cfg.defaults(), layer, "the command-line flags")["drift"]
+    old, new = read_manifest(args.old), read_manifest(args.new)
+    drift = compare(old.document, new.document, baseline_path=args.old,
+                    coef_change=options["coef_change"], max_churn=options["max_churn"])
+    if args.format == "json":
+        print(json.dumps(drift, indent=2))
+    else:
+        print("\n".join(text_lines(drift)))
+    if drift["exceeded"]:
+        raise DriftExceededError("churn %.3f exceeds --max-churn %g between %s and %s"
+                                 % (drift["churn"], drift["max_churn"], args.old, args.new))
+    return EXIT_OK
+
+
 def _demo(args):
     import tempfile
 
@@ -485,6 +531,8 @@ def exit_code_of(exc) -> int:
         return EXIT_INPUT
     if isinstance(exc, NotConvergedError):
         return EXIT_NOT_CONVERGED
+    if isinstance(exc, DriftExceededError):
+        return EXIT_DRIFT
     if isinstance(exc, (EngineError, OSError, TimeoutError, MemoryError, ImportError)) \
             or type(exc).__module__.split(".")[0] in ENGINE_MODULES:
         return EXIT_ENGINE

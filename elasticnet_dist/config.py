@@ -161,6 +161,17 @@ SPEC = {
                                "after a crash resumes from it; cleared once the manifest "
                                "is written (--checkpoint-dir)"),
     },
+    "drift": {
+        "baseline": _opt(None, _string(),
+                         "a previous run's manifest (path or URL): the new manifest gets a "
+                         "drift section against it (--baseline)"),
+        "max_churn": _opt(None, _number(0, 1, nullable=True),
+                          "with a baseline: exit 7 (after writing the manifest) when the "
+                          "Jaccard distance of the selected sets exceeds this (--max-churn)"),
+        "coef_change": _opt(0.5, _number(0, strict_low=True),
+                            "report kept features whose standardized coefficient moved by "
+                            "more than this fraction of its baseline size (--coef-change)"),
+    },
     "logging": {
         "level": _opt("info", _choice("debug", "info", "warning", "error"), "(--log-level)"),
         "format": _opt("text", _choice("text", "json"), "text or JSON lines (--log-format)"),
@@ -261,6 +272,9 @@ def check_consistent(config: dict):
     if engine["master"] and engine["name"] != "spark":
         raise ConfigError("engine.master (a Spark master) is set but engine.name is %r; "
                           "use engine.name: spark or drop the master" % engine["name"])
+    if config["drift"]["max_churn"] is not None and not config["drift"]["baseline"]:
+        raise ConfigError("drift.max_churn (--max-churn) compares the new selection with a "
+                          "baseline: give drift.baseline (--baseline OLD_MANIFEST)")
     inp = config["input"]
     from .io.columns import check_roles
 

@@ -88,3 +88,9 @@ class Terminated(BaseException):
 
 class NotConvergedError(RuntimeError):
     """The chosen fit missed its duality-gap tolerance and the configuration says fail."""
+
+
+class DriftExceededError(RuntimeError):
+    """The selection moved more than ``drift.max_churn`` from its baseline: the new
+    manifest is written (with its ``drift`` section) and a scheduler should hold the
+    downstream job."""

@@ -58,6 +58,8 @@ class Loss:
     metrics = ()
     #: The metrics that need held-out histograms of eta (ranking metrics).
     histogram_metrics = ()
+    #: Each metric's name in words (figure axes, reports).
+    metric_titles = {}
     #: The peers' names for this family: glmnet's ``family`` and Spark MLlib's estimator.
     glmnet_family = None
     spark_family = None
@@ -179,6 +181,7 @@ class Squared(Loss):
     quadratic = True
     max_curvature = 1.0
     metrics = ("mse",)
+    metric_titles = {"mse": "mean squared error"}
     glmnet_family = "gaussian"
     spark_family = "gaussian"
 
@@ -241,6 +244,7 @@ class Logistic(Loss):
     classes = (0, 1)
     metrics = ("deviance", "auc")
     histogram_metrics = ("auc",)
+    metric_titles = {"deviance": "binomial deviance (2 x log-loss)", "auc": "AUC"}
     glmnet_family = "binomial"
     spark_family = "binomial"
 
@@ -365,6 +369,7 @@ class Poisson(Loss):
     name = "poisson"
     max_curvature = np.inf
     metrics = ("deviance",)
+    metric_titles = {"deviance": "Poisson deviance"}
     glmnet_family = "poisson"
     spark_family = "poisson"
 

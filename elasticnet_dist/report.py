@@ -31,6 +31,8 @@ import shutil
 import tempfile
 
 from ._text import count
+from .drift import text_lines
+from .losses import get_loss
 from .manifest import chosen_grid_point
 
 REPORT_NAME = "report.html"
@@ -42,8 +44,6 @@ PNG_RUN_KEY = "elasticnet_dist run_id"
 _META_RUN = re.compile(r'<meta name="elasticnet-dist-run-id" content="([0-9a-f]{32})">')
 TOP_FEATURES = 20
 LABELLED_PATHS = 10
-METRIC_TITLES = {"mse": "mean squared error", "deviance": "binomial deviance (2 x log-loss)",
-                 "auc": "AUC"}
 #: The colour of the paths beyond the LABELLED_PATHS named ones.
 OTHER_PATHS = "#c8c8c8"
 
@@ -233,8 +233,8 @@ def cv_figure(document):
             ax.axhline(selection["threshold"], color="gray", ls=":", lw=1.2,
                        label="best + 1 standard error (the 1se rule's bound)")
         _alpha_axis(ax)
-        ax.set_ylabel("held-out %s (mean over %d folds)" % (METRIC_TITLES[metric],
-                                                            selection["folds"]))
+        title = get_loss(document["target"]["loss"]).metric_titles.get(metric, metric)
+        ax.set_ylabel("held-out %s (mean over %d folds)" % (title, selection["folds"]))
         if zoom:
             _zoom_on_choice(ax, selection, chosen_entry, chosen_alpha, best)
             ax.set_title("Near the best and the chosen point")
@@ -314,6 +314,7 @@ td, th { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 img { max-width: 100%; border: 1px solid #eee; }
 .note { color: #666; } pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; }
+.warn { color: #b00; }
 """
 
 
@@ -366,6 +367,8 @@ def render_html(document: dict, figures: dict, *, manifest_name="manifest.json")
                          "Extend the grid to smaller alphas (search.eps, or explicit alphas)."
                          if edge == "smallest_alpha" else "No penalty that selects a feature "
                          "beats the intercept alone.")))
+    if document.get("drift"):
+        parts.extend(_drift_section(document["drift"]))
     parts.append("<h2>Figures</h2>")
     for key in FIGURES:
         if key in figures:
@@ -399,6 +402,35 @@ def render_html(document: dict, figures: dict, *, manifest_name="manifest.json")
                  % e(json.dumps(config, indent=2, ensure_ascii=False)))
     parts.append("</body></html>\n")
     return "\n".join(parts)
+
+
+def _drift_section(drift):
+    """The change from the baseline run: its facts (:func:`drift.text_lines`) and a
+    table of every feature that entered, left or moved."""
+    e = html.escape
+    verdict = ""
+    if drift["max_churn"] is not None:
+        verdict = (' <strong class="warn">above the limit %g: the run exited 7</strong>'
+                   % drift["max_churn"] if drift["exceeded"]
+                   else " (within the limit %g)" % drift["max_churn"])
+    parts = ["<h2>Change from the baseline</h2>",
+             "<p>Baseline: <code>%s</code>, created %s.%s</p>"
+             % (e(drift["baseline"]["path"]), e(drift["baseline"]["created_at"]), verdict),
+             "<ul>%s</ul>" % "".join("<li>%s</li>" % e(line)
+                                     for line in text_lines(drift, limit=TOP_FEATURES))]
+    rows = ([("entered", f["name"], "", "%.6g" % f["coefficient_standardized"])
+             for f in drift["entered"]]
+            + [("left", f["name"], "%.6g" % f["coefficient_standardized"], "")
+               for f in drift["left"]]
+            + [(kind, c["name"], "%.6g" % c["old"], "%.6g" % c["new"])
+               for kind, key in (("sign changed", "sign_changed"), ("changed", "changed"))
+               for c in drift[key]])
+    if rows:
+        parts.append("<details><summary>%d features entered, left or moved</summary>%s"
+                     "</details>" % (len(rows), _table(
+                         ["change", "name", "standardized before", "standardized now"], rows,
+                         numeric=(2, 3))))
+    return parts
 
 
 def _score_rows(selection):

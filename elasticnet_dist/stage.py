@@ -22,11 +22,14 @@ from . import checkpoint
 from ._text import count
 from . import config as cfg
 from .engines import make_engine
-from .errors import ConfigError, EngineError, ManifestError, NotConvergedError, OutputWriteError
+from .drift import compare, text_lines
+from .errors import (ConfigError, DriftExceededError, EngineError, ManifestError,
+                     NotConvergedError, OutputWriteError)
 from .manifest import (MANIFEST_NAME, build_manifest, check_manifest, check_table_matches,
                        dumps, read_manifest, write_atomic)
 from .outputs import (APPLY_MARKER, check_apart, check_replaceable, commit_files, folder_lock,
                       local_output_path, replace_folder, sibling_lock, signals_deferred)
+from .redaction import scrub
 
 log = logging.getLogger("elasticnet_dist")
 
@@ -130,10 +133,11 @@ def select(config):
         from .tracking import require_mlflow
 
         require_mlflow()  # before the fit, not after it
+    baseline = _read_baseline(config)  # before the fit: a bad baseline costs no fit
     config = resolve_engine(config, config["input"]["path"],
                             config["input"]["storage_options"] or None)
     with folder_lock(folder, "output.dir %s" % folder):
-        document = _fit_and_describe(config)
+        document = _fit_and_describe(config, baseline)
         report_files = write_outputs(folder, document, report=out["report"])
         if out["checkpoint_dir"]:
             checkpoint.clear(out["checkpoint_dir"])
@@ -142,7 +146,24 @@ def select(config):
 
         log_selection(document, [target, *report_files], out["mlflow"],
                       out["mlflow_experiment"], folder)
+    drift = document.get("drift")
+    if drift is not None and drift["exceeded"]:
+        raise DriftExceededError(
+            "the selection drifted: churn %.3f against %s exceeds drift.max_churn %g; %s is "
+            "written with its drift section (elasticnet-dist diff shows the change)"
+            % (drift["churn"], drift["baseline"]["path"], drift["max_churn"], target))
     return target, document
+
+
+def _read_baseline(config):
+    """The manifest of ``drift.baseline`` (checked against the schema), or None."""
+    path = config["drift"]["baseline"]
+    if not path:
+        return None
+    try:
+        return read_manifest(path)
+    except ManifestError as exc:
+        raise ManifestError("drift.baseline: %s" % exc) from None
 
 
 def _local_outputs(config):
@@ -160,8 +181,9 @@ def _local_outputs(config):
     return {**config, "output": out}
 
 
-def _fit_and_describe(config):
-    """Fit as configured; the manifest's document (checked against its schema)."""
+def _fit_and_describe(config, baseline=None):
+    """Fit as configured; the manifest's document (checked against its schema), with
+    its ``drift`` section against the ``baseline`` manifest when there is one."""
     inp, out = config["input"], config["output"]
     t0 = time.perf_counter()
     engine = open_engine(config)
@@ -180,6 +202,14 @@ def _fit_and_describe(config):
         engine.close()
     est.fit_report_["engine_start_s"] = started  # the estimator was handed a running engine
     document = build_manifest(est, cfg.redacted(config), engine_address=engine_address(config))
+    if baseline is not None:
+        options = config["drift"]
+        document["drift"] = compare(baseline.document, document,
+                                    baseline_path=scrub(baseline.path),
+                                    coef_change=options["coef_change"],
+                                    max_churn=options["max_churn"])
+        for line in text_lines(document["drift"]):
+            log.info("drift from the baseline: %s", line)
     check_manifest(document, "the new manifest")
     n_selected = len(document["selected"])
     log.info("selected %d of %d features (alpha=%.6g, l1_ratio=%g, %s); %s",
