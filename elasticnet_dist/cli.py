@@ -395,12 +395,14 @@ def _select(args):
 
 
 def _apply(args):
-    from .outputs import local_output_path
-    from .stage import apply
+    from .outputs import output_location
+    from .stage import apply, output_storage_options
 
     config = _resolve(args)
-    apply(args.manifest, args.input, args.output, config)
-    print(local_output_path(args.output, "--output"))
+    apply(args.manifest, args.input, args.output, config,
+          storage_options=config["input"]["storage_options"] or None,
+          output_storage_options=output_storage_options(config))
+    print(output_location(args.output, "--output"))
     return EXIT_OK
 
 

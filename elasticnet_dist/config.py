@@ -68,6 +68,11 @@ def _mapping(values_check, values_text):
     return check, "a mapping of names to " + values_text
 
 
+def _nullable_mapping(values_check, values_text):
+    check, allowed = _mapping(values_check, values_text)
+    return (lambda x: x is None or check(x)), allowed + " or null"
+
+
 def _boolean():
     return (lambda x: isinstance(x, bool)), "true or false"
 
@@ -92,7 +97,15 @@ def _opt(default, rule, doc):
     return Option(default, check, allowed, doc, *values)
 
 
-_scalar = (lambda v: isinstance(v, (str, int, float, bool)), "strings, numbers or booleans")
+def _is_scalar(v):
+    return isinstance(v, (str, int, float, bool))
+
+
+#: fsspec options: scalars, or one level of mappings of scalars (s3fs's client_kwargs,
+#: config_kwargs).
+_scalar = (lambda v: _is_scalar(v) or (isinstance(v, dict) and all(
+    isinstance(k, str) and _is_scalar(x) for k, x in v.items())),
+    "strings, numbers, booleans or mappings of them (client_kwargs)")
 _factor = (lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool) and v >= 0,
            "numbers >= 0")
 
@@ -144,7 +157,13 @@ SPEC = {
                            "(spark.executor.memory, ...)"),
     },
     "output": {
-        "dir": _opt(None, _string(), "where manifest.json is written (--output)"),
+        "dir": _opt(None, _string(), "where manifest.json and the report are written: a "
+                                     "local folder or an fsspec URL such as s3://bucket/"
+                                     "prefix (--output)"),
+        "storage_options": _opt(None, _nullable_mapping(*_scalar),
+                                "fsspec options for an output.dir or drift.baseline URL; "
+                                "null = input.storage_options (never written to the "
+                                "manifest)"),
         "on_not_converged": _opt("warn", _choice("warn", "fail"),
                                  "warn: write the manifest with converged=false and exit 0; "
                                  "fail: write nothing and exit 4"),
@@ -214,8 +233,12 @@ def merge(config: dict, layer: Optional[dict], where: str) -> dict:
             if isinstance(value, tuple):
                 value = list(value)
             if not spec.check(value):
+                from .redaction import SECRET_SECTIONS, redact
+
+                shown_value = (shown(redact(value, secret=True))
+                               if (section, key) in SECRET_SECTIONS else shown(value))
                 raise ConfigError("bad value %s for %s.%s in %s; allowed: %s"
-                                  % (shown(value), section, key, where, spec.allowed))
+                                  % (shown_value, section, key, where, spec.allowed))
             out[section][key] = copy.deepcopy(value)
     return out
 

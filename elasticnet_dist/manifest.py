@@ -358,13 +358,14 @@ def _column_names(frame):
     return set(map(str, frame.columns))
 
 
-def read_manifest(path) -> Manifest:
-    """Read and check a manifest file (local path or fsspec URL)."""
+def read_manifest(path, storage_options=None) -> Manifest:
+    """Read and check a manifest file (local path or fsspec URL, opened with
+    ``storage_options``)."""
     import fsspec
 
     where = os.fspath(path)
     try:
-        with fsspec.open(where, "r", encoding="utf-8") as f:
+        with fsspec.open(where, "r", encoding="utf-8", **(storage_options or {})) as f:
             document = json.load(f, parse_constant=_no_constant)
     except RecursionError:
         raise ManifestError("cannot read the manifest %s: its JSON is nested too deeply"

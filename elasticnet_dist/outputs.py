@@ -3,22 +3,27 @@ per output, and a commit step that signals cannot cut in two.
 
 Rules every command follows (``select``, ``apply``, ``report``, checkpoints):
 
-- an output is a local path: a URL with a scheme (``s3://``, ``gs://``, ...) is
-  refused (:class:`~elasticnet_dist.errors.ConfigError`) until object-store
-  outputs exist; ``file://`` is read as the local path it names;
+- ``select``'s output folder may be a local path or any fsspec URL (``s3://``,
+  ``gs://``, ``abfs://``, ...; :func:`output_location`); ``apply``'s output and
+  checkpoints are local paths (a URL there is a
+  :class:`~elasticnet_dist.errors.ConfigError`); ``file://`` is read as the local
+  path it names;
 - an output never overlaps an input: equal to, inside or (for a folder that is
   replaced whole) above the table or the manifest being read is refused, naming
   both paths (:func:`check_apart`);
 - ``apply`` replaces only a folder that an earlier ``apply`` wrote (it holds
   :data:`APPLY_MARKER`) or an empty one (:func:`check_replaceable`);
 - one run at a time per output: :class:`OutputLock` holds an exclusive
-  ``flock`` for the run and names the holder to a second run;
+  ``flock`` for the run and names the holder to a second run; on a store,
+  :class:`StoreLock` creates a lock object only if none exists (a conditional
+  write where the store has one);
 - files appear whole (:func:`write_atomic`, the one writer of manifests, reports,
   checkpoints and ``apply``'s marker: a temporary file beside the target, fsynced,
   renamed; on an fsspec URL a temporary object moved onto the target, with the
   store's guarantees) and a set of files appears in one step that SIGINT/SIGTERM
   cannot interrupt (:func:`commit_files`: the signals are blocked for the few
-  renames and delivered after; :func:`replace_folder` swaps ``apply``'s folder).
+  renames and delivered after; :func:`replace_folder` swaps ``apply``'s folder;
+  :func:`commit_to_store` uploads a set with the certifying file last).
 """
 from __future__ import annotations
 
@@ -55,11 +60,34 @@ def local_output_path(path, what) -> str:
     match = _SCHEME.match(text)
     if match:
         if match.group(1).lower() != "file":
-            raise ConfigError("%s %s is a %s:// URL; outputs must be local paths (object-store "
-                              "outputs are not supported yet): write locally, then copy"
+            raise ConfigError("%s %s is a %s:// URL; this output must be a local path (only "
+                              "select's output.dir and apply's --output may be on a store)"
                               % (what, text, match.group(1)))
         text = text[len("file://"):] or "/"
     return os.path.abspath(text)
+
+
+def is_store_url(path) -> bool:
+    """Does ``path`` name an fsspec file system other than the local one?"""
+    match = _SCHEME.match(os.fspath(path))
+    return bool(match) and match.group(1).lower() != "file"
+
+
+def output_location(path, what) -> str:
+    """An output folder that may live on a store: the URL as given (without a
+    trailing ``/``), or the absolute local path (:func:`local_output_path`)."""
+    text = os.fspath(path)
+    if is_store_url(text):
+        scheme, rest = text.split("://", 1)
+        if not rest.strip("/"):
+            raise ConfigError("%s %s names no bucket or folder" % (what, text))
+        return "%s://%s" % (scheme.lower(), rest.rstrip("/"))
+    return local_output_path(text, what)
+
+
+def join_location(folder, name) -> str:
+    """``folder/name`` for a local folder or a store URL."""
+    return posixpath.join(folder, name) if is_store_url(folder) else os.path.join(folder, name)
 
 
 def local_input_path(path):
@@ -80,7 +108,10 @@ def local_input_path(path):
 def check_apart(output, inputs, what, *, replaces_whole=False):
     """Refuse an ``output`` that is, or lies inside, an input path; with
     ``replaces_whole`` (the output folder is swapped away whole) also one that
-    holds an input. ``inputs``: ``{option name: path or list of paths}``."""
+    holds an input. ``inputs``: ``{option name: path or list of paths}``. An output
+    on a store is compared with the inputs' URLs as text (same scheme and bucket)."""
+    if is_store_url(output):
+        return _check_apart_on_store(output, inputs, what, replaces_whole)
     out = os.path.realpath(output)
     for option, paths in inputs.items():
         for path in paths if isinstance(paths, (list, tuple)) else [paths]:
@@ -93,6 +124,27 @@ def check_apart(output, inputs, what, *, replaces_whole=False):
             elif _inside(out, real):
                 relation = "is inside"
             elif replaces_whole and _inside(real, out):
+                relation = "holds"
+            else:
+                continue
+            raise ConfigError("%s %s %s %s %s: an output must never overlap what is read; "
+                              "choose another %s" % (what, output, relation, option, path, what))
+
+
+def _check_apart_on_store(output, inputs, what, replaces_whole):
+    out = output.rstrip("/")
+    for option, paths in inputs.items():
+        for path in paths if isinstance(paths, (list, tuple)) else [paths]:
+            if path is None or not is_store_url(path):
+                continue
+            url = os.fspath(path)
+            glob = _GLOB.search(url)
+            url = (posixpath.dirname(url[:glob.start()]) if glob else url).rstrip("/")
+            if out == url:
+                relation = "is"
+            elif out.startswith(url + "/"):
+                relation = "is inside"
+            elif replaces_whole and url.startswith(out + "/"):
                 relation = "holds"
             else:
                 continue
@@ -125,7 +177,7 @@ def check_replaceable(output, what):
 
 # ---- writing -------------------------------------------------------------------------------
 
-def write_atomic(path, data, *, sync=True, mode=None):
+def write_atomic(path, data, *, sync=True, mode=None, storage_options=None):
     """Write ``data`` (text, bytes, or a function of a binary file) to ``path`` so
     that a reader, or a crash, sees the old file or the new one, never a mix: a
     temporary file beside ``path``, flushed and fsynced, renamed over it, the
@@ -134,13 +186,12 @@ def write_atomic(path, data, *, sync=True, mode=None):
 
     The one writer of the manifest, the report's files, checkpoints and ``apply``'s
     marker. A URL (``s3://``, ``gs://``, ``memory://``, any fsspec protocol but
-    ``file``) goes through fsspec (:func:`_write_remote`): there the guarantee is
-    the store's, see that function. The commands still refuse URL outputs
-    (:func:`local_output_path`) until their folder-level commit exists there too."""
+    ``file``) goes through fsspec with ``storage_options`` (:func:`_write_remote`):
+    there the guarantee is the store's, see that function."""
     path = os.fspath(path)
     match = _SCHEME.match(path)
     if match and match.group(1).lower() != "file":
-        return _write_remote(path, data)
+        return _write_remote(path, data, storage_options)
     if match:
         path = path[len("file://"):] or "/"
     folder = os.path.dirname(os.path.abspath(path))
@@ -161,7 +212,7 @@ def write_atomic(path, data, *, sync=True, mode=None):
         fsync_dir(folder)
 
 
-def _write_remote(url, data):
+def _write_remote(url, data, storage_options=None):
     """:func:`write_atomic` on an fsspec file system: the object is written whole under
     a temporary name beside ``url`` (``.<name>.<random>.tmp``), then moved onto it.
 
@@ -174,7 +225,7 @@ def _write_remote(url, data):
 
     import fsspec
 
-    fs, target = fsspec.core.url_to_fs(url)
+    fs, target = fsspec.core.url_to_fs(url, **(storage_options or {}))
     folder, name = posixpath.split(target)
     tmp = posixpath.join(folder, ".%s.%s.tmp" % (name, uuid.uuid4().hex[:12]))
     with _removed_on_failure(url, lambda: fs.rm(tmp)):
@@ -272,6 +323,77 @@ def commit_files(staging, folder, names, stale=()):
         fsync_dir(folder)
 
 
+def commit_to_store(staging, url, names, stale=(), storage_options=None):
+    """Upload ``names`` from the local folder ``staging`` into the store folder ``url``
+    in this order, each whole (:func:`write_atomic`), and remove the objects
+    ``stale`` names there that this set does not hold, before the last name (the
+    one that certifies the others) goes up.
+
+    What holds: a reader who sees the new last object (the manifest) sees every
+    other object of its set, and no object of an earlier set that this one lacks;
+    each object appears whole. What does not: the set does not appear at once (a
+    reader may see some new report files beside the old manifest for a moment),
+    and a crash in the middle leaves the earlier manifest beside some new files,
+    which ``validate`` then reports (the run ids differ)."""
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
+    target = url
+    with signals_deferred():
+        try:
+            *first, last = names
+            for name in first:
+                target = join_location(url, name)
+                write_atomic(target, _reader(os.path.join(staging, name)),
+                             storage_options=storage_options)
+            for name in stale:
+                target = join_location(url, name)
+                path = posixpath.join(root, name)
+                if name not in names and fs.exists(path):
+                    fs.rm(path)
+            target = join_location(url, last)
+            write_atomic(target, _reader(os.path.join(staging, last)),
+                         storage_options=storage_options)
+        except OSError as exc:
+            raise OutputWriteError("%s: %s" % (type(exc).__name__, _cannot_write(target, exc))) \
+                from None
+
+
+def _reader(path):
+    """A writer of the local file ``path``'s bytes into a binary file (for write_atomic)."""
+    def copy_into(f):
+        with open(path, "rb") as src:
+            shutil.copyfileobj(src, f, 1 << 20)
+    return copy_into
+
+
+def prepare_store_folder(url, what, storage_options=None):
+    """Check, before any work, that objects can be written under ``url``: a probe
+    object is written and removed. An error names ``what`` and the URL."""
+    import uuid
+
+    import fsspec
+
+    try:
+        fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
+    except (ImportError, ValueError) as exc:
+        raise ConfigError("%s %s cannot be opened: %s (is the fsspec package for it "
+                          "installed? s3:// needs the s3 extra)" % (what, url, exc)) from None
+    probe = posixpath.join(root, ".elasticnet_dist.probe-%s" % uuid.uuid4().hex[:12])
+    try:
+        with fs.open(probe, "wb") as f:
+            f.write(b"probe")
+        fs.rm(probe)
+    except OSError as exc:
+        raise OutputWriteError("%s %s cannot be written: %s" % (what, url, _short(exc))) \
+            from None
+
+
+def _short(exc, limit=300):
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:limit]
+
+
 # ---- one run per output ---------------------------------------------------------------------
 
 def replace_folder(staging, output):
@@ -355,12 +477,73 @@ def _read_holder(fd):
         return "holder unknown"
 
 
-def folder_lock(folder, what):
-    """The :class:`OutputLock` of an output folder (its lock file inside it)."""
+def folder_lock(folder, what, storage_options=None):
+    """The lock of an output folder (its lock file inside it): an :class:`OutputLock`,
+    or a :class:`StoreLock` for a folder on a store."""
+    if is_store_url(folder):
+        return StoreLock(join_location(folder, LOCK_NAME), what, storage_options)
     return OutputLock(os.path.join(folder, LOCK_NAME), what)
 
 
-def sibling_lock(path, what):
-    """The :class:`OutputLock` of a folder replaced whole (its lock file beside it)."""
+class StoreLock:
+    """The lock of an output folder on a store: the object ``url``, created only if
+    it does not exist (fsspec's ``"xb"`` mode: a conditional write, ``If-None-Match``
+    on S3, where the store has one; elsewhere a check then a write, which two runs
+    starting in the same instant can both pass). It records the holder like
+    :class:`OutputLock` and is removed when the run ends. Unlike a ``flock`` it
+    outlives a run that is killed: the message then says to remove it."""
+
+    def __init__(self, url, what, storage_options=None):
+        self.url = url
+        self.what = what
+        self.storage_options = storage_options or {}
+        self._fs = self._path = None
+
+    def __enter__(self):
+        import fsspec
+
+        self._fs, self._path = fsspec.core.url_to_fs(self.url, **self.storage_options)
+        info = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                           "started": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                               timespec="seconds"),
+                           "command": " ".join(sys.argv)[:300]}).encode()
+        try:
+            try:
+                with self._fs.open(self._path, "xb") as f:
+                    f.write(info)
+            except (NotImplementedError, ValueError, TypeError):  # no exclusive create here
+                if self._fs.exists(self._path):
+                    raise FileExistsError(self._path) from None
+                with self._fs.open(self._path, "wb") as f:
+                    f.write(info)
+        except FileExistsError:
+            raise OutputLockedError(
+                "%s is in use by another run (%s; lock object %s): wait for it to end, or "
+                "remove the lock object if that run is gone (a killed run leaves it)"
+                % (self.what, self._holder(), self.url)) from None
+        except OSError as exc:
+            raise OutputWriteError(_cannot_write(self.url, exc)) from None
+        return self
+
+    def _holder(self):
+        try:
+            info = json.loads(self._fs.cat_file(self._path).decode("utf-8", "replace") or "{}")
+            return "pid %s on %s since %s: %s" % (info.get("pid"), info.get("host"),
+                                                  info.get("started"), info.get("command"))
+        except (OSError, ValueError):
+            return "holder unknown"
+
+    def __exit__(self, *exc):
+        with contextlib.suppress(OSError):
+            self._fs.rm(self._path)
+        return False
+
+
+def sibling_lock(path, what, storage_options=None):
+    """The lock of a folder replaced whole (its lock file beside it): an
+    :class:`OutputLock`, or a :class:`StoreLock` for a folder on a store."""
+    if is_store_url(path):
+        parent, name = path.rstrip("/").rsplit("/", 1)
+        return StoreLock("%s/.%s%s" % (parent, name, LOCK_NAME), what, storage_options)
     parent, name = os.path.split(os.path.abspath(path))
     return OutputLock(os.path.join(parent, ".%s%s" % (name, LOCK_NAME)), what)

@@ -27,7 +27,7 @@ SECRET_WORDS = frozenset({"secret", "secrets", "password", "passwd", "pwd", "pas
                           "token", "tokens", "credential", "credentials", "key", "apikey",
                           "auth", "authorization", "signature", "sig", "sas", "cookie"})
 #: Sections whose every value is redacted, whatever its key.
-SECRET_SECTIONS = {("input", "storage_options")}
+SECRET_SECTIONS = {("input", "storage_options"), ("output", "storage_options")}
 
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<info>[^/@\s?#'\"]+)@")

@@ -26,6 +26,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import posixpath
 import re
 import shutil
 import tempfile
@@ -99,42 +100,48 @@ def draw_report(document: dict, folder, *, manifest_name="manifest.json") -> lis
     return [*drawn.values(), REPORT_NAME]
 
 
-def report_run_ids(folder) -> dict:
-    """``{file name: run id}`` of the report files in ``folder`` (None where a file
-    carries no id, e.g. a report written before run ids existed)."""
+def report_run_ids(folder, storage_options=None) -> dict:
+    """``{file name: run id}`` of the report files in ``folder`` (a local folder or a
+    store URL; None where a file carries no id, e.g. a report written before run
+    ids existed)."""
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(folder, **(storage_options or {}))
     out = {}
-    page = os.path.join(folder, REPORT_NAME)
-    if os.path.isfile(page):
-        with open(page, encoding="utf-8", errors="replace") as f:
-            match = _META_RUN.search(f.read(4096))
+    page = posixpath.join(root, REPORT_NAME) if "://" in folder else os.path.join(root,
+                                                                                   REPORT_NAME)
+    if fs.isfile(page):
+        with fs.open(page, "rb") as f:
+            match = _META_RUN.search(f.read(4096).decode("utf-8", "replace"))
         out[REPORT_NAME] = match.group(1) if match else None
     for name in FIGURES.values():
-        path = os.path.join(folder, name)
-        if os.path.isfile(path):
-            out[name] = _png_text(path).get(PNG_RUN_KEY)
+        path = posixpath.join(root, name) if "://" in folder else os.path.join(root, name)
+        if fs.isfile(path):
+            with fs.open(path, "rb") as f:
+                out[name] = _png_text(f).get(PNG_RUN_KEY)
     return out
 
 
-def _png_text(path) -> dict:
-    """The ``tEXt`` chunks of a PNG file (the standard library reads them)."""
+def _png_text(f) -> dict:
+    """The ``tEXt`` chunks of a PNG file open for reading (the standard library reads
+    them)."""
     import struct
 
     texts = {}
-    with open(path, "rb") as f:
-        if f.read(8) != b"\x89PNG\r\n\x1a\n":
+    if f.read(8) != b"\x89PNG\r\n\x1a\n":
+        return texts
+    while True:
+        head = f.read(8)
+        if len(head) < 8:
             return texts
-        while True:
-            head = f.read(8)
-            if len(head) < 8:
-                return texts
-            length, kind = struct.unpack(">I4s", head)
-            if kind == b"IDAT" or kind == b"IEND":
-                return texts  # matplotlib writes its text chunks before the image data
-            data = f.read(length)
-            f.read(4)  # CRC
-            if kind == b"tEXt" and b"\0" in data:
-                key, value = data.split(b"\0", 1)
-                texts[key.decode("latin-1")] = value.decode("latin-1")
+        length, kind = struct.unpack(">I4s", head)
+        if kind == b"IDAT" or kind == b"IEND":
+            return texts  # matplotlib writes its text chunks before the image data
+        data = f.read(length)
+        f.read(4)  # CRC
+        if kind == b"tEXt" and b"\0" in data:
+            key, value = data.split(b"\0", 1)
+            texts[key.decode("latin-1")] = value.decode("latin-1")
 
 
 # ---- figures ------------------------------------------------------------------------------

@@ -7,11 +7,13 @@ Nothing is written unless the whole step succeeded.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import json
 import logging
 import os
+import posixpath
 import shutil
 import tempfile
 import time
@@ -27,8 +29,10 @@ from .errors import (ConfigError, DriftExceededError, EngineError, ManifestError
                      NotConvergedError, OutputWriteError)
 from .manifest import (MANIFEST_NAME, build_manifest, check_manifest, check_table_matches,
                        dumps, read_manifest, write_atomic)
-from .outputs import (APPLY_MARKER, check_apart, check_replaceable, commit_files, folder_lock,
-                      local_output_path, replace_folder, sibling_lock, signals_deferred)
+from .outputs import (APPLY_MARKER, check_apart, check_replaceable, commit_files,
+                      commit_to_store, folder_lock, is_store_url, join_location,
+                      local_output_path, output_location, prepare_store_folder,
+                      replace_folder, sibling_lock, signals_deferred)
 from .redaction import scrub
 
 log = logging.getLogger("elasticnet_dist")
@@ -122,13 +126,22 @@ def select(config):
     The output folder is held by an exclusive lock for the run (a second run on it
     fails at once, naming this one), and the manifest and its report are moved
     into it together, the manifest last, in one step that SIGINT/SIGTERM cannot
-    cut: a reader sees the old manifest and report or the new ones."""
+    cut: a reader sees the old manifest and report or the new ones. On a store
+    (``output.dir`` an fsspec URL) the files are uploaded, the manifest last
+    (:func:`~elasticnet_dist.outputs.commit_to_store` says what holds there)."""
     cfg.require(config, "input.path", "input.label", "output.dir")
     config = _local_outputs(config)
     out = config["output"]
     folder = out["dir"]
-    target = os.path.join(folder, MANIFEST_NAME)
-    prepare_folder(folder)
+    store = output_storage_options(config)
+    target = join_location(folder, MANIFEST_NAME)
+    if is_store_url(folder):
+        if out["mlflow"]:
+            raise ConfigError("output.mlflow logs the files of a local output.dir; with "
+                              "output.dir %s on a store, write locally for MLflow" % folder)
+        prepare_store_folder(folder, "output.dir", store)
+    else:
+        prepare_folder(folder)
     if out["mlflow"]:
         from .tracking import require_mlflow
 
@@ -136,9 +149,10 @@ def select(config):
     baseline = _read_baseline(config)  # before the fit: a bad baseline costs no fit
     config = resolve_engine(config, config["input"]["path"],
                             config["input"]["storage_options"] or None)
-    with folder_lock(folder, "output.dir %s" % folder):
+    with folder_lock(folder, "output.dir %s" % folder, store):
         document = _fit_and_describe(config, baseline)
-        report_files = write_outputs(folder, document, report=out["report"])
+        report_files = write_outputs(folder, document, report=out["report"],
+                                     storage_options=store)
         if out["checkpoint_dir"]:
             checkpoint.clear(out["checkpoint_dir"])
     if out["mlflow"]:
@@ -155,29 +169,36 @@ def select(config):
     return target, document
 
 
+def output_storage_options(config):
+    """fsspec options for the outputs: ``output.storage_options``, else the input's."""
+    options = config["output"]["storage_options"]
+    return (config["input"]["storage_options"] if options is None else options) or None
+
+
 def _read_baseline(config):
     """The manifest of ``drift.baseline`` (checked against the schema), or None."""
     path = config["drift"]["baseline"]
     if not path:
         return None
     try:
-        return read_manifest(path)
+        return read_manifest(path, output_storage_options(config))
     except ManifestError as exc:
         raise ManifestError("drift.baseline: %s" % exc) from None
 
 
 def _local_outputs(config):
-    """``config`` with its output folders as local paths, each checked apart from the
-    input (an output inside the table would be read as part of it next time)."""
+    """``config`` with its output folders as local paths (``output.dir`` may be a
+    store URL), each checked apart from the input (an output inside the table
+    would be read as part of it next time)."""
     out = dict(config["output"])
     source = {"input.path": config["input"]["path"]}
-    for key in ("dir", "checkpoint_dir"):
+    for key, place in (("dir", output_location), ("checkpoint_dir", local_output_path)):
         if out[key] is not None:
             what = "output." + key
-            local = local_output_path(out[key], what)
-            check_apart(local, source, what)
-            if out[key].startswith("file://"):
-                out[key] = local
+            location = place(out[key], what)
+            check_apart(location, source, what)
+            if out[key].startswith("file://") or is_store_url(location):
+                out[key] = location
     return {**config, "output": out}
 
 
@@ -227,22 +248,32 @@ def _fit_and_describe(config, baseline=None):
     return document
 
 
-def write_outputs(folder, document, *, report=True):
+def write_outputs(folder, document, *, report=True, storage_options=None):
     """Write ``manifest.json`` and (with ``report``) its report into ``folder`` as one
     step: everything is written into a staging folder inside it, then moved into
     place, the manifest last, with SIGINT/SIGTERM held off (:func:`commit_files`);
     report files of an earlier run that this run does not write are removed then,
-    so the folder never pairs a manifest with another run's report. Returns the
-    report files written (the page first)."""
+    so the folder never pairs a manifest with another run's report. A folder on a
+    store (a URL) is staged in a local temporary folder and uploaded the same way
+    (:func:`commit_to_store`). Returns the report files written (the page first)."""
     from .report import REPORT_FILES, REPORT_NAME
 
-    staging = tempfile.mkdtemp(prefix=".staging.", dir=folder)
+    on_store = is_store_url(folder)
+    staging = tempfile.mkdtemp(prefix=".staging.", dir=None if on_store else folder)
+
+    def commit(names):
+        if on_store:
+            commit_to_store(staging, folder, names, stale=REPORT_FILES,
+                            storage_options=storage_options)
+        else:
+            commit_files(staging, folder, names, stale=REPORT_FILES)
+
     try:
         names = _draw_report(staging, document) if report else []
         write_atomic(os.path.join(staging, MANIFEST_NAME), dumps(document))
         with signals_deferred():
             try:
-                commit_files(staging, folder, names + [MANIFEST_NAME], stale=REPORT_FILES)
+                commit(names + [MANIFEST_NAME])
             except OutputWriteError as exc:
                 if not names:
                     raise
@@ -250,17 +281,17 @@ def write_outputs(folder, document, *, report=True):
                 # no report file of this run or an earlier one stays beside it
                 log.warning("report not written (%s); the manifest is; rebuild it with "
                             "elasticnet-dist report", exc)
-                commit_files(staging, folder, [MANIFEST_NAME], stale=REPORT_FILES)
+                commit([MANIFEST_NAME])
                 names = []
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    target = os.path.join(folder, MANIFEST_NAME)
+    target = join_location(folder, MANIFEST_NAME)
     log.info("manifest written to %s", target)
     if names:
-        log.info("report written to %s (%s)", os.path.join(folder, REPORT_NAME),
+        log.info("report written to %s (%s)", join_location(folder, REPORT_NAME),
                  count(len(names) - 1, "figure"))
     pages = [n for n in names if n == REPORT_NAME] + [n for n in names if n != REPORT_NAME]
-    return [os.path.join(folder, n) for n in pages]
+    return [join_location(folder, n) for n in pages]
 
 
 def _draw_report(staging, document):
@@ -301,20 +332,25 @@ def validate(manifest_path, input_path=None, storage_options=None):
     every reduced-schema column with its recorded type. Returns the
     :class:`~elasticnet_dist.manifest.Manifest`; raises otherwise."""
     manifest = _checked(manifest_path, input_path, storage_options)[0]
-    check_report_beside(manifest)
+    check_report_beside(manifest, storage_options)
     return manifest
 
 
-def check_report_beside(manifest):
-    """A :class:`ManifestError` if a report file beside the manifest carries another
-    run's id (a manifest and a report of different runs must never pass as one)."""
+def check_report_beside(manifest, storage_options=None):
+    """A :class:`ManifestError` if a report file beside the manifest (in its local
+    folder or store prefix) carries another run's id (a manifest and a report of
+    different runs must never pass as one)."""
     run_id = manifest.document.get("run_id")
-    if not run_id or "://" in manifest.path:
+    if not run_id:
         return
     from .report import report_run_ids
 
-    folder = os.path.dirname(os.path.abspath(manifest.path))
-    for name, found in report_run_ids(folder).items():
+    if is_store_url(manifest.path):
+        folder = manifest.path.rsplit("/", 1)[0]
+    else:
+        folder = os.path.dirname(os.path.abspath(local_output_path(manifest.path,
+                                                                   "the manifest")))
+    for name, found in report_run_ids(folder, storage_options).items():
         if found != run_id:
             raise ManifestError(
                 "%s beside %s was written by %s, the manifest by run %s: they do not belong "
@@ -325,7 +361,7 @@ def check_report_beside(manifest):
 
 def _checked(manifest_path, input_path, storage_options):
     """(manifest, the resolved table or None), both checked as :func:`validate` says."""
-    manifest = read_manifest(manifest_path)
+    manifest = read_manifest(manifest_path, storage_options)
     if input_path is None:
         return manifest, None
     from .io.table import check_file_schemas, open_table
@@ -336,7 +372,8 @@ def _checked(manifest_path, input_path, storage_options):
     return manifest, table
 
 
-def apply(manifest_path, input_path, output, config, storage_options=None):
+def apply(manifest_path, input_path, output, config, storage_options=None,
+          output_storage_options=None):
     """Write ``input_path`` projected onto the manifest's ``reduced_schema`` as
     Parquet under ``output`` (a file per input piece, named after its input file
     (:func:`output_names`), rows in input order, Arrow types unchanged, and the marker
@@ -347,10 +384,17 @@ def apply(manifest_path, input_path, output, config, storage_options=None):
     ``output`` must lie apart from the input and the manifest (not equal to, inside
     or above either) and may replace only a folder an earlier ``apply`` wrote or an
     empty one: anything else is a :class:`ConfigError` naming both paths. Returns
-    the number of rows written."""
-    output = local_output_path(output, "--output")
+    the number of rows written.
+
+    ``output`` may be a store URL (``s3://bucket/reduced``, written with
+    ``output_storage_options``, by default ``storage_options``): see
+    :func:`_apply_to_store` for what holds there."""
+    output = output_location(output, "--output")
     check_apart(output, {"--input": input_path, "--manifest": manifest_path}, "--output",
                 replaces_whole=True)
+    if is_store_url(output):
+        return _apply_to_store(manifest_path, input_path, output, config, storage_options,
+                               output_storage_options or storage_options)
     check_replaceable(output, "--output")
     manifest, table = _checked(manifest_path, input_path, storage_options)
     config = resolve_engine(config, input_path, table=table)
@@ -365,9 +409,7 @@ def apply(manifest_path, input_path, output, config, storage_options=None):
             engine = open_engine(config)
             try:
                 jobs = list(zip(output_names(table.pieces), table.pieces, strict=True))
-                task = functools.partial(_write_piece, columns=manifest.columns,
-                                         folder=staging)
-                rows = engine.map_jobs(task, jobs)
+                rows = _write_pieces(engine, manifest, jobs, staging)
             finally:
                 engine.close()
             write_atomic(os.path.join(staging, APPLY_MARKER), json.dumps(
@@ -377,9 +419,91 @@ def apply(manifest_path, input_path, output, config, storage_options=None):
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+    return _applied(rows, manifest, manifest_path, output)
+
+
+def _write_pieces(engine, manifest, jobs, folder, storage_options=None):
+    """Each piece's reduced columns written under ``folder`` by the engine's workers;
+    the rows of each."""
+    task = functools.partial(_write_piece, columns=manifest.columns, folder=folder,
+                             storage_options=storage_options)
+    return engine.map_jobs(task, jobs)
+
+
+def _applied(rows, manifest, manifest_path, output):
     log.info("wrote %d rows x %d columns (the reduced schema of %s) to %s in %d files",
              sum(rows), len(manifest.columns), manifest_path, output, len(rows))
     return int(sum(rows))
+
+
+def _apply_to_store(manifest_path, input_path, output, config, storage_options,
+                    output_options):
+    """``apply`` into a folder on a store. The workers write every file under a
+    staging prefix beside ``output``; then the marker of the folder's earlier
+    contents is removed, the files are copied into ``output`` (a copy inside the
+    store), the objects of the earlier set that this one lacks are removed, and the
+    new marker goes last.
+
+    What holds: a reader who finds the marker finds every file it lists, whole; an
+    ``output`` that holds other objects than an earlier ``apply``'s is refused, as
+    on a local disk. What does not: the folder is not replaced in one step (between
+    the marker's removal and its return a reader sees files of both sets, and no
+    marker), and a crash in the middle leaves a folder without marker (which a
+    rerun replaces) and the staging prefix (named ``.<name>.<id>.tmp``)."""
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(output, **(output_options or {}))
+    _check_replaceable_on_store(fs, root, output)
+    manifest, table = _checked(manifest_path, input_path, storage_options)
+    config = resolve_engine(config, input_path, table=table)
+    parent, name = posixpath.split(root)
+    prepare_store_folder(output.rsplit("/", 1)[0], "the folder of --output", output_options)
+    with sibling_lock(output, "--output %s" % output, output_options):
+        _check_replaceable_on_store(fs, root, output)
+        staging = posixpath.join(parent, ".%s.%s.tmp" % (name, uuid.uuid4().hex))
+        staging_url = "%s://%s" % (output.split("://", 1)[0], staging)
+        try:
+            engine = open_engine(config)
+            try:
+                jobs = list(zip(output_names(table.pieces), table.pieces, strict=True))
+                rows = _write_pieces(engine, manifest, jobs, staging_url, output_options)
+            finally:
+                engine.close()
+            names = [n for n, _ in jobs]
+            marker = json.dumps(_apply_marker(manifest, table, rows, names), indent=2) + "\n"
+            with signals_deferred():
+                old = set(fs.ls(root, detail=False)) if fs.exists(root) else set()
+                if posixpath.join(root, APPLY_MARKER) in old:
+                    fs.rm(posixpath.join(root, APPLY_MARKER))
+                for n in names:
+                    fs.copy(posixpath.join(staging, n), posixpath.join(root, n))
+                new = {posixpath.join(root, n) for n in names}
+                for path in sorted(old - new - {posixpath.join(root, APPLY_MARKER)}):
+                    fs.rm(path)
+                write_atomic(join_location(output, APPLY_MARKER), marker,
+                             storage_options=output_options)
+        except OSError as exc:
+            raise OutputWriteError("cannot write --output %s: %s" % (output, exc)) from None
+        finally:
+            with contextlib.suppress(OSError):
+                if fs.exists(staging):
+                    fs.rm(staging, recursive=True)
+    return _applied(rows, manifest, manifest_path, output)
+
+
+def _check_replaceable_on_store(fs, root, output):
+    """As :func:`~elasticnet_dist.outputs.check_replaceable`, for a store prefix."""
+    if fs.isfile(root):
+        raise ConfigError("--output %s is an existing object; it is never replaced: choose "
+                          "a folder path that does not exist" % output)
+    if not fs.exists(root):
+        return
+    entries = [posixpath.basename(p) for p in fs.ls(root, detail=False)]
+    if entries and APPLY_MARKER not in entries:
+        raise ConfigError("--output %s is a folder that elasticnet-dist apply did not write "
+                          "(no %s; it holds %d entries, e.g. %r); it is never replaced: "
+                          "choose a new or empty folder"
+                          % (output, APPLY_MARKER, len(entries), sorted(entries)[0]))
 
 
 def _apply_marker(manifest, table, rows, names):
@@ -419,12 +543,18 @@ def output_names(pieces):
     return names
 
 
-def _write_piece(job, columns, folder):
+def _write_piece(job, columns, folder, storage_options=None):
     import pyarrow.parquet as pq
 
     name, piece = job
     frame = piece.read(columns)
-    pq.write_table(frame, os.path.join(folder, name))
+    if is_store_url(folder):
+        import fsspec
+
+        with fsspec.open(join_location(folder, name), "wb", **(storage_options or {})) as f:
+            pq.write_table(frame, f)
+    else:
+        pq.write_table(frame, os.path.join(folder, name))
     return frame.num_rows
 
 

@@ -57,7 +57,7 @@ def test_dockerfile_copies_what_exists_and_installs_declared_extras():
         for source in sources.split():
             assert (ROOT / source).exists(), source
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    extras = re.search(r'pip install --constraint docker/constraints.txt "\.\[([a-z,]+)\]"',
+    extras = re.search(r'pip install --constraint docker/constraints.txt "\.\[([a-z0-9,]+)\]"',
                        text).group(1).split(",")
     assert set(extras) <= set(project["optional-dependencies"])
     assert re.search(r"^FROM python:3\.11-slim", text, flags=re.M)
@@ -72,7 +72,7 @@ def test_constraints_satisfy_the_package_requirements():
     packaging = pytest.importorskip("packaging.requirements")
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     declared = list(project["dependencies"])
-    for extra in ("dask", "spark", "plot", "mlflow"):
+    for extra in ("dask", "spark", "plot", "mlflow", "s3"):
         declared += project["optional-dependencies"][extra]
     pinned = {name.lower(): version for name, version in pins().items()}
     checked = 0
