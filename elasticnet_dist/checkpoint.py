@@ -23,15 +23,21 @@ request digest differs from the rerun's ends the replay there.
 The fingerprint covers the content of the data through the per-block
 summaries the load computes anyway (row counts, column sums, first rows,
 label counts, fold sizes): a changed value changes a column sum.
+
+``checkpoint_dir`` may be a local folder or an fsspec URL (``s3://bucket/ckpt``,
+opened with the fit's ``storage_options``): every file is written whole
+(:func:`~elasticnet_dist.outputs.write_atomic`), which on a store means an
+object under a temporary key moved onto its name; nothing else changes.
 """
 from __future__ import annotations
 
 import dataclasses
-import glob
+import fnmatch
 import hashlib
 import json
 import logging
 import os
+import posixpath
 import re
 import threading
 import zipfile
@@ -39,7 +45,7 @@ import zipfile
 import numpy as np
 
 from ._text import count
-from .outputs import write_atomic
+from .outputs import is_store_url, join_location, local_output_path, write_atomic
 from .sources import SourceBase
 
 log = logging.getLogger("elasticnet_dist")
@@ -106,21 +112,22 @@ def request_digest(request):
 class Checkpoint:
     """One checkpoint folder, tied to one fit's fingerprint."""
 
-    def __init__(self, directory, fingerprint):
-        self.directory = os.path.abspath(os.fspath(directory))
+    def __init__(self, directory, fingerprint, storage_options=None):
+        self.directory, self._fs, self._root = _location(directory, storage_options)
+        self.storage_options = storage_options
         self.fingerprint = fingerprint
         self.replayed = 0      # data passes answered from the log
         self.restored = 0      # path points read back
         self._lock = threading.Lock()  # paths are read back from the driver's threads
         try:
-            os.makedirs(self.directory, exist_ok=True)
+            self._fs.makedirs(self._root, exist_ok=True)
         except OSError as exc:
             from .errors import ConfigError
 
             raise ConfigError("cannot create checkpoint_dir %s: %s"
-                              % (self.directory, exc.strerror)) from None
+                              % (self.directory, exc.strerror or exc)) from None
         for stale in self._files(_TEMP):
-            os.remove(stale)
+            self._fs.rm(stale)
         found = self._stored_fingerprint()
         if found is None:
             self._clear_files()
@@ -134,8 +141,18 @@ class Checkpoint:
             log.info("checkpoint %s: resuming (%s and %s saved)", self.directory,
                      count(len(self._files("pass-*.npz")), "data pass"),
                      count(len(self._files("path-*.npz")), "path point"))
-        write_atomic(os.path.join(self.directory, FINGERPRINT_NAME),
-                     json.dumps({"fingerprint": fingerprint}), sync=False)
+        self._write(FINGERPRINT_NAME, json.dumps({"fingerprint": fingerprint}), sync=False)
+
+    def _path(self, name):
+        """The file system path of the checkpoint file ``name``."""
+        return posixpath.join(self._root, name)
+
+    def _write(self, name, data, sync=True):
+        write_atomic(join_location(self.directory, name), data, sync=sync,
+                     storage_options=self.storage_options)
+
+    def _open(self, path):
+        return self._fs.open(path, "rb")
 
     # ---- data passes ------------------------------------------------------------------
     def source(self, source):
@@ -145,11 +162,11 @@ class Checkpoint:
     def load_pass(self, number, digest):
         """The logged statistics of pass ``number`` if it answered ``digest``, else None
         (and every later pass is dropped: the rerun took another way)."""
-        path = os.path.join(self.directory, _PASS % number)
-        if not os.path.exists(path):
+        path = self._path(_PASS % number)
+        if not self._fs.exists(path):
             return None
         try:
-            with np.load(path) as data:
+            with self._open(path) as f, np.load(f) as data:
                 if str(data["__request__"]) != digest:
                     log.warning("checkpoint pass %d was made for another request; replay "
                                 "ends there", number)
@@ -169,7 +186,7 @@ class Checkpoint:
         """Remove the files of ``pattern`` numbered ``number`` and later."""
         for stale in self._files(pattern):
             if _number(stale) >= number:
-                os.remove(stale)
+                self._fs.rm(stale)
 
     def save_pass(self, number, digest, stats):
         """Log the statistics of pass ``number`` (fsync'ed: passes are the costly part).
@@ -177,26 +194,25 @@ class Checkpoint:
         Gram matrices of the one-pass route would take seconds for nothing)."""
         size = sum(np.asarray(value).nbytes for value in stats.values())
         save = np.savez_compressed if size < COMPRESS_BELOW else np.savez
-        write_atomic(os.path.join(self.directory, _PASS % number),
-                     lambda f: save(f, __request__=np.array(digest), **stats))
+        self._write(_PASS % number, lambda f: save(f, __request__=np.array(digest), **stats))
 
     # ---- path points (one-pass route) -----------------------------------------------------
     def saved_path(self, l1_index, fold):
         """The :class:`SavedPath` of one path (None when no point was saved)."""
         points, states = [], []
         while True:
-            path = os.path.join(self.directory, _POINT % (l1_index, fold, len(points)))
-            if not os.path.exists(path):
+            path = self._path(_POINT % (l1_index, fold, len(points)))
+            if not self._fs.exists(path):
                 break
             try:
-                with np.load(path) as data:
+                with self._open(path) as f, np.load(f) as data:
                     point, state = _point_from(data)
             except UNREADABLE as exc:
                 log.warning("checkpoint file %s is unreadable (%s: %s); this path resumes "
                             "from the point before it", path, type(exc).__name__, exc)
                 for stale in self._files("path-l%d-k%d-a*.npz" % (l1_index, fold)):
                     if _number(stale) >= len(points):
-                        os.remove(stale)
+                        self._fs.rm(stale)
                 break
             points.append(point)
             states.append(state)
@@ -210,14 +226,14 @@ class Checkpoint:
         """A callback ``save(index, point, state)`` writing one path point."""
         def save(index, point, state):
             # not fsynced: a point lost in a crash is solved again (same bits)
-            write_atomic(os.path.join(self.directory, _POINT % (l1_index, fold, index)),
-                         lambda f: np.savez(f, **_point_arrays(point, state)), sync=False)
+            self._write(_POINT % (l1_index, fold, index),
+                        lambda f: np.savez(f, **_point_arrays(point, state)), sync=False)
         return save
 
     # ---- housekeeping ---------------------------------------------------------------------
     def clear(self):
         """Remove this checkpoint's files (after the result was written)."""
-        clear(self.directory)
+        clear(self.directory, self.storage_options)
 
     def summary(self):
         return "%s replayed, %s restored" % (count(self.replayed, "data pass"),
@@ -225,34 +241,54 @@ class Checkpoint:
 
     def _stored_fingerprint(self):
         try:
-            with open(os.path.join(self.directory, FINGERPRINT_NAME)) as f:
+            with self._open(self._path(FINGERPRINT_NAME)) as f:
                 return json.load(f).get("fingerprint")
         except (OSError, ValueError, AttributeError):
             return None
 
     def _files(self, pattern):
-        return _files(self.directory, pattern)
+        return _files(self._fs, self._root, pattern)
 
     def _clear_files(self):
-        _remove_ours(self.directory)
+        _remove_ours(self._fs, self._root)
 
 
-def clear(directory):
+def _location(directory, storage_options):
+    """(the folder as given or as an absolute path, its fsspec file system, its path
+    there) for a local folder or a store URL."""
+    import fsspec
+
+    text = os.fspath(directory)
+    location = text.rstrip("/") if is_store_url(text) else local_output_path(
+        text, "checkpoint_dir")
+    fs, root = fsspec.core.url_to_fs(location, **(storage_options or {}))
+    return location, fs, root
+
+
+def clear(directory, storage_options=None):
     """Remove the checkpoint files in ``directory`` (nothing else), e.g. once the
     manifest they led to is written."""
-    if _remove_ours(directory):
+    _, fs, root = _location(directory, storage_options)
+    if _remove_ours(fs, root):
         log.info("checkpoint %s cleared", directory)
 
 
-def _files(directory, pattern):
-    return sorted(glob.glob(os.path.join(glob.escape(os.fspath(directory)), pattern)))
+def _files(fs, root, pattern):
+    """The paths of the files in ``root`` whose names match ``pattern``, sorted."""
+    try:
+        names = fs.ls(root, detail=False, refresh=True)
+    except FileNotFoundError:
+        return []
+    except TypeError:  # a file system without the refresh option
+        names = fs.ls(root, detail=False)
+    return sorted(p for p in names if fnmatch.fnmatchcase(posixpath.basename(p), pattern))
 
 
-def _remove_ours(directory):
+def _remove_ours(fs, root):
     removed = 0
     for pattern in _OURS:
-        for path in _files(directory, pattern):
-            os.remove(path)
+        for path in _files(fs, root, pattern):
+            fs.rm(path)
             removed += 1
     return removed
 

@@ -176,7 +176,8 @@ SPEC = {
         "mlflow_experiment": _opt("elasticnet_dist", _string(nullable=False),
                                   "MLflow experiment of the run"),
         "checkpoint_dir": _opt(None, _string(),
-                               "save progress here (data passes, path points); a rerun "
+                               "save progress here (data passes, path points), a folder "
+                               "or a store URL (with input.storage_options); a rerun "
                                "after a crash resumes from it; cleared once the manifest "
                                "is written (--checkpoint-dir)"),
     },

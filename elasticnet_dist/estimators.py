@@ -132,7 +132,8 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         (every data pass's statistics; for :class:`ElasticNetCV` also every
         solved path point) so that a rerun after the driver was killed resumes
         there and ends with the same numbers; a checkpoint of another input or
-        configuration is ignored (:mod:`elasticnet_dist.checkpoint`).
+        configuration is ignored (:mod:`elasticnet_dist.checkpoint`). A local
+        folder or an fsspec URL (opened with ``fit``'s ``storage_options``).
     verbose : bool, default False.
 
     Attributes
@@ -225,7 +226,8 @@ class ElasticNet(SelectorMixin, BaseEstimator):
             factors = v.penalty_factors_by_name(self.penalty_factor, plan.features)
             checkpoint = None
             if self.checkpoint_dir is not None:
-                checkpoint = Checkpoint(self.checkpoint_dir, fit_fingerprint(self, loaded))
+                checkpoint = Checkpoint(self.checkpoint_dir, fit_fingerprint(self, loaded),
+                                        storage_options)
             source = EngineSource(engine)
             self._run(source if checkpoint is None else checkpoint.source(source), factors,
                       t_load=loaded.seconds)

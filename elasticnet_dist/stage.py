@@ -154,7 +154,7 @@ def select(config):
         report_files = write_outputs(folder, document, report=out["report"],
                                      storage_options=store)
         if out["checkpoint_dir"]:
-            checkpoint.clear(out["checkpoint_dir"])
+            checkpoint.clear(out["checkpoint_dir"], config["input"]["storage_options"] or None)
     if out["mlflow"]:
         from .tracking import log_selection
 
@@ -192,7 +192,7 @@ def _local_outputs(config):
     would be read as part of it next time)."""
     out = dict(config["output"])
     source = {"input.path": config["input"]["path"]}
-    for key, place in (("dir", output_location), ("checkpoint_dir", local_output_path)):
+    for key, place in (("dir", output_location), ("checkpoint_dir", output_location)):
         if out[key] is not None:
             what = "output." + key
             location = place(out[key], what)

@@ -196,6 +196,28 @@ def test_apply_writes_the_reduced_table_on_the_store(s3, tmp_path):
     assert _keys(s3, "foreign") == ["data.csv"]
 
 
+def test_a_checkpoint_on_the_store_resumes_to_the_same_numbers(s3, caplog):
+    from elasticnet_dist import ElasticNetCV
+
+    t = make_wide_table(500, 20, n_informative=4, seed=45, loss="logistic")
+    path = write_parquet(t, os.path.join(os.path.dirname(s3["local"]), "logit"), n_files=2)
+    s3["fs"].put(path + "/", "%s/logit/" % BUCKET, recursive=True)
+    ckpt = "s3://%s/ckpt" % BUCKET
+    kw = dict(l1_ratio=1.0, cv=3, alphas=8, loss="logistic", checkpoint_dir=ckpt)
+    fit = dict(label="y", storage_options=s3["options"])
+    ref = ElasticNetCV(**kw).fit("s3://%s/logit/" % BUCKET, **fit)
+    passes = [k for k in _keys(s3, "ckpt") if k.startswith("pass-")]
+    assert len(passes) == ref.n_passes_ and "fingerprint.json" in _keys(s3, "ckpt")
+    for name in passes[3:]:  # the driver died after its third pass
+        s3["fs"].rm("%s/ckpt/%s" % (BUCKET, name))
+    with caplog.at_level("INFO", logger="elasticnet_dist"):
+        again = ElasticNetCV(**kw).fit("s3://%s/logit/" % BUCKET, **fit)
+    assert "3 data passes replayed" in caplog.text
+    assert np.array_equal(again.scores_, ref.scores_, equal_nan=True)
+    assert np.array_equal(again.coef_, ref.coef_) and again.n_passes_ == ref.n_passes_
+    assert not [k for k in _keys(s3, "ckpt") if k.endswith(".tmp")]
+
+
 @pytest.mark.cluster
 @pytest.mark.parametrize("engine", ["dask", "spark"])
 def test_the_stage_on_a_cluster_engine_reads_and_writes_on_the_store(s3, engine, request,
