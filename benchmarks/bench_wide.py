@@ -27,7 +27,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 from elasticnet_dist import ElasticNetCV  # noqa: E402
 from elasticnet_dist.params import PARAMS  # noqa: E402
+from rscript import has_glmnet, run_r  # noqa: E402
 
 REAL = os.path.join(os.path.dirname(os.path.dirname(HERE)), "shared", "data", "real")
 TABLES = ("riboflavin", "ALLAML", "Prostate_GE", "BASEHOCK", "arcene")
@@ -97,26 +97,10 @@ def run_ours(X, y, loss, fold):
 
 
 def run_glmnet(X, y, loss, fold, workdir):
-    X.astype("<f8").tofile(os.path.join(workdir, "X.bin"))
-    y.astype("<f8").tofile(os.path.join(workdir, "y.bin"))
-    (fold + 1).astype("<i4").tofile(os.path.join(workdir, "fold.bin"))
-    script = os.path.join(workdir, "cv.R")
-    with open(script, "w") as f:
-        f.write(R_SCRIPT)
     family = "gaussian" if loss == "squared" else "binomial"
-    out = subprocess.run(["Rscript", script, workdir, str(X.shape[0]), str(X.shape[1]), family],
-                         capture_output=True, text=True, check=True)
-    seconds, chosen, counts = out.stdout.split()
+    seconds, chosen, counts = run_r(R_SCRIPT, workdir, X, y, fold, family).split()
     return {"fit_s": float(seconds), "selected": int(chosen),
             "selected_per_alpha": [int(c) for c in counts.split(",")]}
-
-
-def has_glmnet():
-    if shutil.which("Rscript") is None:
-        return False
-    done = subprocess.run(["Rscript", "-e", "suppressMessages(library(glmnet))"],
-                          capture_output=True)
-    return done.returncode == 0
 
 
 def main():
