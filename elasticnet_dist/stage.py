@@ -187,15 +187,15 @@ def _read_baseline(config):
 
 
 def _local_outputs(config):
-    """``config`` with its output folders as local paths (``output.dir`` may be a
-    store URL), each checked apart from the input (an output inside the table
-    would be read as part of it next time)."""
+    """``config`` with its output folders as absolute local paths or store URLs,
+    each checked apart from the input (an output inside the table would be read as
+    part of it next time)."""
     out = dict(config["output"])
     source = {"input.path": config["input"]["path"]}
-    for key, place in (("dir", output_location), ("checkpoint_dir", output_location)):
+    for key in ("dir", "checkpoint_dir"):
         if out[key] is not None:
             what = "output." + key
-            location = place(out[key], what)
+            location = output_location(out[key], what)
             check_apart(location, source, what)
             if out[key].startswith("file://") or is_store_url(location):
                 out[key] = location
@@ -472,6 +472,7 @@ def _apply_to_store(manifest_path, input_path, output, config, storage_options,
             names = [n for n, _ in jobs]
             marker = json.dumps(_apply_marker(manifest, table, rows, names), indent=2) + "\n"
             with signals_deferred():
+                fs.invalidate_cache()  # the workers wrote the staging prefix
                 old = set(fs.ls(root, detail=False)) if fs.exists(root) else set()
                 if posixpath.join(root, APPLY_MARKER) in old:
                     fs.rm(posixpath.join(root, APPLY_MARKER))
@@ -486,6 +487,7 @@ def _apply_to_store(manifest_path, input_path, output, config, storage_options,
             raise OutputWriteError("cannot write --output %s: %s" % (output, exc)) from None
         finally:
             with contextlib.suppress(OSError):
+                fs.invalidate_cache()
                 if fs.exists(staging):
                     fs.rm(staging, recursive=True)
     return _applied(rows, manifest, manifest_path, output)
@@ -493,6 +495,7 @@ def _apply_to_store(manifest_path, input_path, output, config, storage_options,
 
 def _check_replaceable_on_store(fs, root, output):
     """As :func:`~elasticnet_dist.outputs.check_replaceable`, for a store prefix."""
+    fs.invalidate_cache()  # listings are cached, and other processes wrote here
     if fs.isfile(root):
         raise ConfigError("--output %s is an existing object; it is never replaced: choose "
                           "a folder path that does not exist" % output)
