@@ -216,8 +216,23 @@ def _add_engine(p):
                         "under 256 MB, else an embedded Dask LocalCluster; demo: dask)")
     g.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, tcp://host:8786")
     g.add_argument("--master", metavar="URL", help="Spark master, spark://host:7077 or yarn")
-    g.add_argument("--config", metavar="FILE", action="append", default=[],
-                   help="YAML configuration (repeatable; later files win; flags win over all)")
+    _add_config(g)
+
+
+def _add_config(group):
+    group.add_argument("--config", metavar="FILE", action="append", default=[],
+                       help="YAML configuration (repeatable; later files win; flags win over "
+                            "all)")
+
+
+def _files_config(args, layer=None):
+    """The configuration of ``--config`` files and ``layer``, each checked key by key
+    (without the rules between keys, which concern select): for commands that only
+    read manifests and tables (their storage options, drift options)."""
+    config = cfg.defaults()
+    for path in args.config:
+        config = cfg.merge(config, cfg.load_file(path), path)
+    return cfg.merge(config, layer, "the command-line flags")
 
 
 def _add_select_flags(p, *, demo=False):
@@ -319,6 +334,7 @@ def build_parser():
     _add_manifest(validate)
     validate.add_argument("--input", metavar="PATH",
                           help="also check that this table has the reduced schema")
+    _add_config(validate)
     _add_common(validate)
     validate.set_defaults(func=_validate)
 
@@ -342,6 +358,7 @@ def build_parser():
     diff.add_argument("--max-churn", type=float, metavar="FRACTION",
                       help="exit 7 when the Jaccard distance of the selected sets exceeds "
                            "this")
+    _add_config(diff)
     _add_common(diff)
     diff.set_defaults(func=_diff)
 
@@ -407,10 +424,13 @@ def _apply(args):
 
 
 def _validate(args):
+    from .redaction import remember
     from .stage import validate
 
     path = _manifest_arg(args)
-    manifest = validate(path, args.input)
+    config = _files_config(args)
+    remember(config)
+    manifest = validate(path, args.input, config["input"]["storage_options"] or None)
     log.info("%s is a valid manifest (%d selected features, %d reduced-schema columns)%s",
              path, len(manifest.selected), len(manifest.columns),
              "; %s matches it" % args.input if args.input else "")
@@ -441,13 +461,17 @@ def _report(args):
 def _diff(args):
     from .drift import compare, text_lines
     from .manifest import read_manifest
+    from .redaction import remember
+    from .stage import output_storage_options
 
     setup_logging(args.log_level or "info", args.log_format or "text")
     layer = {"drift": {key: value for key, value in (("coef_change", args.coef_change),
                                                      ("max_churn", args.max_churn))
                        if value is not None}}
-    options = cfg.merge(cfg.defaults(), layer, "the command-line flags")["drift"]
-    old, new = read_manifest(args.old), read_manifest(args.new)
+    config = _files_config(args, layer)
+    remember(config)
+    options, store = config["drift"], output_storage_options(config)
+    old, new = read_manifest(args.old, store), read_manifest(args.new, store)
     drift = compare(old.document, new.document, baseline_path=args.old,
                     coef_change=options["coef_change"], max_churn=options["max_churn"])
     if args.format == "json":

@@ -128,6 +128,12 @@ def test_select_reads_and_writes_on_the_store(s3, tmp_path):
                 "--baseline", "s3://%s/out/manifest.json" % BUCKET, "--max-churn", "0")
     assert again.returncode == EXIT_OK, again.stderr[-2000:]
     assert _keys(s3, "out") == ["manifest.json"]
+    for command in (["validate", "s3://%s/out/manifest.json" % BUCKET],
+                    ["diff", "s3://%s/out/manifest.json" % BUCKET, tmp_path / "ref" /
+                     "manifest.json"]):
+        read = cli(*command, "--config", s3["config"])
+        assert read.returncode == EXIT_OK, read.stderr[-2000:]
+        assert ("ok" if command[0] == "validate" else "churn 0.000") in read.stdout
     rerun = _read(s3, "out/manifest.json")
     assert rerun["run_id"] != manifest["run_id"] and rerun["drift"]["churn"] == 0.0
     assert rerun["drift"]["baseline"]["run_id"] == manifest["run_id"]
