@@ -145,6 +145,12 @@ class Loss:
         return None
 
     @classmethod
+    def training_label_problem(cls, moments):
+        """What keeps this loss from fitting a training set with these
+        :class:`~elasticnet_dist.problem.Moments` (None: nothing), e.g. one class."""
+        return None
+
+    @classmethod
     def scores(cls, mean_loss, pos_hist=None, neg_hist=None):
         """The cross-validation metrics of one held-out fold: its mean loss and, for
         :attr:`histogram_metrics`, weighted histograms of eta over its rows."""
@@ -328,6 +334,12 @@ class Logistic(Loss):
         return None
 
     @classmethod
+    def training_label_problem(cls, moments):
+        if 0.0 < moments.mean_y < 1.0:
+            return None
+        return "hold class %d only for loss='logistic'" % round(moments.mean_y)
+
+    @classmethod
     def scores(cls, mean_loss, pos_hist=None, neg_hist=None):
         out = {"deviance": 2.0 * mean_loss}
         if pos_hist is not None:
@@ -443,6 +455,12 @@ class Poisson(Loss):
             return ("is 0 in every row for loss='poisson'; a count label needs some positive "
                     "values")
         return None
+
+    @classmethod
+    def training_label_problem(cls, moments):
+        if moments.mean_y > 0.0:
+            return None
+        return "are 0 in every row for loss='poisson'"
 
     @classmethod
     def scores(cls, mean_loss, pos_hist=None, neg_hist=None):

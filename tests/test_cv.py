@@ -191,6 +191,21 @@ def test_a_fold_column_and_bad_fold_values(tmp_path):
         ElasticNetCV(cv=3).fit(path, label="y", fold_column="fold")
 
 
+@pytest.mark.parametrize("loss, match", [
+    ("logistic", r"training rows of fold 0 \(the \d+ rows outside it\) hold class 0 only"),
+    ("poisson", r"training rows of fold 0 \(the \d+ rows outside it\) are 0 in every row"),
+])
+def test_a_fold_whose_training_rows_the_loss_cannot_fit_is_named(tmp_path, loss, match):
+    """Folds from a fold column that leave a training set with one class (logistic) or
+    no count (Poisson): named before any path, not a search of NaN scores."""
+    t = make_wide_table(200, 6, seed=27, loss=loss)
+    positive = t.y > 0
+    folds = np.where(positive, 0, 1 + np.arange(200) % 2)  # fold 0: every positive row
+    path = write_parquet(t, str(tmp_path / "f"), n_files=1, extra_columns={"fold": folds})
+    with pytest.raises(BadValuesError, match=match):
+        ElasticNetCV(cv=3, loss=loss, alphas=5).fit(path, label="y", fold_column="fold")
+
+
 def test_too_many_folds_for_the_rows_is_named():
     X, y = correlated_problem(6, 3, seed=26)
     with pytest.raises(EmptyTableError, match="fold .* of 40 holds no rows"):

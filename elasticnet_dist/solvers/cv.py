@@ -35,6 +35,7 @@ from threadpoolctl import threadpool_limits
 
 from .. import progress
 from .._text import count
+from ..errors import BadValuesError
 from ..losses import GREATER_IS_BETTER, get_loss
 from ..params import choices
 from ..passes import PassRequest, fold_slice, fold_total, points_of, symmetric_grams
@@ -113,6 +114,7 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
     full = check_finite_moments(Moments.from_stats(total, shift_x, shift_y))
     train = [Moments.from_stats(_minus(total, fold_slice(by_fold, k)), shift_x, shift_y)
              for k in range(n_folds)]
+    check_training_labels(loss, train)
     timings["statistics"] = time.perf_counter() - t0
 
     spec = ProblemSpec(loss, factors, fit_intercept, standardize)
@@ -156,6 +158,21 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
     return CVPath(l1_ratios, grid, scores, coefs, coefs_std, intercepts, n_features, gaps,
                   converged, problems[0][0].std.constant.copy(), fold_rows, route, n_passes,
                   timings, problems[0][0].gap_tolerance(tol), n_iter)
+
+
+def check_training_labels(loss, train):
+    """A :class:`~elasticnet_dist.errors.BadValuesError` naming the first fold whose
+    training rows (every row outside it) the loss cannot fit, e.g. one class only
+    (:meth:`~elasticnet_dist.losses.Loss.training_label_problem`): with folds of a
+    fold column, or too few rows of a class for the folds."""
+    for k, moments in enumerate(train):
+        problem = get_loss(loss).training_label_problem(moments)
+        if problem is not None:
+            raise BadValuesError(
+                "the label's training rows of fold %d (the %d rows outside it) %s; every "
+                "fold's training rows must allow the fit: check the fold column, or let the "
+                "folds be assigned (stratified by class for a classifier)"
+                % (k, moments.n_rows, problem))
 
 
 def _minus(total, part):
