@@ -3,9 +3,9 @@ per output, and a commit step that signals cannot cut in two.
 
 Rules every command follows (``select``, ``apply``, ``report``, checkpoints):
 
-- ``select``'s output folder may be a local path or any fsspec URL (``s3://``,
-  ``gs://``, ``abfs://``, ...; :func:`output_location`); ``apply``'s output and
-  checkpoints are local paths (a URL there is a
+- ``select``'s output folder, ``apply``'s output and checkpoints may be local
+  paths or any fsspec URL (``s3://``, ``gs://``, ``abfs://``, ...;
+  :func:`output_location`); ``report --output`` is a local path (a URL there is a
   :class:`~elasticnet_dist.errors.ConfigError`); ``file://`` is read as the local
   path it names;
 - an output never overlaps an input: equal to, inside or (for a folder that is
@@ -61,8 +61,8 @@ def local_output_path(path, what) -> str:
     if match:
         if match.group(1).lower() != "file":
             raise ConfigError("%s %s is a %s:// URL; this output must be a local path (only "
-                              "select's output.dir and apply's --output may be on a store)"
-                              % (what, text, match.group(1)))
+                              "select's output.dir, apply's --output and checkpoint_dir may "
+                              "be on a store)" % (what, text, match.group(1)))
         text = text[len("file://"):] or "/"
     return os.path.abspath(text)
 
