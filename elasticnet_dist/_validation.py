@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.utils.validation import _num_samples
 
 from .errors import NonFiniteDataError
-from .losses import check_solver_supports, get_loss
+from .losses import MAX_ABS_OFFSET, check_offset_loss, check_solver_supports, get_loss
 from .params import check_value
 from .penalty import COMPAT_MODES
 
@@ -111,21 +111,42 @@ def penalty_factors_by_name(penalty_factor, features):
 
 
 #: Column names used when in-memory arrays are handed to a cluster engine.
-LABEL, WEIGHT, FOLD = "__label__", "__weight__", "__fold__"
+LABEL, WEIGHT, OFFSET, FOLD = "__label__", "__weight__", "__offset__", "__fold__"
 
 
-def arrays_as_table(X, y, s, names, folds=None):
-    """Validated arrays as an Arrow table (features, then ``LABEL``, ``WEIGHT`` and
-    ``FOLD``)."""
+def arrays_as_table(X, y, s, names, folds=None, offset=None):
+    """Validated arrays as an Arrow table (features, then ``LABEL``, ``WEIGHT``,
+    ``OFFSET`` and ``FOLD``)."""
     import pyarrow as pa
 
     cols = {name: X[:, j] for j, name in enumerate(names)}
     cols[LABEL] = y
     if s is not None:
         cols[WEIGHT] = s
+    if offset is not None:
+        cols[OFFSET] = offset
     if folds is not None:
         cols[FOLD] = folds
     return pa.table(cols)
+
+
+def check_offset(offset, n_rows, loss):
+    """In-memory offsets: None, or ``n_rows`` finite values for a loss that takes them."""
+    if offset is None:
+        return None
+    if isinstance(offset, str):
+        raise ValueError("offset=%r names a column, but fit was given arrays: pass the "
+                         "offsets as an array of %d values" % (offset, n_rows))
+    check_offset_loss(offset, loss)
+    o = np.asarray(offset, dtype=np.float64)
+    if o.ndim != 1 or o.shape[0] != n_rows:
+        raise ValueError("offset has shape %s; X has %d rows" % (o.shape, n_rows))
+    check_finite_vector("offset", o)
+    if o.size and np.max(np.abs(o)) > MAX_ABS_OFFSET:
+        raise ValueError("offset has values of magnitude %.3g; an offset is added to the log "
+                         "of the mean, so give the log of the exposure, not the exposure"
+                         % np.max(np.abs(o)))
+    return o
 
 
 def check_data(X, y, sample_weight, *, loss, penalty_factors, validate=None):

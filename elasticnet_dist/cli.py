@@ -164,6 +164,7 @@ def _ratios(text):
 FLAG_KEYS = {
     "input": ("input", "path"), "label": ("input", "label"), "features": ("input", "features"),
     "exclude": ("input", "exclude"), "weight": ("input", "weight"), "keys": ("input", "keys"),
+    "offset": ("input", "offset"),
     "nan_policy": ("input", "nan_policy"), "loss": ("model", "loss"),
     "max_iter": ("model", "max_iter"), "tol": ("model", "tol"),
     "engine": ("engine", "name"), "scheduler": ("engine", "scheduler"),
@@ -243,6 +244,8 @@ def _add_select_flags(p, *, demo=False):
                        help="feature columns (default: every numeric column)")
         p.add_argument("--exclude", metavar="NAME_OR_GLOB", nargs="+", action="extend")
         p.add_argument("--weight", metavar="COL", help="a column of row weights")
+        p.add_argument("--offset", metavar="COL",
+                       help="a column of log exposures (loss poisson)")
         p.add_argument("--keys", metavar="COL", nargs="+", action="extend",
                        help="pass-through key columns (hashed for the CV folds)")
         p.add_argument("--output", metavar="DIR", help="where manifest.json is written")

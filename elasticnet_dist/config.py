@@ -115,9 +115,11 @@ SPEC = {
         "label": _opt(None, _string(), "the label column (--label)"),
         "features": _opt(None, _strings(nullable=True),
                          "feature names and glob patterns; null = every numeric column "
-                         "other than the label, weight and keys (--features)"),
+                         "other than the label, weight, offset and keys (--features)"),
         "exclude": _opt([], _strings(), "names and glob patterns left out (--exclude)"),
         "weight": _opt(None, _string(), "a column of row weights >= 0 (--weight)"),
+        "offset": _opt(None, _string(), "a column added to the linear predictor, the log of "
+                                        "each row's exposure (loss poisson; --offset)"),
         "keys": _opt([], _strings(),
                      "pass-through key columns: kept in the reduced schema, never features, "
                      "and hashed to assign the CV folds (--keys)"),
@@ -302,10 +304,15 @@ def check_consistent(config: dict):
     inp = config["input"]
     from .io.columns import check_roles
 
-    check_roles(label=inp["label"], weight=inp["weight"], keys=inp["keys"],
-                fold_column=inp["fold_column"], features=inp["features"],
-                names={"label": "input.label", "weight": "input.weight", "keys": "input.keys",
+    check_roles(label=inp["label"], weight=inp["weight"], offset=inp["offset"],
+                keys=inp["keys"], fold_column=inp["fold_column"], features=inp["features"],
+                names={"label": "input.label", "weight": "input.weight",
+                       "offset": "input.offset", "keys": "input.keys",
                        "fold_column": "input.fold_column", "features": "input.features"})
+    if inp["offset"] and not get_loss(config["model"]["loss"]).takes_offset:
+        raise ConfigError("input.offset (%r) is the log of each row's exposure, for "
+                          "model.loss poisson; model.loss is %r"
+                          % (inp["offset"], config["model"]["loss"]))
     if inp["fold_column"] and config["penalty"]["alpha"] is not None:
         raise ConfigError("input.fold_column is only used by cross-validation, but "
                           "penalty.alpha fixes the penalty; drop one of them")

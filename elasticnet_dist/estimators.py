@@ -185,41 +185,50 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         self.verbose = verbose
 
     # ---- fitting -------------------------------------------------------------------
-    def fit(self, X, y=None, sample_weight=None, *, label=None, weight=None, features=None,
-            exclude=None, keys=None, storage_options=None):
+    def fit(self, X, y=None, sample_weight=None, *, offset=None, label=None, weight=None,
+            features=None, exclude=None, keys=None, storage_options=None):
         """Fit on in-memory arrays ``(X, y)`` or on a table. Returns self.
 
         A table is a Parquet file, directory, glob or fsspec URL, or a pandas,
         Dask or Spark DataFrame, given with ``label=`` (the label column) and
         optionally ``weight=`` (a weight column), ``features=`` (names and glob
-        patterns; default every numeric column other than the label, weight
-        and ``keys``) and ``exclude=``.
+        patterns; default every numeric column other than the label, weight,
+        offset and ``keys``) and ``exclude=``.
+
+        ``offset`` (``loss="poisson"``): added to every row's linear predictor,
+        ``eta = offset + b + x.w``, with coefficient 1 (the log of each row's
+        exposure: the model is then of the count per unit exposure). An array
+        of one value per row with arrays, the name of a column with a table.
         """
         if _fits_a_table(X, y, sample_weight, label):
             return self._fit_table(X, label=label, weight=weight, features=features,
-                                   exclude=exclude, keys=keys, storage_options=storage_options)
+                                   exclude=exclude, keys=keys, storage_options=storage_options,
+                                   offset=offset)
         X, y, s, factors, names = self._check_input(X, y, sample_weight)
+        o = v.check_offset(offset, X.shape[0], self.loss)
         if self.engine == "local" and self.checkpoint_dir is None:
             v.check_table_options(self)
             blocks = X.astype(np.float32) if self.dtype == "float32" else X
             with v.naming_nonfinite_columns(X, names):
-                return self._run(InMemorySource(blocks, y, s, block_rows=self.block_rows),
-                                 factors)
+                return self._run(InMemorySource(blocks, y, s, block_rows=self.block_rows,
+                                                offset=o), factors)
         # validate_data has set (or removed) feature_names_in_ from X already
-        table = v.arrays_as_table(X, y, s, names)
+        table = v.arrays_as_table(X, y, s, names, offset=o)
         return self._fit_table(table, label=v.LABEL, weight=None if s is None else v.WEIGHT,
-                               features=None, exclude=None, keys=None, names_from_table=False)
+                               features=None, exclude=None, keys=None, names_from_table=False,
+                               offset=None if o is None else v.OFFSET)
 
     def _fit_table(self, table, *, label, weight, features, exclude, keys, storage_options=None,
-                   names_from_table=True, fold_column=None):
+                   names_from_table=True, fold_column=None, offset=None):
         self._validate_params(None)
         v.check_table_options(self)  # before a cluster is started for nothing
         t0 = time.perf_counter()
         engine = make_engine(self.engine, self.cluster)
         t_start = time.perf_counter() - t0
         try:
-            loaded = load_table(table, engine, label=label, weight=weight, features=features,
-                                exclude=exclude, keys=keys, loss=self.loss, dtype=self.dtype,
+            loaded = load_table(table, engine, label=label, weight=weight, offset=offset,
+                                features=features, exclude=exclude, keys=keys,
+                                loss=self.loss, dtype=self.dtype,
                                 nan_policy=self.nan_policy, storage_options=storage_options,
                                 **self._fold_options(fold_column))
             plan = loaded.plan
@@ -307,18 +316,22 @@ class ElasticNet(SelectorMixin, BaseEstimator):
                                                        res.n_iter, fit.solver), stacklevel=3)
 
     # ---- prediction ----------------------------------------------------------------
-    def _linear_predictor(self, X):
+    def _linear_predictor(self, X, offset=None):
         check_is_fitted(self)
         names = getattr(self, "feature_names_in_", None)
         if names is not None and hasattr(X, "columns") and len(X.columns) != len(names) \
                 and set(names) <= set(X.columns):
             X = X[list(names)]  # a table with the label and other columns: take the features
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        return X @ self.coef_ + self.intercept_
+        eta = X @ self.coef_ + self.intercept_
+        o = v.check_offset(offset, X.shape[0], self.loss)
+        return eta if o is None else eta + o
 
-    def predict(self, X):
-        """Predicted values (squared loss) or class labels 0/1 (logistic loss)."""
-        return get_loss(self.loss).predict(self._linear_predictor(X))
+    def predict(self, X, offset=None):
+        """Predicted values (squared loss), class labels 0/1 (logistic loss) or mean
+        counts ``exp(offset + b + X w)`` (Poisson loss; ``offset``: the rows' log
+        exposures, 0 if not given)."""
+        return get_loss(self.loss).predict(self._linear_predictor(X, offset))
 
     def _is_classifier(self):
         return get_loss(self.loss).classes is not None
@@ -335,10 +348,10 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         p1 = 0.5 * (1.0 + np.tanh(0.5 * eta))  # stable sigmoid
         return np.column_stack([1.0 - p1, p1])
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X, y, sample_weight=None, offset=None):
         """R^2 (squared loss), accuracy (logistic loss) or D^2, the fraction of
-        deviance explained (Poisson loss)."""
-        return get_loss(self.loss).score(y, self._linear_predictor(X), sample_weight)
+        deviance explained (Poisson loss, with the rows' ``offset`` if given)."""
+        return get_loss(self.loss).score(y, self._linear_predictor(X, offset), sample_weight)
 
     # ---- feature selection ---------------------------------------------------------
     def _get_support_mask(self):
@@ -358,7 +371,7 @@ class ElasticNet(SelectorMixin, BaseEstimator):
 
 
 def alpha_max(X, y, *, l1_ratio=1.0, loss="squared", sample_weight=None, fit_intercept=True,
-              standardize=True, penalty_factor=None):
+              standardize=True, penalty_factor=None, offset=None):
     """The smallest ``alpha`` for which :class:`ElasticNet` selects no feature.
 
     Computed at the fit of the intercept (and of the features with penalty
@@ -368,8 +381,9 @@ def alpha_max(X, y, *, l1_ratio=1.0, loss="squared", sample_weight=None, fit_int
     probe = ElasticNet(l1_ratio=l1_ratio, loss=loss, fit_intercept=fit_intercept,
                        standardize=standardize, penalty_factor=penalty_factor)
     X, y, s, factors, names = probe._check_input(X, y, sample_weight)
+    o = v.check_offset(offset, X.shape[0], loss)
     with v.naming_nonfinite_columns(X, names):
-        return compute_alpha_max(InMemorySource(X, y, s), loss=loss, l1_ratio=l1_ratio,
+        return compute_alpha_max(InMemorySource(X, y, s, offset=o), loss=loss, l1_ratio=l1_ratio,
                                  penalty_factor=factors, fit_intercept=fit_intercept,
                                  standardize=standardize)
 

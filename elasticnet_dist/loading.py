@@ -65,14 +65,15 @@ class LoadedTable:
 
 def load_table(source, engine, *, label, weight=None, features=None, exclude=None, keys=None,
                loss="squared", dtype="float64", nan_policy="error", storage_options=None,
-               n_folds=0, fold_column=None, fold_seed=0, stratify=False):
+               n_folds=0, fold_column=None, fold_seed=0, stratify=False, offset=None):
     """Resolve ``source``, cache it on ``engine`` and check it; a :class:`LoadedTable`.
 
     ``nan_policy``: ``"error"`` (default) stops at the first column with a
     missing value (null, NaN or inf); ``"drop_rows"`` drops every row with one;
     ``"impute_mean"`` replaces missing feature values by the column's mean over
-    the other rows (and drops rows whose label or weight is missing). The
-    report records what was dropped or imputed.
+    the other rows (and drops rows whose label, weight or offset is missing). The
+    report records what was dropped or imputed. ``offset`` names a column added
+    to every row's linear predictor (``loss="poisson"``: the log of an exposure).
 
     ``n_folds`` > 0 loads for cross-validation: every row gets a fold from
     ``fold_column`` if given (it is then not a feature), else from a hash of
@@ -86,7 +87,8 @@ def load_table(source, engine, *, label, weight=None, features=None, exclude=Non
     load = plan_load(source, label=label, weight=weight, features=features, exclude=exclude,
                      keys=keys, loss=loss, dtype=dtype, nan_policy=nan_policy,
                      storage_options=storage_options, n_folds=n_folds,
-                     fold_column=fold_column, fold_seed=fold_seed, stratify=stratify)
+                     fold_column=fold_column, fold_seed=fold_seed, stratify=stratify,
+                     offset=offset)
     table, plan, decoder = load.table, load.plan, load.decoder
     summaries = _decode(engine, table, decoder)
     usable, empty = drop_unusable(summaries, plan, table, dtype)

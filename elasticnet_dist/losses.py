@@ -53,6 +53,10 @@ class Loss:
     max_curvature = 1.0
     #: The label values a classifier predicts (None: a regression loss).
     classes = None
+    #: Takes an offset column, added to every row's linear predictor (the log of an
+    #: exposure for counts). Only where the null model with offsets has a closed
+    #: form from one pass of sums (Poisson: ``b = log(sum s y / sum s e^o)``).
+    takes_offset = False
     #: Cross-validation metrics, the default first; each is a name in
     #: :data:`GREATER_IS_BETTER`.
     metrics = ()
@@ -83,9 +87,10 @@ class Loss:
         raise NotImplementedError
 
     # ---- the null model (b only, w = 0) -------------------------------------------
-    @staticmethod
-    def null_intercept(y_mean):
-        """The intercept b0 minimising L(b, 0) given the weighted mean label."""
+    @classmethod
+    def null_intercept(cls, moments):
+        """The intercept b0 minimising L(b, 0), from the table's
+        :class:`~elasticnet_dist.problem.Moments` (the weighted mean label)."""
         raise NotImplementedError
 
     @classmethod
@@ -208,9 +213,9 @@ class Squared(Loss):
     def inverse_link(eta):
         return eta
 
-    @staticmethod
-    def null_intercept(y_mean):
-        return y_mean
+    @classmethod
+    def null_intercept(cls, moments):
+        return moments.mean_y
 
     @classmethod
     def null_loss(cls, moments, fit_intercept):
@@ -271,9 +276,10 @@ class Logistic(Loss):
     def inverse_link(eta):
         return 1.0 / (1.0 + np.exp(-eta))
 
-    @staticmethod
-    def null_intercept(y_mean):
+    @classmethod
+    def null_intercept(cls, moments):
         """log-odds of the weighted mean label (finite only for 0 < mean < 1)."""
+        y_mean = moments.mean_y
         return float(np.log(y_mean) - np.log1p(-y_mean))
 
     @classmethod
@@ -383,6 +389,7 @@ class Poisson(Loss):
     metrics = ("deviance",)
     metric_titles = {"deviance": "Poisson deviance"}
     glmnet_family = "poisson"
+    takes_offset = True
     spark_family = "poisson"
 
     @staticmethod
@@ -407,16 +414,26 @@ class Poisson(Loss):
     def inverse_link(eta):
         return np.exp(np.minimum(eta, MAX_LOG_MEAN))
 
-    @staticmethod
-    def null_intercept(y_mean):
-        """The log of the weighted mean count."""
-        return float(np.log(y_mean))
+    @classmethod
+    def null_intercept(cls, moments):
+        """The log of the weighted mean count; with offsets ``o``, the log of the mean
+        count per unit exposure, ``log(ybar / mean(e^o))`` (``sum s (e^(b + o) - y) = 0``)."""
+        if moments.has_offset:
+            return float(np.log(moments.mean_y) - np.log(moments.mean_eo))
+        return float(np.log(moments.mean_y))
 
     @classmethod
     def null_loss(cls, moments, fit_intercept):
         """``mean(y log y) - ybar log ybar`` at ``b = log ybar``; ``1 - ybar + mean(y log y)``
-        without intercept (``eta = 0``)."""
+        without intercept (``eta = 0``). With offsets ``o`` (``eta = b + o``), from
+        ``mean(s l) = mean(e^eta) - b ybar - mean(y o) - ybar + mean(y log y)``:
+        ``mean(y log y) - b ybar - mean(y o)`` at the null intercept ``b`` (where
+        ``mean(e^eta) = ybar``), ``mean(e^o) - mean(y o) - ybar + mean(y log y)`` at b = 0."""
         m = moments
+        if m.has_offset:
+            if not fit_intercept:
+                return float(m.mean_eo - m.mean_yo - m.mean_y + m.mean_ylogy)
+            return float(m.mean_ylogy - cls.null_intercept(m) * m.mean_y - m.mean_yo)
         if not fit_intercept:
             return float(1.0 - m.mean_y + m.mean_ylogy)
         return float(m.mean_ylogy - xlogy(m.mean_y, m.mean_y))
@@ -514,6 +531,21 @@ def get_loss(name):
         raise ValueError(
             "loss=%r is not supported; choose one of %s" % (name, sorted(LOSSES))
         ) from None
+
+
+#: The largest |offset| accepted: e^o stays inside float64 (e^700 ~ 1e304).
+MAX_ABS_OFFSET = 700.0
+
+
+def check_offset_loss(offset, loss):
+    """A ValueError when an offset is given for a loss that takes none."""
+    loss = get_loss(loss)
+    if offset is not None and not loss.takes_offset:
+        takes = sorted(n for n, cls in LOSSES.items() if cls.takes_offset)
+        raise ValueError("an offset (%s) is only for loss=%s, where it is the log of each "
+                         "row's exposure; loss=%r takes none"
+                         % ("column %r" % offset if isinstance(offset, str) else "an array",
+                            " or ".join(map(repr, takes)), loss.name))
 
 
 def check_solver_supports(solver, loss, needs_quadratic=False):

@@ -4,7 +4,7 @@ A manifest is one JSON document (``manifest.json``) that validates against
 ``schemas/manifest.schema.json``. It is the contract with downstream jobs:
 ``selected`` says which features carry weight and how much, ``dropped`` why
 every other input column is absent, ``reduced_schema`` which columns to load
-(selected features in input order, then the label, the weight and the keys)
+(selected features in input order, then the label, the weight, the offset and the keys)
 with their Arrow types. Everything else is provenance.
 
 Reproducibility: a manifest holds no wall-clock value other than
@@ -123,6 +123,7 @@ def build_manifest(est, config: dict, *, engine_address=None, run_id=None) -> di
     engine_address = scrub(engine_address)
     inp = config["input"]
     label, weight, keys = inp["label"], inp["weight"], list(inp["keys"])
+    offset = inp.get("offset")
     names = list(est.feature_names_in_)
     coef = np.asarray(est.coef_, dtype=np.float64)
     coef_std = np.asarray(est.coef_standardized_, dtype=np.float64)
@@ -138,19 +139,21 @@ def build_manifest(est, config: dict, *, engine_address=None, run_id=None) -> di
     for j, name in enumerate(names):
         if coef[j] == 0:
             reasons[name] = "constant" if est.constant_features_[j] else "zero_coefficient"
-    passthrough = {label, weight, *keys} - {None}
+    passthrough = {label, weight, offset, *keys} - {None}
     dropped = [{"name": n, "reason": reasons[n]} for n in types if n in reasons
                and n not in passthrough]
     chosen_names = {names[j] for j in chosen}
     reduced = [{"name": n, "type": types[n], "role": "feature"} for n in types
                if n in chosen_names]
     reduced += [{"name": n, "type": types[n], "role": role}
-                for n, role in [(label, "label"), (weight, "weight")] + [(k, "key")
-                                                                         for k in keys] if n]
+                for n, role in [(label, "label"), (weight, "weight"), (offset, "offset")]
+                + [(k, "key") for k in keys] if n]
     factors = est.penalty_factor or {}
     if not isinstance(factors, dict):
         factors = dict(zip(names, np.asarray(factors, dtype=float).tolist(), strict=True))
     target = {"name": label, "loss": est.loss, "weight": weight, "keys": keys}
+    if offset is not None:
+        target["offset"] = offset
     classes = get_loss(est.loss).classes
     if classes is not None:
         target["classes"] = list(classes)

@@ -134,9 +134,10 @@ class ElasticNetCV(ElasticNet):
         self.checkpoint_dir = checkpoint_dir
         self.verbose = verbose
 
-    def fit(self, X, y=None, sample_weight=None, *, label=None, weight=None, features=None,
-            exclude=None, keys=None, fold_column=None, storage_options=None):
-        """Cross-validate on arrays ``(X, y)`` or a table (see :meth:`ElasticNet.fit`).
+    def fit(self, X, y=None, sample_weight=None, *, offset=None, label=None, weight=None,
+            features=None, exclude=None, keys=None, fold_column=None, storage_options=None):
+        """Cross-validate on arrays ``(X, y)`` or a table (see :meth:`ElasticNet.fit`;
+        ``offset``: the rows' log exposures for ``loss="poisson"``).
 
         ``keys`` (tables): the columns whose hash assigns the folds;
         ``fold_column``: a column of fold numbers 0 .. K-1 instead (K = ``cv``).
@@ -148,18 +149,20 @@ class ElasticNetCV(ElasticNet):
             self._n_folds = int(self.cv)
             return self._fit_table(X, label=label, weight=weight, features=features,
                                    exclude=exclude, keys=keys, storage_options=storage_options,
-                                   fold_column=fold_column)
+                                   fold_column=fold_column, offset=offset)
         X, y, s, _, names = self._check_input(X, y, sample_weight)
+        o = v.check_offset(offset, X.shape[0], self.loss)
         folds = None
         if _is_count(self.cv):
             self._n_folds = int(self.cv)
         else:
             splits = self.cv.split(X, y) if hasattr(self.cv, "split") else self.cv
             folds, self._n_folds = folds_from_splits(splits, X.shape[0])
-        table = v.arrays_as_table(X, y, s, names, folds)
+        table = v.arrays_as_table(X, y, s, names, folds, offset=o)
         return self._fit_table(table, label=v.LABEL, weight=None if s is None else v.WEIGHT,
                                features=None, exclude=None, keys=None, names_from_table=False,
-                               fold_column=None if folds is None else v.FOLD)
+                               fold_column=None if folds is None else v.FOLD,
+                               offset=None if o is None else v.OFFSET)
 
     def _validate_params(self, feature_names):
         return v.check_cv_params(self, feature_names)
@@ -307,7 +310,7 @@ class EnetPath:
 def enet_path(X, y, *, l1_ratio=0.5, loss="squared", eps=None, n_alphas=100, alphas=None,
               sample_weight=None, fit_intercept=True, standardize=True, penalty_factor=None,
               tol=1e-6, max_iter=100, screening=True, max_features=None,
-              gram_max_features=GRAM_MAX_FEATURES):
+              gram_max_features=GRAM_MAX_FEATURES, offset=None):
     """The elastic-net path of in-memory ``(X, y)`` over decreasing alphas.
 
     Default alphas: ``n_alphas`` from ``alpha_max`` down to ``eps * alpha_max``
@@ -317,7 +320,8 @@ def enet_path(X, y, *, l1_ratio=0.5, loss="squared", eps=None, n_alphas=100, alp
     ``gram_max_features`` where the route's cost model prefers it: one pass in
     all). ``max_features`` stops after the first point with more selected
     features (glmnet's ``dfmax``), so the path may be shorter than ``alphas``.
-    Returns an :class:`EnetPath`.
+    ``offset`` (``loss="poisson"``): the rows' log exposures. Returns an
+    :class:`EnetPath`.
     """
     v.check_path_params(l1_ratio, loss, eps, n_alphas, tol, max_iter, screening, max_features,
                         gram_max_features, fit_intercept, standardize)
@@ -327,9 +331,10 @@ def enet_path(X, y, *, l1_ratio=0.5, loss="squared", eps=None, n_alphas=100, alp
     X, y, s, factors, names = v.check_data(
         X, y, sample_weight, loss=loss,
         penalty_factors=lambda names: v.penalty_factors_by_name(penalty_factor, names))
+    o = v.check_offset(offset, X.shape[0], loss)
     spec = ProblemSpec(loss, factors, fit_intercept, standardize)
     with v.naming_nonfinite_columns(X, names):
-        path = table_path(InMemorySource(X, y, s), spec, float(l1_ratio), alphas=alphas,
+        path = table_path(InMemorySource(X, y, s, offset=o), spec, float(l1_ratio), alphas=alphas,
                           n_alphas=n_alphas, eps=eps,
                           options=SolverOptions(tol, max_iter, screening),
                           stops=PathStops(max_features=max_features),

@@ -5,8 +5,9 @@ adds the results in a fixed order (:func:`merge_stats`). Every statistic is a
 plain sum over rows, so any partitioning of the table and any engine (local,
 Dask, Spark) gives the same answer up to rounding.
 
-What a :class:`PassRequest` can ask for (``s`` = row weights, ``l`` = the
-loss, ``eta_k = b_k + X w_k`` for each requested point ``k``):
+What a :class:`PassRequest` can ask for (``s`` = row weights, ``o`` = the row
+offsets, 0 without an offset column, ``l`` = the loss, ``eta_k = o + b_k + X w_k``
+for each requested point ``k``):
 
 - always: ``n_rows``, ``weight_sum = sum s``, ``weight_sq_sum = sum s^2``;
 - ``coefs``: ``loss_sum[k] = sum s l(y, eta_k)`` (logistic and Poisson: also
@@ -20,7 +21,9 @@ loss, ``eta_k = b_k + X w_k`` for each requested point ``k``):
   ``sx = sum s (x - K)``, ``sxx = sum s (x - K)^2``, ``sy = sum s (y - Ky)``,
   ``syy``, ``sxy = sum s (x - K)(y - Ky)``, ``sylogy = sum s y log y`` (over
   ``y > 0``); with ``full_gram`` also
-  ``gram = sum s (x - K)(x - K)'``.
+  ``gram = sum s (x - K)(x - K)'``; with offsets also ``seo = sum s e^o``,
+  ``syo = sum s y o`` and ``sxeo = sum s e^o (x - K)`` (the Poisson null model
+  and its gradient, see problem.py).
 
 Cross-validation (``n_folds`` = K; blocks hold their rows sorted by fold):
 
@@ -159,7 +162,7 @@ def _hessian_block(X, h, spec):
     return block, col_sums, np.float64(h.sum())
 
 
-def _moments(X, y, s, request, gram_out=None, accumulate=False):
+def _moments(X, y, s, request, gram_out=None, accumulate=False, o=None):
     """Shifted sums; with sqrt-weights folded into one temporary A = sqrt(s) (X - K).
 
     ``gram_out``: a C-ordered (p, p) buffer whose lower triangle receives ``A'A``
@@ -180,6 +183,11 @@ def _moments(X, y, s, request, gram_out=None, accumulate=False):
         "sxy": lin[1],
         "sylogy": np.float64(s @ xlogy(y, np.where(y > 0, y, 1.0))),  # the Poisson null loss
     }
+    if o is not None:
+        seo = s * np.exp(o)
+        out["seo"] = np.float64(seo.sum())
+        out["syo"] = np.float64(s @ (y * o))
+        out["sxeo"] = seo @ (X - request.shift_x)
     if request.full_gram and gram_out is None:
         out["gram"] = A.T @ A
     elif request.full_gram:
@@ -213,8 +221,9 @@ def symmetric_grams(stats):
     return stats
 
 
-def _points(X, y, s, request, fold, out):
-    """The per-point sums of ``request.coefs`` (and their Hessian blocks) into ``out``.
+def _points(X, y, s, request, fold, out, o=None):
+    """The per-point sums of ``request.coefs`` (and their Hessian blocks) into ``out``;
+    ``o``: the rows' offsets (None: 0).
 
     ``fold`` is the fold of every row of this chunk (an array; None outside CV):
     a point's training sums run over the rows outside the fold it holds out
@@ -227,6 +236,8 @@ def _points(X, y, s, request, fold, out):
     loss = get_loss(request.loss)
     coefs = np.atleast_2d(request.coefs)
     eta = X @ coefs.T + request.intercepts  # (m, k)
+    if o is not None:
+        eta += o[:, None]
     yk = y[:, None]
     train = None if fold is None else fold[:, None] != request.holdout[None, :]
     st = s[:, None] if train is None else s[:, None] * train  # training weights (m, k)
@@ -288,7 +299,8 @@ def _histograms(eta, y, s, fold, holdout, bins):
     return pos, neg
 
 
-def block_stats(X, y, s, request: PassRequest, fold=None, gram_out=None, accumulate=False):
+def block_stats(X, y, s, request: PassRequest, fold=None, gram_out=None, accumulate=False,
+                o=None):
     """Additive statistics of one block of rows (pure; no engine involved).
 
     Parameters
@@ -299,6 +311,8 @@ def block_stats(X, y, s, request: PassRequest, fold=None, gram_out=None, accumul
     gram_out : (p, p) C-ordered float64 array, optional. Its lower triangle
         receives the Gram matrix (``full_gram``; the upper one is left alone),
         or gets it added with ``accumulate`` (``gram`` is then not returned).
+    o : (m,) float array, optional. The rows' offsets, added to every linear
+        predictor (None: no offset).
 
     Returns
     -------
@@ -310,9 +324,9 @@ def block_stats(X, y, s, request: PassRequest, fold=None, gram_out=None, accumul
            "weight_sq_sum": np.float64(s @ s)}
     if request.moments:
         with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf are reported, not warned
-            out.update(_moments(X, y, s, request, gram_out, accumulate))
+            out.update(_moments(X, y, s, request, gram_out, accumulate, o))
     if request.coefs is not None:
-        _points(X, y, s, request, fold, out)
+        _points(X, y, s, request, fold, out, o)
     elif request.hessians:
         for i, spec in enumerate(request.hessians):  # no point: the squared loss's h = s
             out.update(zip(hessian_keys(i), _hessian_block(X, s, spec), strict=True))
@@ -351,21 +365,22 @@ def chunk_rows(n_features, request=None, rows=None):
     return int(rows)
 
 
-def chunked_block_stats(X, y, s, request: PassRequest, rows=None, fold_bounds=None):
+def chunked_block_stats(X, y, s, request: PassRequest, rows=None, fold_bounds=None, o=None):
     """:func:`block_stats` of one (large) cached block, computed chunk by chunk.
 
     Float32 blocks are converted to float64 one chunk at a time, so every sum
     is accumulated in float64 while the cache holds half the bytes. ``s=None``
-    stands for unit weights. ``fold_bounds`` (K + 1 offsets) delimit the rows
-    of each fold in a block sorted by fold: a request with ``by_fold`` gets
-    its statistics stacked per fold, one with ``holdout`` its per-point sums.
+    stands for unit weights, ``o=None`` for no offsets. ``fold_bounds`` (K + 1
+    positions) delimit the rows of each fold in a block sorted by fold: a
+    request with ``by_fold`` gets its statistics stacked per fold, one with
+    ``holdout`` its per-point sums.
     """
     n = X.shape[0]
     if n == 0:
         return None  # a block whose rows were all dropped adds nothing
     rows = chunk_rows(X.shape[1], request, rows)
     if not request.per_fold:
-        return _chunks(X, y, s, request, 0, n, rows, None)
+        return _chunks(X, y, s, o, request, 0, n, rows, None)
     if fold_bounds is None or len(fold_bounds) != request.n_folds + 1:
         raise ValueError("a pass over %d folds needs blocks loaded with %d folds"
                          % (request.n_folds, request.n_folds))
@@ -373,8 +388,8 @@ def chunked_block_stats(X, y, s, request: PassRequest, rows=None, fold_bounds=No
     if not request.by_fold:  # holdout: every row knows its fold
         fold = np.repeat(np.arange(request.n_folds), np.diff(fold_bounds))
         if n < request.n_folds * FOLD_CHUNK_ROWS:  # small folds: all at once
-            return _chunks(X, y, s, request, 0, n, rows, fold)
-        return merge_stats([_chunks(X, y, s, request, int(a), int(b), rows, fold)
+            return _chunks(X, y, s, o, request, 0, n, rows, fold)
+        return merge_stats([_chunks(X, y, s, o, request, int(a), int(b), rows, fold)
                             for a, b in bounds if b > a])
     # by_fold with the Gram matrix: each fold's p x p sum goes straight into its
     # slice of the stacked (K, p, p) result, lower triangle only (see the module's
@@ -382,7 +397,7 @@ def chunked_block_stats(X, y, s, request: PassRequest, rows=None, fold_bounds=No
     # into the buffer is 25-35% faster than A'A (which fills both triangles).
     grams = (np.zeros((request.n_folds,) + (X.shape[1],) * 2)
              if request.full_gram else None)
-    per_fold = [_chunks(X, y, s, request, int(a), int(b), rows, None,
+    per_fold = [_chunks(X, y, s, o, request, int(a), int(b), rows, None,
                         None if grams is None else grams[f]) if b > a else None
                 for f, (a, b) in enumerate(bounds)]
     template = next(part for part in per_fold if part is not None)
@@ -398,7 +413,7 @@ def chunked_block_stats(X, y, s, request: PassRequest, rows=None, fold_bounds=No
     return out
 
 
-def _chunks(X, y, s, request, start, stop, rows, fold, gram_out=None):
+def _chunks(X, y, s, o, request, start, stop, rows, fold, gram_out=None):
     """Statistics of rows ``start:stop`` chunk by chunk, summed in chunk order into
     the first chunk's (fresh) arrays; the Gram matrix's lower triangle into
     ``gram_out`` if given."""
@@ -410,8 +425,8 @@ def _chunks(X, y, s, request, start, stop, rows, fold, gram_out=None):
             Xc = Xc.astype(np.float64)
         sc = np.ones(j - i) if s is None else s[i:j]
         part = block_stats(Xc, y[i:j], sc, request, None if fold is None else fold[i:j],
-                           gram_out,
-                           accumulate=total is not None)
+                           gram_out, accumulate=total is not None,
+                           o=None if o is None else o[i:j])
         if total is None:
             total = part
         else:
@@ -443,7 +458,7 @@ class BlockKernel:
     def __call__(self, block):
         return chunked_block_stats(aligned(block.X), aligned(block.y), aligned(block.s),
                                    _aligned_request(self.request),
-                                   fold_bounds=block.fold_bounds)
+                                   fold_bounds=block.fold_bounds, o=aligned(block.o))
 
 
 def pass_hint(request, n_features):

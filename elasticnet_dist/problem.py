@@ -42,7 +42,13 @@ from .penalty import ElasticNetPenalty, build_penalty
 
 @dataclass(frozen=True)
 class Moments:
-    """Weighted first and second moments of the table (1/W normalisation)."""
+    """Weighted first and second moments of the table (1/W normalisation).
+
+    With an offset column ``o`` (a Poisson exposure) also ``mean_eo = (1/W) sum s e^o``,
+    ``mean_yo = (1/W) sum s y o`` and ``mean_x_eo = (1/W) sum s e^o x``: the null
+    model's intercept ``log(ybar / mean_eo)``, loss and gradient (``has_offset``
+    False: ``o = 0``, so 1, 0 and ``mean_x``).
+    """
 
     n_rows: int
     weight_sum: float
@@ -54,6 +60,13 @@ class Moments:
     cov_xy: np.ndarray
     gram: Optional[np.ndarray] = None  # centred (1/W) sum s (x - m)(x - m)'
     mean_ylogy: float = float("nan")   # (1/W) sum s y log y over y > 0 (Poisson's null loss)
+    mean_eo: float = 1.0
+    mean_yo: float = 0.0
+    mean_x_eo: Optional[np.ndarray] = None
+
+    @property
+    def has_offset(self):
+        return self.mean_x_eo is not None
 
     @classmethod
     def from_stats(cls, stats, shift_x, shift_y):
@@ -70,6 +83,11 @@ class Moments:
         gram = None
         if "gram" in stats:
             gram = stats["gram"] / W - np.outer(dx, dx)
+        offset = {}
+        if "seo" in stats:
+            mean_eo = float(stats["seo"]) / W
+            offset = dict(mean_eo=mean_eo, mean_yo=float(stats["syo"]) / W,
+                          mean_x_eo=shift_x * mean_eo + stats["sxeo"] / W)
         return cls(
             n_rows=int(stats["n_rows"]),
             weight_sum=W,
@@ -81,6 +99,7 @@ class Moments:
             cov_xy=stats["sxy"] / W - dx * dy,
             gram=gram,
             mean_ylogy=float(stats.get("sylogy", np.nan)) / W,
+            **offset,
         )
 
     def sample_variance_correction(self):
@@ -156,7 +175,7 @@ class Problem:
         """b' minimising L(b', 0)."""
         if not self.fit_intercept:
             return 0.0
-        return self.loss.null_intercept(self.moments.mean_y)
+        return self.loss.null_intercept(self.moments)
 
     @property
     def null_loss(self):
@@ -184,11 +203,19 @@ class Problem:
         return w, (intercept if self.fit_intercept else 0.0), w * sd
 
     def null_gradient(self):
-        """grad_u L at (b' = null intercept, u = 0), from the moments alone."""
+        """grad_u L at (b' = null intercept, u = 0), from the moments alone.
+
+        ``l' = mu - y`` with ``mu = g^-1(b')``, or ``e^(b' + o)`` with an offset::
+
+            (1/W) X' s l' = mu0 mean_x_eo - (cov_xy + ybar mean_x)
+        """
         m = self.moments
         mu0 = self.loss.inverse_link(self.null_intercept)
-        raw = (mu0 - m.mean_y) * m.mean_x - m.cov_xy  # (1/W) X' s l'
-        raw_sum = mu0 - m.mean_y                     # (1/W) sum s l'
+        if m.has_offset:
+            raw = mu0 * m.mean_x_eo - m.mean_y * m.mean_x - m.cov_xy  # (1/W) X' s l'
+        else:
+            raw = (mu0 - m.mean_y) * m.mean_x - m.cov_xy
+        raw_sum = mu0 * m.mean_eo - m.mean_y                          # (1/W) sum s l'
         g = (raw - self.std.center * raw_sum) / self.std.scale
         g[self.std.constant] = 0.0
         return g

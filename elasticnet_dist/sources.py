@@ -75,19 +75,20 @@ class SourceBase:
 
 
 class InMemorySource(SourceBase):
-    """In-memory arrays (X, y, weights) as one block, passed over in chunks.
+    """In-memory arrays (X, y, weights, offsets) as one block, passed over in chunks.
 
     A pass evaluates :func:`~elasticnet_dist.passes.block_stats` on chunks of
     ``block_rows`` rows and adds the results in order. ``n_passes`` counts
     the passes.
     """
 
-    def __init__(self, X, y, sample_weight=None, block_rows=None):
+    def __init__(self, X, y, sample_weight=None, block_rows=None, offset=None):
         self._X = np.asarray(X)
         self.n_rows, self.n_features = self._X.shape
         self.block_rows = block_rows
         self._s = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         self._y = np.asarray(y, dtype=np.float64)
+        self._o = None if offset is None else np.asarray(offset, dtype=np.float64)
         self.n_passes = 0
 
     def reference_row(self):
@@ -96,7 +97,8 @@ class InMemorySource(SourceBase):
 
     def run_pass(self, request):
         self.n_passes += 1
-        return chunked_block_stats(self._X, self._y, self._s, request, rows=self.block_rows)
+        return chunked_block_stats(self._X, self._y, self._s, request, rows=self.block_rows,
+                                   o=self._o)
 
 
 class EngineSource(SourceBase):

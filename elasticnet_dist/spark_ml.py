@@ -90,6 +90,10 @@ class _SelectorParams(HasLabelCol, HasFeaturesCol, HasOutputCol, HasWeightCol, H
                     "key columns whose hash assigns the CV folds (as the stage's --keys): "
                     "without them the folds of a DataFrame follow its partitioning",
                     typeConverter=TypeConverters.toListString)
+    offsetCol = Param(Params._dummy(), "offsetCol",
+                      "a column added to the linear predictor, the log of each row's "
+                      "exposure (family poisson; as GeneralizedLinearRegression's offsetCol)",
+                      typeConverter=TypeConverters.toString)
 
     def __init__(self, *args):
         super().__init__(*args)
@@ -113,7 +117,8 @@ class ElasticNetSelector(_SelectorParams, Estimator, DefaultParamsReadable,
 
     @keyword_only
     def __init__(self, *, labelCol="label", featuresCol="features", featuresCols=None,
-                 outputCol=None, weightCol=None, family="gaussian", regParam=None,
+                 outputCol=None, weightCol=None, offsetCol=None, family="gaussian",
+                 regParam=None,
                  elasticNetParam=0.5, elasticNetParams=None, numAlphas=100, numFolds=5,
                  selectionRule="1se", maxFeatures=0, foldSeed=0, keyCols=None,
                  standardization=True, fitIntercept=True, maxIter=100, tol=1e-6):
@@ -134,6 +139,7 @@ class ElasticNetSelector(_SelectorParams, Estimator, DefaultParamsReadable,
         names, frame, vector_input = self._as_columns(dataset)
         label = self.getLabelCol()
         weight = self.getWeightCol() if self.isSet(self.weightCol) else None
+        offset = self.getOrDefault(self.offsetCol) if self.isSet(self.offsetCol) else None
         session = dataset.sparkSession
         common = dict(loss=FAMILIES[family], fit_intercept=self.getFitIntercept(),
                       standardize=self.getStandardization(), tol=self.getTol(),
@@ -157,9 +163,9 @@ class ElasticNetSelector(_SelectorParams, Estimator, DefaultParamsReadable,
                 "folds by partition and position, which change with its partitioning (and "
                 "differ from the stage's folds on the same files); set keyCols to columns "
                 "that identify a row", UserWarning, stacklevel=2)
-        est.fit(frame, label=label, weight=weight, features=names, keys=keys)
+        est.fit(frame, label=label, weight=weight, offset=offset, features=names, keys=keys)
         master = session.sparkContext.master
-        document = build_manifest(est, _config_of(est, label, weight, names, master),
+        document = build_manifest(est, _config_of(est, label, weight, offset, names, master),
                                   engine_address=master)
         check_manifest(document, "the selector's manifest")
         model = ElasticNetSelectorModel._create(document, names, vector_input)
@@ -183,8 +189,8 @@ class ElasticNetSelector(_SelectorParams, Estimator, DefaultParamsReadable,
             raise ValueError("featuresCol %r is not a column of the DataFrame (set featuresCols "
                              "for numeric columns)" % vector)
         names = vector_slot_names(dataset, vector)
-        keep = [c for c in (self.getLabelCol(), self.getWeightCol()
-                            if self.isSet(self.weightCol) else None) if c]
+        keep = [self.getLabelCol()] + [self.getOrDefault(param) for param in
+                                       (self.weightCol, self.offsetCol) if self.isSet(param)]
         keep += list(self.getOrDefault(self.keyCols)) if self.isSet(self.keyCols) else []
         arr = vector_to_array(F.col(_quoted(vector)))
         frame = dataset.select(*[F.col(_quoted(c)) for c in keep],
@@ -333,9 +339,10 @@ def _quoted(name):
     return "`%s`" % name.replace("`", "``")
 
 
-def _config_of(est, label, weight, names, master):
+def _config_of(est, label, weight, offset, names, master):
     """The stage configuration equivalent to the selector's params (for the manifest)."""
-    layer = {"input": {"label": label, "weight": weight, "features": list(names)},
+    layer = {"input": {"label": label, "weight": weight, "offset": offset,
+                       "features": list(names)},
              "model": {"loss": est.loss, "fit_intercept": bool(est.fit_intercept),
                        "standardize": bool(est.standardize), "tol": float(est.tol),
                        "max_iter": int(est.max_iter)},

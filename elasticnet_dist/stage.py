@@ -213,7 +213,7 @@ def _fit_and_describe(config, baseline=None):
         est = make_estimator(config, engine)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            est.fit(inp["path"], label=inp["label"], weight=inp["weight"],
+            est.fit(inp["path"], label=inp["label"], weight=inp["weight"], offset=inp["offset"],
                     features=inp["features"], exclude=inp["exclude"] or None,
                     keys=inp["keys"] or None, storage_options=inp["storage_options"] or None,
                     **({"fold_column": inp["fold_column"]} if inp["fold_column"] else {}))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from elasticnet_dist import ElasticNet, ElasticNetCV
-from elasticnet_dist.cli import EXIT_INPUT, EXIT_OK
+from elasticnet_dist.cli import EXIT_CONFIG, EXIT_INPUT, EXIT_OK
 from elasticnet_dist.datasets import make_wide_table, write_parquet
 from elasticnet_dist.manifest import check_manifest
 
@@ -31,7 +32,9 @@ def test_coefficients_equal_glmnets_to_1e_6(name):
     X, y = np.asarray(case["X"]), np.asarray(case["y"])
     for lam, b, w in zip(case["lambdas"], case["intercepts"], case["coefs"], strict=True):
         est = ElasticNet(alpha=lam, l1_ratio=case["alpha"], loss="poisson", glmnet_compat=True,
-                         standardize=case["standardize"], tol=1e-13).fit(X, y)
+                         standardize=case["standardize"], fit_intercept=case["intercept"],
+                         tol=1e-13).fit(X, y, sample_weight=case.get("weight"),
+                                        offset=case.get("offset"))
         assert est.converged_
         np.testing.assert_allclose(est.coef_, w, rtol=0, atol=1e-6)
         assert est.intercept_ == pytest.approx(b, abs=1e-6)
@@ -131,3 +134,150 @@ def test_every_solver_that_takes_the_loss_gives_the_same_fit():
     assert all(f.converged_ for f in fits.values())
     with pytest.raises(ValueError, match="solver='gram' needs a quadratic loss"):
         ElasticNet(alpha=0.02, loss="poisson", solver="gram").fit(t.X, t.y)
+
+
+# ---- offsets: the log of each row's exposure ----------------------------------------------
+def _exposure_problem(n=400, p=12, seed=11):
+    """Counts over exposures in [0.2, 5]: ``y ~ Poisson(e^(o + 0.3 + x.w))``, ``o = log t``."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p))
+    w = np.zeros(p)
+    w[:3] = [0.5, -0.4, 0.3]
+    o = np.log(rng.uniform(0.2, 5.0, n))
+    y = rng.poisson(np.exp(0.3 + o + X @ w)).astype(float)
+    return X, y, o
+
+
+def test_an_offset_is_the_exposure_weighted_rate_model():
+    """With an offset o, sum s (e^(eta + o) - y (eta + o)) equals the Poisson loss of the
+    rates y e^-o under weights s e^o, term by term: the same minimiser once the penalty
+    is rescaled by the ratio of the weight sums (and standardization switched off, as
+    it would weigh the columns differently)."""
+    X, y, o = _exposure_problem()
+    alpha = 0.01
+    with_offset = ElasticNet(alpha=alpha, l1_ratio=0.7, loss="poisson", standardize=False,
+                             tol=1e-12).fit(X, y, offset=o)
+    exposure = np.exp(o)
+    as_rates = ElasticNet(alpha=alpha * y.size / exposure.sum(), l1_ratio=0.7, loss="poisson",
+                          standardize=False, tol=1e-12).fit(X, y / exposure,
+                                                            sample_weight=exposure)
+    np.testing.assert_allclose(with_offset.coef_, as_rates.coef_, atol=1e-10)
+    assert with_offset.intercept_ == pytest.approx(as_rates.intercept_, abs=1e-10)
+    without = ElasticNet(alpha=alpha, l1_ratio=0.7, loss="poisson", standardize=False,
+                         tol=1e-12).fit(X, y)
+    assert np.abs(without.coef_ - with_offset.coef_).max() > 1e-3  # the offset matters
+    mean = with_offset.predict(X[:4], offset=o[:4])
+    np.testing.assert_allclose(mean, np.exp(X[:4] @ with_offset.coef_
+                                            + with_offset.intercept_ + o[:4]), rtol=1e-12)
+    assert with_offset.score(X, y, offset=o) > with_offset.score(X, y)
+
+
+def test_cross_validation_with_an_offset_scores_each_fold_with_its_offsets():
+    from sklearn.metrics import mean_poisson_deviance
+
+    X, y, o = _exposure_problem(n=450, seed=12)
+    splits = [(np.flatnonzero(np.arange(450) % 3 != k), np.flatnonzero(np.arange(450) % 3 == k))
+              for k in range(3)]
+    cv = ElasticNetCV(l1_ratio=0.8, alphas=15, cv=splits, loss="poisson",
+                      tol=1e-10).fit(X, y, offset=o)
+    a = 6
+    for k, (train, test) in enumerate(splits):
+        fold = ElasticNet(alpha=cv.alphas_[a], l1_ratio=0.8, loss="poisson",
+                          tol=1e-12).fit(X[train], y[train], offset=o[train])
+        expected = mean_poisson_deviance(y[test], fold.predict(X[test], offset=o[test]))
+        assert cv.scores_[a, k] == pytest.approx(expected, rel=1e-6)
+    assert set(np.flatnonzero(cv.coef_)) >= {0, 1, 2}
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_an_offset_is_refused_for_a_loss_that_takes_none(loss):
+    X, y, o = _exposure_problem(n=40)
+    with pytest.raises(ValueError, match="offset .* is only for loss='poisson'"):
+        ElasticNet(alpha=0.1, loss=loss).fit(X, (y > 1).astype(float), offset=o)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.r_[np.zeros(39), np.nan], r"offset has 1 NaN or inf values \(first rows \[39\]\)"),
+    (np.full(40, 1e3), "give the log of the exposure, not the exposure"),
+    (np.zeros(39), r"offset has shape \(39,\); X has 40 rows"),
+    ("log_t", "offset='log_t' names a column, but fit was given arrays"),
+])
+def test_bad_offsets_are_named(bad, match):
+    X, y, _ = _exposure_problem(n=40)
+    with pytest.raises(ValueError, match=match):
+        ElasticNet(alpha=0.1, loss="poisson").fit(X, y, offset=bad)
+
+
+def _exposure_table(folder, n=400, seed=11, files=2):
+    X, y, o = _exposure_problem(n=n, seed=seed)
+    table = pa.table({**{"x%d" % j: X[:, j] for j in range(X.shape[1])}, "claims": y,
+                      "log_exposure": o})
+    os.makedirs(folder)
+    step = -(-n // files)
+    for i in range(files):
+        pq.write_table(table.slice(i * step, step), os.path.join(folder, "part-%d.parquet" % i))
+    return X, y, o
+
+
+def test_the_stage_takes_an_offset_column_and_names_it_in_the_manifest(tmp_path):
+    X, y, o = _exposure_table(tmp_path / "t")
+    done = _cli("select", "--input", tmp_path / "t", "--label", "claims", "--offset",
+                "log_exposure", "--loss", "poisson", "--alpha", "0.01", "--l1-ratio", "0.7",
+                "--output", tmp_path / "o", "--engine", "local", "--no-report")
+    assert done.returncode == EXIT_OK, done.stderr[-2000:]
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    check_manifest(manifest)
+    assert manifest["target"]["offset"] == "log_exposure"
+    assert {"name": "log_exposure", "type": "double", "role": "offset"} \
+        in manifest["reduced_schema"]
+    assert "log_exposure" not in {d["name"] for d in manifest["dropped"]}
+    ours = ElasticNet(alpha=0.01, l1_ratio=0.7, loss="poisson", tol=1e-8).fit(X, y, offset=o)
+    coefs = {f["name"]: f["coefficient"] for f in manifest["selected"]}
+    np.testing.assert_allclose([coefs.get("x%d" % j, 0.0) for j in range(X.shape[1])],
+                               ours.coef_, atol=1e-5)
+
+
+@pytest.mark.parametrize("args, code, match", [
+    (["--offset", "log_exposure", "--loss", "squared"], EXIT_CONFIG,
+     "input.offset .* for model.loss poisson"),
+    (["--offset", "log_exposur", "--loss", "poisson"], EXIT_INPUT,
+     "offset column 'log_exposur' is not in .* did you mean 'log_exposure'"),
+    (["--offset", "claims", "--loss", "poisson"], EXIT_CONFIG,
+     "column 'claims' is given two roles, input.label and input.offset"),
+])
+def test_a_bad_offset_option_is_named_and_writes_nothing(tmp_path, args, code, match):
+    _exposure_table(tmp_path / "t", n=60)
+    done = _cli("select", "--input", tmp_path / "t", "--label", "claims", *args,
+                "--output", tmp_path / "o", "--engine", "local", "--no-report")
+    assert done.returncode == code, done.stderr[-2000:]
+    assert re.search(match, done.stderr), done.stderr[-2000:]
+    assert not (tmp_path / "o" / "manifest.json").exists()
+
+
+def test_a_missing_offset_value_is_named_with_its_column_and_file(tmp_path):
+    X, y, o = _exposure_problem(n=60)
+    os.makedirs(tmp_path / "t")
+    table = pa.table({"x0": X[:, 0], "claims": y, "log_exposure": pa.array(
+        o.tolist()[:59] + [None], pa.float64())})
+    pq.write_table(table, tmp_path / "t" / "part-0.parquet")
+    done = _cli("select", "--input", tmp_path / "t", "--label", "claims", "--offset",
+                "log_exposure", "--loss", "poisson", "--output", tmp_path / "o",
+                "--engine", "local", "--no-report")
+    assert done.returncode == EXIT_INPUT, done.stderr[-2000:]
+    assert "offset column 'log_exposure' has 1 missing" in done.stderr
+    assert "part-0.parquet" in done.stderr
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("engine", ["dask", "spark"])
+def test_an_offset_column_gives_the_same_fit_on_every_engine(tmp_path, engine, request):
+    cluster = request.getfixturevalue("dask_client" if engine == "dask" else "spark")
+    X, y, o = _exposure_table(tmp_path / "t", n=400, files=4)
+    options = dict(l1_ratio=0.8, alphas=12, cv=3, loss="poisson", tol=1e-10)
+    here = ElasticNetCV(**options).fit(str(tmp_path / "t"), label="claims",
+                                       offset="log_exposure")
+    there = ElasticNetCV(**options, engine=engine, cluster=cluster).fit(
+        str(tmp_path / "t"), label="claims", offset="log_exposure")
+    np.testing.assert_allclose(there.coef_, here.coef_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(there.scores_, here.scores_, rtol=1e-9)
+    assert there.alpha_ == here.alpha_

@@ -117,18 +117,22 @@ def test_poisson_family_fits_counts_as_the_estimator_does(frames, spark):
 
     _, X, _, _ = frames
     rng = np.random.default_rng(12)
-    counts = rng.poisson(np.exp(0.5 + 0.3 * X[:, 0] - 0.2 * X[:, 3])).astype(float)
-    df = spark.createDataFrame([(*map(float, X[i]), float(counts[i])) for i in range(N)],
-                               [*COLUMNS, "clicks"]).repartition(3)
+    log_days = np.log(rng.uniform(0.5, 3.0, N))  # the exposure: days each row was observed
+    counts = rng.poisson(np.exp(0.5 + log_days + 0.3 * X[:, 0] - 0.2 * X[:, 3])).astype(float)
+    df = spark.createDataFrame([(*map(float, X[i]), float(counts[i]), float(log_days[i]))
+                                for i in range(N)], [*COLUMNS, "clicks", "log_days"]
+                               ).repartition(3)
     model = ElasticNetSelector(featuresCols=COLUMNS, labelCol="clicks", family="poisson",
-                               regParam=0.02, elasticNetParam=0.9, tol=1e-12).fit(df)
+                               offsetCol="log_days", regParam=0.02, elasticNetParam=0.9,
+                               tol=1e-12).fit(df)
     ref = ElasticNet(alpha=0.02, l1_ratio=0.9, loss="poisson", glmnet_compat="spark",
-                     tol=1e-12).fit(X, counts)
+                     tol=1e-12).fit(X, counts, offset=log_days)
     ours = np.array([model.coefficients.get(c, 0.0) for c in COLUMNS])
     assert _rel(ours, ref.coef_) < 1e-8
     assert {"x00", "x03"} <= set(model.selectedFeatures)
     assert model.selectedFeatures == [c for c, w in zip(COLUMNS, ref.coef_, strict=True) if w]
     assert model.manifest["target"]["loss"] == "poisson"
+    assert model.manifest["target"]["offset"] == "log_days"
     check_manifest(model.manifest)
 
 

@@ -31,7 +31,8 @@ log = logging.getLogger("elasticnet_dist")
 @sizeof.register(Block)
 def _sizeof_block(block):
     """A block's real size, so that Dask's memory accounting (and spilling) sees it."""
-    return int(block.X.nbytes + block.y.nbytes + (0 if block.s is None else block.s.nbytes))
+    return int(block.X.nbytes + block.y.nbytes
+               + sum(0 if v is None else v.nbytes for v in (block.s, block.o)))
 
 
 #: Times a pass's stranded tasks are submitted again before the pass gives up.

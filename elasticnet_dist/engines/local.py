@@ -30,7 +30,8 @@ class LocalEngine(BlockEngine):
         kernels and merge tree (their arrays aligned here, once)."""
         engine = cls(cache="memory")
         engine._blocks = [replace(block, X=aligned(block.X), y=aligned(block.y),
-                                  s=aligned(block.s)) for block in blocks]
+                                  s=aligned(block.s), o=aligned(block.o))
+                          for block in blocks]
         engine.summaries = list(summaries)
         engine.n_features = n_features
         return engine

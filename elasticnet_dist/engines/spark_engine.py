@@ -56,9 +56,10 @@ def _map_spilled(path):
         y = np.load(path + ".y.npy")
         s = np.load(path + ".s.npy") if os.path.exists(path + ".s.npy") else None
         f = np.load(path + ".f.npy") if os.path.exists(path + ".f.npy") else None
+        o = np.load(path + ".o.npy") if os.path.exists(path + ".o.npy") else None
     except (OSError, ValueError):
         return None
-    return Block(X, y, s, None, f)
+    return Block(X, y, s, None, f, o)
 
 
 def _spill(block, path):
@@ -66,8 +67,9 @@ def _spill(block, path):
     written under a temporary name and renamed; X last, as it marks completion."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = "%s.%s.tmp" % (path, uuid.uuid4().hex)
-    parts = [("y", block.y)] + ([("s", block.s)] if block.s is not None else []) \
-        + ([("f", block.fold_bounds)] if block.fold_bounds is not None else []) + [("X", block.X)]
+    parts = [(name, array) for name, array in (("y", block.y), ("s", block.s),
+                                               ("f", block.fold_bounds), ("o", block.o))
+             if array is not None] + [("X", block.X)]
     for name, array in parts:
         with open(tmp + name, "wb") as f:
             np.save(f, array)
@@ -130,7 +132,7 @@ def _gather_task(token, pieces, decoder, n_slots, slot, rows):
     """The slot's blocks as arrays in memory (their files are memory-mapped here)."""
     for index in _slot_pieces(slot, n_slots, len(pieces), rows):
         block = _cached_block(token, index, pieces[index], decoder)
-        yield index, (np.array(block.X), block.y, block.s, block.fold_bounds)
+        yield index, (np.array(block.X), block.y, block.s, block.fold_bounds, block.o)
 
 
 def _merged_pass_task(token, pieces, decoder, kernel, n_slots, slot, rows):
@@ -353,7 +355,7 @@ class SparkEngine(BlockEngine):
         task = functools.partial(_gather_task, self._token, self._pieces, self._decoder,
                                  self._slots)
         parts = dict(_collect(self._rdd.mapPartitionsWithIndex(task)))
-        return [Block(*parts[i][:3], summary, parts[i][3])
+        return [Block(*parts[i][:3], summary, *parts[i][3:])
                 for i, summary in enumerate(self.summaries)]
 
     def map_jobs(self, task, jobs):

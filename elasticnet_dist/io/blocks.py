@@ -8,7 +8,7 @@ columns are cast and copied into one (rows x features) array by Arrow in C++
 
 The :class:`BlockSummary` of each block is all the driver sees of the data
 before a solver runs: row counts, per-column counts of missing values, what
-the label and weight hold, one reference row. The driver checks those
+the label, weight and offset hold, one reference row. The driver checks those
 (:mod:`elasticnet_dist.io.checks`) and names the column, the count and the file.
 """
 from __future__ import annotations
@@ -48,6 +48,7 @@ class BlockSummary:
     label_other: Optional[float]      # one finite label value other than 0 and 1
     nonfinite_s: int = 0
     negative_s: int = 0
+    nonfinite_o: int = 0
     weight_sum: float = 0.0
     rows_dropped: int = 0
     values_imputed: int = 0
@@ -59,22 +60,24 @@ class BlockSummary:
     absmax_y: float = 0.0                    # largest finite |label|
     lo_y: float = float("nan")               # smallest label kept (NaN: none)
     absmax_s: float = 0.0                    # largest finite weight
+    absmax_o: float = 0.0                    # largest finite |offset|
     rounded: tuple = ()                      # integer columns beyond 2^53, cast with rounding
     extra: dict = field(default_factory=dict)
 
 
 @dataclass
 class Block:
-    """Rows of one piece, decoded: ``X`` (m x p, row-major), ``y``, and the weights
-    ``s`` (None for unit weights: nothing is cached for them). Loaded for
-    cross-validation, the rows are sorted by fold and ``fold_bounds`` (K + 1
-    offsets) delimit the folds."""
+    """Rows of one piece, decoded: ``X`` (m x p, row-major), ``y``, the weights
+    ``s`` (None for unit weights: nothing is cached for them) and the offsets
+    ``o`` (None without an offset column). Loaded for cross-validation, the rows
+    are sorted by fold and ``fold_bounds`` (K + 1 positions) delimit the folds."""
 
     X: np.ndarray
     y: np.ndarray
     s: Optional[np.ndarray]
     summary: BlockSummary
     fold_bounds: Optional[np.ndarray] = None
+    o: Optional[np.ndarray] = None
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,9 @@ class BlockDecoder:
     """How to turn a piece of the table into a :class:`Block`.
 
     ``fill`` holds the per-feature means that replace missing values under
-    ``nan_policy="impute_mean"`` (known only after a first load).
+    ``nan_policy="impute_mean"`` (known only after a first load). ``offset``
+    names a column added to every row's linear predictor (the log of an
+    exposure for counts).
 
     With ``n_folds`` = K > 0 every row gets a fold (:mod:`elasticnet_dist.folds`):
     from ``fold_column`` (integers 0 .. K-1) if set, else from a hash of the
@@ -92,6 +97,7 @@ class BlockDecoder:
     features: tuple
     label: str
     weight: Optional[str] = None
+    offset: Optional[str] = None
     dtype: str = "float64"
     nan_policy: str = "error"
     fill: Optional[tuple] = None
@@ -104,9 +110,9 @@ class BlockDecoder:
 
     @property
     def columns(self):
-        """The columns to read, each once: features, label, weight, fold columns."""
+        """The columns to read, each once: features, label, weight, offset, fold columns."""
         cols = list(self.features) + [self.label]
-        for extra in (self.weight, self.fold_column, *self.fold_keys):
+        for extra in (self.weight, self.offset, self.fold_column, *self.fold_keys):
             if extra is not None and extra not in cols:
                 cols.append(extra)
         return cols
@@ -154,6 +160,8 @@ class BlockDecoder:
         y = _to_vector(table.column(self.label), self.label, rounded)
         s = None if self.weight is None else _to_vector(table.column(self.weight), self.weight,
                                                         rounded)
+        o = None if self.offset is None else _to_vector(table.column(self.offset), self.offset,
+                                                        rounded)
         fold = self.folds(table, labels=y, hashes=hashes)
 
         finite = np.isfinite(X)
@@ -166,18 +174,21 @@ class BlockDecoder:
                 axis=0, dtype=np.float64)
         y_ok = np.isfinite(y)
         s_ok = np.ones(n, dtype=bool) if s is None else np.isfinite(s)
+        o_ok = np.ones(n, dtype=bool) if o is None else np.isfinite(o)
         summary = BlockSummary(
             piece=name, n_rows_read=n, n_rows=n, nbytes=0, nonfinite_x=nonfinite_x,
             null_x=null_x, finite_sum_x=finite_sum, finite_count_x=n - nonfinite_x,
             nonfinite_y=int(n - y_ok.sum()), label_zeros=int(np.sum(y == 0)),
             label_ones=int(np.sum(y == 1)), label_other=_other_label(y, y_ok),
             nonfinite_s=int(n - s_ok.sum()), negative_s=0 if s is None else int(np.sum(s < 0)),
+            nonfinite_o=int(n - o_ok.sum()),
             absmax_y=_absmax(y, y_ok), absmax_s=0.0 if s is None else _absmax(s, s_ok),
+            absmax_o=0.0 if o is None else _absmax(o, o_ok),
             rounded=tuple(rounded))
 
         keep = None
         if self.nan_policy in ("drop_rows", "impute_mean"):
-            keep = y_ok & s_ok  # a missing label or weight is never imputed
+            keep = y_ok & s_ok & o_ok  # a missing label, weight or offset is never imputed
         if self.nan_policy == "drop_rows" and bad_cols.size:
             keep &= finite[:, bad_cols].all(axis=1)
         if self.nan_policy == "impute_mean" and self.fill is not None and bad_cols.size:
@@ -188,6 +199,7 @@ class BlockDecoder:
         del finite
         if keep is not None and not keep.all():
             X, y, s = X[keep], y[keep], None if s is None else s[keep]
+            o = None if o is None else o[keep]
             fold = None if fold is None else fold[keep]
             hashes = None if hashes is None else hashes[keep]
             summary.rows_dropped = int(n - keep.sum())
@@ -200,10 +212,12 @@ class BlockDecoder:
             order = np.argsort(fold, kind="stable")
             if np.any(order != np.arange(order.size)):
                 X, y, s = X[order], y[order], None if s is None else s[order]
+                o = None if o is None else o[order]
             counts = np.bincount(fold, minlength=self.n_folds)
             bounds = np.concatenate([[0], np.cumsum(counts)])
             summary.fold_rows = counts
-        summary.nbytes = int(X.nbytes + y.nbytes + (0 if s is None else s.nbytes))
+        summary.nbytes = int(X.nbytes + y.nbytes + sum(0 if v is None else v.nbytes
+                                                       for v in (s, o)))
         summary.weight_sum = float(X.shape[0] if s is None else s[np.isfinite(s)].sum())
         if X.shape[0]:
             summary.first_x = np.asarray(X[0], dtype=np.float64)
@@ -211,7 +225,7 @@ class BlockDecoder:
             summary.hi_x = np.fmax.reduce(X, axis=0).astype(np.float64)  # NaN-blind
             summary.lo_x = np.fmin.reduce(X, axis=0).astype(np.float64)
             summary.lo_y = float(np.fmin.reduce(y))
-        return Block(aligned(X), aligned(y), aligned(s), summary, bounds)
+        return Block(aligned(X), aligned(y), aligned(s), summary, bounds, aligned(o))
 
 
 def _to_matrix(table: pa.Table, dtype, n, rounded):
@@ -233,7 +247,7 @@ def _to_matrix(table: pa.Table, dtype, n, rounded):
 
 
 def _to_vector(column, name, rounded):
-    """A label or weight column as float64 (nulls become NaN)."""
+    """A label, weight or offset column as float64 (nulls become NaN)."""
     column = _cast(column, pa.float64(), name, rounded)
     return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64).copy()
 

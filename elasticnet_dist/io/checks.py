@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import BadValuesError, EmptyTableError
-from ..losses import get_loss
+from ..losses import MAX_ABS_OFFSET, get_loss
 
 #: How many offending columns a message lists by name.
 SHOWN = 5
@@ -90,6 +90,8 @@ def check_loaded(summaries, plan, *, loss, nan_policy, where):
     if plan.weight is not None:
         _check_weights(summaries, plan, nan_policy)
         _check_scale(max(s.absmax_s for s in summaries), "weight", plan.weight)
+    if plan.offset is not None:
+        _check_offsets(summaries, plan, nan_policy)
     if n_rows == 0:
         raise EmptyTableError("no rows of %s are left after nan_policy=%r dropped %d rows "
                               "with missing values" % (where, nan_policy, report.rows_dropped))
@@ -150,6 +152,21 @@ def _check_weights(summaries, plan, nan_policy):
         raise BadValuesError("weight column %r has %d negative values, first in %s; weights "
                              "must be >= 0" % (plan.weight, neg, _first_piece(
                                  summaries, lambda s: s.negative_s)))
+
+
+def _check_offsets(summaries, plan, nan_policy):
+    bad = sum(s.nonfinite_o for s in summaries)
+    if bad and nan_policy == "error":
+        raise BadValuesError("offset column %r has %d missing (null, NaN or inf) values, "
+                             "first in %s" % (plan.offset, bad, _first_piece(
+                                 summaries, lambda s: s.nonfinite_o)))
+    size = max(s.absmax_o for s in summaries)
+    if size > MAX_ABS_OFFSET:
+        raise BadValuesError(
+            "offset column %r has values of magnitude %.3g, first in %s; an offset is added "
+            "to the log of the mean, so e^offset leaves float64 beyond %g: give the log of "
+            "the exposure, not the exposure" % (plan.offset, size, _first_piece(
+                summaries, lambda s: s.absmax_o > MAX_ABS_OFFSET), MAX_ABS_OFFSET))
 
 
 def _check_labels(summaries, plan, loss):

@@ -1,4 +1,4 @@
-"""Which columns of a table are the label, the weight, the keys and the features.
+"""Which columns of a table are the label, the weight, the offset, the keys and the features.
 
 A :class:`ColumnPlan` is decided from the schema alone (no data read): every
 column of the input ends in exactly one role, and every column that is not a
@@ -35,11 +35,13 @@ class ColumnPlan:
     keys: tuple
     types: dict = field(default_factory=dict)     # name -> Arrow type string
     dropped: dict = field(default_factory=dict)   # name -> reason
+    offset: Optional[str] = None
 
     @property
     def passthrough(self):
-        """Label, weight and keys: the columns that are never features."""
-        return (self.label,) + ((self.weight,) if self.weight else ()) + self.keys
+        """Label, weight, offset and keys: the columns that are never features."""
+        return ((self.label,) + tuple(c for c in (self.weight, self.offset) if c)
+                + self.keys)
 
     def without(self, names, reason):
         """The plan with ``names`` moved from the features to the dropped columns."""
@@ -51,33 +53,34 @@ class ColumnPlan:
 
 
 def plan_columns(schema: pa.Schema, *, label, weight=None, keys=(), features=None,
-                 exclude=(), where="the input"):
+                 exclude=(), where="the input", offset=None):
     """Decide the roles of the columns of ``schema``.
 
-    ``features``: None (every numeric column other than the label, weight and
-    keys) or a list of names and glob patterns (``*``, ``?``, ``[...]``);
+    ``features``: None (every numeric column other than the label, weight,
+    offset and keys) or a list of names and glob patterns (``*``, ``?``, ``[...]``);
     ``exclude``: names and patterns removed from those. Raises
-    :class:`MissingColumnError` for a label, weight, key or named feature that
-    is absent (or a pattern that matches nothing), :class:`ColumnTypeError`
-    for a non-numeric label or weight.
+    :class:`MissingColumnError` for a label, weight, offset, key or named feature
+    that is absent (or a pattern that matches nothing), :class:`ColumnTypeError`
+    for a non-numeric label, weight or offset.
     """
-    check_roles(label=label, weight=weight, keys=keys, features=features)
+    check_roles(label=label, weight=weight, offset=offset, keys=keys, features=features)
     names = list(schema.names)
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
         raise ColumnTypeError("%s has duplicate column names %s" % (where, dup[:5]))
     keys = tuple(_as_list(keys, "keys"))
     _require(label, names, "label", where)
-    if weight is not None:
-        _require(weight, names, "weight", where)
+    for role, col in (("weight", weight), ("offset", offset)):
+        if col is not None:
+            _require(col, names, role, where)
     for k in keys:
         _require(k, names, "key", where)
     types = {n: str(schema.field(n).type) for n in names}
-    for role, col in (("label", label), ("weight", weight)):
+    for role, col in (("label", label), ("weight", weight), ("offset", offset)):
         if col is not None and not is_numeric_type(schema.field(col).type):
             raise ColumnTypeError("%s column %r in %s has type %s; it must be numeric "
                                   "(or boolean)" % (role, col, where, types[col]))
-    reserved = {label, weight, *keys}
+    reserved = {label, weight, offset, *keys}
     candidates = [n for n in names if n not in reserved]
     wanted = (set(candidates) if features is None
               else _match(_as_list(features, "features"), candidates, names, where, reserved))
@@ -95,20 +98,20 @@ def plan_columns(schema: pa.Schema, *, label, weight=None, keys=(), features=Non
         else:
             chosen.append(n)
     return ColumnPlan(features=tuple(chosen), label=label, weight=weight, keys=keys,
-                      types=types, dropped=dropped)
+                      types=types, dropped=dropped, offset=offset)
 
 
-ROLE_OPTIONS = {"label": "label", "weight": "weight", "keys": "keys",
+ROLE_OPTIONS = {"label": "label", "weight": "weight", "offset": "offset", "keys": "keys",
                 "fold_column": "fold_column", "features": "features"}
 
 
 def check_roles(*, label, weight=None, keys=(), fold_column=None, features=None,
-                names=ROLE_OPTIONS):
-    """Each column has one role: the label, the weight, the keys, the fold column and
-    the features named exactly (not by a pattern, which simply skips the others) must
-    not share a column. A :class:`ConfigError` names the column and both options
-    (``names``: role -> the option's name as the caller knows it)."""
-    roles = [("label", label), ("weight", weight)]
+                names=ROLE_OPTIONS, offset=None):
+    """Each column has one role: the label, the weight, the offset, the keys, the fold
+    column and the features named exactly (not by a pattern, which simply skips the
+    others) must not share a column. A :class:`ConfigError` names the column and both
+    options (``names``: role -> the option's name as the caller knows it)."""
+    roles = [("label", label), ("weight", weight), ("offset", offset)]
     roles += [("keys", k) for k in _as_list(keys, "keys")]
     roles.append(("fold_column", fold_column))
     roles += [("features", f) for f in _as_list(features, "features")
@@ -119,8 +122,8 @@ def check_roles(*, label, weight=None, keys=(), fold_column=None, features=None,
             continue
         if column in seen and not (role == seen[column] == "features"):
             raise ConfigError("column %r is given two roles, %s and %s; a column is the label, "
-                              "the weight, a key, the fold column or a feature, never two of "
-                              "them" % (column, names[seen[column]], names[role]))
+                              "the weight, the offset, a key, the fold column or a feature, "
+                              "never two of them" % (column, names[seen[column]], names[role]))
         seen[column] = role
 
 

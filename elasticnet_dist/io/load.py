@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import EmptyTableError, InputError
+from ..losses import check_offset_loss
 from .blocks import DTYPES, NAN_POLICIES, BlockDecoder
 from .checks import (SCALE_RANGE, SHOWN, all_null_columns, check_loaded,
                      extreme_scale_columns, rounded_columns)
@@ -42,20 +43,21 @@ class LoadPlan:
 
 def plan_load(source, *, label, weight=None, features=None, exclude=None, keys=None,
               loss="squared", dtype="float64", nan_policy="error", storage_options=None,
-              n_folds=0, fold_column=None, fold_seed=0, stratify=False):
+              n_folds=0, fold_column=None, fold_seed=0, stratify=False, offset=None):
     """Open ``source`` and decide its columns and decoder (see
     :func:`elasticnet_dist.loading.load_table` for the options); a :class:`LoadPlan`."""
     check_load_options(dtype, nan_policy)
+    check_offset_loss(offset, loss)
     table = open_table(source, storage_options)
-    check_roles(label=label, weight=weight, keys=keys, fold_column=fold_column,
+    check_roles(label=label, weight=weight, offset=offset, keys=keys, fold_column=fold_column,
                 features=features)
     reserved = list(_as_tuple(keys)) + ([fold_column] if fold_column else [])
     plan = plan_columns(table.schema, label=label, weight=weight, keys=reserved or None,
-                        features=features, exclude=exclude, where=table.uri)
+                        features=features, exclude=exclude, where=table.uri, offset=offset)
     _require_features(plan, table)
     stratify = bool(stratify and n_folds and not fold_column
                     and 0 < _expected_rows(table) <= STRATIFY_MAX_ROWS)
-    decoder = BlockDecoder(plan.features, label, weight, dtype, nan_policy,
+    decoder = BlockDecoder(plan.features, label, weight, offset, dtype, nan_policy,
                            n_folds=n_folds, fold_column=fold_column, fold_seed=fold_seed,
                            fold_keys=_as_tuple(keys) if n_folds and not fold_column else (),
                            collect_hashes=stratify)
