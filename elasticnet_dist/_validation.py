@@ -65,8 +65,17 @@ def check_cv_params(est, feature_names=None):
     if est.scoring is not None and est.scoring not in metrics:
         raise ValueError("scoring=%r is not available for loss=%r; choose one of %s"
                          % (est.scoring, est.loss, list(metrics)))
-    for name in ("gram_max_features", "fold_seed", "devmax", "fdev", "screening"):
+    for name in ("gram_max_features", "fold_seed", "devmax", "fdev", "screening",
+                 "stability", "stability_groups", "min_stability"):
         check_value(name, getattr(est, name))
+    for name in ("stability", "stability_groups"):
+        if getattr(est, name) % 2:
+            raise ValueError("%s must be even (complementary pairs of half-samples), got %r"
+                             % (name, getattr(est, name)))
+    if est.min_stability is not None and not est.stability:
+        raise ValueError("min_stability=%r keeps the features selected often enough over "
+                         "half-samples; set stability (e.g. 50) to draw them"
+                         % est.min_stability)
     if feature_names is None:
         return None
     return penalty_factors_by_name(est.penalty_factor, feature_names)

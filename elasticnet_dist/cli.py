@@ -172,6 +172,7 @@ FLAG_KEYS = {
     "l1_ratio": ("penalty", "l1_ratio"), "l1_ratios": ("search", "l1_ratios"),
     "cv": ("search", "cv"), "selection": ("search", "selection"),
     "max_features": ("search", "max_features"), "n_alphas": ("search", "n_alphas"),
+    "stability": ("search", "stability"), "min_stability": ("search", "min_stability"),
     "output": ("output", "dir"), "on_not_converged": ("output", "on_not_converged"),
     "report": ("output", "report"), "mlflow": ("output", "mlflow"),
     "checkpoint_dir": ("output", "checkpoint_dir"),
@@ -259,6 +260,10 @@ def _add_select_flags(p, *, demo=False):
     p.add_argument("--selection", choices=cfg.choices("search.selection"))
     p.add_argument("--max-features", type=int, metavar="K")
     p.add_argument("--n-alphas", type=int, metavar="N")
+    p.add_argument("--stability", type=int, metavar="N",
+                   help="selection frequencies over N half-samples at the chosen penalty")
+    p.add_argument("--min-stability", type=float, metavar="FRACTION",
+                   help="keep only features selected in at least this share of them")
     p.add_argument("--max-iter", type=int, metavar="N")
     p.add_argument("--tol", type=float)
     p.add_argument("--on-not-converged", choices=cfg.choices("output.on_not_converged"))

@@ -313,6 +313,20 @@ def check_consistent(config: dict):
         raise ConfigError("input.offset (%r) is the log of each row's exposure, for "
                           "model.loss poisson; model.loss is %r"
                           % (inp["offset"], config["model"]["loss"]))
+    search = config["search"]
+    if (search["stability"] or search["min_stability"] is not None) \
+            and config["penalty"]["alpha"] is not None:
+        raise ConfigError("search.stability (--stability) measures the selection at the "
+                          "penalty cross-validation chooses, but penalty.alpha fixes it; "
+                          "drop one of them")
+    for key in ("stability", "stability_groups"):
+        if search[key] % 2:
+            raise ConfigError("search.%s must be even (complementary pairs of half-samples), "
+                              "got %r" % (key, search[key]))
+    if search["min_stability"] is not None and not search["stability"]:
+        raise ConfigError("search.min_stability (--min-stability) keeps the features "
+                          "selected often enough over half-samples: set search.stability "
+                          "(--stability N, e.g. 50)")
     if inp["fold_column"] and config["penalty"]["alpha"] is not None:
         raise ConfigError("input.fold_column is only used by cross-validation, but "
                           "penalty.alpha fixes the penalty; drop one of them")

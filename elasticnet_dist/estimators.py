@@ -226,11 +226,10 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         engine = make_engine(self.engine, self.cluster)
         t_start = time.perf_counter() - t0
         try:
-            loaded = load_table(table, engine, label=label, weight=weight, offset=offset,
-                                features=features, exclude=exclude, keys=keys,
-                                loss=self.loss, dtype=self.dtype,
-                                nan_policy=self.nan_policy, storage_options=storage_options,
-                                **self._fold_options(fold_column))
+            load_options = dict(label=label, weight=weight, offset=offset, features=features,
+                                exclude=exclude, keys=keys, loss=self.loss, dtype=self.dtype,
+                                nan_policy=self.nan_policy, storage_options=storage_options)
+            loaded = load_table(table, engine, **load_options, **self._fold_options(fold_column))
             plan = loaded.plan
             factors = v.penalty_factors_by_name(self.penalty_factor, plan.features)
             checkpoint = None
@@ -244,6 +243,7 @@ class ElasticNet(SelectorMixin, BaseEstimator):
                 log.info("checkpoint: %s", checkpoint.summary())
             self.fit_report_ = FitReport(self.fit_report_, **loaded.describe(),
                                          engine_start_s=t_start, source=loaded.provenance())
+            self._fit_stability(table, engine, load_options, fold_column, plan, factors)
         finally:
             if engine is not self.engine:
                 engine.close()
@@ -260,6 +260,10 @@ class ElasticNet(SelectorMixin, BaseEstimator):
     def _fold_options(self, fold_column):
         """How :func:`~elasticnet_dist.io.load_table` assigns folds (none for one fit)."""
         return {}
+
+    def _fit_stability(self, table, engine, load_options, fold_column, plan, factors):
+        """After a fit on a table: selection frequencies over half-samples (see
+        :class:`~elasticnet_dist.ElasticNetCV`; a single fit has none)."""
 
     def _set_classes(self):
         classes = get_loss(self.loss).classes

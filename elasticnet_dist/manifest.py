@@ -128,20 +128,32 @@ def build_manifest(est, config: dict, *, engine_address=None, run_id=None) -> di
     coef = np.asarray(est.coef_, dtype=np.float64)
     coef_std = np.asarray(est.coef_standardized_, dtype=np.float64)
 
-    chosen = np.flatnonzero(coef)
+    stability = getattr(est, "stability_", None)
+    support = np.asarray(est.get_support()) if stability is not None else coef != 0
+    chosen = np.flatnonzero(support)
     order = chosen[np.argsort(-np.abs(coef_std[chosen]), kind="stable")]
     selected = [{"name": names[j], "coefficient": float(coef[j]),
                  "coefficient_standardized": float(coef_std[j]), "rank": rank}
                 for rank, j in enumerate(order, start=1)]
+    if stability is not None:
+        for entry, j in zip(selected, order, strict=True):
+            entry["stability"] = float(stability[j])
     reasons = dict(est.dropped_features_)
     if inp["fold_column"]:
         reasons[inp["fold_column"]] = "fold_column"
     for j, name in enumerate(names):
         if coef[j] == 0:
             reasons[name] = "constant" if est.constant_features_[j] else "zero_coefficient"
+        elif not support[j]:
+            reasons[name] = "unstable"
     passthrough = {label, weight, offset, *keys} - {None}
     dropped = [{"name": n, "reason": reasons[n]} for n in types if n in reasons
                and n not in passthrough]
+    if stability is not None:  # dropped features some half-samples chose
+        frequency = dict(zip(names, stability.tolist(), strict=True))
+        for entry in dropped:
+            if frequency.get(entry["name"], 0.0) > 0:
+                entry["stability"] = frequency[entry["name"]]
     chosen_names = {names[j] for j in chosen}
     reduced = [{"name": n, "type": types[n], "role": "feature"} for n in types
                if n in chosen_names]
@@ -180,6 +192,8 @@ def build_manifest(est, config: dict, *, engine_address=None, run_id=None) -> di
                    "workers": int(report["workers"]), "partitions": int(report["partitions"]),
                    "bytes_cached": int(report.get("bytes_cached", 0))},
     }
+    if stability is not None:
+        document["stability"] = {"method": "complementary_pairs", **est.stability_info_}
     return _json_ready(document)
 
 

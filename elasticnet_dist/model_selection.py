@@ -14,11 +14,14 @@ from .solvers.options import PathStops, ProblemSpec, SolverOptions
 from .solvers.table_path import table_path
 from .sources import InMemorySource
 from .estimators import ElasticNet, _fits_a_table
+from .loading import load_table
+from .sources import EngineSource
 from .folds import folds_from_splits
 from .losses import get_loss
 from .params import ESTIMATOR_DEFAULTS as D
 from .params import PATH_MAX_ITER
 from .solvers.cv import choose, cross_validate
+from .solvers.stability import group_seed, selection_frequencies
 from .solvers.routes import GRAM_MAX_FEATURES
 
 
@@ -70,7 +73,19 @@ class ElasticNetCV(ElasticNet):
     screening : bool, default True. Sequential strong rules (never change
         the answer: every point is certified by its duality gap).
     gram_max_features : int, default 4096. Largest p for the one-pass route.
-    fold_seed : int, default 0. Changes every hashed fold assignment.
+    fold_seed : int, default 0. Changes every hashed fold assignment (and the
+        stability groups and half-samples).
+    stability : int, default 0 (off). After the search, the selection
+        frequency of every feature at the chosen penalty over this many
+        half-samples (even: complementary pairs, Shah and Samworth), see
+        :mod:`elasticnet_dist.solvers.stability`. Costs one more read of the
+        table and, on the one-pass route, one pass; else one path's passes,
+        each serving every half-sample.
+    stability_groups : int, default 16. Row groups (hashed as the folds, with
+        another seed) whose unions of half of them are the half-samples.
+    min_stability : float in [0, 1], optional. ``get_support()`` (and the stage's
+        manifest) keeps only the selected features chosen in at least this
+        share of the half-samples; the coefficients stay those of the full fit.
     devmax, fdev : float, optional. glmnet's path stops (``glmnet.control``;
         glmnet uses 0.999 and 1e-5): each l1_ratio's paths end, from the fifth
         alpha on, once the full-data fit explains more than ``devmax`` of the
@@ -93,6 +108,10 @@ class ElasticNetCV(ElasticNet):
         ``intercept_path_`` likewise without the feature axis;
         ``coef_standardized_path_`` the same coefficients times ``sd_j``.
     n_passes_ : data passes of the whole search. route_ : "gram" or "passes".
+    stability_ : (n_features,) selection frequencies (with ``stability``);
+        ``stability_info_`` a dict: ``n_subsamples``, ``groups``, ``group_rows``,
+        ``alpha``, ``l1_ratio``, ``route``, ``data_passes``, ``converged``,
+        ``seconds``, ``min_stability``.
     fold_rows_ : rows per fold. dual_gap_, converged_ : of the chosen fit;
         ``tol_`` the absolute gap tolerance of the full-data fits.
     feature_names_in_, dropped_features_, constant_features_, fit_report_ :
@@ -105,10 +124,15 @@ class ElasticNetCV(ElasticNet):
                  fit_intercept=D["fit_intercept"], standardize=D["standardize"],
                  penalty_factor=None, tol=D["tol"], max_iter=PATH_MAX_ITER,
                  screening=D["screening"], gram_max_features=D["gram_max_features"],
-                 fold_seed=D["fold_seed"], devmax=D["devmax"], fdev=D["fdev"], engine="local",
+                 fold_seed=D["fold_seed"], devmax=D["devmax"], fdev=D["fdev"],
+                 stability=D["stability"], stability_groups=D["stability_groups"],
+                 min_stability=D["min_stability"], engine="local",
                  cluster=None, dtype=D["dtype"], nan_policy=D["nan_policy"],
                  checkpoint_dir=None, verbose=False):
         self.l1_ratio = l1_ratio
+        self.stability = stability
+        self.stability_groups = stability_groups
+        self.min_stability = min_stability
         self.n_alphas = n_alphas
         self.alphas = alphas
         self.eps = eps
@@ -201,6 +225,55 @@ class ElasticNetCV(ElasticNet):
                             "route": path.route}
         return self
 
+    def _fit_stability(self, table, engine, load_options, fold_column, plan, factors):
+        """With ``stability`` = N: the table loaded again with ``stability_groups`` row
+        groups as its folds, and the chosen penalty's selection frequencies over N
+        complementary half-samples (:mod:`elasticnet_dist.solvers.stability`)."""
+        for name in ("stability_", "stability_info_"):
+            self.__dict__.pop(name, None)
+        if not self.stability:
+            return
+        t0 = time.perf_counter()
+        groups = int(self.stability_groups)
+        exclude = list(load_options["exclude"] or ()) + ([fold_column] if fold_column else [])
+        regrouped = load_table(table, engine, **{**load_options, "exclude": exclude or None},
+                               n_folds=groups, fold_seed=group_seed(self.fold_seed))
+        if regrouped.plan.features != plan.features:  # the same table, read again
+            raise RuntimeError("the table changed while it was read: %d features, then %d"
+                               % (len(plan.features), len(regrouped.plan.features)))
+        result = selection_frequencies(
+            EngineSource(engine), n_groups=groups, n_subsamples=int(self.stability),
+            alphas=self._chosen_path, l1_ratio=self.l1_ratio_, loss=self.loss,
+            penalty_factor=factors, fit_intercept=self.fit_intercept,
+            standardize=self.standardize, tol=float(self.tol), max_iter=int(self.max_iter),
+            screening=self.screening, gram_max_features=int(self.gram_max_features),
+            seed=int(self.fold_seed))
+        seconds = time.perf_counter() - t0
+        self.stability_ = result.frequencies
+        self.stability_info_ = {
+            "n_subsamples": result.n_subsamples, "groups": result.n_groups,
+            "group_rows": result.group_rows.tolist(), "alpha": result.alpha,
+            "l1_ratio": result.l1_ratio, "route": result.route,
+            "data_passes": result.n_passes, "converged": result.converged,
+            "seconds": seconds, "min_stability": self.min_stability}
+        self.timings_["stability"] = seconds
+        self.fit_report_["timings"]["stability"] = seconds
+        if result.converged < result.n_subsamples:
+            warnings.warn(ConvergenceWarning(
+                "stability: %d of the %d half-sample fits missed the duality-gap tolerance "
+                "at the chosen alpha within max_iter=%d; their selections still count"
+                % (result.n_subsamples - result.converged, result.n_subsamples,
+                   self.max_iter)), stacklevel=4)
+
+    def _get_support_mask(self):
+        """The selected features; with ``min_stability``, only those selected in at
+        least that share of the half-samples."""
+        mask = super()._get_support_mask()
+        frequencies = getattr(self, "stability_", None)
+        if self.min_stability is not None and frequencies is not None:
+            mask = mask & (frequencies >= self.min_stability)
+        return mask
+
     def _store_cv(self, path, choice, metric):
         li, ai = choice.l1_index, choice.alpha_index
         one = np.ndim(self.l1_ratio) == 0
@@ -252,6 +325,7 @@ class ElasticNetCV(ElasticNet):
                 UserWarning, stacklevel=4)
         self.n_passes_ = path.n_passes
         self.route_ = path.route
+        self._chosen_path = path.alphas[li, :ai + 1]  # the path to the chosen alpha
         self.fold_rows_ = path.fold_rows
         self.n_iter_ = None
         message = convergence_message(path, self.tol, self.max_iter)

@@ -32,6 +32,7 @@ from .losses import ALL_METRICS, LOSSES
 #: Upper bounds: a grid or a fold count beyond these is a typo, not a plan (each
 #: costs memory and time in proportion before a single point is fitted).
 MAX_ALPHAS, MAX_L1_RATIOS, MAX_FOLDS, MAX_ITER = 10_000, 100, 1_000, 100_000
+MAX_SUBSAMPLES, MAX_GROUPS = 10_000, 256
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,17 @@ PARAMS = {p.name: p for p in (
           "itself per alpha (glmnet's fdev); null = never", "search.fdev",
           stage_default=1e-5,
           why="as devmax: the stage stops a path that no longer gains deviance, as glmnet"),
+    Param("stability", number(0, MAX_SUBSAMPLES, integer=True), 0,
+          "selection frequencies over this many half-samples at the chosen penalty "
+          "(complementary pairs: an even number; 0 = off)", "search.stability",
+          flag="--stability"),
+    Param("stability_groups", number(4, MAX_GROUPS, integer=True), 16,
+          "row groups (hashed as the folds, another seed) whose unions of half of them are "
+          "the half-samples (an even number)", "search.stability_groups"),
+    Param("min_stability", number(0, 1, nullable=True), None,
+          "keep only the selected features chosen in at least this share of the "
+          "half-samples (needs stability); null = keep every one", "search.min_stability",
+          flag="--min-stability"),
     Param("gram_max_features", number(0, integer=True), 4096,
           "largest feature count for the one-pass CV route (0: never, always the pass "
           "route)", "search.gram_max_features"),

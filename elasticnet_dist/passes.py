@@ -33,6 +33,10 @@ Cross-validation (``n_folds`` = K; blocks hold their rows sorted by fold):
   lower triangle only (the rest 0: BLAS ``syrk`` computes half the products,
   and sums of triangles stay triangles); :func:`symmetric_grams` completes
   them once, after the merge;
+- ``train_groups`` (k x K booleans) instead of ``holdout``: point ``k`` trains
+  on the rows of the folds (here: groups) marked in its row, e.g. a half-sample
+  of stability selection; ``train_weight_sum[k]`` as with ``holdout``, no
+  validation sums;
 - ``holdout[k]``: the fold held out from point ``k`` (-1: none). The sums of
   point ``k`` (loss, gradient, Hessian blocks) then run over its training
   rows only, ``train_weight_sum[k]`` is their weight, and the held-out rows give
@@ -82,11 +86,12 @@ class PassRequest:
     by_fold: bool = False
     holdout: Optional[np.ndarray] = None      # (k,) fold held out of each point, -1: none
     auc_bins: int = 0
+    train_groups: Optional[np.ndarray] = None  # (k, K) bool: the folds each point trains on
 
     @property
     def per_fold(self):
         """Does this pass need the fold of every row?"""
-        return self.by_fold or self.holdout is not None
+        return self.by_fold or self.holdout is not None or self.train_groups is not None
 
     def matrix_bytes(self, n_features):
         """Bytes of the matrices one block's statistics for this pass hold (the
@@ -239,7 +244,12 @@ def _points(X, y, s, request, fold, out, o=None):
     if o is not None:
         eta += o[:, None]
     yk = y[:, None]
-    train = None if fold is None else fold[:, None] != request.holdout[None, :]
+    if fold is None:
+        train = None
+    elif request.train_groups is not None:
+        train = request.train_groups.T[fold]  # (m, k)
+    else:
+        train = fold[:, None] != request.holdout[None, :]
     st = s[:, None] if train is None else s[:, None] * train  # training weights (m, k)
     values = loss.value(yk, eta)
     out["loss_sum"] = np.einsum("ik,ik->k", st, values)
@@ -264,6 +274,8 @@ def _points(X, y, s, request, fold, out, o=None):
             h = sj if loss.quadratic else sj * loss.curvature(y, eta[:, j])
             block = _hessian_block(X, h, spec)
         out.update(zip(hessian_keys(i), block, strict=True))
+    if request.train_groups is not None:
+        out["train_weight_sum"] = st.sum(axis=0)
     if request.holdout is not None:
         sv = s[:, None] - st  # validation weights: exactly s or 0
         out["train_weight_sum"] = st.sum(axis=0)
@@ -441,7 +453,7 @@ def _aligned_request(request):
                              center=aligned(h.center)) for h in request.hessians)
     return replace(request, coefs=aligned(request.coefs), intercepts=aligned(request.intercepts),
                    holdout=aligned(request.holdout), shift_x=aligned(request.shift_x),
-                   hessians=hessians)
+                   train_groups=aligned(request.train_groups), hessians=hessians)
 
 
 @dataclass(frozen=True)

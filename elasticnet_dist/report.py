@@ -344,7 +344,8 @@ def render_html(document: dict, figures: dict, *, manifest_name="manifest.json")
         ("selected", "%d features of %d considered" % (
             len(document["selected"]), len(document["selected"]) + sum(
                 1 for d in document["dropped"] if d["reason"] in ("zero_coefficient",
-                                                                  "constant")))),
+                                                                  "constant", "unstable")))),
+        *_stability_rows(document.get("stability")),
         ("solver", "%s: %s, duality gap %.3g (tolerance %.3g), converged: %s"
          % (solver["name"], count(solver["data_passes"], "data pass"), solver["duality_gap"],
             solver["tolerance"], str(solver["converged"]).lower())),
@@ -388,10 +389,15 @@ def render_html(document: dict, figures: dict, *, manifest_name="manifest.json")
         elif key == "top":
             parts.append('<p class="note">No feature was selected.</p>')
     parts.append("<h2>Selected features (%d)</h2>" % len(document["selected"]))
-    parts.append(_table(["rank", "name", "coefficient", "standardized"],
+    stable = document.get("stability") is not None
+    parts.append(_table(["rank", "name", "coefficient", "standardized"]
+                        + (["stability"] if stable else []),
                         [(f["rank"], f["name"], "%.6g" % f["coefficient"],
                           "%.6g" % f["coefficient_standardized"])
-                         for f in document["selected"]], numeric=(0, 2, 3)))
+                         + (("%.2f" % f["stability"],) if stable else ())
+                         for f in document["selected"]], numeric=(0, 2, 3, 4)))
+    if stable:
+        parts.extend(_unstable_section(document))
     parts.append("<p>intercept: %.6g</p>" % document["intercept"])
     by_reason = {}
     for d in document["dropped"]:
@@ -438,6 +444,31 @@ def _drift_section(drift):
                          ["change", "name", "standardized before", "standardized now"], rows,
                          numeric=(2, 3))))
     return parts
+
+
+def _stability_rows(stability):
+    """The summary's line on stability selection (none without it)."""
+    if stability is None:
+        return []
+    rule = ("; features below %g dropped as unstable" % stability["min_stability"]
+            if stability["min_stability"] is not None else "")
+    return [("stability", "%d half-samples of %d row groups (complementary pairs) at the "
+             "chosen penalty: %s, %.1f s, %d of %d fits converged%s"
+             % (stability["n_subsamples"], stability["groups"],
+                count(stability["data_passes"], "data pass"), stability["seconds"],
+                stability["converged"], stability["n_subsamples"], rule))]
+
+
+def _unstable_section(document):
+    """Dropped features that some half-samples selected, most often first."""
+    chosen = sorted((d for d in document["dropped"] if d.get("stability")),
+                    key=lambda d: (-d["stability"], d["name"]))[:TOP_FEATURES]
+    if not chosen:
+        return []
+    return ["<h3>Dropped, but selected by some half-samples (%d shown)</h3>" % len(chosen),
+            _table(["name", "reason", "stability"],
+                   [(d["name"], d["reason"], "%.2f" % d["stability"]) for d in chosen],
+                   numeric=(2,))]
 
 
 def _score_rows(selection):

@@ -114,7 +114,9 @@ def make_estimator(config, engine):
                         screening=model["screening"],
                         gram_max_features=search["gram_max_features"],
                         fold_seed=search["fold_seed"], devmax=search["devmax"],
-                        fdev=search["fdev"], **common)
+                        fdev=search["fdev"], stability=search["stability"],
+                        stability_groups=search["stability_groups"],
+                        min_stability=search["min_stability"], **common)
 
 
 def select(config):

@@ -309,9 +309,12 @@ def _batched_paths(problems, grid, source, n_folds, loss, options, stops, auc_bi
     return [results[li * K1:(li + 1) * K1] for li in range(len(problems))]
 
 
-def run_batched(steps, holdout, source, *, loss, n_folds, auc_bins=0):
+def run_batched(steps, holdout, source, *, loss, n_folds, auc_bins=0, train_groups=None):
     """Drive solver generators together: one pass per round answers the pending
-    request of every generator (its points, over its training rows); their results."""
+    request of every generator (its points, over its training rows); their results.
+    A generator's training rows are those outside the fold it holds out
+    (``holdout[i]``, -1: every row), or, with ``train_groups`` (one row of K
+    booleans per generator), those of the folds it marks."""
     results = [None] * len(steps)
     pending = {}
     for i, gen in enumerate(steps):
@@ -321,8 +324,10 @@ def run_batched(steps, holdout, source, *, loss, n_folds, auc_bins=0):
             results[i] = stop.value
     while pending:
         order = sorted(pending)
-        request, shares = _combine([pending[i] for i in order], holdout[order], loss,
-                                   n_folds, auc_bins)
+        request, shares = _combine([pending[i] for i in order],
+                                   None if holdout is None else holdout[order], loss,
+                                   n_folds, auc_bins,
+                                   None if train_groups is None else train_groups[order])
         stats = source.run_pass(request)
         for i, (points, hessians) in zip(order, shares, strict=True):
             try:
@@ -333,10 +338,10 @@ def run_batched(steps, holdout, source, *, loss, n_folds, auc_bins=0):
     return results
 
 
-def _combine(requests, holdout, loss, n_folds, auc_bins):
-    """One request for the requests of several problems (each holding out its fold):
-    the request and, for each problem, the positions of its points (a slice) and the
-    indices of its Hessian blocks in the combined pass."""
+def _combine(requests, holdout, loss, n_folds, auc_bins, train_groups=None):
+    """One request for the requests of several problems (each holding out its fold,
+    or training on its groups): the request and, for each problem, the positions of
+    its points (a slice) and the indices of its Hessian blocks in the combined pass."""
     hessians, shares, first = [], [], 0
     for req in requests:
         k = req.coefs.shape[0]
@@ -348,7 +353,11 @@ def _combine(requests, holdout, loss, n_folds, auc_bins):
     combined = PassRequest(loss=loss, coefs=np.vstack([r.coefs for r in requests]),
                            intercepts=np.concatenate([r.intercepts for r in requests]),
                            hessians=tuple(hessians), n_folds=n_folds,
-                           holdout=np.repeat(np.asarray(holdout), sizes), auc_bins=auc_bins)
+                           holdout=None if holdout is None else np.repeat(np.asarray(holdout),
+                                                                          sizes),
+                           train_groups=None if train_groups is None else np.repeat(
+                               np.asarray(train_groups), sizes, axis=0),
+                           auc_bins=auc_bins)
     return combined, shares
 
 
