@@ -86,6 +86,41 @@ class Terminated(BaseException):
     before the process exits with 143."""
 
 
+def jvm_gone_error(exc):
+    """An :class:`EngineError` saying that Spark's JVM died, for the errors py4j
+    gives when the gateway is gone (a refused connection, an empty answer), in
+    ``exc`` or anywhere in its chain of causes (py4j reports a reset connection
+    during ``setCallSite`` as a plain "error occurred while calling" raised from
+    one); None for any other error. Wherever a call into the JVM was made (a pass,
+    the engine's cores, closing it), the message is the same."""
+    if not any(map(_gateway_lost, _causes(exc))):
+        return None
+    name = type(exc).__name__
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return EngineError("Spark's JVM (the driver's gateway) died or stopped answering "
+                       "(%s: %s); the blocks this run cached on local disk are removed. Was "
+                       "it killed, e.g. for memory (spark.driver.memory)? Rerun the stage"
+                       % (name, text))
+
+
+def _causes(exc):
+    """``exc`` and the exceptions it was raised from or while handling, in order."""
+    seen = []
+    while exc is not None and all(exc is not e for e in seen):
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return seen
+
+
+def _gateway_lost(exc):
+    """Whether ``exc`` itself says py4j lost its connection to the JVM."""
+    name = type(exc).__name__
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return isinstance(exc, ConnectionError) or name == "Py4JNetworkError" or (
+        name == "Py4JError" and ("Answer from Java side is empty" in text
+                                 or "while sending" in text or "receiving" in text))
+
+
 class NotConvergedError(RuntimeError):
     """The chosen fit missed its duality-gap tolerance and the configuration says fail."""
 

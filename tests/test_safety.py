@@ -648,6 +648,14 @@ def test_a_lost_spark_gateway_is_named_wherever_py4j_reports_it():
             raise_if_jvm_gone(exc)
     # an error of the Java side's own (the JVM alive) is left as it is
     raise_if_jvm_gone(protocol.Py4JError("An error occurred while calling o31.collect"))
+    # the command line names a network error of a call outside a pass the same way
+    from elasticnet_dist.cli import EXIT_ENGINE, exit_code_of
+    from elasticnet_dist.errors import jvm_gone_error
+
+    lost = jvm_gone_error(protocol.Py4JNetworkError("Error while sending or receiving"))
+    assert isinstance(lost, EngineError) and exit_code_of(lost) == EXIT_ENGINE
+    assert "Spark's JVM" in str(lost) and "Py4JNetworkError" in str(lost)
+    assert jvm_gone_error(ValueError("no")) is None
 
 
 @pytest.mark.cluster

@@ -35,7 +35,7 @@ import uuid
 import numpy as np
 import pyarrow.parquet as pq
 
-from ..errors import BadValuesError, EngineError, InputError, UnreadableFileError
+from ..errors import BadValuesError, InputError, UnreadableFileError, jvm_gone_error
 from ..io.blocks import Block
 from ..io.columns import spark_columns
 from ..reduction import FAN_IN, LazyParts, finish_tree, subtrees, tree_merge
@@ -175,35 +175,10 @@ def _collect(rdd):
 
 
 def raise_if_jvm_gone(exc):
-    """An :class:`EngineError` saying that Spark's JVM died, for the errors py4j
-    gives when the gateway is gone (a refused connection, an empty answer), here or
-    anywhere in its chain of causes (py4j reports a reset connection during
-    ``setCallSite`` as a plain "error occurred while calling" raised from one)."""
-    name = type(exc).__name__
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if any(map(_gateway_lost, _causes(exc))):
-        raise EngineError("Spark's JVM (the driver's gateway) died or stopped answering "
-                          "(%s: %s); the blocks this run cached on local disk are removed. Was "
-                          "it killed, e.g. for memory (spark.driver.memory)? Rerun the stage"
-                          % (name, text)) from None
-
-
-def _causes(exc):
-    """``exc`` and the exceptions it was raised from or while handling, in order."""
-    seen = []
-    while exc is not None and all(exc is not e for e in seen):
-        seen.append(exc)
-        exc = exc.__cause__ or exc.__context__
-    return seen
-
-
-def _gateway_lost(exc):
-    """Whether ``exc`` itself says py4j lost its connection to the JVM."""
-    name = type(exc).__name__
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return isinstance(exc, ConnectionError) or name == "Py4JNetworkError" or (
-        name == "Py4JError" and ("Answer from Java side is empty" in text
-                                 or "while sending" in text or "receiving" in text))
+    """:func:`~elasticnet_dist.errors.jvm_gone_error` raised, if ``exc`` is one."""
+    error = jvm_gone_error(exc)
+    if error is not None:
+        raise error from None
 
 
 def spark_session(master=None, conf=None):
