@@ -13,6 +13,7 @@ from . import _validation as v
 from .solvers.options import PathStops, ProblemSpec, SolverOptions
 from .solvers.table_path import table_path
 from .sources import InMemorySource
+from .errors import EmptyTableError
 from .estimators import ElasticNet, _fits_a_table
 from .loading import load_table
 from .sources import EngineSource
@@ -236,8 +237,13 @@ class ElasticNetCV(ElasticNet):
         t0 = time.perf_counter()
         groups = int(self.stability_groups)
         exclude = list(load_options["exclude"] or ()) + ([fold_column] if fold_column else [])
-        regrouped = load_table(table, engine, **{**load_options, "exclude": exclude or None},
-                               n_folds=groups, fold_seed=group_seed(self.fold_seed))
+        try:
+            regrouped = load_table(table, engine, **{**load_options, "exclude": exclude or None},
+                                   n_folds=groups, fold_seed=group_seed(self.fold_seed))
+        except EmptyTableError as exc:
+            raise EmptyTableError("stability selection's %d row groups: %s"
+                                  % (groups, str(exc).replace("folds", "groups (stability_groups)")
+                                     .replace("fold ", "group "))) from None
         if regrouped.plan.features != plan.features:  # the same table, read again
             raise RuntimeError("the table changed while it was read: %d features, then %d"
                                % (len(plan.features), len(regrouped.plan.features)))

@@ -154,3 +154,10 @@ def test_every_engine_gives_the_same_frequencies(tmp_path, engine, request):
     assert there.alpha_ == here.alpha_
     np.testing.assert_array_equal(there.stability_, here.stability_)
     assert there.stability_info_["group_rows"] == here.stability_info_["group_rows"]
+
+
+def test_a_group_without_rows_is_named_as_a_group():
+    _, X, y = _problem("squared", n=12)
+    with pytest.raises(ValueError, match=r"stability selection's 16 row groups: group \d+ of "
+                                         r"16 holds no rows .* fewer groups"):
+        ElasticNetCV(cv=3, stability=10).fit(X, y)
