@@ -353,7 +353,14 @@ def newton_steps(problem, u0=None, b0=None, *, options=DEFAULT_OPTIONS, ws_start
         if len(history) > 1 and gap > STALL * history[-2]["gap"]:
             state.qp_tol = qp_tight
         ahead = _solve_ahead(problem, state, ev, cache, hessian, along.ahead_alpha)
-        if _model_step(problem, state, ev, F, cache, hessian, ws_start):
+        still = _model_step(problem, state, ev, F, cache, hessian, ws_start)
+        if still and state.qp_tol > qp_tight:
+            # the point already met the loose model tolerance, though the gap halved
+            # and so did not count as stalled: solve the same model tightly (a dense
+            # lasso path's last point stopped here, gap 4x the tolerance, before)
+            state.qp_tol = qp_tight
+            still = _model_step(problem, state, ev, F, cache, hessian, ws_start)
+        if still:
             ahead = None
             break  # stalled: the gap is at the rounding floor of this problem
         final = None
