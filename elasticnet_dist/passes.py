@@ -274,11 +274,10 @@ def _points(X, y, s, request, fold, out, o=None):
             h = sj if loss.quadratic else sj * loss.curvature(y, eta[:, j])
             block = _hessian_block(X, h, spec)
         out.update(zip(hessian_keys(i), block, strict=True))
-    if request.train_groups is not None:
+    if train is not None:
         out["train_weight_sum"] = st.sum(axis=0)
     if request.holdout is not None:
         sv = s[:, None] - st  # validation weights: exactly s or 0
-        out["train_weight_sum"] = st.sum(axis=0)
         out["valid_weight_sum"] = sv.sum(axis=0)
         out["valid_loss_sum"] = np.einsum("ik,ik->k", sv, values)
         if request.auc_bins:
