@@ -90,6 +90,13 @@ class _SelectorParams(HasLabelCol, HasFeaturesCol, HasOutputCol, HasWeightCol, H
                     "key columns whose hash assigns the CV folds (as the stage's --keys): "
                     "without them the folds of a DataFrame follow its partitioning",
                     typeConverter=TypeConverters.toListString)
+    stability = Param(Params._dummy(), "stability",
+                      "selection frequencies over this many half-samples at the chosen "
+                      "penalty (even; 0 = off; with the CV search only)",
+                      typeConverter=TypeConverters.toInt)
+    minStability = Param(Params._dummy(), "minStability",
+                         "keep only features selected in at least this share of the "
+                         "half-samples (needs stability)", typeConverter=TypeConverters.toFloat)
     offsetCol = Param(Params._dummy(), "offsetCol",
                       "a column added to the linear predictor, the log of each row's "
                       "exposure (family poisson; as GeneralizedLinearRegression's offsetCol)",
@@ -99,7 +106,7 @@ class _SelectorParams(HasLabelCol, HasFeaturesCol, HasOutputCol, HasWeightCol, H
         super().__init__(*args)
         self._setDefault(labelCol="label", featuresCol="features", family="gaussian",
                          elasticNetParam=0.5, elasticNetParams=[0.5, 0.9, 1.0], numAlphas=100,
-                         numFolds=5, selectionRule="1se", maxFeatures=0, foldSeed=0,
+                         numFolds=5, selectionRule="1se", maxFeatures=0, foldSeed=0, stability=0,
                          standardization=True, fitIntercept=True, maxIter=100, tol=1e-6)
 
     def _feature_columns(self):
@@ -120,7 +127,8 @@ class ElasticNetSelector(_SelectorParams, Estimator, DefaultParamsReadable,
                  outputCol=None, weightCol=None, offsetCol=None, family="gaussian",
                  regParam=None,
                  elasticNetParam=0.5, elasticNetParams=None, numAlphas=100, numFolds=5,
-                 selectionRule="1se", maxFeatures=0, foldSeed=0, keyCols=None,
+                 selectionRule="1se", maxFeatures=0, foldSeed=0, keyCols=None, stability=0,
+                 minStability=None,
                  standardization=True, fitIntercept=True, maxIter=100, tol=1e-6):
         super().__init__()
         self._set(**{k: v for k, v in self._input_kwargs.items() if v is not None})
@@ -144,6 +152,10 @@ class ElasticNetSelector(_SelectorParams, Estimator, DefaultParamsReadable,
         common = dict(loss=FAMILIES[family], fit_intercept=self.getFitIntercept(),
                       standardize=self.getStandardization(), tol=self.getTol(),
                       max_iter=self.getMaxIter(), engine="spark", cluster=session)
+        if self.isSet(self.regParam) and (self.getOrDefault(self.stability)
+                                          or self.isSet(self.minStability)):
+            raise ValueError("stability measures the selection at the penalty the CV search "
+                             "chooses; regParam fixes it: unset one of them")
         if self.isSet(self.regParam):
             est = ElasticNet(alpha=self.getRegParam(), l1_ratio=self.getElasticNetParam(),
                              glmnet_compat="spark", **common)
@@ -154,7 +166,11 @@ class ElasticNetSelector(_SelectorParams, Estimator, DefaultParamsReadable,
                                cv=self.getOrDefault(self.numFolds),
                                selection=self.getOrDefault(self.selectionRule),
                                max_features=max_features,
-                               fold_seed=self.getOrDefault(self.foldSeed), **common)
+                               fold_seed=self.getOrDefault(self.foldSeed),
+                               stability=self.getOrDefault(self.stability),
+                               min_stability=(self.getOrDefault(self.minStability)
+                                              if self.isSet(self.minStability) else None),
+                               **common)
         keys = list(self.getOrDefault(self.keyCols)) if self.isSet(self.keyCols) else None
         if keys is None and not self.isSet(self.regParam) and not vector_input \
                 and not parquet_scan_files(frame):
@@ -233,6 +249,15 @@ class ElasticNetSelectorModel(_SelectorParams, Model, MLReadable, MLWritable):
     @property
     def coefficients(self):
         return Manifest(self.manifest).coefficients
+
+    @property
+    def stabilityFrequencies(self):
+        """Feature name -> the share of the half-samples that selected it (with
+        ``stability``; features no half-sample chose are absent), else None."""
+        if "stability" not in self.manifest:
+            return None
+        entries = self.manifest["selected"] + self.manifest["dropped"]
+        return {f["name"]: f["stability"] for f in entries if f.get("stability")}
 
     @property
     def intercept(self):
@@ -351,7 +376,8 @@ def _config_of(est, label, weight, offset, names, master):
         layer["search"] = {"l1_ratios": [float(r) for r in est.l1_ratio],
                            "n_alphas": int(est._grid()["n_alphas"]), "cv": int(est.cv),
                            "selection": est.selection, "max_features": est.max_features,
-                           "fold_seed": int(est.fold_seed)}
+                           "fold_seed": int(est.fold_seed), "stability": int(est.stability),
+                           "min_stability": est.min_stability}
     else:
         layer["penalty"] = {"alpha": float(est.alpha_native_),
                             "l1_ratio": float(est.l1_ratio_native_)}

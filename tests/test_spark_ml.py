@@ -59,6 +59,27 @@ def test_cv_selector_in_a_pipeline_in_front_of_linear_regression(frames):
     assert 1 - resid.var() / y.var() > 0.8
 
 
+def test_cv_selector_measures_stability_and_keeps_the_stable_features(frames):
+    from elasticnet_dist.spark_ml import ElasticNetSelector
+
+    df, _, _, _ = frames
+    options = dict(featuresCols=COLUMNS, labelCol="y", numAlphas=20, elasticNetParams=[1.0],
+                   keyCols=["id"], stability=10)
+    plain = ElasticNetSelector(**options).fit(df)
+    strict = ElasticNetSelector(**options, minStability=0.9).fit(df)
+    check_manifest(strict.manifest)
+    frequencies = strict.stabilityFrequencies
+    assert frequencies == plain.stabilityFrequencies  # the same groups and half-samples
+    assert strict.manifest["stability"]["n_subsamples"] == 10
+    assert strict.selectedFeatures == [c for c in plain.selectedFeatures
+                                       if frequencies[c] >= 0.9]
+    assert {"x00", "x01"} <= set(strict.selectedFeatures)
+    assert all(0 < f <= 1 for f in frequencies.values())
+    with pytest.raises(ValueError, match="regParam fixes it"):
+        ElasticNetSelector(featuresCols=COLUMNS, labelCol="y", regParam=0.1,
+                           stability=10).fit(df)
+
+
 def test_reg_param_means_what_it_means_in_spark_linear_regression(frames):
     from pyspark.ml.functions import array_to_vector
     from pyspark.ml.regression import LinearRegression
