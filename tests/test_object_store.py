@@ -1,6 +1,8 @@
 """Inputs and outputs on an object store: a real S3 API server (moto's ``moto_server``,
 a separate process on 127.0.0.1) reached through ``s3fs``, from the CLI and the
-stage's Python API, on the local, Dask and Spark engines."""
+stage's Python API, on the local, Dask and Spark engines. Every test here drives
+the server process, so the whole module is in the ``cluster`` tier (the unit tier
+stays under three minutes; CI runs both)."""
 from __future__ import annotations
 
 import json
@@ -21,6 +23,8 @@ from elasticnet_dist.manifest import check_manifest
 
 s3fs = pytest.importorskip("s3fs", reason="needs s3fs and moto: pip install -e '.[dev]'")
 pytest.importorskip("moto", reason="needs moto[server]: pip install -e '.[dev]'")
+
+pytestmark = pytest.mark.cluster
 
 BUCKET = "stage"
 
@@ -224,7 +228,6 @@ def test_a_checkpoint_on_the_store_resumes_to_the_same_numbers(s3, caplog):
     assert not [k for k in _keys(s3, "ckpt") if k.endswith(".tmp")]
 
 
-@pytest.mark.cluster
 @pytest.mark.parametrize("engine", ["dask", "spark"])
 def test_the_stage_on_a_cluster_engine_reads_and_writes_on_the_store(s3, engine, request,
                                                                      tmp_path):

@@ -146,6 +146,7 @@ def short_wide_table(tmp_path_factory):
     return folder
 
 
+@pytest.mark.cluster  # whole-stage runs in processes of their own (9 s each on local)
 @pytest.mark.parametrize("engine, loss", [("local", "squared"), ("local", "logistic"),
                                           ("dask", "squared")])
 def test_sixty_rows_by_twenty_thousand_columns_select_within_4_gb(short_wide_table, tmp_path,
