@@ -239,6 +239,14 @@ def _fit_and_describe(config, baseline=None):
              n_selected, len(est.feature_names_in_), document["penalty"]["alpha"],
              document["penalty"]["l1_ratio"], document["selection"]["method"],
              count(document["solver"]["data_passes"], "data pass"))
+    stability = document.get("stability")
+    if stability is not None:
+        unstable = sum(1 for d in document["dropped"] if d["reason"] == "unstable")
+        log.info("stability over %d half-samples: %d of the selected features chosen in at "
+                 "least 90%% of them%s", stability["n_subsamples"],
+                 sum(1 for f in document["selected"] if f["stability"] >= 0.9),
+                 "; %d dropped below min_stability %g" % (unstable, stability["min_stability"])
+                 if stability["min_stability"] is not None else "")
     if not est.converged_:
         message = ("the chosen fit did not converge: duality gap %.3e after %d data passes; "
                    "raise model.max_iter or model.tol"

@@ -110,6 +110,9 @@ def test_the_stage_writes_frequencies_into_the_manifest_and_the_report(tmp_path)
     assert "%d half-samples of 16 row groups" % HALVES in html
     assert "Dropped, but selected by some half-samples" in html
     assert "stability: %d half-samples" % HALVES in done.stderr  # the log says what ran
+    assert re.search(r"stability over %d half-samples: \d+ of the selected features chosen "
+                     r"in at least 90%% of them; %d dropped below min_stability 0.9"
+                     % (HALVES, len(unstable)), done.stderr)
 
 
 @pytest.mark.parametrize("args, match", [
