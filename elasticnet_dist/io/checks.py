@@ -141,12 +141,18 @@ def _check_scale(size, role, name):
             % (role, name, size, low, high, "overflow" if size > high else "underflow in"))
 
 
+def _check_missing(summaries, role, column, count):
+    """A missing value (counted per block by ``count``) in a weight or offset column:
+    never imputed, so an error under ``nan_policy="error"``."""
+    bad = sum(count(s) for s in summaries)
+    if bad:
+        raise BadValuesError("%s column %r has %d missing (null, NaN or inf) values, first "
+                             "in %s" % (role, column, bad, _first_piece(summaries, count)))
+
+
 def _check_weights(summaries, plan, nan_policy):
-    bad = sum(s.nonfinite_s for s in summaries)
-    if bad and nan_policy == "error":
-        raise BadValuesError("weight column %r has %d missing (null, NaN or inf) values, "
-                             "first in %s" % (plan.weight, bad, _first_piece(
-                                 summaries, lambda s: s.nonfinite_s)))
+    if nan_policy == "error":
+        _check_missing(summaries, "weight", plan.weight, lambda s: s.nonfinite_s)
     neg = sum(s.negative_s for s in summaries)
     if neg:
         raise BadValuesError("weight column %r has %d negative values, first in %s; weights "
@@ -155,11 +161,8 @@ def _check_weights(summaries, plan, nan_policy):
 
 
 def _check_offsets(summaries, plan, nan_policy):
-    bad = sum(s.nonfinite_o for s in summaries)
-    if bad and nan_policy == "error":
-        raise BadValuesError("offset column %r has %d missing (null, NaN or inf) values, "
-                             "first in %s" % (plan.offset, bad, _first_piece(
-                                 summaries, lambda s: s.nonfinite_o)))
+    if nan_policy == "error":
+        _check_missing(summaries, "offset", plan.offset, lambda s: s.nonfinite_o)
     size = max(s.absmax_o for s in summaries)
     if size > MAX_ABS_OFFSET:
         raise BadValuesError(
