@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import pathlib
 
@@ -19,6 +20,13 @@ def shared_path(*parts):
     if not path.exists():
         pytest.skip("needs %s (the project's ../shared folder, present in CI)" % path)
     return path
+
+
+def run_cli(*args, timeout=300):
+    """``elasticnet-dist ARGS`` in a process of its own (arguments made strings); the
+    completed process, its output captured as text."""
+    return subprocess.run([sys.executable, "-m", "elasticnet_dist.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def weighted_moments(X, s):

@@ -5,24 +5,18 @@ from __future__ import annotations
 import copy
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import run_cli
 from elasticnet_dist.cli import EXIT_CONFIG, EXIT_DRIFT, EXIT_MANIFEST, EXIT_OK
 from elasticnet_dist.drift import compare, jaccard_distance, text_lines
 from elasticnet_dist.manifest import check_manifest
 
 FAST = ["--n-alphas", "20", "--l1-ratios", "1", "--cv", "3", "--engine", "local"]
-
-
-def cli(*args):
-    return subprocess.run([sys.executable, "-m", "elasticnet_dist.cli", *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
 
 
 def write_day(folder, effects, seed, extra_column=False, n=600, p=24):
@@ -46,7 +40,7 @@ def days(tmp_path_factory):
     day1 = write_day(root / "t1", {0: 2.0, 1: -1.5, 2: 1.0, 3: 0.8}, seed=1)
     day2 = write_day(root / "t2", {0: 2.0, 1: 1.5, 2: 1.0, 5: 0.8, 6: -0.9}, seed=2,
                      extra_column=True)
-    first = cli("select", "--input", day1, "--label", "y", "--output", root / "o1", *FAST,
+    first = run_cli("select", "--input", day1, "--label", "y", "--output", root / "o1", *FAST,
                 "--no-report")
     assert first.returncode == EXIT_OK, first.stderr[-2000:]
     return root, day1, day2
@@ -103,7 +97,7 @@ def test_compare_names_every_kind_of_change(days):
 def test_select_with_a_baseline_writes_the_drift_and_exits_7_above_the_limit(days):
     root, day1, day2 = days
     before = (root / "o1" / "manifest.json").read_bytes()
-    done = cli("select", "--input", day2, "--label", "y", "--output", root / "o2", *FAST,
+    done = run_cli("select", "--input", day2, "--label", "y", "--output", root / "o2", *FAST,
                "--baseline", root / "o1" / "manifest.json", "--max-churn", "0.2")
     assert done.returncode == EXIT_DRIFT, done.stderr[-2000:]
     assert "DriftExceededError" in done.stderr and "drift.max_churn 0.2" in done.stderr
@@ -120,15 +114,15 @@ def test_select_with_a_baseline_writes_the_drift_and_exits_7_above_the_limit(day
     page = (root / "o2" / "report.html").read_text()
     assert "Change from the baseline" in page and "the run exited 7" in page
     # the same change under a generous limit: exit 0, the same drift
-    loose = cli("select", "--input", day2, "--label", "y", "--output", root / "o3", *FAST,
+    loose = run_cli("select", "--input", day2, "--label", "y", "--output", root / "o3", *FAST,
                 "--no-report", "--baseline", root / "o1" / "manifest.json", "--max-churn", "0.9")
     assert loose.returncode == EXIT_OK, loose.stderr[-2000:]
     assert _manifest(root / "o3")["drift"]["churn"] == pytest.approx(drift["churn"], abs=0)
     # diff of the two manifests says the same, as text and as JSON
-    text = cli("diff", root / "o1" / "manifest.json", root / "o2" / "manifest.json")
+    text = run_cli("diff", root / "o1" / "manifest.json", root / "o2" / "manifest.json")
     assert text.returncode == EXIT_OK and "churn %.3f" % drift["churn"] in text.stdout
     assert "x05" in text.stdout and "1 columns added (late)" in text.stdout
-    as_json = cli("diff", root / "o1" / "manifest.json", root / "o2" / "manifest.json",
+    as_json = run_cli("diff", root / "o1" / "manifest.json", root / "o2" / "manifest.json",
                   "--format", "json", "--max-churn", "0.1")
     assert as_json.returncode == EXIT_DRIFT
     assert json.loads(as_json.stdout)["entered"] == drift["entered"]
@@ -138,12 +132,12 @@ def test_a_daily_rerun_against_its_own_manifest_has_no_churn(days):
     root, day1, _ = days
     out = root / "daily"
     for _ in range(2):  # the second run reads the first's manifest, then replaces it
-        done = cli("select", "--input", day1, "--label", "y", "--output", out, *FAST,
+        done = run_cli("select", "--input", day1, "--label", "y", "--output", out, *FAST,
                    "--no-report", "--baseline", out / "manifest.json", "--max-churn", "0")
         if not (out / "manifest.json").exists():
             assert done.returncode == EXIT_MANIFEST  # no baseline yet: named, nothing written
             assert "drift.baseline" in done.stderr
-            done = cli("select", "--input", day1, "--label", "y", "--output", out, *FAST,
+            done = run_cli("select", "--input", day1, "--label", "y", "--output", out, *FAST,
                        "--no-report")
         assert done.returncode == EXIT_OK, done.stderr[-2000:]
     drift = _manifest(out)["drift"]
@@ -155,17 +149,17 @@ def test_a_daily_rerun_against_its_own_manifest_has_no_churn(days):
 
 def test_bad_drift_options_are_named_before_any_fit(days, tmp_path):
     root, day1, _ = days
-    no_baseline = cli("select", "--input", day1, "--label", "y", "--output", tmp_path / "o",
+    no_baseline = run_cli("select", "--input", day1, "--label", "y", "--output", tmp_path / "o",
                       *FAST, "--max-churn", "0.2")
     assert no_baseline.returncode == EXIT_CONFIG and "--baseline" in no_baseline.stderr
-    too_big = cli("diff", root / "o1" / "manifest.json", root / "o1" / "manifest.json",
+    too_big = run_cli("diff", root / "o1" / "manifest.json", root / "o1" / "manifest.json",
                   "--max-churn", "1.5")
     assert too_big.returncode == EXIT_CONFIG and "max_churn" in too_big.stderr
     broken = tmp_path / "broken.json"
     broken.write_text('{"schema_version": "1.1"}')
-    bad = cli("select", "--input", day1, "--label", "y", "--output", tmp_path / "o", *FAST,
+    bad = run_cli("select", "--input", day1, "--label", "y", "--output", tmp_path / "o", *FAST,
               "--baseline", broken)
     assert bad.returncode == EXIT_MANIFEST and "broken.json" in bad.stderr
     assert "loaded" not in bad.stderr  # refused before the table was read
     assert not (tmp_path / "o" / "manifest.json").exists()
-    assert cli("diff", broken, root / "o1" / "manifest.json").returncode == EXIT_MANIFEST
+    assert run_cli("diff", broken, root / "o1" / "manifest.json").returncode == EXIT_MANIFEST

@@ -5,6 +5,7 @@ the server process, so the whole module is in the ``cluster`` tier (the unit tie
 stays under three minutes; CI runs both)."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 import yaml
 
+from conftest import run_cli
 from elasticnet_dist.cli import EXIT_CONFIG, EXIT_ENGINE, EXIT_OK
 from elasticnet_dist.datasets import make_wide_table, write_parquet
 from elasticnet_dist.manifest import check_manifest
@@ -25,6 +27,8 @@ s3fs = pytest.importorskip("s3fs", reason="needs s3fs and moto: pip install -e '
 pytest.importorskip("moto", reason="needs moto[server]: pip install -e '.[dev]'")
 
 pytestmark = pytest.mark.cluster
+
+cli = functools.partial(run_cli, timeout=600)  # stage runs against the server
 
 BUCKET = "stage"
 
@@ -71,11 +75,6 @@ def s3(tmp_path_factory):
            "url": "s3://%s/t/" % BUCKET}
     proc.terminate()
     proc.wait(timeout=30)
-
-
-def cli(*args):
-    return subprocess.run([sys.executable, "-m", "elasticnet_dist.cli", *map(str, args)],
-                          capture_output=True, text=True, timeout=600)
 
 
 FAST = ["--n-alphas", "20", "--l1-ratios", "0.5,1", "--cv", "3"]

@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import re
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import run_cli
 from elasticnet_dist import ElasticNet, ElasticNetCV
 from elasticnet_dist.cli import EXIT_CONFIG, EXIT_INPUT, EXIT_OK
 from elasticnet_dist.datasets import make_wide_table, write_parquet
@@ -81,11 +80,6 @@ def test_bad_count_labels_are_named(y, match):
         ElasticNet(alpha=0.1, loss="poisson").fit(X, y)
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "elasticnet_dist.cli", *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
-
-
 def _count_table(folder, y):
     """Six features and the count label ``claims`` in two files."""
     X = np.random.default_rng(5).standard_normal((y.size, 6))
@@ -99,7 +93,7 @@ def _count_table(folder, y):
 def test_the_stage_selects_from_a_table_of_counts(tmp_path):
     t = make_wide_table(500, 20, n_informative=4, seed=6, loss="poisson")
     path = write_parquet(t, str(tmp_path / "t"), n_files=3)
-    done = _cli("select", "--input", path, "--label", "y", "--loss", "poisson", "--output",
+    done = run_cli("select", "--input", path, "--label", "y", "--loss", "poisson", "--output",
                 tmp_path / "o", "--engine", "local", "--n-alphas", "20", "--no-report")
     assert done.returncode == EXIT_OK, done.stderr[-2000:]
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
@@ -115,7 +109,7 @@ def test_the_stage_selects_from_a_table_of_counts(tmp_path):
 def test_a_negative_count_in_a_file_is_named_with_its_file(tmp_path):
     y = np.r_[np.arange(30) % 4, np.arange(29) % 3, -2.0].astype(float)
     _count_table(tmp_path / "t", y)
-    done = _cli("select", "--input", tmp_path / "t", "--label", "claims", "--loss", "poisson",
+    done = run_cli("select", "--input", tmp_path / "t", "--label", "claims", "--loss", "poisson",
                 "--output", tmp_path / "o", "--engine", "local", "--no-report")
     assert done.returncode == EXIT_INPUT, done.stderr[-2000:]
     assert "claims" in done.stderr and "non-negative counts" in done.stderr
@@ -221,7 +215,7 @@ def _exposure_table(folder, n=400, seed=11, files=2):
 
 def test_the_stage_takes_an_offset_column_and_names_it_in_the_manifest(tmp_path):
     X, y, o = _exposure_table(tmp_path / "t")
-    done = _cli("select", "--input", tmp_path / "t", "--label", "claims", "--offset",
+    done = run_cli("select", "--input", tmp_path / "t", "--label", "claims", "--offset",
                 "log_exposure", "--loss", "poisson", "--alpha", "0.01", "--l1-ratio", "0.7",
                 "--output", tmp_path / "o", "--engine", "local", "--no-report")
     assert done.returncode == EXIT_OK, done.stderr[-2000:]
@@ -247,7 +241,7 @@ def test_the_stage_takes_an_offset_column_and_names_it_in_the_manifest(tmp_path)
 ])
 def test_a_bad_offset_option_is_named_and_writes_nothing(tmp_path, args, code, match):
     _exposure_table(tmp_path / "t", n=60)
-    done = _cli("select", "--input", tmp_path / "t", "--label", "claims", *args,
+    done = run_cli("select", "--input", tmp_path / "t", "--label", "claims", *args,
                 "--output", tmp_path / "o", "--engine", "local", "--no-report")
     assert done.returncode == code, done.stderr[-2000:]
     assert re.search(match, done.stderr), done.stderr[-2000:]
@@ -260,7 +254,7 @@ def test_a_missing_offset_value_is_named_with_its_column_and_file(tmp_path):
     table = pa.table({"x0": X[:, 0], "claims": y, "log_exposure": pa.array(
         o.tolist()[:59] + [None], pa.float64())})
     pq.write_table(table, tmp_path / "t" / "part-0.parquet")
-    done = _cli("select", "--input", tmp_path / "t", "--label", "claims", "--offset",
+    done = run_cli("select", "--input", tmp_path / "t", "--label", "claims", "--offset",
                 "log_exposure", "--loss", "poisson", "--output", tmp_path / "o",
                 "--engine", "local", "--no-report")
     assert done.returncode == EXIT_INPUT, done.stderr[-2000:]

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import run_cli
 from elasticnet_dist import ElasticNet, ElasticNetCV
 from elasticnet_dist.cli import EXIT_CONFIG, EXIT_OK
 from elasticnet_dist.folds import key_folds
@@ -81,17 +80,12 @@ def test_min_stability_drops_the_unstable_from_the_support_only():
     assert expected.sum() < (plain.coef_ != 0).sum()  # the rule dropped some here
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "elasticnet_dist.cli", *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
-
-
 def test_the_stage_writes_frequencies_into_the_manifest_and_the_report(tmp_path):
     table, _, _ = _problem("squared", seed=1)
     (tmp_path / "t").mkdir()
     pq.write_table(table.slice(0, 300), tmp_path / "t" / "a.parquet")
     pq.write_table(table.slice(300), tmp_path / "t" / "b.parquet")
-    done = _cli("select", "--input", tmp_path / "t", "--label", "y", "--keys", "id",
+    done = run_cli("select", "--input", tmp_path / "t", "--label", "y", "--keys", "id",
                 "--l1-ratios", "1", "--cv", "4", "--n-alphas", "30", "--selection", "min",
                 "--stability", HALVES, "--min-stability", "0.9", "--engine", "local",
                 "--output", tmp_path / "o")
@@ -123,7 +117,7 @@ def test_the_stage_writes_frequencies_into_the_manifest_and_the_report(tmp_path)
 def test_bad_stability_options_are_named(tmp_path, args, match):
     table, _, _ = _problem("squared", n=40)
     pq.write_table(table, tmp_path / "t.parquet")
-    done = _cli("select", "--input", tmp_path / "t.parquet", "--label", "y", *args,
+    done = run_cli("select", "--input", tmp_path / "t.parquet", "--label", "y", *args,
                 "--engine", "local", "--output", tmp_path / "o")
     assert done.returncode == EXIT_CONFIG, done.stderr[-2000:]
     assert re.search(match, done.stderr), done.stderr[-2000:]
