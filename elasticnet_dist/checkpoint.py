@@ -60,7 +60,7 @@ _OURS = ("pass-*.npz", "path-*.npz", FINGERPRINT_NAME, _TEMP)
 #: Passes whose statistics take fewer bytes are logged compressed.
 COMPRESS_BELOW = 32 * 2**20
 #: Estimator parameters that do not change the numbers (where it runs, how it logs).
-NEUTRAL_PARAMS = {"engine", "cluster", "verbose", "checkpoint_dir"}
+NEUTRAL_PARAMS = {"engine", "cluster", "verbose", "checkpoint_dir", "stats_store"}
 
 
 def fit_fingerprint(estimator, loaded):
@@ -73,7 +73,9 @@ def fit_fingerprint(estimator, loaded):
     h = hashlib.sha256()
     head = {"version": __version__, "estimator": type(estimator).__name__,
             "params": params, "plan": dataclasses.asdict(loaded.plan),
-            "decoder": dataclasses.asdict(loaded.decoder), "uri": loaded.table.uri,
+            "decoder": {k: v for k, v in dataclasses.asdict(loaded.decoder).items()
+                        if k != "store"},  # a statistics store changes no number
+            "uri": loaded.table.uri,
             "schema": [str(f) for f in loaded.table.schema]}
     h.update(json.dumps(head, sort_keys=True, default=repr).encode())
     for s in loaded.engine.summaries:

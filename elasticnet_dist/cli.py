@@ -173,9 +173,10 @@ FLAG_KEYS = {
     "cv": ("search", "cv"), "selection": ("search", "selection"),
     "max_features": ("search", "max_features"), "n_alphas": ("search", "n_alphas"),
     "stability": ("search", "stability"), "min_stability": ("search", "min_stability"),
+    "warm_start": ("search", "warm_start"),
     "output": ("output", "dir"), "on_not_converged": ("output", "on_not_converged"),
     "report": ("output", "report"), "mlflow": ("output", "mlflow"),
-    "checkpoint_dir": ("output", "checkpoint_dir"),
+    "checkpoint_dir": ("output", "checkpoint_dir"), "stats_store": ("output", "stats_store"),
     "baseline": ("drift", "baseline"), "max_churn": ("drift", "max_churn"),
     "coef_change": ("drift", "coef_change"),
     "log_level": ("logging", "level"), "log_format": ("logging", "format"),
@@ -274,7 +275,12 @@ def _add_select_flags(p, *, demo=False):
                         "store in OUTPUT/mlruns (needs the mlflow extra)")
     p.add_argument("--checkpoint-dir", metavar="DIR",
                    help="save progress in DIR; a rerun after a crash resumes from it")
+    p.add_argument("--stats-store", metavar="DIR_OR_URL",
+                   help="keep each Parquet piece's statistics in DIR_OR_URL: a rerun reads "
+                        "only files it has not seen (the one-pass route), with the same result")
     if not demo:
+        p.add_argument("--warm-start", metavar="MANIFEST",
+                       help="search around a previous run's penalty, from its coefficients")
         p.add_argument("--baseline", metavar="MANIFEST")
         p.add_argument("--max-churn", type=float, metavar="FRACTION")
         p.add_argument("--coef-change", type=float, metavar="FRACTION")

@@ -137,7 +137,15 @@ SPEC = {
                                "features not named get 1"),
     },
     "penalty": _params_of("penalty"),
-    "search": _params_of("search"),
+    "search": {
+        **_params_of("search"),
+        "warm_start": _opt(None, _string(),
+                           "a previous run's manifest (path or URL, same loss): search only "
+                           "31 alphas per l1_ratio around its penalty, every path starting "
+                           "from its coefficients (fewer passes, less driver work; the "
+                           "whole grid if the choice falls on the window's edge) "
+                           "(--warm-start)"),
+    },
     "engine": {
         "name": _opt("auto", _choice("auto", *ENGINES),
                      "where the passes run; dask without a scheduler starts an embedded "
@@ -182,6 +190,13 @@ SPEC = {
                                "or a store URL (with input.storage_options); a rerun "
                                "after a crash resumes from it; cleared once the manifest "
                                "is written (--checkpoint-dir)"),
+        "stats_store": _opt(None, _string(),
+                            "keep every Parquet piece's statistics here between runs (a "
+                            "folder or store URL, with input.storage_options): a rerun reads "
+                            "only the files it has not seen, bit for bit the same sums; about "
+                            "K p^2 / 2 float64 per piece on the one-pass route; entries of "
+                            "files gone from the table are removed after a run "
+                            "(--stats-store)"),
     },
     "drift": {
         "baseline": _opt(None, _string(),
@@ -319,6 +334,9 @@ def check_consistent(config: dict):
         raise ConfigError("search.stability (--stability) measures the selection at the "
                           "penalty cross-validation chooses, but penalty.alpha fixes it; "
                           "drop one of them")
+    if search["warm_start"] and config["penalty"]["alpha"] is not None:
+        raise ConfigError("search.warm_start (--warm-start) starts the search from a previous "
+                          "run's penalty, but penalty.alpha fixes it; drop one of them")
     for key in ("stability", "stability_groups"):
         if search[key] % 2:
             raise ConfigError("search.%s must be even (complementary pairs of half-samples), "

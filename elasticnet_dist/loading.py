@@ -60,12 +60,15 @@ class LoadedTable:
                 "nan_policy": self.report.nan_policy, "n_columns": len(types),
                 "schema_fingerprint": "sha256:" + digest,
                 "files": [dict(f) for f in self.table.files],
-                "column_types": dict(types)}
+                "column_types": dict(types),
+                **({} if self.engine.stats_store is None
+                   else {"stats_store": self.engine.stats_store.describe()})}
 
 
 def load_table(source, engine, *, label, weight=None, features=None, exclude=None, keys=None,
                loss="squared", dtype="float64", nan_policy="error", storage_options=None,
-               n_folds=0, fold_column=None, fold_seed=0, stratify=False, offset=None):
+               n_folds=0, fold_column=None, fold_seed=0, stratify=False, offset=None,
+               stats_store=None):
     """Resolve ``source``, cache it on ``engine`` and check it; a :class:`LoadedTable`.
 
     ``nan_policy``: ``"error"`` (default) stops at the first column with a
@@ -82,6 +85,10 @@ def load_table(source, engine, *, label, weight=None, features=None, exclude=Non
     ``stratify`` (a 0/1 label, hashed folds, at most STRATIFY_MAX_ROWS rows) cuts
     each class's hashes into folds of equal size: the table is decoded twice, the
     first time to learn where each class's folds begin.
+
+    ``stats_store`` (a :class:`~elasticnet_dist.stats_store.StatsStore`, for a
+    table of files): pieces seen by an earlier run load from it instead of
+    being read (:mod:`elasticnet_dist.stats_store`).
     """
     t0 = time.perf_counter()
     load = plan_load(source, label=label, weight=weight, features=features, exclude=exclude,
@@ -90,6 +97,9 @@ def load_table(source, engine, *, label, weight=None, features=None, exclude=Non
                      fold_column=fold_column, fold_seed=fold_seed, stratify=stratify,
                      offset=offset)
     table, plan, decoder = load.table, load.plan, load.decoder
+    engine.stats_store = stats_store if table.kind == "files" else None
+    if engine.stats_store is not None:
+        decoder = stats_store.attach(decoder, table.pieces)
     summaries = _decode(engine, table, decoder)
     usable, empty = drop_unusable(summaries, plan, table, dtype)
     if usable is not plan:  # rare: decode again without the unusable columns
@@ -119,7 +129,10 @@ def load_table(source, engine, *, label, weight=None, features=None, exclude=Non
 def _decode(engine, table, decoder):
     """Every piece decoded (and cached) by the engine; their summaries in order."""
     if table.kind in ("files", "memory"):
-        return engine.load(table.pieces, decoder)
+        summaries = engine.load(table.pieces, decoder)
+        if engine.stats_store is not None:
+            engine.stats_store.record_context(decoder, summaries)
+        return summaries
     if engine.frame_kind == table.kind:
         return engine.load_frame(table.frame, decoder)
     return engine.load(materialize(table, decoder.columns), decoder)

@@ -520,6 +520,12 @@ LOSSES = {loss.name: loss for loss in (Squared, Logistic, Poisson)}
 ALL_METRICS = tuple(dict.fromkeys(m for loss in LOSSES.values() for m in loss.metrics))
 
 
+def same_loss(a, b):
+    """Whether ``a`` and ``b`` (names or loss classes) are one loss: a previous run's
+    coefficients (a warm start) are only a start for the same loss."""
+    return get_loss(a) is get_loss(b)
+
+
 def get_loss(name):
     """The loss class for ``name`` (a loss class is returned as it is), or a
     ValueError listing the choices."""

@@ -31,7 +31,7 @@ from .losses import get_loss
 from .outputs import write_atomic  # noqa: F401  (re-exported: the manifest's writer)
 from .redaction import scrub
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 SCHEMA_RESOURCE = "schemas/manifest.schema.json"
 MANIFEST_NAME = "manifest.json"
 #: Selected features whose path the manifest keeps (the largest; the figure names 10).
@@ -120,6 +120,9 @@ def build_manifest(est, config: dict, *, engine_address=None, run_id=None) -> di
     if "uri_absolute" in source:
         source["uri_absolute"] = scrub(source["uri_absolute"])
     source["files"] = [{**f, "path": scrub(f["path"])} for f in source.get("files", [])]
+    if "stats_store" in source:
+        source["stats_store"] = {**source["stats_store"],
+                                 "uri": scrub(source["stats_store"]["uri"])}
     engine_address = scrub(engine_address)
     inp = config["input"]
     label, weight, keys = inp["label"], inp["weight"], list(inp["keys"])
@@ -226,7 +229,16 @@ def _selection(est, config):
             "stratified": bool(est.fit_report_.get("stratified_folds", False)),
             "fold_seed": int(search["fold_seed"]),
             "fold_rows": [int(k) for k in est.fold_rows_], "route": est.route_, "grid": grid,
-            "path": _chosen_path(est)}
+            "path": _chosen_path(est),
+            **_warm_start(est, search)}
+
+
+def _warm_start(est, search):
+    """The ``warm_start`` entry of a search started from a previous manifest."""
+    info = getattr(est, "warm_start_info_", None)
+    if info is None:
+        return {}
+    return {"warm_start": {**info, "baseline": scrub(search["warm_start"] or "")}}
 
 
 def chosen_grid_point(document: dict):

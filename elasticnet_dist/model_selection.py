@@ -1,6 +1,8 @@
 """Choosing alpha and l1_ratio: :class:`ElasticNetCV` and :func:`enet_path`."""
 from __future__ import annotations
 
+import functools
+import logging
 import numbers
 import time
 import warnings
@@ -18,12 +20,15 @@ from .estimators import ElasticNet, _fits_a_table
 from .loading import load_table
 from .sources import EngineSource
 from .folds import folds_from_splits
-from .losses import get_loss
+from .losses import get_loss, same_loss
 from .params import ESTIMATOR_DEFAULTS as D
 from .params import PATH_MAX_ITER
-from .solvers.cv import choose, cross_validate
+from .manifest import Manifest, read_manifest
+from .solvers.cv import WarmStart, choose, cross_validate, window_edge
 from .solvers.stability import group_seed, selection_frequencies
 from .solvers.routes import GRAM_MAX_FEATURES
+
+log = logging.getLogger("elasticnet_dist")
 
 
 class ElasticNetCV(ElasticNet):
@@ -69,7 +74,7 @@ class ElasticNetCV(ElasticNet):
         histograms of the held-out linear predictor (2,048 bins, finest near
         0; rows in one bin count as ties).
     loss, fit_intercept, standardize, penalty_factor, tol, engine, cluster,
-    dtype, nan_policy, checkpoint_dir, verbose : as in :class:`ElasticNet`.
+    dtype, nan_policy, checkpoint_dir, stats_store, verbose : as in :class:`ElasticNet`.
     max_iter : int, default 100. Newton iterations per path point.
     screening : bool, default True. Sequential strong rules (never change
         the answer: every point is certified by its duality gap).
@@ -87,6 +92,16 @@ class ElasticNetCV(ElasticNet):
     min_stability : float in [0, 1], optional. ``get_support()`` (and the stage's
         manifest) keeps only the selected features chosen in at least this
         share of the half-samples; the coefficients stay those of the full fit.
+    warm_start_from : a manifest (path, URL, dict or
+        :class:`~elasticnet_dist.manifest.Manifest`) of a previous run with the same
+        loss, optional. The search solves, per l1_ratio, only 31 points of the grid
+        around that run's penalty, every path starting from its coefficients
+        (features it did not have start at 0) instead of walking down from
+        ``alpha_max``: a fraction of the passes on the pass route, of the driver's
+        work on the one-pass route (:class:`~elasticnet_dist.solvers.cv.WarmStart`).
+        When the best or chosen point falls on an edge of that window inside the
+        grid, the whole grid is searched after all. ``warm_start_info_`` says what
+        happened.
     devmax, fdev : float, optional. glmnet's path stops (``glmnet.control``;
         glmnet uses 0.999 and 1e-5): each l1_ratio's paths end, from the fifth
         alpha on, once the full-data fit explains more than ``devmax`` of the
@@ -129,8 +144,10 @@ class ElasticNetCV(ElasticNet):
                  stability=D["stability"], stability_groups=D["stability_groups"],
                  min_stability=D["min_stability"], engine="local",
                  cluster=None, dtype=D["dtype"], nan_policy=D["nan_policy"],
-                 checkpoint_dir=None, verbose=False):
+                 checkpoint_dir=None, stats_store=None, warm_start_from=None,
+                 verbose=False):
         self.l1_ratio = l1_ratio
+        self.warm_start_from = warm_start_from
         self.stability = stability
         self.stability_groups = stability_groups
         self.min_stability = min_stability
@@ -157,6 +174,7 @@ class ElasticNetCV(ElasticNet):
         self.dtype = dtype
         self.nan_policy = nan_policy
         self.checkpoint_dir = checkpoint_dir
+        self.stats_store = stats_store
         self.verbose = verbose
 
     def fit(self, X, y=None, sample_weight=None, *, offset=None, label=None, weight=None,
@@ -208,16 +226,34 @@ class ElasticNetCV(ElasticNet):
     def _run(self, source, factors, t_load=0.0):
         self._set_classes()
         t0 = time.perf_counter()
-        path = cross_validate(
-            source, n_folds=self._n_folds, loss=self.loss, l1_ratios=self.l1_ratio,
-            **self._grid(), eps=self.eps,
+        warm = self._warm_start()
+        search = functools.partial(
+            cross_validate, source, n_folds=self._n_folds, loss=self.loss,
+            l1_ratios=self.l1_ratio, **self._grid(), eps=self.eps,
             penalty_factor=factors, fit_intercept=self.fit_intercept,
             standardize=self.standardize, tol=float(self.tol), max_iter=int(self.max_iter),
             screening=self.screening, max_features=self.max_features,
             gram_max_features=int(self.gram_max_features), devmax=self.devmax,
             fdev=self.fdev)
+        path = search(warm=warm)
         metric = self.scoring or get_loss(self.loss).metrics[0]
         choice = choose(path, metric, self.selection, self.max_features)
+        self.__dict__.pop("warm_start_info_", None)
+        if warm is not None:
+            self.warm_start_info_ = info = {
+                "alpha": warm.alpha, "l1_ratio": warm.l1_ratio, "window": None,
+                "fell_back": False, "window_passes": path.n_passes}
+            if path.window is not None:
+                info["window"] = [float(path.alphas[:, 0].max()),
+                                  float(path.alphas[:, -1].min())]
+            if window_edge(path, choice):
+                log.warning("warm start: the best or chosen alpha is at an edge of the window "
+                            "around the previous penalty; searching the whole grid")
+                window_passes = path.n_passes
+                path = search()
+                path.n_passes += window_passes
+                choice = choose(path, metric, self.selection, self.max_features)
+                info["fell_back"] = True
         self._store_cv(path, choice, metric)
         self.timings_ = {"load": t_load, **path.timings, "total": time.perf_counter() - t0}
         self.fit_report_ = {"engine": "local", "workers": 1, "partitions": 1,
@@ -225,6 +261,28 @@ class ElasticNetCV(ElasticNet):
                             "timings": dict(self.timings_), "engine_start_s": 0.0,
                             "route": path.route}
         return self
+
+    def _warm_start(self):
+        """The :class:`~elasticnet_dist.solvers.cv.WarmStart` of ``warm_start_from`` for
+        this fit's features, or None."""
+        if self.warm_start_from is None:
+            return None
+        manifest = self.warm_start_from
+        if isinstance(manifest, dict):
+            manifest = Manifest(manifest, "warm_start_from")
+        elif not isinstance(manifest, Manifest):
+            manifest = read_manifest(manifest)
+        document = manifest.document
+        if not same_loss(document["target"]["loss"], self.loss):
+            raise ValueError("warm_start_from: %s was fitted with loss=%r, this search has "
+                             "loss=%r; start from a manifest of the same loss"
+                             % (manifest.path or "the manifest", document["target"]["loss"],
+                                self.loss))
+        coefficients = manifest.coefficients
+        coef = np.array([coefficients.get(name, 0.0) for name in self._table_features],
+                        dtype=np.float64)
+        return WarmStart(coef, float(manifest.intercept), float(document["penalty"]["alpha"]),
+                         float(document["penalty"]["l1_ratio"]))
 
     def _fit_stability(self, table, engine, load_options, fold_column, plan, factors):
         """With ``stability`` = N: the table loaded again with ``stability_groups`` row

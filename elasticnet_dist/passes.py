@@ -467,6 +467,12 @@ class BlockKernel:
     request: PassRequest
 
     def __call__(self, block):
+        """The block's statistics; a block with an ``origin`` in a statistics store
+        asks it (:meth:`elasticnet_dist.stats_store.Origin.result`)."""
+        origin = getattr(block, "origin", None)
+        return self.compute(block) if origin is None else origin.result(self, block)
+
+    def compute(self, block):
         return chunked_block_stats(aligned(block.X), aligned(block.y), aligned(block.s),
                                    _aligned_request(self.request),
                                    fold_bounds=block.fold_bounds, o=aligned(block.o))

@@ -126,9 +126,16 @@ class EngineSource(SourceBase):
         return self.engine.n_passes
 
     def reference_row(self):
+        """The engine's first row, or the statistics store's (kept from its first run,
+        see :mod:`elasticnet_dist.stats_store`)."""
+        store = self.engine.stats_store
+        if store is not None and store.reference is not None:
+            return store.reference
         return self.engine.reference_row()
 
     def run_pass(self, request):
+        if self.engine.stats_store is not None:
+            self.engine.stats_store.record(request)
         return self.engine.run_pass(BlockKernel(request), pass_hint(request, self.n_features))
 
     def task_memory_limit(self):
@@ -156,6 +163,7 @@ class GatheredSource(EngineSource):
         engine = origin.engine
         super().__init__(LocalEngine.holding(engine.gather_blocks(), engine.summaries,
                                              engine.n_features))
+        self.engine.stats_store = engine.stats_store
         self.origin = origin
 
     @property

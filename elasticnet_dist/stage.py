@@ -27,6 +27,7 @@ from .engines import make_engine
 from .drift import compare, text_lines
 from .errors import (ConfigError, DriftExceededError, EngineError, ManifestError,
                      NotConvergedError, OutputWriteError)
+from .losses import same_loss
 from .manifest import (MANIFEST_NAME, build_manifest, check_manifest, check_table_matches,
                        dumps, read_manifest, write_atomic)
 from .outputs import (APPLY_MARKER, check_apart, check_replaceable, commit_files,
@@ -94,8 +95,9 @@ def open_engine(config):
     return started
 
 
-def make_estimator(config, engine):
-    """:class:`ElasticNet` for a fixed ``penalty.alpha``, else :class:`ElasticNetCV`."""
+def make_estimator(config, engine, warm_start=None):
+    """:class:`ElasticNet` for a fixed ``penalty.alpha``, else :class:`ElasticNetCV`
+    (``warm_start``: the :class:`Manifest` of ``search.warm_start``)."""
     from . import ElasticNet, ElasticNetCV
 
     model, inp = config["model"], config["input"]
@@ -104,7 +106,8 @@ def make_estimator(config, engine):
                   penalty_factor=model["penalty_factor"] or None, tol=model["tol"],
                   max_iter=model["max_iter"], engine=engine, dtype=inp["dtype"],
                   nan_policy=inp["nan_policy"],
-                  checkpoint_dir=config["output"]["checkpoint_dir"])
+                  checkpoint_dir=config["output"]["checkpoint_dir"],
+                  stats_store=config["output"]["stats_store"])
     penalty, search = config["penalty"], config["search"]
     if penalty["alpha"] is not None:
         return ElasticNet(alpha=penalty["alpha"], l1_ratio=penalty["l1_ratio"], **common)
@@ -116,7 +119,8 @@ def make_estimator(config, engine):
                         fold_seed=search["fold_seed"], devmax=search["devmax"],
                         fdev=search["fdev"], stability=search["stability"],
                         stability_groups=search["stability_groups"],
-                        min_stability=search["min_stability"], **common)
+                        min_stability=search["min_stability"], warm_start_from=warm_start,
+                        **common)
 
 
 def select(config):
@@ -148,11 +152,13 @@ def select(config):
         from .tracking import require_mlflow
 
         require_mlflow()  # before the fit, not after it
-    baseline = _read_baseline(config)  # before the fit: a bad baseline costs no fit
+    # before the fit: a bad manifest costs no fit
+    baseline = _read_manifest_option(config, "drift", "baseline")
+    warm_start = _read_manifest_option(config, "search", "warm_start")
     config = resolve_engine(config, config["input"]["path"],
                             config["input"]["storage_options"] or None)
     with folder_lock(folder, "output.dir %s" % folder, store):
-        document = _fit_and_describe(config, baseline)
+        document = _fit_and_describe(config, baseline, warm_start)
         report_files = write_outputs(folder, document, report=out["report"],
                                      storage_options=store)
         if out["checkpoint_dir"]:
@@ -177,15 +183,21 @@ def output_storage_options(config):
     return (config["input"]["storage_options"] if options is None else options) or None
 
 
-def _read_baseline(config):
-    """The manifest of ``drift.baseline`` (checked against the schema), or None."""
-    path = config["drift"]["baseline"]
+def _read_manifest_option(config, section, key):
+    """The manifest ``section.key`` names (checked against the schema), or None."""
+    path = config[section][key]
     if not path:
         return None
     try:
-        return read_manifest(path, output_storage_options(config))
+        manifest = read_manifest(path, output_storage_options(config))
     except ManifestError as exc:
-        raise ManifestError("drift.baseline: %s" % exc) from None
+        raise ManifestError("%s.%s: %s" % (section, key, exc)) from None
+    loss = manifest.document["target"]["loss"]
+    if key == "warm_start" and not same_loss(loss, config["model"]["loss"]):
+        raise ConfigError("search.warm_start: %s was fitted with loss %r, this run has "
+                          "model.loss %r; start from a manifest of the same loss"
+                          % (path, loss, config["model"]["loss"]))
+    return manifest
 
 
 def _local_outputs(config):
@@ -194,7 +206,7 @@ def _local_outputs(config):
     part of it next time)."""
     out = dict(config["output"])
     source = {"input.path": config["input"]["path"]}
-    for key in ("dir", "checkpoint_dir"):
+    for key in ("dir", "checkpoint_dir", "stats_store"):
         if out[key] is not None:
             what = "output." + key
             location = output_location(out[key], what)
@@ -204,15 +216,16 @@ def _local_outputs(config):
     return {**config, "output": out}
 
 
-def _fit_and_describe(config, baseline=None):
-    """Fit as configured; the manifest's document (checked against its schema), with
-    its ``drift`` section against the ``baseline`` manifest when there is one."""
+def _fit_and_describe(config, baseline=None, warm_start=None):
+    """Fit as configured (a search from the ``warm_start`` manifest if given); the
+    manifest's document (checked against its schema), with its ``drift`` section
+    against the ``baseline`` manifest when there is one."""
     inp, out = config["input"], config["output"]
     t0 = time.perf_counter()
     engine = open_engine(config)
     started = time.perf_counter() - t0
     try:
-        est = make_estimator(config, engine)
+        est = make_estimator(config, engine, warm_start)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             est.fit(inp["path"], label=inp["label"], weight=inp["weight"], offset=inp["offset"],

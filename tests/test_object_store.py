@@ -259,3 +259,26 @@ def test_the_stage_on_a_cluster_engine_reads_and_writes_on_the_store(s3, engine,
     assert sum(f.num_rows for f in frames.values()) == 900
     assert all(f.column_names == [c["name"] for c in stored["reduced_schema"]]
                for f in frames.values())
+
+
+def test_a_statistics_store_on_the_store_serves_a_rerun(s3, tmp_path, caplog):
+    """Table and statistics store both on S3: the second run takes the first run's
+    pieces from the store (keyed by their ETags) and gives a cold run's bits."""
+    from elasticnet_dist import ElasticNetCV
+
+    t = make_wide_table(800, 25, n_informative=4, seed=46)
+    local = write_parquet(t, str(tmp_path / "grow"), n_files=4)
+    for name in ("part-00000.parquet", "part-00001.parquet", "part-00002.parquet"):
+        s3["fs"].put(os.path.join(local, name), "%s/grow/%s" % (BUCKET, name))
+    kw = dict(l1_ratio=[0.5, 1.0], cv=3, alphas=20)
+    fit = dict(label="y", storage_options=s3["options"])
+    url, store = "s3://%s/grow/" % BUCKET, "s3://%s/stats" % BUCKET
+    ElasticNetCV(**kw, stats_store=store).fit(url, **fit)
+    s3["fs"].put(os.path.join(local, "part-00003.parquet"), "%s/grow/part-00003.parquet"
+                 % BUCKET)
+    with caplog.at_level("INFO", logger="elasticnet_dist"):
+        again = ElasticNetCV(**kw, stats_store=store).fit(url, **fit)
+    assert "3 of 4 pieces from the store, 1 decoded" in caplog.text
+    cold = ElasticNetCV(**kw).fit(url, **fit)
+    assert np.array_equal(again.coef_, cold.coef_) and again.alpha_ == cold.alpha_
+    assert not [k for k in s3["fs"].find("%s/stats" % BUCKET) if k.endswith(".tmp")]

@@ -98,7 +98,7 @@ def test_the_stage_selects_from_a_table_of_counts(tmp_path):
     assert done.returncode == EXIT_OK, done.stderr[-2000:]
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
     check_manifest(manifest)
-    assert manifest["schema_version"] == "1.1" and manifest["target"]["loss"] == "poisson"
+    assert manifest["schema_version"] == "1.2" and manifest["target"]["loss"] == "poisson"
     selected = {f["name"] for f in manifest["selected"]}
     informative = {t.names[j] for j in np.flatnonzero(t.coef)}
     assert informative <= selected

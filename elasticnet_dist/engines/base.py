@@ -71,6 +71,9 @@ class BlockEngine:
     #: The fixed cost of one pass in seconds, whatever the rows (scheduling, moving the
     #: results), for the route's cost model. In this process: about 0.2 ms.
     pass_overhead = 2e-4
+    #: The :class:`~elasticnet_dist.stats_store.StatsStore` of the loaded table, if any
+    #: (set by :func:`~elasticnet_dist.loading.load_table`; its sources record passes in it).
+    stats_store = None
 
     def __init__(self, cache="auto"):
         if cache not in CACHE_MODES:

@@ -64,7 +64,10 @@ def _map_spilled(path):
 
 def _spill(block, path):
     """Write the block next to ``path`` and return it memory-mapped. Each file is
-    written under a temporary name and renamed; X last, as it marks completion."""
+    written under a temporary name and renamed; X last, as it marks completion. A
+    stand-in of a statistics store (no rows) is kept as it is."""
+    if block.origin is not None and block.X.shape[0] == 0:
+        return block
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = "%s.%s.tmp" % (path, uuid.uuid4().hex)
     parts = [(name, array) for name, array in (("y", block.y), ("s", block.s),
@@ -75,7 +78,7 @@ def _spill(block, path):
             np.save(f, array)
         os.replace(tmp + name, "%s.%s.npy" % (path, name))
     mapped = _map_spilled(path)
-    mapped.summary = block.summary
+    mapped.summary, mapped.origin = block.summary, block.origin
     return mapped
 
 

@@ -78,6 +78,7 @@ class Block:
     summary: BlockSummary
     fold_bounds: Optional[np.ndarray] = None
     o: Optional[np.ndarray] = None
+    origin: Optional[object] = None  # its piece in a statistics store (stats_store.Origin)
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,9 @@ class BlockDecoder:
     fold_seed: int = 0
     strata: Optional[tuple] = None   # per class 0/1: where its folds begin (stratified CV)
     collect_hashes: bool = False     # report each class's fold hashes (to find the strata)
+    #: A :class:`~elasticnet_dist.stats_store.PieceStore`: pieces seen in an earlier run
+    #: load as stand-ins whose statistics the store holds (not part of the decoder's identity).
+    store: Optional[object] = field(default=None, compare=False)
 
     @property
     def columns(self):
@@ -120,7 +124,10 @@ class BlockDecoder:
     def load(self, piece):
         """Read one piece and decode it. Arrow's allocator then returns the memory of
         the read (a few times the block, held by mimalloc or jemalloc otherwise,
-        which Dask counts as unmanaged memory and pauses workers for)."""
+        which Dask counts as unmanaged memory and pauses workers for). With a
+        :attr:`store`, a piece it holds is not read (its ``PieceStore.load``)."""
+        if self.store is not None:
+            return self.store.load(self, piece)
         block = self.decode(piece.read(self.columns), piece.name,
                             source=getattr(piece, "source", ""),
                             row_offset=getattr(piece, "row_offset", 0))

@@ -57,6 +57,55 @@ DRIVER_THREADS = max(1, min(8, os.cpu_count() or 1))
 RULES = choices("selection")
 
 
+#: Grid points each side of the previous penalty in a warm-started search.
+WARM_HALF_WIDTH = 15
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """A previous run's solution to start a search from (``select --warm-start``).
+
+    ``coef`` (p,) and ``intercept`` on the original scale, for this table's
+    features (0 where the previous run had no such feature), chosen there at
+    ``alpha`` and ``l1_ratio``. The search then solves, per l1_ratio, only the
+    ``2 half_width + 1`` points of the usual grid around the alpha whose l1
+    strength ``alpha * l1_ratio`` is the previous one's, every path starting at
+    the window's first alpha from the previous coefficients instead of walking
+    down from ``alpha_max`` (:func:`~.path.path_steps`' ``start``). The grid
+    points are the full search's own; a choice at the window's edge is not
+    trusted (:func:`window_edge`)."""
+
+    coef: np.ndarray
+    intercept: float
+    alpha: float
+    l1_ratio: float
+    half_width: int = WARM_HALF_WIDTH
+
+    def windows(self, grid, l1_ratios):
+        """The first grid index of each l1_ratio's window (all of one width)."""
+        L, A = grid.shape
+        width = min(A, 2 * self.half_width + 1)
+        firsts = []
+        for li in range(L):
+            target = self.alpha * self.l1_ratio / max(float(l1_ratios[li]), 1e-3)
+            center = int(np.argmin(np.abs(np.log(grid[li]) - np.log(target))))
+            firsts.append(min(max(0, center - self.half_width), A - width))
+        return np.array(firsts), width
+
+
+def window_edge(path, choice):
+    """Whether a warm-started search's best or chosen point is at an edge of its
+    window that is not an edge of the full grid (a better point may lie beyond)."""
+    if path.window is None:
+        return False
+    firsts, n_alphas = path.window
+    width = path.alphas.shape[1]
+    for li, ai in (choice.best, (choice.l1_index, choice.alpha_index)):
+        if (ai == 0 and firsts[li] > 0) or (ai == width - 1 and firsts[li] + width < n_alphas):
+            return True
+    return False
+
+
 @dataclass
 class CVPath:
     """Every path of a cross-validated grid search (l1_ratio index l, alpha index a).
@@ -83,20 +132,24 @@ class CVPath:
     timings: dict = field(default_factory=dict)
     tol_abs: float = float("nan")  # the duality-gap tolerance of the full-data fits
     n_iter: Optional[np.ndarray] = None  # Newton iterations of each full-data point
+    window: Optional[tuple] = None  # warm start: (first index per l1_ratio, full grid size)
 
 
 def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=None,
                    n_alphas=100, eps=None, penalty_factor=None, fit_intercept=True,
                    standardize=True, tol=1e-6, max_iter=100, screening=True, max_features=None,
                    gram_max_features=GRAM_MAX_FEATURES, auc_bins=AUC_BINS, devmax=None,
-                   fdev=None):
+                   fdev=None, warm: Optional[WarmStart] = None):
     """Paths of the full data and of the K training sets for every l1_ratio.
 
     ``source`` is an engine loaded with ``n_folds`` folds. ``max_features``
     stops each l1_ratio's paths after the first alpha where the full-data fit
     selects more features (glmnet's ``dfmax``); ``devmax`` and ``fdev`` after
     the full-data fit's deviance ratio saturates (see
-    :func:`~.path.path_steps`). Returns a :class:`CVPath`.
+    :func:`~.path.path_steps`). ``warm``: search only a window of the grid
+    around a previous run's penalty, from its coefficients (:class:`WarmStart`:
+    fewer passes on the pass route, less of the driver's work on the one-pass
+    route). Returns a :class:`CVPath`.
     """
     passes0 = source.n_passes
     p = source.n_features
@@ -126,13 +179,26 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
     grid = np.array([path_grid(spec, full, l1, full_source, alphas=alphas, n_alphas=n_alphas,
                                eps=eps, tol=tol) for l1 in l1_ratios])
     problems = [[spec.unit(m, l1) for m in [full] + train] for l1 in l1_ratios]
+    window = starts = None
+    if warm is not None:
+        firsts, width = warm.windows(grid, l1_ratios)
+        window = (firsts, grid.shape[1])
+        grid = np.array([row[first:first + width] for row, first in zip(grid, firsts,
+                                                                        strict=True)])
+        starts = [[unit.std.to_scaled(warm.coef, warm.intercept) for unit in row]
+                  for row in problems]
+        log.info("warm start: %d of %d alphas per l1_ratio around alpha %.6g (l1_ratio %g), "
+                 "every path from the previous coefficients", width, window[1], warm.alpha,
+                 warm.l1_ratio)
     progress.expect_points(grid.size * (n_folds + 1))
     if route == "gram":
-        paths = _gram_paths(grid, [full] + train, options, stops, source, spec, l1_ratios)
+        paths = _gram_paths(grid, [full] + train, options, stops, source, spec, l1_ratios,
+                            warm)
         scores = {"mse": _gram_scores(problems, paths, by_fold, shift_x, shift_y, grid.shape)}
     else:
         paths = _batched_paths(problems, grid, source, n_folds, loss, options, stops,
-                               auc_bins if get_loss(loss).histogram_metrics else 0, ahead)
+                               auc_bins if get_loss(loss).histogram_metrics else 0, ahead,
+                               starts)
         scores = _pass_scores(loss, paths, grid.shape)
     timings["paths"] = time.perf_counter() - t0
 
@@ -157,7 +223,7 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
              timings["paths"])
     return CVPath(l1_ratios, grid, scores, coefs, coefs_std, intercepts, n_features, gaps,
                   converged, problems[0][0].std.constant.copy(), fold_rows, route, n_passes,
-                  timings, problems[0][0].gap_tolerance(tol), n_iter)
+                  timings, problems[0][0].gap_tolerance(tol), n_iter, window)
 
 
 def check_training_labels(loss, train):
@@ -182,12 +248,14 @@ def _minus(total, part):
 # ---- the one-pass route ----------------------------------------------------------------
 
 def solve_gram_path(moments, spec, l1_ratio, alphas, options, limit=None, stops=NO_STOPS,
-                    **resume):
+                    warm=None, **resume):
     """One path of the one-pass route, from its problem's moments alone: its points
-    (without their pass statistics, which this route does not need)."""
+    (without their pass statistics, which this route does not need); ``warm``: a
+    :class:`WarmStart` to start from."""
     problem = spec.unit(moments, l1_ratio)
+    start = None if warm is None else problem.std.to_scaled(warm.coef, warm.intercept)
     points = drive(path_steps(problem, alphas, options=options, stops=stops, limit=limit,
-                              **resume), SufficientStatistics(moments).run_pass)
+                              start=start, **resume), SufficientStatistics(moments).run_pass)
     return [replace(point, evaluation=None) for point in points]
 
 
@@ -198,9 +266,9 @@ def _solve_gram_path_task(*args):
         return solve_gram_path(*args)
 
 
-def _gram_paths(grid, moments, options, stops, source, spec, l1_ratios):
+def _gram_paths(grid, moments, options, stops, source, spec, l1_ratios, warm=None):
     """paths[l][0] the full data, paths[l][k + 1] fold k's training set (``moments``:
-    the full data's, then each training set's).
+    the full data's, then each training set's; ``warm``: where every path starts).
 
     The paths are independent. An engine that can run tasks on its workers
     (``solve_tasks``: Dask) solves them there, spread over the cluster's cores;
@@ -213,7 +281,7 @@ def _gram_paths(grid, moments, options, stops, source, spec, l1_ratios):
     if checkpoint is None and solve_tasks is not None:
         try:
             paths = _gram_paths_on_workers(solve_tasks, grid, moments, options, stops,
-                                           spec, l1_ratios)
+                                           spec, l1_ratios, warm)
         except Exception as exc:  # noqa: BLE001 - the driver can always do it
             log.warning("solving the paths on the workers failed (%s: %s); solving them on "
                         "the driver", type(exc).__name__, (str(exc).splitlines() or [""])[0])
@@ -226,7 +294,7 @@ def _gram_paths(grid, moments, options, stops, source, spec, l1_ratios):
         resume = {} if checkpoint is None else {"saved": checkpoint.saved_path(li, k),
                                                 "on_point": checkpoint.point_saver(li, k)}
         return solve_gram_path(moments[k + 1], spec, l1_ratios[li], grid[li], options,
-                               limit, full_stops, **resume)
+                               limit, full_stops, warm, **resume)
 
     def full_then_folds(li):
         # a fold path ends where its full-data path stopped (max_features, devmax,
@@ -245,7 +313,8 @@ def _gram_paths(grid, moments, options, stops, source, spec, l1_ratios):
         return paths
 
 
-def _gram_paths_on_workers(solve_tasks, grid, moments, options, stops, spec, l1_ratios):
+def _gram_paths_on_workers(solve_tasks, grid, moments, options, stops, spec, l1_ratios,
+                           warm=None):
     """:func:`_gram_paths` as one task per path (the moments shipped once); when a
     stop is set (the fold paths end where their full-data path stopped) the
     full-data paths first."""
@@ -260,7 +329,7 @@ def _gram_paths_on_workers(solve_tasks, grid, moments, options, stops, spec, l1_
             limits = {li: PathLimit(len(done[li, -1]) - 1) for li, _ in stage
                       if (li, -1) in done}
             results = yield [(k + 1, (spec, l1_ratios[li], grid[li], options,
-                                      limits.get(li), stops if k < 0 else NO_STOPS))
+                                      limits.get(li), stops if k < 0 else NO_STOPS, warm))
                              for li, k in stage]
             done.update(zip(stage, results, strict=True))
         return done
@@ -292,16 +361,19 @@ def _gram_scores(problems, paths, by_fold, shift_x, shift_y, shape):
 
 # ---- the pass-per-step route ---------------------------------------------------------------
 
-def _batched_paths(problems, grid, source, n_folds, loss, options, stops, auc_bins, ahead):
+def _batched_paths(problems, grid, source, n_folds, loss, options, stops, auc_bins, ahead,
+                   starts=None):
     """Every path as a generator; each pass serves the pending step of every one
-    (``ahead``: the paths solve their next points ahead, see :func:`~.path.path_steps`)."""
+    (``ahead``: the paths solve their next points ahead, see :func:`~.path.path_steps`;
+    ``starts[l][k]``: where path ``k`` of l1_ratio ``l`` starts, see :class:`WarmStart`)."""
     steps, holdout = [], []
     for li, row in enumerate(problems):
         limit = PathLimit(grid.shape[1] - 1)
         for k, problem in enumerate(row):
             steps.append(path_steps(problem, grid[li], options=options,
                                     stops=stops if k == 0 else NO_STOPS, limit=limit,
-                                    ahead=ahead))
+                                    ahead=ahead,
+                                    start=None if starts is None else starts[li][k]))
             holdout.append(k - 1)
     results = run_batched(steps, np.array(holdout), source, loss=loss, n_folds=n_folds,
                           auc_bins=auc_bins)

@@ -182,7 +182,7 @@ STEP_FEATURES = 64
 
 
 def path_steps(unit, alphas, *, options=DEFAULT_OPTIONS, stops=NO_STOPS, limit=None,
-               saved=None, on_point=None, ahead=False):
+               saved=None, on_point=None, ahead=False, start=None):
     """Solve ``unit.at_alpha(a)`` for every ``a`` in ``alphas`` (decreasing), as a
     generator of passes (see :func:`~.newton.newton_steps`); returns the list of
     :class:`PathPoint`.
@@ -207,13 +207,22 @@ def path_steps(unit, alphas, *, options=DEFAULT_OPTIONS, stops=NO_STOPS, limit=N
     pass evaluate it (:class:`~.newton.Ahead`), which is worth it where passes are
     data passes: point k's certifying pass is then point k + 1's first step too.
     Not with checkpoints (a resumed path would not have the point ahead).
+
+    ``start``: ``(u, b)`` in the unit's scaled coordinates, a point near the first
+    alpha's solution (a previous run's, :class:`~.cv.WarmStart`): the first point
+    starts there instead of at the null model, without the strong rule (no
+    gradient is known there yet; the working set is the start's support and the
+    largest violators of its first pass).
     """
     if ahead and (saved is not None or on_point is not None):
         raise ValueError("a path solved ahead cannot be checkpointed")
     squared = unit.loss.quadratic
     cache = GramCache() if squared else None
-    walk = _Walk(grad=unit.null_gradient(),
-                 prev=alpha_max_of(unit) if not np.any(unit.penalty.unpenalised) else None)
+    if start is not None:
+        walk = _Walk(u=np.asarray(start[0], dtype=np.float64), b=float(start[1]))
+    else:
+        walk = _Walk(grad=unit.null_gradient(),
+                     prev=alpha_max_of(unit) if not np.any(unit.penalty.unpenalised) else None)
     points = []
     if saved is not None:
         points = list(saved.points)

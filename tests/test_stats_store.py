@@ -1,0 +1,219 @@
+"""The statistics store: a rerun reads only the files it has not seen, and its
+numbers are a cold run's, bit for bit (elasticnet_dist.stats_store)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from elasticnet_dist import ElasticNet, ElasticNetCV
+from elasticnet_dist.cli import EXIT_CONFIG, EXIT_OK
+from elasticnet_dist.datasets import make_wide_table, write_parquet
+from elasticnet_dist.io.blocks import BlockDecoder
+from elasticnet_dist.manifest import check_manifest
+from elasticnet_dist.stats_store import (decode_summary, encode_summary, pack_stats,
+                                         unpack_stats)
+
+N_FILES = 6
+CV = dict(l1_ratio=[0.5, 1.0], cv=4, alphas=30)
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory):
+    """Six Parquet files of one table (1,200 x 40, squared loss), to copy from."""
+    root = tmp_path_factory.mktemp("parts")
+    table = make_wide_table(1200, 40, n_informative=6, seed=11)
+    return write_parquet(table, str(root / "all"), n_files=N_FILES)
+
+
+def _table(parts, folder, names):
+    os.makedirs(folder, exist_ok=True)
+    for name in names:
+        shutil.copy2(os.path.join(parts, name), os.path.join(folder, name))
+    return str(folder)
+
+
+def _names(k):
+    return ["part-%05d.parquet" % i for i in range(k)]
+
+
+@pytest.fixture
+def decodes(monkeypatch):
+    """The pieces decoded in this process (their names), in order."""
+    seen = []
+    original = BlockDecoder.decode
+
+    def counting(self, table, name, *args, **kwargs):
+        seen.append(os.path.basename(name))
+        return original(self, table, name, *args, **kwargs)
+
+    monkeypatch.setattr(BlockDecoder, "decode", counting)
+    return seen
+
+
+def _same_fit(a, b):
+    """Bit-identical models and CV curves."""
+    assert np.array_equal(a.coef_, b.coef_) and a.intercept_ == b.intercept_
+    assert a.alpha_ == b.alpha_ and a.l1_ratio_ == b.l1_ratio_
+    for key, value in a.cv_results_.items():
+        if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+            assert np.array_equal(value, b.cv_results_[key], equal_nan=True), key
+
+
+def test_a_rerun_reads_only_the_new_file_and_matches_a_cold_run_bit_for_bit(
+        parts, tmp_path, decodes):
+    table = _table(parts, tmp_path / "t", _names(N_FILES - 1))
+    store = str(tmp_path / "store")
+    first = ElasticNetCV(**CV, stats_store=store).fit(table, label="y")
+    assert first.fit_report_["source"]["stats_store"]["pieces_decoded"] == N_FILES - 1
+    assert first.fit_report_["route"] == "gram"
+    _table(parts, tmp_path / "t", _names(N_FILES)[-1:])  # a day's new file arrives
+    decodes.clear()
+    again = ElasticNetCV(**CV, stats_store=store).fit(table, label="y")
+    assert decodes == ["part-%05d.parquet" % (N_FILES - 1)]  # the new file alone was read
+    assert again.fit_report_["source"]["stats_store"] == {
+        "uri": store, "pieces_from_store": N_FILES - 1, "pieces_decoded": 1}
+    cold = ElasticNetCV(**CV).fit(table, label="y")
+    _same_fit(again, cold)
+    assert again.n_passes_ == cold.n_passes_ == 1
+    # a third run reads nothing at all, and still gives the same bits
+    decodes.clear()
+    third = ElasticNetCV(**CV, stats_store=store).fit(table, label="y")
+    assert decodes == []
+    _same_fit(third, cold)
+
+
+def test_files_rewritten_or_removed_are_read_again_or_dropped_from_the_store(
+        parts, tmp_path, decodes):
+    table = _table(parts, tmp_path / "t", _names(N_FILES))
+    store = tmp_path / "store"
+    ElasticNetCV(**CV, stats_store=str(store)).fit(table, label="y")
+    context, = os.listdir(store / "v1")
+    files = lambda: sorted(os.listdir(store / "v1" / context))  # noqa: E731
+    assert len(files()) == 2 + 2 * N_FILES  # context.json, shift.npz; summary and leaf each
+    # a file rewritten in place (other rows, same name): a new piece, read again
+    other = make_wide_table(200, 40, n_informative=6, seed=99)
+    write_parquet(other, str(tmp_path / "other"), n_files=1)
+    shutil.copy(tmp_path / "other" / "part-00000.parquet", os.path.join(table, _names(3)[2]))
+    decodes.clear()
+    rewritten = ElasticNetCV(**CV, stats_store=str(store)).fit(table, label="y")
+    assert decodes == [_names(3)[2]]
+    _same_fit(rewritten, ElasticNetCV(**CV).fit(table, label="y"))
+    assert len(files()) == 2 + 2 * N_FILES  # the old version's entries were pruned
+    # the first file removed: its entries go; the others come from the store, summed
+    # about the store's reference row (the same sums about another point)
+    os.remove(os.path.join(table, _names(1)[0]))
+    decodes.clear()
+    shorter = ElasticNetCV(**CV, stats_store=str(store)).fit(table, label="y")
+    assert decodes == []
+    assert len(files()) == 2 + 2 * (N_FILES - 1)
+    cold = ElasticNetCV(**CV).fit(table, label="y")
+    np.testing.assert_allclose(shorter.coef_, cold.coef_, rtol=1e-9, atol=1e-12)
+    assert shorter.alpha_ == cold.alpha_
+
+
+def test_another_configuration_misses_the_store_and_replaces_its_entries(parts, tmp_path,
+                                                                         decodes):
+    table = _table(parts, tmp_path / "t", _names(N_FILES))
+    store = tmp_path / "store"
+    ElasticNetCV(**CV, stats_store=str(store)).fit(table, label="y")
+    before, = os.listdir(store / "v1")
+    decodes.clear()
+    five = ElasticNetCV(**{**CV, "cv": 5}, stats_store=str(store)).fit(
+        table, label="y", exclude=["f0000"])
+    assert len(decodes) == N_FILES  # other folds and columns: every piece read
+    after, = os.listdir(store / "v1")
+    assert after != before  # the unused context was removed
+    _same_fit(five, ElasticNetCV(**{**CV, "cv": 5}).fit(table, label="y", exclude=["f0000"]))
+
+
+def test_passes_the_store_does_not_hold_read_the_pieces_and_stay_exact(parts, tmp_path):
+    """A single fit on the pass route asks the stand-ins for points' sums: they decode
+    their pieces then (correct, not faster)."""
+    table = _table(parts, tmp_path / "t", _names(N_FILES))
+    store = str(tmp_path / "store")
+    kw = dict(alpha=0.05, l1_ratio=0.7, solver="newton")
+    ElasticNet(**kw, stats_store=store).fit(table, label="y")
+    again = ElasticNet(**kw, stats_store=store).fit(table, label="y")
+    assert again.fit_report_["source"]["stats_store"]["pieces_from_store"] == N_FILES
+    cold = ElasticNet(**kw).fit(table, label="y")
+    assert np.array_equal(again.coef_, cold.coef_) and again.n_passes_ == cold.n_passes_
+
+
+def test_a_damaged_store_file_is_computed_again(parts, tmp_path, caplog):
+    table = _table(parts, tmp_path / "t", _names(N_FILES))
+    store = tmp_path / "store"
+    ElasticNetCV(**CV, stats_store=str(store)).fit(table, label="y")
+    context, = os.listdir(store / "v1")
+    leaf = next(name for name in sorted(os.listdir(store / "v1" / context))
+                if name.endswith(".leaf"))
+    (store / "v1" / context / leaf).write_bytes(b"not an npz file")
+    with caplog.at_level("WARNING", logger="elasticnet_dist"):
+        again = ElasticNetCV(**CV, stats_store=str(store)).fit(table, label="y")
+    assert "is unreadable" in caplog.text and leaf in caplog.text
+    _same_fit(again, ElasticNetCV(**CV).fit(table, label="y"))
+
+
+def test_summaries_and_leaves_round_trip_exactly(parts):
+    from elasticnet_dist.io.table import open_table
+
+    piece = open_table(parts).pieces[0]
+    decoder = BlockDecoder(tuple("f%04d" % j for j in range(40)), "y", n_folds=4,
+                           collect_hashes=True, strata=None)
+    block = decoder.load(piece)
+    again = decode_summary(encode_summary(block.summary))
+    for name, value in vars(block.summary).items():
+        if isinstance(value, np.ndarray):
+            assert np.array_equal(value, getattr(again, name), equal_nan=True), name
+        elif name != "extra":
+            assert value == getattr(again, name) or (value != value), name
+    rng = np.random.default_rng(0)
+    lower = np.tril(rng.normal(size=(3, 5, 5)))
+    stats = {"gram": lower, "sx": rng.normal(size=(3, 5)), "sy": np.float64(2.5),
+             "full": rng.normal(size=(4, 4))}
+    packed = pack_stats(stats)
+    assert "tril:gram" in packed and "full:full" in packed  # half the Gram bytes
+    out = unpack_stats(packed)
+    assert all(np.array_equal(out[k], stats[k]) for k in stats)
+    assert unpack_stats(pack_stats(None)) is None
+
+
+@pytest.mark.cluster  # whole-stage runs in processes of their own
+def test_the_stage_reruns_from_the_store_with_the_same_manifest(parts, tmp_path):
+    table = _table(parts, tmp_path / "t", _names(N_FILES - 1))
+    store = tmp_path / "store"
+    args = ["select", "--input", table, "--label", "y", "--engine", "local", "--n-alphas",
+            "30", "--l1-ratios", "0.5,1", "--cv", "4", "--no-report", "--stats-store", store]
+    assert run_cli(*args, "--output", tmp_path / "a").returncode == EXIT_OK
+    _table(parts, tmp_path / "t", _names(N_FILES)[-1:])
+    run = run_cli(*args, "--output", tmp_path / "b")
+    assert run.returncode == EXIT_OK, run.stderr
+    assert "5 of 6 pieces from the store, 1 decoded" in run.stderr
+    cold = run_cli(*args[:-2], "--output", tmp_path / "c")
+    assert cold.returncode == EXIT_OK, cold.stderr
+    b, c = (json.loads((tmp_path / d / "manifest.json").read_text()) for d in "bc")
+    check_manifest(b)
+    assert b["input"]["stats_store"]["pieces_from_store"] == 5 and "stats_store" not in c["input"]
+    for key in ("selected", "dropped", "penalty", "intercept", "reduced_schema", "selection"):
+        assert b[key] == c[key], key
+    # the store may not live inside the table (it would be read as part of it)
+    inside = run_cli(*args[:-1], os.path.join(table, "store"), "--output", tmp_path / "d")
+    assert inside.returncode == EXIT_CONFIG and "output.stats_store" in inside.stderr
+
+
+@pytest.mark.parametrize("engine", ["dask", "spark"])
+def test_cluster_engines_rerun_from_the_store_bit_for_bit(parts, tmp_path, engine, request):
+    client = request.getfixturevalue("dask_client" if engine == "dask" else "spark")
+    kw = dict(CV, engine=engine, cluster=client if engine == "dask" else None)
+    table = _table(parts, tmp_path / "t", _names(N_FILES - 1))
+    store = str(tmp_path / "store")
+    ElasticNetCV(**kw, stats_store=store).fit(table, label="y")
+    _table(parts, tmp_path / "t", _names(N_FILES)[-1:])
+    again = ElasticNetCV(**kw, stats_store=store).fit(table, label="y")
+    assert again.fit_report_["source"]["stats_store"]["pieces_from_store"] == N_FILES - 1
+    _same_fit(again, ElasticNetCV(**kw).fit(table, label="y"))
+    _same_fit(again, ElasticNetCV(**CV).fit(table, label="y"))  # and the local engine's
