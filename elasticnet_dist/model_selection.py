@@ -269,7 +269,7 @@ class ElasticNetCV(ElasticNet):
             return None
         manifest = self.warm_start_from
         if isinstance(manifest, dict):
-            manifest = Manifest(manifest, "warm_start_from")
+            manifest = Manifest(manifest)
         elif not isinstance(manifest, Manifest):
             manifest = read_manifest(manifest)
         document = manifest.document
