@@ -21,6 +21,7 @@ from .io.columns import ColumnPlan
 from .io.load import (absolute_uri, check_folds, check_summaries, class_strata, drop_unusable,
                       materialize, plan_load)
 from .io.table import TableInput
+from .losses import get_loss
 
 log = logging.getLogger("elasticnet_dist")
 
@@ -97,9 +98,16 @@ def load_table(source, engine, *, label, weight=None, features=None, exclude=Non
                      fold_column=fold_column, fold_seed=fold_seed, stratify=stratify,
                      offset=offset)
     table, plan, decoder = load.table, load.plan, load.decoder
-    engine.stats_store = stats_store if table.kind == "files" else None
-    if engine.stats_store is not None:
+    engine.stats_store = None
+    if stats_store is not None and not get_loss(loss).quadratic:
+        log.info("statistics store: not used for the %s loss (its fits pass over the rows "
+                 "many times; the store keeps the one-pass route's sums)", loss)
+    elif stats_store is not None and table.kind == "files":
+        engine.stats_store = stats_store
         decoder = stats_store.attach(decoder, table.pieces)
+    elif stats_store is not None:
+        log.info("statistics store: not used for a %s table (it keeps Parquet pieces)",
+                 table.kind)
     summaries = _decode(engine, table, decoder)
     usable, empty = drop_unusable(summaries, plan, table, dtype)
     if usable is not plan:  # rare: decode again without the unusable columns

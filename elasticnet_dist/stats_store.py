@@ -341,13 +341,25 @@ class PieceStore:
 
 @dataclass
 class Origin:
-    """Where a block came from, for the kernel: its piece's key in the store."""
+    """Where a block came from, for the kernel: its piece's key in the store.
+
+    A stand-in asked for a pass the store does not hold decodes its piece then and
+    keeps the rows (``rows``) for the passes after it, as a cold load would have:
+    one more read of that piece, not one per pass."""
 
     store: PieceStore
     context: str
     key: str
     piece: object
     decoder: object   # the decoder without the store, to decode the piece if needed
+    rows: Optional[Block] = None
+
+    @property
+    def nbytes(self):
+        """Bytes of the rows a stand-in decoded (for an engine's memory accounting)."""
+        rows = self.rows
+        return 0 if rows is None else int(rows.X.nbytes + rows.y.nbytes + sum(
+            0 if v is None else v.nbytes for v in (rows.s, rows.o)))
 
     def result(self, kernel, block):
         """``kernel`` on ``block``: the stored leaf if there is one, else computed (on
@@ -360,7 +372,9 @@ class Origin:
             entries = self.store.read(path) if keep else None
             if entries is not None:
                 return unpack_stats(entries)
-            block = self.decoder.load(self.piece)
+            if self.rows is None:
+                self.rows = self.decoder.load(self.piece)
+            block = self.rows
         stats = kernel.compute(block)
         if keep:  # whole matrices where they are mapped back, triangles over a network
             self.store.write(path, pack_stats(stats, triangles=is_store_url(path)))

@@ -131,17 +131,31 @@ def test_another_configuration_misses_the_store_and_replaces_its_entries(parts, 
     _same_fit(five, ElasticNetCV(**{**CV, "cv": 5}).fit(table, label="y", exclude=["f0000"]))
 
 
-def test_passes_the_store_does_not_hold_read_the_pieces_and_stay_exact(parts, tmp_path):
-    """A single fit on the pass route asks the stand-ins for points' sums: they decode
-    their pieces then (correct, not faster)."""
+def test_passes_the_store_does_not_hold_read_each_piece_once_and_stay_exact(parts, tmp_path,
+                                                                             decodes):
+    """A single fit on the pass route asks the stand-ins for points' sums: each decodes
+    its piece on the first such pass and keeps the rows for the others."""
     table = _table(parts, tmp_path / "t", _names(N_FILES))
     store = str(tmp_path / "store")
     kw = dict(alpha=0.05, l1_ratio=0.7, solver="newton")
     ElasticNet(**kw, stats_store=store).fit(table, label="y")
+    decodes.clear()
     again = ElasticNet(**kw, stats_store=store).fit(table, label="y")
     assert again.fit_report_["source"]["stats_store"]["pieces_from_store"] == N_FILES
+    assert again.n_passes_ > 2 and sorted(decodes) == _names(N_FILES)  # once each
     cold = ElasticNet(**kw).fit(table, label="y")
     assert np.array_equal(again.coef_, cold.coef_) and again.n_passes_ == cold.n_passes_
+
+
+def test_losses_without_a_one_pass_route_leave_the_store_alone(tmp_path, caplog):
+    t = make_wide_table(600, 12, n_informative=3, seed=4, loss="logistic")
+    table = write_parquet(t, str(tmp_path / "t"), n_files=3)
+    with caplog.at_level("INFO", logger="elasticnet_dist"):
+        fit = ElasticNetCV(cv=3, alphas=10, loss="logistic",
+                           stats_store=str(tmp_path / "store")).fit(table, label="y")
+    assert "statistics store: not used for the logistic loss" in caplog.text
+    assert "stats_store" not in fit.fit_report_["source"]
+    assert not (tmp_path / "store").exists()
 
 
 def test_a_damaged_store_file_is_computed_again(parts, tmp_path, caplog):
@@ -197,6 +211,7 @@ def test_the_stage_reruns_from_the_store_with_the_same_manifest(parts, tmp_path)
     assert cold.returncode == EXIT_OK, cold.stderr
     b, c = (json.loads((tmp_path / d / "manifest.json").read_text()) for d in "bc")
     check_manifest(b)
+    check_manifest(dict(c, schema_version="1.1"))  # a manifest of 1.1 still validates
     assert b["input"]["stats_store"]["pieces_from_store"] == 5 and "stats_store" not in c["input"]
     for key in ("selected", "dropped", "penalty", "intercept", "reduced_schema", "selection"):
         assert b[key] == c[key], key

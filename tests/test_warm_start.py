@@ -125,11 +125,13 @@ def test_the_stage_starts_from_the_previous_manifest(grown, tmp_path):
         assert not (out / "manifest.json").exists()
 
 
-def test_a_warm_search_on_dask_equals_the_local_one(grown, searches, dask_client):
+@pytest.mark.parametrize("engine", ["dask", "spark"])
+def test_a_warm_search_on_a_cluster_equals_the_local_one(grown, searches, engine, request):
+    client = request.getfixturevalue("dask_client" if engine == "dask" else "spark")
     after = grown[1]
     start = _manifest_of(searches[0])
     here = ElasticNetCV(**LOGISTIC, warm_start_from=start).fit(after, label="y")
-    there = ElasticNetCV(**LOGISTIC, warm_start_from=start, engine="dask",
-                         cluster=dask_client).fit(after, label="y")
+    there = ElasticNetCV(**LOGISTIC, warm_start_from=start, engine=engine,
+                         cluster=client if engine == "dask" else None).fit(after, label="y")
     assert there.alpha_ == here.alpha_ and there.n_passes_ == here.n_passes_
     np.testing.assert_allclose(there.coef_, here.coef_, rtol=1e-9, atol=1e-12)
