@@ -86,9 +86,14 @@ def fit_logistic(engine, table, features, warm=None):
 
 
 def manifest_of(est):
-    """What a warm start reads of a manifest, from a fitted search."""
+    """What a warm start reads of a manifest, from a fitted search (as the stage writes
+    it: the chosen penalty, the best score's, the coefficients)."""
+    bl, ba = est.selection_["best"]
+    alphas = np.atleast_2d(est.alphas_)
     return {"target": {"loss": est.loss}, "intercept": est.intercept_,
             "penalty": {"alpha": est.alpha_, "l1_ratio": est.l1_ratio_},
+            "selection": {"scores": {"best": {"alpha": float(alphas[bl, ba]),
+                                              "l1_ratio": float(L1_RATIOS[bl])}}},
             "selected": [{"name": name, "coefficient": float(c)}
                          for name, c in zip(est.feature_names_in_, est.coef_, strict=True)
                          if c != 0]}

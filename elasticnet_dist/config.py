@@ -141,8 +141,9 @@ SPEC = {
         **_params_of("search"),
         "warm_start": _opt(None, _string(),
                            "a previous run's manifest (path or URL, same loss): search only "
-                           "31 alphas per l1_ratio around its penalty, every path starting "
-                           "from its coefficients (fewer passes, less driver work; the "
+                           "the alphas from 15 above its penalty to 15 below its best score, "
+                           "every path starting from its coefficients (fewer passes, less "
+                           "driver work; the "
                            "whole grid if the choice falls on the window's edge) "
                            "(--warm-start)"),
     },

@@ -94,8 +94,9 @@ class ElasticNetCV(ElasticNet):
         share of the half-samples; the coefficients stay those of the full fit.
     warm_start_from : a manifest (path, URL, dict or
         :class:`~elasticnet_dist.manifest.Manifest`) of a previous run with the same
-        loss, optional. The search solves, per l1_ratio, only 31 points of the grid
-        around that run's penalty, every path starting from its coefficients
+        loss, optional. The search solves, per l1_ratio, only the points of the grid
+        from 15 above that run's penalty to 15 below its best score's (31 when they
+        coincide), every path starting from its coefficients
         (features it did not have start at 0) instead of walking down from
         ``alpha_max``: a fraction of the passes on the pass route, of the driver's
         work on the one-pass route (:class:`~elasticnet_dist.solvers.cv.WarmStart`).
@@ -281,8 +282,11 @@ class ElasticNetCV(ElasticNet):
         coefficients = manifest.coefficients
         coef = np.array([coefficients.get(name, 0.0) for name in self._table_features],
                         dtype=np.float64)
+        best = document.get("selection", {}).get("scores", {}).get("best")
         return WarmStart(coef, float(manifest.intercept), float(document["penalty"]["alpha"]),
-                         float(document["penalty"]["l1_ratio"]))
+                         float(document["penalty"]["l1_ratio"]),
+                         None if best is None else (float(best["alpha"]),
+                                                    float(best["l1_ratio"])))
 
     def _fit_stability(self, table, engine, load_options, fold_column, plan, factors):
         """With ``stability`` = N: the table loaded again with ``stability_groups`` row

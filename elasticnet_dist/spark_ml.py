@@ -97,6 +97,12 @@ class _SelectorParams(HasLabelCol, HasFeaturesCol, HasOutputCol, HasWeightCol, H
     minStability = Param(Params._dummy(), "minStability",
                          "keep only features selected in at least this share of the "
                          "half-samples (needs stability)", typeConverter=TypeConverters.toFloat)
+    warmStartFrom = Param(Params._dummy(), "warmStartFrom",
+                          "a previous selection's manifest (path or URL, same family): "
+                          "search the grid's alphas from 15 above its penalty to 15 below "
+                          "its best score, from its coefficients (as the stage's "
+                          "--warm-start)",
+                          typeConverter=TypeConverters.toString)
     offsetCol = Param(Params._dummy(), "offsetCol",
                       "a column added to the linear predictor, the log of each row's "
                       "exposure (family poisson; as GeneralizedLinearRegression's offsetCol)",
@@ -128,7 +134,7 @@ class ElasticNetSelector(_SelectorParams, Estimator, DefaultParamsReadable,
                  regParam=None,
                  elasticNetParam=0.5, elasticNetParams=None, numAlphas=100, numFolds=5,
                  selectionRule="1se", maxFeatures=0, foldSeed=0, keyCols=None, stability=0,
-                 minStability=None,
+                 minStability=None, warmStartFrom=None,
                  standardization=True, fitIntercept=True, maxIter=100, tol=1e-6):
         super().__init__()
         self._set(**{k: v for k, v in self._input_kwargs.items() if v is not None})
@@ -156,6 +162,9 @@ class ElasticNetSelector(_SelectorParams, Estimator, DefaultParamsReadable,
                                           or self.isSet(self.minStability)):
             raise ValueError("stability measures the selection at the penalty the CV search "
                              "chooses; regParam fixes it: unset one of them")
+        if self.isSet(self.regParam) and self.isSet(self.warmStartFrom):
+            raise ValueError("warmStartFrom starts the CV search from a previous penalty; "
+                             "regParam fixes it: unset one of them")
         if self.isSet(self.regParam):
             est = ElasticNet(alpha=self.getRegParam(), l1_ratio=self.getElasticNetParam(),
                              glmnet_compat="spark", **common)
@@ -170,6 +179,8 @@ class ElasticNetSelector(_SelectorParams, Estimator, DefaultParamsReadable,
                                stability=self.getOrDefault(self.stability),
                                min_stability=(self.getOrDefault(self.minStability)
                                               if self.isSet(self.minStability) else None),
+                               warm_start_from=(self.getOrDefault(self.warmStartFrom)
+                                                if self.isSet(self.warmStartFrom) else None),
                                **common)
         keys = list(self.getOrDefault(self.keyCols)) if self.isSet(self.keyCols) else None
         if keys is None and not self.isSet(self.regParam) and not vector_input \
@@ -377,7 +388,9 @@ def _config_of(est, label, weight, offset, names, master):
                            "n_alphas": int(est._grid()["n_alphas"]), "cv": int(est.cv),
                            "selection": est.selection, "max_features": est.max_features,
                            "fold_seed": int(est.fold_seed), "stability": int(est.stability),
-                           "min_stability": est.min_stability}
+                           "min_stability": est.min_stability,
+                           "warm_start": (est.warm_start_from
+                                          if isinstance(est.warm_start_from, str) else None)}
     else:
         layer["penalty"] = {"alpha": float(est.alpha_native_),
                             "l1_ratio": float(est.l1_ratio_native_)}

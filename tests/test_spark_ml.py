@@ -2,6 +2,8 @@
 the same regParam/elasticNetParam, and through Spark ML persistence (local[2])."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -78,6 +80,29 @@ def test_cv_selector_measures_stability_and_keeps_the_stable_features(frames):
     with pytest.raises(ValueError, match="regParam fixes it"):
         ElasticNetSelector(featuresCols=COLUMNS, labelCol="y", regParam=0.1,
                            stability=10).fit(df)
+
+
+def test_cv_selector_warm_starts_from_a_previous_manifest(frames, tmp_path):
+    from elasticnet_dist.spark_ml import ElasticNetSelector
+
+    df, _, _, _ = frames
+    options = dict(featuresCols=COLUMNS, labelCol="y", numAlphas=60, elasticNetParams=[1.0],
+                   keyCols=["id"])
+    whole = ElasticNetSelector(**options).fit(df)
+    previous = tmp_path / "manifest.json"
+    previous.write_text(json.dumps(whole.manifest))
+    warm = ElasticNetSelector(**options, warmStartFrom=str(previous)).fit(df)
+    check_manifest(warm.manifest)
+    info = warm.manifest["selection"]["warm_start"]
+    assert info["baseline"] == str(previous) and not info["fell_back"]
+    alphas = warm.manifest["selection"]["grid"][0]["alphas"]
+    whole_best = whole.manifest["selection"]["scores"]["best"]["alpha"]
+    assert len(alphas) < 60 and whole.alpha in alphas and whole_best in alphas
+    assert warm.selectedFeatures == whole.selectedFeatures and warm.alpha == whole.alpha
+    assert warm.manifest["solver"]["data_passes"] <= whole.manifest["solver"]["data_passes"]
+    with pytest.raises(ValueError, match="regParam fixes it"):
+        ElasticNetSelector(featuresCols=COLUMNS, labelCol="y", regParam=0.1,
+                           warmStartFrom=str(previous)).fit(df)
 
 
 def test_reg_param_means_what_it_means_in_spark_linear_regression(frames):

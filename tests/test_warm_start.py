@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 
 import numpy as np
@@ -108,7 +109,9 @@ def test_the_stage_starts_from_the_previous_manifest(grown, tmp_path):
     run = run_cli(*common, "--input", after, "--output", tmp_path / "b", "--warm-start",
                   previous)
     assert run.returncode == EXIT_OK, run.stderr
-    assert "warm start: 31 of 60 alphas per l1_ratio" in run.stderr
+    searched = re.search(r"warm start: (\d+) of 60 alphas per l1_ratio", run.stderr)
+    assert searched and 31 <= int(searched.group(1)) < 60  # from 15 above the chosen
+    # alpha to 15 below the best score's
     document = json.loads((tmp_path / "b" / "manifest.json").read_text())
     check_manifest(document)
     warm = document["selection"]["warm_start"]
@@ -135,3 +138,17 @@ def test_a_warm_search_on_a_cluster_equals_the_local_one(grown, searches, engine
                          cluster=client if engine == "dask" else None).fit(after, label="y")
     assert there.alpha_ == here.alpha_ and there.n_passes_ == here.n_passes_
     np.testing.assert_allclose(there.coef_, here.coef_, rtol=1e-9, atol=1e-12)
+
+
+def test_the_window_runs_from_above_the_chosen_alpha_to_below_the_best_one():
+    from elasticnet_dist.solvers.cv import WarmStart
+
+    grid = np.geomspace(1.0, 1e-3, 100)[None, :].repeat(2, axis=0)
+    chosen, best = grid[0, 40], grid[0, 60]
+    warm = WarmStart(np.zeros(3), 0.0, chosen, 1.0, best=(best, 1.0))
+    firsts, width = warm.windows(grid, np.array([1.0, 0.5]))
+    assert width == 60 - 40 + 31 and firsts[0] == 40 - 15
+    # at l1_ratio 0.5 the same l1 strength is twice the alpha: the window moves up
+    assert firsts[1] == int(np.argmin(np.abs(np.log(grid[1]) - np.log(2 * chosen)))) - 15
+    near = WarmStart(np.zeros(3), 0.0, grid[0, 95], 1.0).windows(grid[:1], np.array([1.0]))
+    assert tuple(near[0]) == (100 - 31,) and near[1] == 31  # clamped to the grid's end

@@ -67,30 +67,37 @@ class WarmStart:
 
     ``coef`` (p,) and ``intercept`` on the original scale, for this table's
     features (0 where the previous run had no such feature), chosen there at
-    ``alpha`` and ``l1_ratio``. The search then solves, per l1_ratio, only the
-    ``2 half_width + 1`` points of the usual grid around the alpha whose l1
-    strength ``alpha * l1_ratio`` is the previous one's, every path starting at
-    the window's first alpha from the previous coefficients instead of walking
-    down from ``alpha_max`` (:func:`~.path.path_steps`' ``start``). The grid
-    points are the full search's own; a choice at the window's edge is not
-    trusted (:func:`window_edge`)."""
+    ``alpha`` and ``l1_ratio``; ``best`` the ``(alpha, l1_ratio)`` of that run's
+    best mean score (below the chosen alpha under the 1se rule), if known. The
+    search then solves, per l1_ratio, only the points of the usual grid from
+    ``half_width`` above the alpha whose l1 strength ``alpha * l1_ratio`` is the
+    chosen one's to ``half_width`` below the best one's (31 points when they
+    coincide), every path starting at the window's first alpha from the previous
+    coefficients instead of walking down from ``alpha_max``
+    (:func:`~.path.path_steps`' ``start``). The grid points are the full
+    search's own; a choice at the window's edge is not trusted
+    (:func:`window_edge`)."""
 
     coef: np.ndarray
     intercept: float
     alpha: float
     l1_ratio: float
+    best: Optional[tuple] = None
     half_width: int = WARM_HALF_WIDTH
 
     def windows(self, grid, l1_ratios):
-        """The first grid index of each l1_ratio's window (all of one width)."""
+        """The first grid index of each l1_ratio's window, and their common width."""
         L, A = grid.shape
-        width = min(A, 2 * self.half_width + 1)
-        firsts = []
-        for li in range(L):
-            target = self.alpha * self.l1_ratio / max(float(l1_ratios[li]), 1e-3)
-            center = int(np.argmin(np.abs(np.log(grid[li]) - np.log(target))))
-            firsts.append(min(max(0, center - self.half_width), A - width))
-        return np.array(firsts), width
+
+        def index(li, alpha, l1_ratio):  # the grid point of the same l1 strength
+            target = alpha * l1_ratio / max(float(l1_ratios[li]), 1e-3)
+            return int(np.argmin(np.abs(np.log(grid[li]) - np.log(target))))
+
+        best = self.best or (self.alpha, self.l1_ratio)
+        spans = [(index(li, self.alpha, self.l1_ratio) - self.half_width,
+                  index(li, *best) + self.half_width) for li in range(L)]
+        width = min(A, max(max(hi - lo + 1 for lo, hi in spans), 2 * self.half_width + 1))
+        return np.array([min(max(0, lo), A - width) for lo, _ in spans]), width
 
 
 def window_edge(path, choice):
