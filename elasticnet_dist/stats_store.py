@@ -81,14 +81,25 @@ _VERSION_KEYS = ("ETag", "etag", "mtime", "LastModified", "last_modified", "upda
 # ---- keys ----------------------------------------------------------------------------
 
 def _digest(parts) -> str:
+    """32 hex digits of SHA-256 over ``parts``: arrays by their bytes (``repr`` would
+    elide the middle of a long one), sequences element by element, the rest by
+    ``repr`` (exact for floats)."""
     h = hashlib.sha256()
-    for part in parts:
+
+    def feed(part):
         if isinstance(part, np.ndarray):
             h.update(("array %s %s:" % (part.dtype.str, part.shape)).encode())
             h.update(np.ascontiguousarray(part).tobytes())
+        elif isinstance(part, (tuple, list)):
+            h.update(b"(%d:" % len(part))
+            for item in part:
+                feed(item)
+            h.update(b")")
         else:
             h.update(repr(part).encode())
         h.update(b"\x00")
+
+    feed(tuple(parts))
     return h.hexdigest()[:32]
 
 
@@ -312,11 +323,21 @@ class PieceStore:
             return None
 
     def write(self, path, entries):
-        if not is_store_url(path):
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-        writer = (lambda f: write_leaf(f, entries)) if path.endswith(".leaf") \
-            else (lambda f: np.savez(f, **entries))
-        write_atomic(path, writer, sync=False, storage_options=self.storage_options)
+        """Write (best effort: a store that cannot be written, full or read-only, costs
+        the next run its reuse, never this run its result)."""
+        if isinstance(entries, str):
+            writer = entries
+        elif path.endswith(".leaf"):
+            writer = lambda f: write_leaf(f, entries)  # noqa: E731
+        else:
+            writer = lambda f: np.savez(f, **entries)  # noqa: E731
+        try:
+            if not is_store_url(path):
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+            write_atomic(path, writer, sync=False, storage_options=self.storage_options)
+        except Exception as exc:  # noqa: BLE001 - a cache; the fit goes on without it
+            log.warning("statistics store: cannot write %s (%s: %s); this piece is read "
+                        "again next run", path, type(exc).__name__, exc)
 
     def load(self, decoder, piece):
         """:meth:`BlockDecoder.load` with the store: a :class:`StoredBlock` when the
@@ -458,10 +479,7 @@ class StatsStore:
                            "fold_column": decoder.fold_column, "fold_seed": decoder.fold_seed,
                            "stratified": decoder.strata is not None}, indent=1)
         store = PieceStore(self.root, self.storage_options)
-        path = store.path(context, "context.json")
-        if not is_store_url(path):
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-        write_atomic(path, text, sync=False, storage_options=self.storage_options)
+        store.write(store.path(context, "context.json"), text)
 
     def prune(self):
         """After a successful run: remove the contexts this run did not use, and in the

@@ -232,3 +232,25 @@ def test_cluster_engines_rerun_from_the_store_bit_for_bit(parts, tmp_path, engin
     assert again.fit_report_["source"]["stats_store"]["pieces_from_store"] == N_FILES - 1
     _same_fit(again, ElasticNetCV(**kw).fit(table, label="y"))
     _same_fit(again, ElasticNetCV(**CV).fit(table, label="y"))  # and the local engine's
+
+
+def test_keys_see_every_number_of_a_long_shift():
+    from elasticnet_dist.passes import PassRequest
+    from elasticnet_dist.stats_store import request_key
+
+    shift = np.arange(5000, dtype=np.float64)  # repr() would elide its middle
+    other = shift.copy()
+    other[2500] += 1e-9
+    a, b = (request_key(PassRequest(moments=True, shift_x=x)) for x in (shift, other))
+    assert a != b and a == request_key(PassRequest(moments=True, shift_x=shift.copy()))
+
+
+def test_a_store_that_cannot_be_written_costs_the_reuse_not_the_fit(parts, tmp_path, caplog):
+    table = _table(parts, tmp_path / "t", _names(3))
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "v1").write_text("a file where the store's folder should be")
+    with caplog.at_level("WARNING", logger="elasticnet_dist"):
+        fit = ElasticNetCV(**CV, stats_store=str(store)).fit(table, label="y")
+    assert "cannot write" in caplog.text
+    _same_fit(fit, ElasticNetCV(**CV).fit(table, label="y"))
