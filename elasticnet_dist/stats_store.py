@@ -38,7 +38,8 @@ another point: equal to rounding, not bit for bit).
 is; ``<piece>.summary.npz`` (about 8 p float64: 0.13 MB at p = 2,000) and
 ``<piece>.<pass>.leaf``: the leaf's arrays raw, K p^2 float64 for K folds
 (160 MB per piece at p = 2,000 with 5 folds; 8 p^2 bytes more with the
-full-data Gram of a single fit). A local leaf is memory-mapped back, its pages
+full-data Gram of a single fit; with stability selection's G row groups, a
+second leaf of G p^2). A local leaf is memory-mapped back, its pages
 mapped at once: adding it into the merge costs what adding a computed leaf
 does (the first read of a packed copy spent 0.5 s per piece on fresh pages).
 On an object store, where every byte crosses the network, the Gram matrices
