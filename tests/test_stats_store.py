@@ -254,3 +254,15 @@ def test_a_store_that_cannot_be_written_costs_the_reuse_not_the_fit(parts, tmp_p
         fit = ElasticNetCV(**CV, stats_store=str(store)).fit(table, label="y")
     assert "cannot write" in caplog.text
     _same_fit(fit, ElasticNetCV(**CV).fit(table, label="y"))
+
+
+def test_stability_selection_reads_its_row_groups_from_the_store_too(parts, tmp_path,
+                                                                     decodes):
+    table = _table(parts, tmp_path / "t", _names(N_FILES))
+    kw = dict(CV, stability=4, stability_groups=4)
+    first = ElasticNetCV(**kw, stats_store=str(tmp_path / "store")).fit(table, label="y")
+    decodes.clear()
+    again = ElasticNetCV(**kw, stats_store=str(tmp_path / "store")).fit(table, label="y")
+    assert decodes == []  # neither the folds' nor the groups' load read a file
+    assert np.array_equal(again.stability_, first.stability_)
+    assert len(os.listdir(tmp_path / "store" / "v1")) == 2  # the folds' and the groups'
