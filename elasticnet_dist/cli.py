@@ -63,7 +63,7 @@ EXAMPLES = """examples:
       --label churned --loss logistic --keys customer_id --output out/
   elasticnet-dist select --input t/ --label y --alpha 0.05 --l1-ratio 0.9 --output out/
   elasticnet-dist select --input t/ --label y --master spark://head:7077 --output out/
-  elasticnet-dist select --input t/ --label y --output out/ --stats-store state/ \
+  elasticnet-dist select --input t/ --label y --output out/ --stats-store state/ \\
       --warm-start out/manifest.json
   elasticnet-dist apply --manifest out/manifest.json --input t/ --output reduced/
   elasticnet-dist validate out/manifest.json --input t/
