@@ -330,14 +330,16 @@ def check_consistent(config: dict):
                           "model.loss poisson; model.loss is %r"
                           % (inp["offset"], config["model"]["loss"]))
     search = config["search"]
-    if (search["stability"] or search["min_stability"] is not None) \
-            and config["penalty"]["alpha"] is not None:
-        raise ConfigError("search.stability (--stability) measures the selection at the "
-                          "penalty cross-validation chooses, but penalty.alpha fixes it; "
-                          "drop one of them")
-    if search["warm_start"] and config["penalty"]["alpha"] is not None:
-        raise ConfigError("search.warm_start (--warm-start) starts the search from a previous "
-                          "run's penalty, but penalty.alpha fixes it; drop one of them")
+    search_only = (  # settings of the cross-validated search, which a fixed alpha skips
+        (search["stability"] or search["min_stability"] is not None,
+         "search.stability (--stability) measures the selection at the penalty "
+         "cross-validation chooses"),
+        (search["warm_start"], "search.warm_start (--warm-start) starts the search from a "
+                               "previous run's penalty"),
+        (inp["fold_column"], "input.fold_column is only used by cross-validation"))
+    for used, what in search_only:
+        if used and config["penalty"]["alpha"] is not None:
+            raise ConfigError("%s, but penalty.alpha fixes it; drop one of them" % what)
     for key in ("stability", "stability_groups"):
         if search[key] % 2:
             raise ConfigError("search.%s must be even (complementary pairs of half-samples), "
@@ -346,9 +348,6 @@ def check_consistent(config: dict):
         raise ConfigError("search.min_stability (--min-stability) keeps the features "
                           "selected often enough over half-samples: set search.stability "
                           "(--stability N, e.g. 50)")
-    if inp["fold_column"] and config["penalty"]["alpha"] is not None:
-        raise ConfigError("input.fold_column is only used by cross-validation, but "
-                          "penalty.alpha fixes the penalty; drop one of them")
     scoring = config["search"]["scoring"]
     allowed = get_loss(config["model"]["loss"]).metrics
     if scoring is not None and scoring not in allowed:
