@@ -501,10 +501,10 @@ class StatsStore:
                 name = posixpath.basename(path)
                 if name in ("context.json", "shift.npz"):
                     continue
-                piece, kind = name.split(".", 1)
+                piece, _, kind = name.partition(".")  # temporaries start with "."
                 stale_pass = kind.endswith(".leaf") and self.requests \
                     and kind[:-len(".leaf")] not in self.requests
-                if piece not in self.current or stale_pass or name.startswith("."):
+                if piece not in self.current or stale_pass:
                     fs.rm(path)
                     removed += 1
         if removed:

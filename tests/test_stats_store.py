@@ -104,6 +104,8 @@ def test_files_rewritten_or_removed_are_read_again_or_dropped_from_the_store(
     assert decodes == [_names(3)[2]]
     _same_fit(rewritten, ElasticNetCV(**CV).fit(table, label="y"))
     assert len(files()) == 2 + 2 * N_FILES  # the old version's entries were pruned
+    (store / "v1" / context / "stray").write_text("a file of no piece")
+    (store / "v1" / context / ".left.abc.tmp").write_text("a write cut short")
     # the first file removed: its entries go; the others come from the store, summed
     # about the store's reference row (the same sums about another point)
     os.remove(os.path.join(table, _names(1)[0]))
