@@ -143,9 +143,8 @@ SPEC = {
                            "a previous run's manifest (path or URL, same loss): search only "
                            "the alphas from 15 above its penalty to 15 below its best score, "
                            "every path starting from its coefficients (fewer passes, less "
-                           "driver work; the "
-                           "whole grid if the choice falls on the window's edge) "
-                           "(--warm-start)"),
+                           "driver work; the whole grid if the choice falls on the window's "
+                           "edge, or if there is no manifest there yet) (--warm-start)"),
     },
     "engine": {
         "name": _opt("auto", _choice("auto", *ENGINES),

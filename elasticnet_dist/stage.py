@@ -184,9 +184,17 @@ def output_storage_options(config):
 
 
 def _read_manifest_option(config, section, key):
-    """The manifest ``section.key`` names (checked against the schema), or None."""
+    """The manifest ``section.key`` names (checked against the schema), or None.
+
+    A ``search.warm_start`` manifest that does not exist yet (a schedule's first
+    day) is a warning and a search of the whole grid: the warm start changes the
+    cost of the search, never its answer. A ``drift.baseline`` must exist."""
     path = config[section][key]
     if not path:
+        return None
+    if key == "warm_start" and not _exists(path, output_storage_options(config)):
+        log.warning("search.warm_start: there is no manifest at %s yet (a first run?); "
+                    "searching the whole grid", path)
         return None
     try:
         manifest = read_manifest(path, output_storage_options(config))
@@ -198,6 +206,18 @@ def _read_manifest_option(config, section, key):
                           "model.loss %r; start from a manifest of the same loss"
                           % (path, loss, config["model"]["loss"]))
     return manifest
+
+
+def _exists(path, storage_options=None):
+    """Whether the file ``path`` (local or an fsspec URL) exists; True when the store
+    cannot tell (reading it then reports why)."""
+    import fsspec
+
+    try:
+        fs, target = fsspec.core.url_to_fs(path, **(storage_options or {}))
+        return fs.exists(target)
+    except Exception:  # noqa: BLE001 - the read that follows names the fault
+        return True
 
 
 def _local_outputs(config):

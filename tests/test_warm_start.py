@@ -117,8 +117,17 @@ def test_the_stage_starts_from_the_previous_manifest(grown, tmp_path):
     warm = document["selection"]["warm_start"]
     assert warm["baseline"] == str(previous) and warm["fell_back"] is False
     assert warm["window_passes"] == document["solver"]["data_passes"]
+    # a schedule's first day: no manifest yet, a warning and the whole grid
+    first = run_cli(*common, "--input", after, "--output", tmp_path / "c", "--warm-start",
+                    tmp_path / "missing.json")
+    assert first.returncode == EXIT_OK and "no manifest at" in first.stderr, first.stderr
+    cold = json.loads((tmp_path / "c" / "manifest.json").read_text())
+    assert "warm_start" not in cold["selection"]
+    assert len(cold["selection"]["grid"][0]["alphas"]) == 60
     # bad uses: exit codes, nothing written
-    bad = [(["--warm-start", tmp_path / "missing.json"], EXIT_MANIFEST, "search.warm_start"),
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"schema_version": "1.2"}')
+    bad = [(["--warm-start", broken], EXIT_MANIFEST, "search.warm_start"),
            (["--warm-start", previous, "--alpha", "0.1"], EXIT_CONFIG, "penalty.alpha"),
            (["--warm-start", previous, "--loss", "squared"], EXIT_CONFIG, "same loss")]
     for extra, code, words in bad:
