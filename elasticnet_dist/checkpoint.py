@@ -87,9 +87,11 @@ def fit_fingerprint(estimator, loaded):
     return h.hexdigest()
 
 
-def request_digest(request):
-    """SHA-256 of a :class:`~elasticnet_dist.passes.PassRequest`, field by field
-    (arrays by their bytes)."""
+def digest(value):
+    """SHA-256 of ``value``: dataclasses field by field, sequences item by item,
+    arrays by their bytes (``repr`` would elide the middle of a long one), the rest
+    by ``repr`` (exact for floats). Keys a :class:`~elasticnet_dist.passes.PassRequest`
+    here and the statistics store's entries (:mod:`elasticnet_dist.stats_store`)."""
     h = hashlib.sha256()
 
     def feed(value):
@@ -107,7 +109,7 @@ def request_digest(request):
         else:
             h.update(repr(value).encode())
 
-    feed(request)
+    feed(value)
     return h.hexdigest()
 
 
@@ -325,12 +327,12 @@ class CheckpointedSource(SourceBase):
 
     def run_pass(self, request):
         number = self.n_passes + 1
-        digest = request_digest(request)
-        stats = self.checkpoint.load_pass(number, digest) if self._replaying else None
+        key = digest(request)
+        stats = self.checkpoint.load_pass(number, key) if self._replaying else None
         if stats is None:
             self._replaying = False
             stats = self.inner.run_pass(request)
-            self.checkpoint.save_pass(number, digest, stats)
+            self.checkpoint.save_pass(number, key, stats)
         self.n_passes = number
         return stats
 

@@ -55,7 +55,6 @@ one-pass (Gram) route of the squared loss, where one pass is the whole fit.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import json
 import logging
@@ -68,7 +67,8 @@ from typing import Optional
 import numpy as np
 
 from .io.blocks import Block, BlockSummary
-from .outputs import is_store_url, write_atomic
+from .checkpoint import digest
+from .outputs import is_store_url, join_location, write_atomic
 
 log = logging.getLogger("elasticnet_dist")
 
@@ -80,29 +80,6 @@ _VERSION_KEYS = ("ETag", "etag", "mtime", "LastModified", "last_modified", "upda
 
 
 # ---- keys ----------------------------------------------------------------------------
-
-def _digest(parts) -> str:
-    """32 hex digits of SHA-256 over ``parts``: arrays by their bytes (``repr`` would
-    elide the middle of a long one), sequences element by element, the rest by
-    ``repr`` (exact for floats)."""
-    h = hashlib.sha256()
-
-    def feed(part):
-        if isinstance(part, np.ndarray):
-            h.update(("array %s %s:" % (part.dtype.str, part.shape)).encode())
-            h.update(np.ascontiguousarray(part).tobytes())
-        elif isinstance(part, (tuple, list)):
-            h.update(b"(%d:" % len(part))
-            for item in part:
-                feed(item)
-            h.update(b")")
-        else:
-            h.update(repr(part).encode())
-        h.update(b"\x00")
-
-    feed(tuple(parts))
-    return h.hexdigest()[:32]
-
 
 def file_identity(piece):
     """What changes when the file of ``piece`` is rewritten: ``(size, version)`` from
@@ -128,18 +105,21 @@ def piece_id(piece):
     return piece.path, piece.row_groups
 
 
+#: Hex digits of a key kept in file and folder names.
+KEY_DIGITS = 32
+
+
 def piece_key(piece, identity) -> str:
-    return _digest(("piece", piece.path, identity, piece.row_groups, piece.row_offset,
-                    piece.n_rows, piece.partition_values, piece.source))
+    return digest(("piece", piece.path, identity, piece.row_groups, piece.row_offset,
+                   piece.n_rows, piece.partition_values, piece.source))[:KEY_DIGITS]
 
 
 def context_key(decoder) -> str:
     """The decoder's fingerprint: every field but the store, and the package version."""
     from . import __version__
 
-    values = [(f.name, getattr(decoder, f.name)) for f in dataclasses.fields(decoder)
-              if f.name != "store"]
-    return _digest(("context", __version__, values))
+    return digest(("context", __version__,
+                   dataclasses.replace(decoder, store=None)))[:KEY_DIGITS]
 
 
 def storable(request) -> bool:
@@ -150,8 +130,7 @@ def storable(request) -> bool:
 
 
 def request_key(request) -> str:
-    return _digest(["pass"] + [(f.name, getattr(request, f.name))
-                               for f in dataclasses.fields(request)])
+    return digest(request)[:KEY_DIGITS]
 
 
 # ---- (de)serialising -------------------------------------------------------------------
@@ -293,8 +272,7 @@ class PieceStore:
         return dict(self.keys).get(piece_id(piece)) if hasattr(piece, "path") else None
 
     def path(self, context, name):
-        join = posixpath.join if is_store_url(self.root) else os.path.join
-        return join(self.root, FORMAT, context, name)
+        return join_location(self.root, posixpath.join(FORMAT, context, name))
 
     def read(self, path):
         """The entries of an ``.npz`` file or a leaf (``.leaf``), or None when it is
@@ -423,6 +401,7 @@ class StatsStore:
         self.contexts, self.requests, self.current = set(), set(), set()
         self.n_stored = self.n_decoded = 0
         self.reference = None  # the store's reference row of the last load's context
+        self._files = PieceStore(self.root, self.storage_options)  # context.json, shift.npz
 
     def attach(self, decoder, pieces):
         """``decoder`` with this store, for ``pieces`` (fingerprinted here, once)."""
@@ -455,16 +434,15 @@ class StatsStore:
 
     def _reference(self, context, summaries, n_features):
         """The context's stored reference row, or the table's (then stored)."""
-        store = PieceStore(self.root, self.storage_options)
-        path = store.path(context, "shift.npz")
-        entries = store.read(path)
+        path = self._files.path(context, "shift.npz")
+        entries = self._files.read(path)
         if entries is not None and entries["x"].shape == (n_features,):
             return entries["x"], float(entries["y"])
         first = next((s for s in summaries if s.n_rows), None)
         if first is None:
             return None
-        store.write(path, {"x": np.asarray(first.first_x, np.float64),
-                           "y": np.float64(first.first_y)})
+        self._files.write(path, {"x": np.asarray(first.first_x, np.float64),
+                                 "y": np.float64(first.first_y)})
         return np.asarray(first.first_x, np.float64), float(first.first_y)
 
     def record(self, request):
@@ -479,8 +457,7 @@ class StatsStore:
                            "folds": decoder.n_folds, "fold_keys": list(decoder.fold_keys),
                            "fold_column": decoder.fold_column, "fold_seed": decoder.fold_seed,
                            "stratified": decoder.strata is not None}, indent=1)
-        store = PieceStore(self.root, self.storage_options)
-        store.write(store.path(context, "context.json"), text)
+        self._files.write(self._files.path(context, "context.json"), text)
 
     def prune(self):
         """After a successful run: remove the contexts this run did not use, and in the
