@@ -85,6 +85,10 @@ class WarmStart:
     best: Optional[tuple] = None
     half_width: int = WARM_HALF_WIDTH
 
+    def start_for(self, unit):
+        """The previous coefficients in ``unit``'s scaled coordinates: ``(u, b)``."""
+        return unit.std.to_scaled(self.coef, self.intercept)
+
     def windows(self, grid, l1_ratios):
         """The first grid index of each l1_ratio's window, and their common width."""
         L, A = grid.shape
@@ -186,14 +190,12 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
     grid = np.array([path_grid(spec, full, l1, full_source, alphas=alphas, n_alphas=n_alphas,
                                eps=eps, tol=tol) for l1 in l1_ratios])
     problems = [[spec.unit(m, l1) for m in [full] + train] for l1 in l1_ratios]
-    window = starts = None
+    window = None
     if warm is not None:
         firsts, width = warm.windows(grid, l1_ratios)
         window = (firsts, grid.shape[1])
         grid = np.array([row[first:first + width] for row, first in zip(grid, firsts,
                                                                         strict=True)])
-        starts = [[unit.std.to_scaled(warm.coef, warm.intercept) for unit in row]
-                  for row in problems]
         log.info("warm start: %d of %d alphas per l1_ratio around alpha %.6g (l1_ratio %g), "
                  "every path from the previous coefficients", width, window[1], warm.alpha,
                  warm.l1_ratio)
@@ -205,7 +207,7 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
     else:
         paths = _batched_paths(problems, grid, source, n_folds, loss, options, stops,
                                auc_bins if get_loss(loss).histogram_metrics else 0, ahead,
-                               starts)
+                               warm)
         scores = _pass_scores(loss, paths, grid.shape)
     timings["paths"] = time.perf_counter() - t0
 
@@ -260,7 +262,7 @@ def solve_gram_path(moments, spec, l1_ratio, alphas, options, limit=None, stops=
     (without their pass statistics, which this route does not need); ``warm``: a
     :class:`WarmStart` to start from."""
     problem = spec.unit(moments, l1_ratio)
-    start = None if warm is None else problem.std.to_scaled(warm.coef, warm.intercept)
+    start = None if warm is None else warm.start_for(problem)
     points = drive(path_steps(problem, alphas, options=options, stops=stops, limit=limit,
                               start=start, **resume), SufficientStatistics(moments).run_pass)
     return [replace(point, evaluation=None) for point in points]
@@ -369,10 +371,10 @@ def _gram_scores(problems, paths, by_fold, shift_x, shift_y, shape):
 # ---- the pass-per-step route ---------------------------------------------------------------
 
 def _batched_paths(problems, grid, source, n_folds, loss, options, stops, auc_bins, ahead,
-                   starts=None):
+                   warm=None):
     """Every path as a generator; each pass serves the pending step of every one
     (``ahead``: the paths solve their next points ahead, see :func:`~.path.path_steps`;
-    ``starts[l][k]``: where path ``k`` of l1_ratio ``l`` starts, see :class:`WarmStart`)."""
+    ``warm``: a :class:`WarmStart` every path starts from)."""
     steps, holdout = [], []
     for li, row in enumerate(problems):
         limit = PathLimit(grid.shape[1] - 1)
@@ -380,7 +382,7 @@ def _batched_paths(problems, grid, source, n_folds, loss, options, stops, auc_bi
             steps.append(path_steps(problem, grid[li], options=options,
                                     stops=stops if k == 0 else NO_STOPS, limit=limit,
                                     ahead=ahead,
-                                    start=None if starts is None else starts[li][k]))
+                                    start=None if warm is None else warm.start_for(problem)))
             holdout.append(k - 1)
     results = run_batched(steps, np.array(holdout), source, loss=loss, n_folds=n_folds,
                           auc_bins=auc_bins)
