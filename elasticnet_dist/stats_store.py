@@ -357,9 +357,7 @@ class Origin:
     @property
     def nbytes(self):
         """Bytes of the rows a stand-in decoded (for an engine's memory accounting)."""
-        rows = self.rows
-        return 0 if rows is None else int(rows.X.nbytes + rows.y.nbytes + sum(
-            0 if v is None else v.nbytes for v in (rows.s, rows.o)))
+        return 0 if self.rows is None else self.rows.nbytes
 
     def result(self, kernel, block):
         """``kernel`` on ``block``: the stored leaf if there is one, else computed (on

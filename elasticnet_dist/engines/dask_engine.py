@@ -32,9 +32,7 @@ log = logging.getLogger("elasticnet_dist")
 def _sizeof_block(block):
     """A block's real size, so that Dask's memory accounting (and spilling) sees it
     (with the rows a statistics store's stand-in decoded, if it did)."""
-    return int(block.X.nbytes + block.y.nbytes
-               + sum(0 if v is None else v.nbytes for v in (block.s, block.o))
-               + (0 if block.origin is None else block.origin.nbytes))
+    return block.nbytes + (0 if block.origin is None else block.origin.nbytes)
 
 
 #: Times a pass's stranded tasks are submitted again before the pass gives up.

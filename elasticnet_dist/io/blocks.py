@@ -80,6 +80,12 @@ class Block:
     o: Optional[np.ndarray] = None
     origin: Optional[object] = None  # its piece in a statistics store (stats_store.Origin)
 
+    @property
+    def nbytes(self):
+        """Bytes of its arrays (rows, label, weights, offsets)."""
+        return int(self.X.nbytes + self.y.nbytes
+                   + sum(0 if v is None else v.nbytes for v in (self.s, self.o)))
+
 
 @dataclass(frozen=True)
 class BlockDecoder:
@@ -223,8 +229,6 @@ class BlockDecoder:
             counts = np.bincount(fold, minlength=self.n_folds)
             bounds = np.concatenate([[0], np.cumsum(counts)])
             summary.fold_rows = counts
-        summary.nbytes = int(X.nbytes + y.nbytes + sum(0 if v is None else v.nbytes
-                                                       for v in (s, o)))
         summary.weight_sum = float(X.shape[0] if s is None else s[np.isfinite(s)].sum())
         if X.shape[0]:
             summary.first_x = np.asarray(X[0], dtype=np.float64)
@@ -232,7 +236,9 @@ class BlockDecoder:
             summary.hi_x = np.fmax.reduce(X, axis=0).astype(np.float64)  # NaN-blind
             summary.lo_x = np.fmin.reduce(X, axis=0).astype(np.float64)
             summary.lo_y = float(np.fmin.reduce(y))
-        return Block(aligned(X), aligned(y), aligned(s), summary, bounds, aligned(o))
+        block = Block(aligned(X), aligned(y), aligned(s), summary, bounds, aligned(o))
+        summary.nbytes = block.nbytes
+        return block
 
 
 def _to_matrix(table: pa.Table, dtype, n, rounded):
