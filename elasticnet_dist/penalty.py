@@ -53,6 +53,30 @@ class ElasticNetPenalty:
     def _ridge(self):
         return (self.l2 > 0) & ~self.fixed
 
+    @cached_property
+    def penalised(self):
+        """Free coordinates with an L1 or a ridge part."""
+        return ~self.unpenalised & ~self.fixed
+
+    @cached_property
+    def has_l1(self):
+        """Whether any free coordinate has an L1 part (else nothing is sparse)."""
+        return bool(np.any(self.l1[~self.fixed] > 0))
+
+    #: The masks above depend on which weights are zero only: the same for every
+    #: positive multiple of the penalty (:meth:`scaled`).
+    _MASKS = ("unpenalised", "_pure_l1", "_ridge", "penalised", "has_l1")
+
+    def scaled(self, ratio):
+        """The penalty times ``ratio > 0`` (the same problem at another alpha), with its
+        masks, computed here once, handed on: along a path every point builds its
+        penalty this way from the path's, and recomputing them cost several p-vector
+        operations per point."""
+        out = ElasticNetPenalty(self.l1 * ratio, self.l2 * ratio, self.fixed)
+        if ratio > 0:
+            out.__dict__.update((key, getattr(self, key)) for key in self._MASKS)
+        return out
+
     def subset(self, idx):
         return ElasticNetPenalty(self.l1[idx], self.l2[idx], self.fixed[idx])
 

@@ -30,7 +30,7 @@ their Newton decrement ``sum g_j^2 / (2 h_j)``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 import numpy as np
@@ -160,6 +160,10 @@ class Problem:
     fit_intercept: bool
     alpha: float
     l1_ratio: float
+    #: What depends on the moments, scaling and loss alone, computed once for every
+    #: problem made from this one by :func:`dataclasses.replace` (which hands on the
+    #: same dict): :meth:`at_alpha`'s points of a path share it.
+    derived: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def loss(self):
@@ -203,6 +207,22 @@ class Problem:
         return w, (intercept if self.fit_intercept else 0.0), w * sd
 
     def null_gradient(self):
+        """grad_u L at (b' = null intercept, u = 0), from the moments alone (a copy of
+        the one computed first for these moments: every point of a path asks)."""
+        g = self.derived.get("null_gradient")
+        if g is None:
+            g = self.derived["null_gradient"] = self._null_gradient()
+        return g.copy()
+
+    def null_gradient_max(self):
+        """``max_j |g_j|`` of :meth:`null_gradient` (0 without features)."""
+        top = self.derived.get("null_gradient_max")
+        if top is None:
+            g = self.null_gradient()
+            top = self.derived["null_gradient_max"] = float(np.max(np.abs(g), initial=0.0))
+        return top
+
+    def _null_gradient(self):
         """grad_u L at (b' = null intercept, u = 0), from the moments alone.
 
         ``l' = mu - y`` with ``mu = g^-1(b')``, or ``e^(b' + o)`` with an offset::
@@ -238,9 +258,7 @@ class Problem:
         """The same problem with penalty constant ``alpha`` (the penalty is linear in it)."""
         if self.alpha <= 0:
             raise ValueError("at_alpha needs a problem built with alpha > 0")
-        r = alpha / self.alpha
-        pen = ElasticNetPenalty(self.penalty.l1 * r, self.penalty.l2 * r, self.penalty.fixed)
-        return replace(self, penalty=pen, alpha=float(alpha))
+        return replace(self, penalty=self.penalty.scaled(alpha / self.alpha), alpha=float(alpha))
 
     # ---- passes ---------------------------------------------------------------------
     def request(self, points, gradient=True, hessian_cols=None, hessian_rows=None):
@@ -288,8 +306,9 @@ class Problem:
         W = float(stats["weight_sum"])
         sr, sc = self.std.scale[rows], self.std.scale[cols]
         hess, hess_col_sums, hess_sum = (stats[key] for key in hessian_keys(index))
-        block = hess / W / np.outer(sr, sc)
-        return block, hess_col_sums / W / sc, float(hess_sum) / W
+        inv_c = 1.0 / sc
+        block = hess * np.outer(1.0 / (W * sr), inv_c)  # one pass over the h^2 entries
+        return block, hess_col_sums * (inv_c / W), float(hess_sum) / W
 
     # ---- objective and certificate ----------------------------------------------------
     def objective(self, loss_value, u):
@@ -306,7 +325,7 @@ class Problem:
         ``dual_curvature`` (logistic, Poisson: from the pass) tightens the slack term.
         """
         pen = self.penalty
-        penalised = ~pen.unpenalised & ~pen.fixed
+        penalised = pen.penalised
         kappa = pen.dual_scaling(grad)
         gap = (self.loss.conjugate_slack(loss_value, kappa, dual_curvature) + pen.value(u)
                + kappa * float(u[penalised] @ grad[penalised])

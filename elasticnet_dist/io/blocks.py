@@ -236,6 +236,11 @@ class BlockDecoder:
             summary.hi_x = np.fmax.reduce(X, axis=0).astype(np.float64)  # NaN-blind
             summary.lo_x = np.fmin.reduce(X, axis=0).astype(np.float64)
             summary.lo_y = float(np.fmin.reduce(y))
+        if X.shape[0] < X.shape[1]:
+            # a wide block is column-major: a Hessian block gathers a few hundred of its
+            # columns from every row, which row-major scatters over all of its memory
+            # (arcene, 200 x 10,000: 0.47 ms a gather, 1.7 of 13.5 s; column-major 0.14)
+            X = np.asfortranarray(X)
         block = Block(aligned(X), aligned(y), aligned(s), summary, bounds, aligned(o))
         summary.nbytes = block.nbytes
         return block

@@ -39,7 +39,7 @@ from .. import progress
 from ..errors import BadValuesError
 from ..penalty import ElasticNetPenalty
 from ..params import PARAMS
-from .newton import AlongPath, Evaluation, GramCache, drive, newton_steps, solve_newton
+from .newton import AlongPath, Evaluation, GramCache, drive, newton_steps, solve_newton, union
 from .options import DEFAULT_OPTIONS, NO_STOPS, SolverOptions
 
 #: glmnet's rule for a ridge path (l1_ratio = 0, where no finite alpha zeroes every
@@ -378,7 +378,7 @@ def _solve_point(unit, alpha, nxt, walk, cache, points, options, ahead=False):
     if start is not None and _better_ahead(problem, start, u):
         u, b, start = start.ahead.u, start.ahead.b, start.ahead.evaluation
         if ws_init is not None:
-            ws_init = np.union1d(ws_init, np.flatnonzero(u))
+            ws_init = union(ws_init, np.flatnonzero(u), size=u.shape[0])
     if options.screening and nxt is not None:
         look = functools.partial(_strong_candidates, unit, alpha=nxt, prev_alpha=alpha)
     if ahead and nxt is not None:
@@ -386,7 +386,7 @@ def _solve_point(unit, alpha, nxt, walk, cache, points, options, ahead=False):
     along = AlongPath(start=start, cache=cache, ws_init=ws_init, lookahead=look,
                       guess=predicted_point(points, alpha), ahead_alpha=ahead_alpha)
     res, final = yield from newton_steps(problem, u, b, options=options, along=along)
-    ev = None if final is None else problem.evaluate(final.stats)[0]
+    ev = None if final is None else final.point or problem.evaluate(final.stats)[0]
     return problem, res, final, ev
 
 
