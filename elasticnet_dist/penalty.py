@@ -59,13 +59,18 @@ class ElasticNetPenalty:
         return ~self.unpenalised & ~self.fixed
 
     @cached_property
+    def has_ridge(self):
+        """Whether any free coordinate has a ridge part."""
+        return bool(np.any(self._ridge))
+
+    @cached_property
     def has_l1(self):
         """Whether any free coordinate has an L1 part (else nothing is sparse)."""
         return bool(np.any(self.l1[~self.fixed] > 0))
 
     #: The masks above depend on which weights are zero only: the same for every
     #: positive multiple of the penalty (:meth:`scaled`).
-    _MASKS = ("unpenalised", "_pure_l1", "_ridge", "penalised", "has_l1")
+    _MASKS = ("unpenalised", "_pure_l1", "_ridge", "penalised", "has_l1", "has_ridge")
 
     def scaled(self, ratio):
         """The penalty times ``ratio > 0`` (the same problem at another alpha), with its

@@ -300,14 +300,16 @@ class Problem:
             out.append(PointEval(loss, g, gsum if self.fit_intercept else 0.0, curv))
         return out
 
-    def scaled_hessian(self, stats, rows, cols, index=0):
+    def scaled_hessian(self, stats, rows, cols, index=0, out=None):
         """(1/W) Hessian of L in (u_rows, u_cols), with the intercept couplings,
-        from the Hessian block ``index`` of a pass."""
+        from the Hessian block ``index`` of a pass (the block written into ``out``
+        when given)."""
         W = float(stats["weight_sum"])
         sr, sc = self.std.scale[rows], self.std.scale[cols]
         hess, hess_col_sums, hess_sum = (stats[key] for key in hessian_keys(index))
         inv_c = 1.0 / sc
-        block = hess * np.outer(1.0 / (W * sr), inv_c)  # one pass over the h^2 entries
+        # one pass over the h^2 entries
+        block = np.multiply(hess, np.outer(1.0 / (W * sr), inv_c), out=out)
         return block, hess_col_sums * (inv_c / W), float(hess_sum) / W
 
     # ---- objective and certificate ----------------------------------------------------
@@ -315,7 +317,7 @@ class Problem:
         return loss_value + self.penalty.value(u)
 
     def duality_gap(self, u, grad, loss_value, grad_b=0.0, curvature=None,
-                    dual_curvature=None, intercept_curvature=None):
+                    dual_curvature=None, intercept_curvature=None, penalty_value=None):
         """Certified gap of the penalised coordinates + Newton decrement of the others.
 
         ``curvature`` (optional, per coordinate) is the diagonal of the Hessian
@@ -323,13 +325,16 @@ class Problem:
         (1, 1/4 or the mean count, per standardized column) is used where missing.
         ``intercept_curvature`` likewise for the intercept (``sum s l'' / W``).
         ``dual_curvature`` (logistic, Poisson: from the pass) tightens the slack term.
+        ``penalty_value``: ``P(u)``, if the caller has it.
         """
         pen = self.penalty
         penalised = pen.penalised
         kappa = pen.dual_scaling(grad)
-        gap = (self.loss.conjugate_slack(loss_value, kappa, dual_curvature) + pen.value(u)
+        if penalty_value is None:
+            penalty_value = pen.value(u)
+        gap = (self.loss.conjugate_slack(loss_value, kappa, dual_curvature) + penalty_value
                + kappa * float(u[penalised] @ grad[penalised])
-               + pen.conjugate(-kappa * grad))
+               + (pen.conjugate(-kappa * grad) if pen.has_ridge else 0.0))
         h_default = self.default_curvature
         unpen = pen.unpenalised
         if np.any(unpen):

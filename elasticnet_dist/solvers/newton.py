@@ -345,7 +345,8 @@ def newton_steps(problem, u0=None, b0=None, *, options=DEFAULT_OPTIONS, ws_start
         ev = known.point if known is not None and known.point is not None \
             else problem.evaluate(stats)[0]
         grad = ev.grad
-        F = problem.objective(ev.loss, state.u)
+        penalty_value = problem.penalty.value(state.u)
+        F = ev.loss + penalty_value  # the objective; its penalty part serves the gap too
         if not squared:
             verdict = _line_search(state, F)
             if verdict != "accepted":
@@ -365,13 +366,14 @@ def newton_steps(problem, u0=None, b0=None, *, options=DEFAULT_OPTIONS, ws_start
         curv = hessian = None
         if not squared:
             hessian = final.hessian = known.hessian if known is not None and \
-                known.hessian is not None else problem.scaled_hessian(stats, state.H, state.H)
+                known.hessian is not None else _model_hessian(problem, stats, state.H)
             if np.any(problem.penalty.unpenalised[state.H]):  # their Newton decrement
                 curv = np.full(state.u.shape, problem.default_curvature)
                 curv[state.H] = np.diag(hessian[0])
         gap = problem.duality_gap(state.u, ev.grad, ev.loss, ev.grad_b, curvature=curv,
                                   dual_curvature=ev.dual_curvature,
-                                  intercept_curvature=None if hessian is None else hessian[2])
+                                  intercept_curvature=None if hessian is None else hessian[2],
+                                  penalty_value=penalty_value)
         history.append({"iter": it, "objective": F, "gap": gap, "ws": int(state.H.size),
                         "nnz": int(np.count_nonzero(state.u))})
         if verbose:
@@ -417,6 +419,22 @@ def _request(problem, state, cache, ahead=None):
     req = problem.request(points, hessian_rows=new if new.size else None,
                           hessian_cols=cols if new.size else None)
     return req, cols, new
+
+
+def _model_hessian(problem, stats, H):
+    """The scaled Hessian block of the working set ``H`` from a pass (a loss that is
+    not quadratic): ``(block, col_sums, h_sum, Q)``, with ``Q`` the quadratic
+    model's matrix: with an intercept ``[[block, col_sums], [col_sums', h_sum]]``,
+    the block a view of it (no copy of h^2 entries), else the block."""
+    if not problem.fit_intercept:
+        block, col_sums, h_sum = problem.scaled_hessian(stats, H, H)
+        return block, col_sums, h_sum, block
+    k = H.size
+    Q = np.empty((k + 1, k + 1))
+    block, col_sums, h_sum = problem.scaled_hessian(stats, H, H, out=Q[:k, :k])
+    Q[:k, k] = Q[k, :k] = col_sums
+    Q[k, k] = h_sum
+    return block, col_sums, h_sum, Q
 
 
 def _split_ahead(stats, ahead, squared):
@@ -522,14 +540,7 @@ def _solve_model(problem, s, ev, cache, hessian, guess=None):
     if hessian is None:
         coords, Q = cache.model(H)
     else:
-        Qh, col_sums, h_sum = hessian
-        Q = Qh
-        if newton_b:  # [[Qh, col_sums], [col_sums', h_sum]]
-            k = Qh.shape[0]
-            Q = np.empty((k + 1, k + 1))
-            Q[:k, :k] = Qh
-            Q[:k, k] = Q[k, :k] = col_sums
-            Q[k, k] = h_sum
+        Q = hessian[3]
     qp_pen = _qp_penalty(pen, coords, newton_b)
     in_H = np.ones(coords.size, dtype=bool)
     if coords is not H:  # held at zero in the model: the coordinates outside H
