@@ -307,10 +307,10 @@ class Problem:
         W = float(stats["weight_sum"])
         sr, sc = self.std.scale[rows], self.std.scale[cols]
         hess, hess_col_sums, hess_sum = (stats[key] for key in hessian_keys(index))
-        inv_c = 1.0 / sc
-        # one pass over the h^2 entries
-        block = np.multiply(hess, np.outer(1.0 / (W * sr), inv_c), out=out)
-        return block, hess_col_sums * (inv_c / W), float(hess_sum) / W
+        # one pass over the h^2 entries; a symmetric block stays symmetric to the bit
+        root = 1.0 / np.sqrt(W)
+        block = np.multiply(hess, np.outer(root / sr, root / sc), out=out)
+        return block, hess_col_sums / (W * sc), float(hess_sum) / W
 
     # ---- objective and certificate ----------------------------------------------------
     def objective(self, loss_value, u):
