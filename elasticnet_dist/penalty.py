@@ -59,6 +59,11 @@ class ElasticNetPenalty:
         return ~self.unpenalised & ~self.fixed
 
     @cached_property
+    def has_pure_l1(self):
+        """Whether any free coordinate has an L1 part and no ridge part."""
+        return bool(np.any(self._pure_l1))
+
+    @cached_property
     def has_ridge(self):
         """Whether any free coordinate has a ridge part."""
         return bool(np.any(self._ridge))
@@ -70,7 +75,8 @@ class ElasticNetPenalty:
 
     #: The masks above depend on which weights are zero only: the same for every
     #: positive multiple of the penalty (:meth:`scaled`).
-    _MASKS = ("unpenalised", "_pure_l1", "_ridge", "penalised", "has_l1", "has_ridge")
+    _MASKS = ("unpenalised", "_pure_l1", "_ridge", "penalised", "has_l1", "has_ridge",
+              "has_pure_l1")
 
     def scaled(self, ratio):
         """The penalty times ``ratio > 0`` (the same problem at another alpha), with its
@@ -111,6 +117,8 @@ class ElasticNetPenalty:
         Pure-L1 coordinates (c_j = 0 < a_j) have a conjugate that is the
         indicator of |q| <= a_j; ridge parts have a finite conjugate everywhere.
         """
+        if not self.has_pure_l1:
+            return 1.0
         pure_l1 = self._pure_l1
         g = np.abs(grad[pure_l1])
         a = self.l1[pure_l1]
@@ -125,9 +133,19 @@ class ElasticNetPenalty:
         P_j*(q) = max(|q| - a_j, 0)^2 / (2 c_j) when c_j > 0, and 0 for pure-L1
         coordinates (the caller scales q so that |q_j| <= a_j there).
         """
+        excess = np.abs(q)
+        excess -= self.l1
+        np.maximum(excess, 0.0, out=excess)
+        excess *= excess
+        return float(excess @ self._half_inverse_l2)
+
+    @cached_property
+    def _half_inverse_l2(self):
+        """``1 / (2 c_j)`` on ridge coordinates, 0 elsewhere (:meth:`conjugate`)."""
+        out = np.zeros_like(self.l2)
         ridge = self._ridge
-        excess = np.maximum(np.abs(q[ridge]) - self.l1[ridge], 0.0)
-        return float(np.sum(excess * excess / (2.0 * self.l2[ridge])))
+        out[ridge] = 0.5 / self.l2[ridge]
+        return out
 
 
 def build_penalty(alpha, l1_ratio, penalty_factor, sd, standardize, fixed):

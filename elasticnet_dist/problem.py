@@ -333,7 +333,7 @@ class Problem:
         if penalty_value is None:
             penalty_value = pen.value(u)
         gap = (self.loss.conjugate_slack(loss_value, kappa, dual_curvature) + penalty_value
-               + kappa * float(u[penalised] @ grad[penalised])
+               + kappa * _support_dot(u, grad, penalised)
                + (pen.conjugate(-kappa * grad) if pen.has_ridge else 0.0))
         h_default = self.default_curvature
         unpen = pen.unpenalised
@@ -344,6 +344,13 @@ class Problem:
             h_b = h_default if intercept_curvature is None else intercept_curvature
             gap += grad_b ** 2 / (2.0 * max(h_b, 1e-12))
         return max(gap, 0.0)
+
+
+def _support_dot(u, grad, mask):
+    """``u[mask] @ grad[mask]`` over the support of ``u`` only (solutions are sparse)."""
+    idx = np.flatnonzero(u)
+    idx = idx[mask[idx]]
+    return float(u[idx] @ grad[idx])
 
 
 def make_problem(moments, loss, alpha, l1_ratio, penalty_factor, fit_intercept,

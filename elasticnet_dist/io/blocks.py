@@ -247,21 +247,25 @@ class BlockDecoder:
 
 
 def _to_matrix(table: pa.Table, dtype, n, rounded):
-    """All columns of ``table`` as one row-major (n x p) array of ``dtype``; the
-    names of integer columns that float cannot hold exactly are added to ``rounded``
-    (:func:`_cast`)."""
+    """All columns of ``table`` as one (n x p) array of ``dtype``, row-major unless it
+    is wide (fewer rows than columns: column-major, see :meth:`BlockDecoder.decode`);
+    the names of integer columns that float cannot hold exactly are added to
+    ``rounded`` (:func:`_cast`)."""
     if table.num_columns == 0:
         return np.empty((n, 0), dtype=dtype)
     target = pa.float32() if dtype == np.float32 else pa.float64()
     try:
-        table = table.cast(pa.schema([pa.field(f.name, target) for f in table.schema]))
+        if any(field.type != target for field in table.schema):
+            table = table.cast(pa.schema([pa.field(f.name, target) for f in table.schema]))
     except pa.ArrowInvalid:  # rare: find the columns at fault, cast them with rounding
         table = pa.table({name: _cast(table.column(name), target, name, rounded)
                           for name in table.column_names})
     table = table.combine_chunks()
     if n == 0:
         return np.empty((0, table.num_columns), dtype=dtype)
-    return np.ascontiguousarray(table.to_tensor(null_to_nan=True, row_major=True))
+    row_major = n >= table.num_columns
+    tensor = table.to_tensor(null_to_nan=True, row_major=row_major)
+    return np.ascontiguousarray(tensor) if row_major else np.asfortranarray(tensor)
 
 
 def _to_vector(column, name, rounded):

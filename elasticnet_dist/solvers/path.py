@@ -139,8 +139,8 @@ def strong_set(unit, u, grad, alpha, prev_alpha):
     """Features the sequential strong rule keeps at ``alpha`` (plus the support and
     the unpenalised features), from the gradient at the solution for ``prev_alpha``."""
     pen = unit.penalty
-    a_now, a_prev = pen.l1 * (alpha / unit.alpha), pen.l1 * (prev_alpha / unit.alpha)
-    keep = np.abs(grad) >= 2.0 * a_now - a_prev
+    # |g_j| >= 2 a_j(alpha) - a_j(prev_alpha), the L1 weights linear in alpha
+    keep = np.abs(grad) >= pen.l1 * ((2.0 * alpha - prev_alpha) / unit.alpha)
     keep |= pen.unpenalised
     if u is not None:
         keep |= u != 0
