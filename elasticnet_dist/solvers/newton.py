@@ -336,7 +336,11 @@ def newton_steps(problem, u0=None, b0=None, *, options=DEFAULT_OPTIONS, ws_start
             state.H = cols if not squared else cache.cached(state.H)
         else:
             if along.lookahead is not None and grad is not None:
-                state.H = union(state.H, along.lookahead(grad), size=grad.shape[0])
+                look = along.lookahead(grad)
+                if not squared:
+                    look = _closest_to_entering(problem, look, grad,
+                                                max(ws_start, 2 * np.count_nonzero(state.u)))
+                state.H = union(state.H, look, size=grad.shape[0])
             req, cols, new = _request(problem, state, cache, ahead)
             stats = yield req
             n_passes += 1
@@ -435,6 +439,25 @@ def _model_hessian(problem, stats, H):
     Q[:k, k] = Q[k, :k] = col_sums
     Q[k, k] = h_sum
     return block, col_sums, h_sum, Q
+
+
+def _closest_to_entering(problem, candidates, grad, limit):
+    """At most ``limit`` of ``candidates`` (features a lookahead would add to the
+    working set), those whose gradient is nearest their L1 weight (``|g_j| / a_j``
+    largest; unpenalised ones first).
+
+    For a loss whose Hessian is recomputed at every pass, each feature in the
+    working set costs ``n h`` more in every problem's Hessian block and ``h`` in
+    every product with it; on a wide table the strong set of the next alpha holds
+    hundreds of features where a few enter (arcene, 200 x 10,000: working sets of
+    388 features on average for supports of 19-70)."""
+    if candidates.size <= limit:
+        return candidates
+    a = problem.penalty.l1[candidates]
+    closeness = np.divide(np.abs(grad[candidates]), a, out=np.full(a.shape, np.inf),
+                          where=a > 0)
+    keep = np.argpartition(-closeness, limit - 1)[:limit]
+    return np.sort(candidates[keep])
 
 
 def _split_ahead(stats, ahead, squared):
