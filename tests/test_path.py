@@ -220,3 +220,26 @@ def test_a_path_solved_ahead_is_the_same_path_in_fewer_passes(loss):
     for a, b in zip(plain, solved, strict=True):
         np.testing.assert_allclose(b.u, a.u, atol=1e-5 * scale)
         assert b.gap <= unit.at_alpha(b.alpha).gap_tolerance(1e-10)
+
+
+def test_union_of_index_arrays_is_numpys():
+    from elasticnet_dist.solvers.newton import union
+    rng = np.random.default_rng(7)
+    a, b = rng.choice(1000, 60), rng.choice(1000, 300)
+    got = union(a, b, size=1000)
+    assert got.dtype == np.intp and np.array_equal(got, np.union1d(a, b))
+    assert union(np.zeros(0, dtype=np.intp), size=5).size == 0
+
+
+def test_the_logistic_lookahead_keeps_the_features_nearest_their_l1_weight():
+    from elasticnet_dist.penalty import ElasticNetPenalty
+    from elasticnet_dist.solvers.newton import _closest_to_entering
+
+    class _Problem:  # the solver reads the penalty only
+        penalty = ElasticNetPenalty(np.array([1.0, 1.0, 2.0, 0.0, 1.0, 4.0]), np.zeros(6),
+                                    np.zeros(6, dtype=bool))
+
+    grad = np.array([0.5, 0.95, 1.0, 0.01, 0.2, 3.9])  # |g| / a: .5 .95 .5 inf .2 .975
+    candidates = np.array([0, 1, 2, 3, 4, 5])
+    assert np.array_equal(_closest_to_entering(_Problem, candidates, grad, 3), [1, 3, 5])
+    assert np.array_equal(_closest_to_entering(_Problem, candidates, grad, 6), candidates)

@@ -383,3 +383,75 @@ def test_symmetric_grams_completes_every_matrix_tile_by_tile(p):
     got = symmetric_grams({"gram": grams, "n_rows": np.ones(2)})["gram"]
     np.testing.assert_array_equal(got, expected)
     assert np.array_equal(got[0], np.swapaxes(got[0], -1, -2))
+
+
+# ---- what a path point no longer recomputes ---------------------------------------------
+def test_a_scaled_penalty_hands_on_masks_equal_to_its_own_and_the_same_conjugate():
+    """``scaled`` carries the masks (they depend on which weights are zero only), and the
+    conjugate as one dot product equals the sum over ridge coordinates."""
+    rng = np.random.default_rng(3)
+    k = 300
+    l1 = rng.choice([0.0, 0.4, 1.0], k) * rng.uniform(0.5, 2, k)
+    l2 = rng.choice([0.0, 0.3], k) * rng.uniform(0.5, 2, k)
+    fixed = rng.random(k) < 0.05
+    pen = ElasticNetPenalty(np.where(fixed, 0, l1), np.where(fixed, 0, l2), fixed)
+    scaled = pen.scaled(0.37)
+    fresh = ElasticNetPenalty(pen.l1 * 0.37, pen.l2 * 0.37, fixed)
+    for key in ElasticNetPenalty._MASKS:
+        assert key in scaled.__dict__
+        assert np.array_equal(scaled.__dict__[key], getattr(fresh, key)), key
+    q = rng.normal(0, 1, k)
+    ridge = fresh._ridge
+    excess = np.maximum(np.abs(q[ridge]) - fresh.l1[ridge], 0.0)
+    reference = float(np.sum(excess * excess / (2.0 * fresh.l2[ridge])))
+    assert scaled.conjugate(q) == pytest.approx(reference, rel=1e-13)
+    assert scaled.has_ridge and scaled.has_pure_l1 and scaled.has_l1
+
+
+def test_points_of_a_path_share_the_null_gradient_and_cannot_alter_it():
+    X, y = correlated_problem(80, 30, seed=4)[:2]
+    source = InMemorySource(X, y)
+    request, sx, sy = moments_request(source)
+    moments = Moments.from_stats(source.run_pass(request), sx, sy)
+    unit = make_problem(moments, "squared", 1.0, 0.5, np.ones(30), True, True)
+    point = unit.at_alpha(0.25)
+    assert point.derived is unit.derived
+    g = point.null_gradient()
+    assert np.array_equal(g, unit._null_gradient())
+    g[:] = 7.0  # a caller's copy
+    assert np.array_equal(unit.null_gradient(), unit._null_gradient())
+    assert unit.null_gradient_max() == float(np.max(np.abs(unit._null_gradient())))
+
+
+def test_a_pass_over_sparse_points_equals_the_dense_product(monkeypatch):
+    """The linear predictors of points that are zero on most columns come from those
+    columns only: the same sums as the full product, to rounding."""
+    from elasticnet_dist import passes
+    rng = np.random.default_rng(5)
+    X = np.asfortranarray(rng.standard_normal((40, 500)))
+    y = (rng.random(40) < 0.5).astype(float)
+    coefs = np.zeros((3, 500))
+    coefs[:, rng.choice(500, 12, replace=False)] = rng.standard_normal((3, 12))
+    request = PassRequest(loss="logistic", coefs=coefs, intercepts=np.array([0.1, 0, -0.2]),
+                          hessians=(HessianBlock(cols=np.arange(0, 500, 7), point=1),))
+    sparse = block_stats(X, y, np.ones(40), request)
+    monkeypatch.setattr(passes, "SPARSE_POINTS_SHARE", 0)  # always the full product
+    dense = block_stats(X, y, np.ones(40), request)
+    assert sparse.keys() == dense.keys()
+    for key in dense:
+        np.testing.assert_allclose(sparse[key], dense[key], rtol=1e-12, atol=1e-12)
+
+
+def test_wide_blocks_are_column_major_and_tall_ones_row_major():
+    from elasticnet_dist import _validation as v
+    from elasticnet_dist.engines.local import LocalEngine
+    from elasticnet_dist.loading import load_table
+    rng = np.random.default_rng(6)
+    for n, p, fortran in ((30, 200, True), (300, 20, False)):
+        X, y = rng.standard_normal((n, p)), rng.standard_normal(n)
+        engine = LocalEngine()
+        load_table(v.arrays_as_table(X, y, None, ["x%d" % j for j in range(p)]), engine,
+                   label=v.LABEL, n_folds=3)
+        block = engine._blocks[0]
+        assert block.X.flags.f_contiguous == fortran and block.X.flags.c_contiguous != fortran
+        assert block.X.shape == (n, p)

@@ -79,8 +79,9 @@ SECONDS_PER_ELEMENT = 1.5e-8
 #: passes for 100 alphas on the real wide tables, 5 folds x 3 l1_ratios).
 PASSES_PER_ALPHA = 2.0
 #: Driver time per problem per pass (duality gap, working set, quadratic model):
-#: 0.5 ms measured on riboflavin, 0.7 ms on ALLAML (logistic).
-STEP_SECONDS = 6e-4
+#: 0.34 ms measured on riboflavin, 0.43 ms on ALLAML (logistic), 0.38 ms on
+#: Prostate_GE (0.5 and 0.7 ms before the path points were made cheaper).
+STEP_SECONDS = 4e-4
 #: A problem's share of a pass's fixed work in the kernel (its sums, its Hessian
 #: block's gathers, the merge): 0.2 ms measured on ALLAML (176 passes, 18 problems,
 #: 0.66 s in the kernel), half that without a Hessian.
