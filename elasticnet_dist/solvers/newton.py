@@ -38,6 +38,7 @@ from .options import DEFAULT_OPTIONS
 from .quadratic import solve_qp
 from ..passes import points_of
 from ..penalty import ElasticNetPenalty
+from ..problem import PointEval
 
 ARMIJO = 1e-4
 MAX_HALVINGS = 30
@@ -198,7 +199,7 @@ class Evaluation:
     #: What the solver derived from ``stats`` (its scaled gradient, the scaled Hessian
     #: block over ``cols``), which depends on the problem's scaling, not its alpha:
     #: the next point of the path takes them as they are.
-    point: Optional[object] = None
+    point: Optional[PointEval] = None
     hessian: Optional[tuple] = None
 
 
