@@ -86,14 +86,15 @@ class Terminated(BaseException):
     before the process exits with 143."""
 
 
-def jvm_gone_error(exc):
+def jvm_gone_error(exc, lost=False):
     """An :class:`EngineError` saying that Spark's JVM died, for the errors py4j
     gives when the gateway is gone (a refused connection, an empty answer), in
     ``exc`` or anywhere in its chain of causes (py4j reports a reset connection
     during ``setCallSite`` as a plain "error occurred while calling" raised from
     one); None for any other error. Wherever a call into the JVM was made (a pass,
-    the engine's cores, closing it), the message is the same."""
-    if not any(map(_gateway_lost, _causes(exc))):
+    the engine's cores, closing it), the message is the same. ``lost``: the caller
+    found the gateway gone itself (:func:`~.engines.spark_engine.raise_if_jvm_gone`)."""
+    if not lost and not any(map(_gateway_lost, _causes(exc))):
         return None
     name = type(exc).__name__
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

@@ -631,7 +631,7 @@ def _children(pid, name):
     return found
 
 
-def test_a_lost_spark_gateway_is_named_wherever_py4j_reports_it():
+def test_a_lost_spark_gateway_is_named_wherever_py4j_reports_it(monkeypatch):
     protocol = pytest.importorskip("py4j.protocol")
     from elasticnet_dist.engines.spark_engine import raise_if_jvm_gone
     from elasticnet_dist.errors import EngineError
@@ -648,6 +648,14 @@ def test_a_lost_spark_gateway_is_named_wherever_py4j_reports_it():
             raise_if_jvm_gone(exc)
     # an error of the Java side's own (the JVM alive) is left as it is
     raise_if_jvm_gone(protocol.Py4JError("An error occurred while calling o31.collect"))
+    # the same bare text, raised with no network error behind it, when the gateway no
+    # longer answers (py4j's answer to a command it could not send): the JVM is gone
+    from elasticnet_dist.engines import spark_engine
+    with monkeypatch.context() as patch:
+        patch.setattr(spark_engine, "_gateway_answers", lambda: False)
+        with pytest.raises(EngineError, match="Spark's JVM .* died .*o27.setCallSite"):
+            raise_if_jvm_gone(protocol.Py4JError("An error occurred while calling "
+                                                 "o27.setCallSite"))
     # the command line names a network error of a call outside a pass the same way
     from elasticnet_dist.cli import EXIT_ENGINE, exit_code_of
     from elasticnet_dist.errors import jvm_gone_error

@@ -178,10 +178,32 @@ def _collect(rdd):
 
 
 def raise_if_jvm_gone(exc):
-    """:func:`~elasticnet_dist.errors.jvm_gone_error` raised, if ``exc`` is one."""
-    error = jvm_gone_error(exc)
+    """:func:`~elasticnet_dist.errors.jvm_gone_error` raised, if ``exc`` is one.
+
+    py4j turns a command it could not send (the JVM killed as the call began) into
+    a bare "An error occurred while calling oN.method", raised outside the network
+    error it logged, the same text as a few errors of a live JVM: for that one
+    the gateway is asked a trivial call, and a gateway that does not answer is a
+    lost JVM."""
+    bare = type(exc).__name__ == "Py4JError" and "Trace:" not in str(exc)
+    error = jvm_gone_error(exc, lost=bare and not _gateway_answers())
     if error is not None:
         raise error from None
+
+
+def _gateway_answers():
+    """Whether this process's Spark gateway answers a trivial call into the JVM (True
+    when there is none to ask: nothing is known to be lost)."""
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway
+    if gateway is None:
+        return True
+    try:
+        gateway.jvm.java.lang.System.currentTimeMillis()
+    except Exception:  # noqa: BLE001 - any failure to answer is the answer
+        return False
+    return True
 
 
 def spark_session(master=None, conf=None):
