@@ -11,6 +11,7 @@ from sklearn.utils.validation import _num_samples
 from .errors import NonFiniteDataError
 from .losses import MAX_ABS_OFFSET, check_offset_loss, check_solver_supports, get_loss
 from .params import check_value
+from .sparse import VectorColumn, as_csr, csr_to_vectors, issparse
 from .penalty import COMPAT_MODES
 
 
@@ -121,14 +122,22 @@ def penalty_factors_by_name(penalty_factor, features):
 
 #: Column names used when in-memory arrays are handed to a cluster engine.
 LABEL, WEIGHT, OFFSET, FOLD = "__label__", "__weight__", "__offset__", "__fold__"
+#: The vector column holding a sparse X's rows.
+FEATURES = "__features__"
 
 
 def arrays_as_table(X, y, s, names, folds=None, offset=None):
     """Validated arrays as an Arrow table (features, then ``LABEL``, ``WEIGHT``,
-    ``OFFSET`` and ``FOLD``)."""
+    ``OFFSET`` and ``FOLD``) and the options that load its features: a sparse X
+    becomes one column ``FEATURES`` of sparse Spark ML vectors (never dense)."""
     import pyarrow as pa
 
-    cols = {name: X[:, j] for j, name in enumerate(names)}
+    if issparse(X):
+        cols = {FEATURES: csr_to_vectors(X)}
+        options = {"features": None, "vector": VectorColumn(FEATURES, names)}
+    else:
+        cols = {name: X[:, j] for j, name in enumerate(names)}
+        options = {"features": None}
     cols[LABEL] = y
     if s is not None:
         cols[WEIGHT] = s
@@ -136,7 +145,7 @@ def arrays_as_table(X, y, s, names, folds=None, offset=None):
         cols[OFFSET] = offset
     if folds is not None:
         cols[FOLD] = folds
-    return pa.table(cols)
+    return pa.table(cols), options
 
 
 def check_offset(offset, n_rows, loss):
@@ -174,7 +183,10 @@ def check_data(X, y, sample_weight, *, loss, penalty_factors, validate=None):
     columns = getattr(X, "columns", None)
     loss = get_loss(loss)
     X, y = (validate or check_X_y)(X, y, dtype=np.float64, ensure_all_finite=False,
-                                   y_numeric=loss.classes is None, ensure_min_samples=2)
+                                   y_numeric=loss.classes is None, ensure_min_samples=2,
+                                   accept_sparse="csr")
+    if issparse(X):
+        X = as_csr(X)
     names = column_names(columns, X.shape[1])
     factors = penalty_factors(names)
     s = None if sample_weight is None else check_weights(sample_weight, X.shape[0])
@@ -239,6 +251,9 @@ def check_numeric_columns(X):
 
 def check_finite_X(X, names):
     """Raise a ValueError naming the first column of X with NaN or inf values."""
+    if issparse(X):
+        _check_finite_sparse(X, names)
+        return
     bad = ~np.isfinite(X)
     if not bad.any():
         return
@@ -251,6 +266,23 @@ def check_finite_X(X, names):
         "X column %r has %d NaN and %d inf values (first rows %s); %d column(s) in all are "
         "affected. Clean the input or drop those rows." % (names[j], n_nan, n_inf, rows, cols.size)
     )
+
+
+def _check_finite_sparse(X, names):
+    """:func:`check_finite_X` of a sparse matrix: its stored values."""
+    C = X.tocoo()
+    bad = ~np.isfinite(C.data)
+    if not bad.any():
+        return
+    cols = np.unique(C.col[bad])
+    j = cols[0]
+    in_j = bad & (C.col == j)
+    n_nan = int(np.isnan(C.data[in_j]).sum())
+    rows = np.sort(C.row[in_j])[:5].tolist()
+    raise ValueError(
+        "X column %r has %d NaN and %d inf values (first rows %s); %d column(s) in all are "
+        "affected. Clean the input or drop those rows."
+        % (names[j], n_nan, int(in_j.sum()) - n_nan, rows, cols.size))
 
 
 @contextlib.contextmanager
@@ -267,7 +299,7 @@ def naming_nonfinite_columns(X, names):
         j = exc.columns[0]
         raise ValueError("X column %r overflows float64 in its sums of squares (largest "
                          "magnitude %.3g); rescale it"
-                         % (names[j], np.max(np.abs(X[:, j])))) from None
+                         % (names[j], abs(X[:, j]).max())) from None
 
 
 def check_finite_vector(name, v):

@@ -14,6 +14,7 @@ aligned once, when they are made.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 #: Byte boundary (a cache line, and the widest SIMD register).
 ALIGNMENT = 64
@@ -24,6 +25,9 @@ def aligned(array):
     such a copy (same shape, dtype and memory order); None stays None."""
     if array is None:
         return None
+    if sp.issparse(array):  # a CSR block: each of its three arrays
+        return sp.csr_matrix((aligned(array.data), aligned(array.indices),
+                              aligned(array.indptr)), shape=array.shape, copy=False)
     array = np.asarray(array)
     fortran = array.flags.f_contiguous and not array.flags.c_contiguous
     if array.ctypes.data % ALIGNMENT == 0 and (array.flags.c_contiguous or fortran):

@@ -194,7 +194,7 @@ class ElasticNet(SelectorMixin, BaseEstimator):
 
     # ---- fitting -------------------------------------------------------------------
     def fit(self, X, y=None, sample_weight=None, *, offset=None, label=None, weight=None,
-            features=None, exclude=None, keys=None, storage_options=None):
+            features=None, exclude=None, keys=None, storage_options=None, vector=None):
         """Fit on in-memory arrays ``(X, y)`` or on a table. Returns self.
 
         A table is a Parquet file, directory, glob or fsspec URL, or a pandas,
@@ -207,11 +207,18 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         ``eta = offset + b + x.w``, with coefficient 1 (the log of each row's
         exposure: the model is then of the count per unit exposure). An array
         of one value per row with arrays, the name of a column with a table.
+
+        ``X`` may be a ``scipy.sparse`` matrix: it stays sparse (CSR blocks, memory
+        in proportion to its non-zeros) on every engine. A table's features may
+        be one column of Spark ML vectors instead of numeric columns:
+        ``vector=`` its name (slots named ``<name>_<i>``) or a
+        :class:`~elasticnet_dist.sparse.VectorColumn` naming its slots;
+        ``features`` and ``exclude`` then match slot names.
         """
         if _fits_a_table(X, y, sample_weight, label):
             return self._fit_table(X, label=label, weight=weight, features=features,
                                    exclude=exclude, keys=keys, storage_options=storage_options,
-                                   offset=offset)
+                                   offset=offset, vector=vector)
         X, y, s, factors, names = self._check_input(X, y, sample_weight)
         o = v.check_offset(offset, X.shape[0], self.loss)
         if self.engine == "local" and self.checkpoint_dir is None:
@@ -221,13 +228,13 @@ class ElasticNet(SelectorMixin, BaseEstimator):
                 return self._run(InMemorySource(blocks, y, s, block_rows=self.block_rows,
                                                 offset=o), factors)
         # validate_data has set (or removed) feature_names_in_ from X already
-        table = v.arrays_as_table(X, y, s, names, offset=o)
+        table, columns = v.arrays_as_table(X, y, s, names, offset=o)
         return self._fit_table(table, label=v.LABEL, weight=None if s is None else v.WEIGHT,
-                               features=None, exclude=None, keys=None, names_from_table=False,
+                               **columns, exclude=None, keys=None, names_from_table=False,
                                offset=None if o is None else v.OFFSET)
 
     def _fit_table(self, table, *, label, weight, features, exclude, keys, storage_options=None,
-                   names_from_table=True, fold_column=None, offset=None):
+                   names_from_table=True, fold_column=None, offset=None, vector=None):
         self._validate_params(None)
         v.check_table_options(self)  # before a cluster is started for nothing
         t0 = time.perf_counter()
@@ -238,7 +245,7 @@ class ElasticNet(SelectorMixin, BaseEstimator):
             load_options = dict(label=label, weight=weight, offset=offset, features=features,
                                 exclude=exclude, keys=keys, loss=self.loss, dtype=self.dtype,
                                 nan_policy=self.nan_policy, storage_options=storage_options,
-                                stats_store=store)
+                                stats_store=store, vector=vector)
             loaded = load_table(table, engine, **load_options, **self._fold_options(fold_column))
             plan = loaded.plan
             factors = v.penalty_factors_by_name(self.penalty_factor, plan.features)
@@ -248,6 +255,8 @@ class ElasticNet(SelectorMixin, BaseEstimator):
                                         storage_options)
             source = EngineSource(engine)
             self._table_features = plan.features  # by name, for a warm start
+            # the column of vectors the features came from (None: numeric columns, arrays)
+            self.vector_column_ = loaded.decoder.vector if names_from_table else None
             self._run(source if checkpoint is None else checkpoint.source(source), factors,
                       t_load=loaded.seconds)
             if checkpoint is not None:
@@ -339,8 +348,8 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         if names is not None and hasattr(X, "columns") and len(X.columns) != len(names) \
                 and set(names) <= set(X.columns):
             X = X[list(names)]  # a table with the label and other columns: take the features
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        eta = X @ self.coef_ + self.intercept_
+        X = validate_data(self, X, dtype=np.float64, reset=False, accept_sparse="csr")
+        eta = np.asarray(X @ self.coef_).ravel() + self.intercept_
         o = v.check_offset(offset, X.shape[0], self.loss)
         return eta if o is None else eta + o
 
@@ -378,6 +387,7 @@ class ElasticNet(SelectorMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
+        tags.input_tags.sparse = True  # scipy.sparse X stays sparse (CSR blocks)
         if self._is_classifier():
             tags.estimator_type = "classifier"
             tags.classifier_tags = ClassifierTags(multi_class=False)

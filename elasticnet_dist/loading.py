@@ -69,7 +69,7 @@ class LoadedTable:
 def load_table(source, engine, *, label, weight=None, features=None, exclude=None, keys=None,
                loss="squared", dtype="float64", nan_policy="error", storage_options=None,
                n_folds=0, fold_column=None, fold_seed=0, stratify=False, offset=None,
-               stats_store=None):
+               stats_store=None, vector=None):
     """Resolve ``source``, cache it on ``engine`` and check it; a :class:`LoadedTable`.
 
     ``nan_policy``: ``"error"`` (default) stops at the first column with a
@@ -90,13 +90,16 @@ def load_table(source, engine, *, label, weight=None, features=None, exclude=Non
     ``stats_store`` (a :class:`~elasticnet_dist.stats_store.StatsStore`, for a
     table of files): pieces seen by an earlier run load from it instead of
     being read (:mod:`elasticnet_dist.stats_store`).
+
+    ``vector`` (a :class:`~elasticnet_dist.sparse.VectorColumn`): the features are
+    the slots of that column of Spark ML vectors, and blocks are CSR matrices.
     """
     t0 = time.perf_counter()
     load = plan_load(source, label=label, weight=weight, features=features, exclude=exclude,
                      keys=keys, loss=loss, dtype=dtype, nan_policy=nan_policy,
                      storage_options=storage_options, n_folds=n_folds,
                      fold_column=fold_column, fold_seed=fold_seed, stratify=stratify,
-                     offset=offset)
+                     offset=offset, vector=vector)
     table, plan, decoder = load.table, load.plan, load.decoder
     engine.stats_store = None
     if stats_store is not None and not get_loss(loss).quadratic:

@@ -31,7 +31,7 @@ from .losses import get_loss
 from .outputs import write_atomic  # noqa: F401  (re-exported: the manifest's writer)
 from .redaction import scrub
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 SCHEMA_RESOURCE = "schemas/manifest.schema.json"
 MANIFEST_NAME = "manifest.json"
 #: Selected features whose path the manifest keeps (the largest; the figure names 10).
@@ -67,7 +67,14 @@ def check_manifest(document: dict, where="the manifest"):
         raise ManifestError("%s lists column %r more than once in selected/dropped"
                             % (where, twice[0]))
     features = [c["name"] for c in document["reduced_schema"] if c["role"] == "feature"]
-    if sorted(features) != sorted(selected):
+    vectors = [c for c in document["reduced_schema"] if c["role"] == "vector"]
+    if vectors:  # features read from a vector column: its slots are the selected ones
+        slots = [f.get("slot") for f in document["selected"]]
+        if features or len(vectors) > 1 or sorted(slots, key=lambda j: (j is None, j)) \
+                != vectors[0].get("slots", []):
+            raise ManifestError("%s: the slots of reduced_schema's vector column differ from "
+                                "selected" % where)
+    elif sorted(features) != sorted(selected):
         raise ManifestError("%s: the features of reduced_schema differ from selected" % where)
     roles = [c["name"] for c in document["reduced_schema"]]
     if len(set(roles)) != len(roles):
@@ -128,6 +135,10 @@ def build_manifest(est, config: dict, *, engine_address=None, run_id=None) -> di
     label, weight, keys = inp["label"], inp["weight"], list(inp["keys"])
     offset = inp.get("offset")
     names = list(est.feature_names_in_)
+    vector = getattr(est, "vector_column_", None)
+    slot = {} if vector is None else {n: j for j, n in enumerate(vector.slots)}
+    vector_type = None if vector is None else types.pop(vector.name)
+    types.update((n, "double") for n in slot)  # a vector's slots: features of its values
     coef = np.asarray(est.coef_, dtype=np.float64)
     coef_std = np.asarray(est.coef_standardized_, dtype=np.float64)
 
@@ -141,6 +152,9 @@ def build_manifest(est, config: dict, *, engine_address=None, run_id=None) -> di
     if stability is not None:
         for entry, j in zip(selected, order, strict=True):
             entry["stability"] = float(stability[j])
+    for entry in selected:
+        if entry["name"] in slot:
+            entry["slot"] = slot[entry["name"]]
     reasons = dict(est.dropped_features_)
     if inp["fold_column"]:
         reasons[inp["fold_column"]] = "fold_column"
@@ -150,16 +164,20 @@ def build_manifest(est, config: dict, *, engine_address=None, run_id=None) -> di
         elif not support[j]:
             reasons[name] = "unstable"
     passthrough = {label, weight, offset, *keys} - {None}
-    dropped = [{"name": n, "reason": reasons[n]} for n in types if n in reasons
-               and n not in passthrough]
+    dropped = [{"name": n, "reason": reasons[n], **({"slot": slot[n]} if n in slot else {})}
+               for n in types if n in reasons and n not in passthrough]
     if stability is not None:  # dropped features some half-samples chose
         frequency = dict(zip(names, stability.tolist(), strict=True))
         for entry in dropped:
             if frequency.get(entry["name"], 0.0) > 0:
                 entry["stability"] = frequency[entry["name"]]
     chosen_names = {names[j] for j in chosen}
-    reduced = [{"name": n, "type": types[n], "role": "feature"} for n in types
-               if n in chosen_names]
+    if vector is None:
+        reduced = [{"name": n, "type": types[n], "role": "feature"} for n in types
+                   if n in chosen_names]
+    else:
+        reduced = [{"name": vector.name, "type": vector_type, "role": "vector",
+                    "slots": sorted(slot[n] for n in chosen_names)}]
     reduced += [{"name": n, "type": types[n], "role": role}
                 for n, role in [(label, "label"), (weight, "weight"), (offset, "offset")]
                 + [(k, "key") for k in keys] if n]

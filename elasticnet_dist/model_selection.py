@@ -179,12 +179,15 @@ class ElasticNetCV(ElasticNet):
         self.verbose = verbose
 
     def fit(self, X, y=None, sample_weight=None, *, offset=None, label=None, weight=None,
-            features=None, exclude=None, keys=None, fold_column=None, storage_options=None):
+            features=None, exclude=None, keys=None, fold_column=None, storage_options=None,
+            vector=None):
         """Cross-validate on arrays ``(X, y)`` or a table (see :meth:`ElasticNet.fit`;
         ``offset``: the rows' log exposures for ``loss="poisson"``).
 
         ``keys`` (tables): the columns whose hash assigns the folds;
-        ``fold_column``: a column of fold numbers 0 .. K-1 instead (K = ``cv``).
+        ``fold_column``: a column of fold numbers 0 .. K-1 instead (K = ``cv``);
+        ``vector``: a column of Spark ML vectors holding the features (see
+        :meth:`ElasticNet.fit`; sparse ``X`` stays sparse too).
         """
         if _fits_a_table(X, y, sample_weight, label):
             if not _is_count(self.cv):
@@ -193,7 +196,7 @@ class ElasticNetCV(ElasticNet):
             self._n_folds = int(self.cv)
             return self._fit_table(X, label=label, weight=weight, features=features,
                                    exclude=exclude, keys=keys, storage_options=storage_options,
-                                   fold_column=fold_column, offset=offset)
+                                   fold_column=fold_column, offset=offset, vector=vector)
         X, y, s, _, names = self._check_input(X, y, sample_weight)
         o = v.check_offset(offset, X.shape[0], self.loss)
         folds = None
@@ -202,9 +205,9 @@ class ElasticNetCV(ElasticNet):
         else:
             splits = self.cv.split(X, y) if hasattr(self.cv, "split") else self.cv
             folds, self._n_folds = folds_from_splits(splits, X.shape[0])
-        table = v.arrays_as_table(X, y, s, names, folds, offset=o)
+        table, columns = v.arrays_as_table(X, y, s, names, folds, offset=o)
         return self._fit_table(table, label=v.LABEL, weight=None if s is None else v.WEIGHT,
-                               features=None, exclude=None, keys=None, names_from_table=False,
+                               **columns, exclude=None, keys=None, names_from_table=False,
                                fold_column=None if folds is None else v.FOLD,
                                offset=None if o is None else v.OFFSET)
 

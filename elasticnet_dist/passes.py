@@ -57,6 +57,7 @@ from scipy.special import xlogy
 from .alignment import aligned
 from .losses import get_loss
 from .reduction import PassHint, merge_stats
+from .sparse import issparse
 
 @dataclass(frozen=True)
 class HessianBlock:
@@ -139,8 +140,11 @@ def _centred_columns(X, cols, center):
     faster than fancy indexing; on column-major ones (pandas' to_numpy, Arrow
     decodes) fancy indexing is about 10x faster than np.take.
     """
-    row_major = X.strides[1] == X.itemsize
-    out = np.take(X, cols, axis=1) if row_major else X[:, cols]
+    if issparse(X):  # a CSR block: the working set's columns, dense (m x |cols|)
+        out = X[:, cols].toarray()
+    else:
+        row_major = X.strides[1] == X.itemsize
+        out = np.take(X, cols, axis=1) if row_major else X[:, cols]
     if center is not None:
         out -= center[cols]
     return out
@@ -172,6 +176,8 @@ def _moments(X, y, s, request, gram_out=None, accumulate=False, o=None):
 
     ``gram_out``: a C-ordered (p, p) buffer whose lower triangle receives ``A'A``
     (added to it with ``accumulate``, and then no ``gram`` key is returned)."""
+    if issparse(X):
+        return _sparse_moments(X, y, s, request, gram_out, accumulate, o)
     A = X - request.shift_x
     ys = y - request.shift_y
     if np.all(s == 1.0):  # unit weights: skip the scaling (about 30% of this pass)
@@ -202,6 +208,52 @@ def _moments(X, y, s, request, gram_out=None, accumulate=False, o=None):
               overwrite_c=1)
         if not accumulate:
             out["gram"] = gram_out
+    return out
+
+
+def _sparse_moments(X, y, s, request, gram_out=None, accumulate=False, o=None):
+    """:func:`_moments` of a CSR block, whose rows are never shifted (that would fill
+    it): the sums of the unshifted rows, then the shift ``K`` taken out exactly,
+
+        sum s (x - K) = X's - K S,  sum s (x - K)^2 = (X o X)'s - 2 K X's + K^2 S,
+        sum s (x - K)(x - K)' = X' S X - X's K' - K s'X + S K K'   (S = sum s).
+
+    Sparse sources shift by 0 (their reference row is zeros), so the corrections
+    vanish and no sum loses digits to cancellation."""
+    K = np.zeros(X.shape[1]) if request.shift_x is None else np.asarray(request.shift_x)
+    shifted = bool(np.any(K))
+    ys = y - request.shift_y
+    total = s.sum()
+    Xt = X.T.tocsr()  # p x m: products with row vectors in one sparse pass each
+    sX = Xt @ s
+    sy_row = s * ys
+    out = {
+        "sx": sX - K * total,
+        "sxx": Xt.multiply(Xt) @ s - 2.0 * K * sX + K * K * total,
+        "sy": np.float64(sy_row.sum()),
+        "syy": np.float64(s @ (ys * ys)),
+        "sxy": Xt @ sy_row - K * sy_row.sum(),
+        "sylogy": np.float64(s @ xlogy(y, np.where(y > 0, y, 1.0))),
+    }
+    if o is not None:
+        seo = s * np.exp(o)
+        out["seo"] = np.float64(seo.sum())
+        out["syo"] = np.float64(s @ (y * o))
+        out["sxeo"] = Xt @ seo - K * seo.sum()
+    if request.full_gram:
+        A = X.multiply(np.sqrt(s)[:, None]).tocsr() if np.any(s != 1.0) else X
+        G = (A.T @ A).toarray()
+        if shifted:
+            G -= np.outer(sX, K) + np.outer(K, sX) - total * np.outer(K, K)
+        if gram_out is None:
+            out["gram"] = G
+        else:
+            lower = np.tril(G)
+            if accumulate:
+                gram_out += lower
+            else:
+                gram_out[...] = lower
+                out["gram"] = gram_out
     return out
 
 
@@ -248,7 +300,9 @@ def _points(X, y, s, request, fold, out, o=None):
     loss = get_loss(request.loss)
     coefs = np.atleast_2d(request.coefs)
     used = np.flatnonzero(np.any(coefs != 0, axis=0))
-    if used.size * SPARSE_POINTS_SHARE < X.shape[1]:  # sparse points: over their support
+    if issparse(X):  # a CSR block: nnz x k operations whatever the points
+        eta = X @ coefs.T + request.intercepts
+    elif used.size * SPARSE_POINTS_SHARE < X.shape[1]:  # sparse points: over their support
         eta = _centred_columns(X, used, None) @ coefs[:, used].T + request.intercepts
     else:
         eta = X @ coefs.T + request.intercepts  # (m, k)
@@ -341,7 +395,8 @@ def block_stats(X, y, s, request: PassRequest, fold=None, gram_out=None, accumul
     dict of float64 scalars and arrays; summing the dicts of all blocks key by
     key gives the statistics of the whole table.
     """
-    X = np.asarray(X)
+    if not issparse(X):
+        X = np.asarray(X)
     out = {"n_rows": np.float64(X.shape[0]), "weight_sum": np.float64(s.sum()),
            "weight_sq_sum": np.float64(s @ s)}
     if request.moments:
@@ -378,9 +433,15 @@ FOLD_CHUNK_ROWS = 256
 GRAM_ROWS_PER_FEATURE = 8
 
 
-def chunk_rows(n_features, request=None, rows=None):
-    """Rows per chunk for a pass over blocks of ``n_features`` columns."""
-    if rows is None:
+def chunk_rows(n_features, request=None, rows=None, stored_per_row=None):
+    """Rows per chunk for a pass over blocks of ``n_features`` columns; for CSR
+    blocks, of ``stored_per_row`` values per row on average (12 bytes each with
+    its index), the per-point temporaries (rows x points) bounding them too."""
+    if rows is None and stored_per_row is not None:
+        points = 1 if request is None or request.coefs is None else len(request.coefs)
+        per_row = 12 * max(1.0, stored_per_row) + 32 * points
+        rows = max(MIN_CHUNK_ROWS, int(CHUNK_BYTES // per_row))
+    elif rows is None:
         rows = max(MIN_CHUNK_ROWS, CHUNK_BYTES // (8 * max(1, n_features)))
     if request is not None and request.full_gram:
         rows = max(rows, GRAM_ROWS_PER_FEATURE * n_features)
@@ -400,7 +461,8 @@ def chunked_block_stats(X, y, s, request: PassRequest, rows=None, fold_bounds=No
     n = X.shape[0]
     if n == 0:
         return None  # a block whose rows were all dropped adds nothing
-    rows = chunk_rows(X.shape[1], request, rows)
+    rows = chunk_rows(X.shape[1], request, rows,
+                      stored_per_row=X.nnz / n if issparse(X) else None)
     if not request.per_fold:
         return _chunks(X, y, s, o, request, 0, n, rows, None)
     if fold_bounds is None or len(fold_bounds) != request.n_folds + 1:

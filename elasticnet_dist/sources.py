@@ -35,6 +35,7 @@ import numpy as np
 
 from .engines.local import LocalEngine
 from .passes import BlockKernel, PassRequest, chunked_block_stats, pass_hint
+from .sparse import as_csr, issparse
 
 
 @runtime_checkable
@@ -76,6 +77,7 @@ class SourceBase:
 
 class InMemorySource(SourceBase):
     """In-memory arrays (X, y, weights, offsets) as one block, passed over in chunks.
+    ``X`` dense or ``scipy.sparse`` (kept as CSR, never made dense).
 
     A pass evaluates :func:`~elasticnet_dist.passes.block_stats` on chunks of
     ``block_rows`` rows and adds the results in order. ``n_passes`` counts
@@ -83,7 +85,7 @@ class InMemorySource(SourceBase):
     """
 
     def __init__(self, X, y, sample_weight=None, block_rows=None, offset=None):
-        self._X = np.asarray(X)
+        self._X = as_csr(X, X.dtype) if issparse(X) else np.asarray(X)
         self.n_rows, self.n_features = self._X.shape
         self.block_rows = block_rows
         self._s = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
@@ -92,7 +94,10 @@ class InMemorySource(SourceBase):
         self.n_passes = 0
 
     def reference_row(self):
-        """One row of the table (x, y): a shift that keeps moment sums accurate."""
+        """One row of the table (x, y): a shift that keeps moment sums accurate (zeros
+        for sparse rows, which are summed unshifted: see ``passes._sparse_moments``)."""
+        if issparse(self._X):
+            return np.zeros(self.n_features), float(self._y[0])
         return np.asarray(self._X[0], dtype=np.float64), float(self._y[0])
 
     def run_pass(self, request):

@@ -57,6 +57,7 @@ from . import config as cfg
 from .io.table import parquet_scan_files
 from .losses import LOSSES
 from .manifest import Manifest, build_manifest, check_manifest
+from .sparse import VectorColumn
 
 #: Spark ML family names and our losses (:attr:`Loss.spark_family`).
 FAMILIES = {loss.spark_family: name for name, loss in LOSSES.items() if loss.spark_family}
@@ -150,7 +151,8 @@ class ElasticNetSelector(_SelectorParams, Estimator, DefaultParamsReadable,
         family = self.getOrDefault(self.family)
         if family not in FAMILIES:
             raise ValueError("family must be one of %s, got %r" % (list(FAMILIES), family))
-        names, frame, vector_input = self._as_columns(dataset)
+        names, frame, vector = self._as_columns(dataset)
+        vector_input = vector is not None
         label = self.getLabelCol()
         weight = self.getWeightCol() if self.isSet(self.weightCol) else None
         offset = self.getOrDefault(self.offsetCol) if self.isSet(self.offsetCol) else None
@@ -190,7 +192,8 @@ class ElasticNetSelector(_SelectorParams, Estimator, DefaultParamsReadable,
                 "folds by partition and position, which change with its partitioning (and "
                 "differ from the stage's folds on the same files); set keyCols to columns "
                 "that identify a row", UserWarning, stacklevel=2)
-        est.fit(frame, label=label, weight=weight, offset=offset, features=names, keys=keys)
+        est.fit(frame, label=label, weight=weight, offset=offset,
+                features=None if vector_input else names, keys=keys, vector=vector)
         master = session.sparkContext.master
         document = build_manifest(est, _config_of(est, label, weight, offset, names, master),
                                   engine_address=master)
@@ -199,18 +202,18 @@ class ElasticNetSelector(_SelectorParams, Estimator, DefaultParamsReadable,
         return self._copyValues(model)
 
     def _as_columns(self, dataset):
-        """(feature names, a DataFrame with them as numeric columns, whether they came
-        from a vector column)."""
+        """(feature names, the DataFrame to fit, the
+        :class:`~elasticnet_dist.sparse.VectorColumn` the features come from or None
+        for numeric columns). A vector column is read as it is: sparse vectors
+        (``HashingTF``, ``CountVectorizer``, ``OneHotEncoder``) stay sparse, in CSR
+        blocks on the executors, never ``rows x slots``."""
         columns = self._feature_columns()
         if columns is not None:
             missing = [c for c in columns if c not in dataset.columns]
             if missing:
                 raise ValueError("featuresCols names columns the DataFrame lacks: %s"
                                  % missing[:10])
-            return list(columns), dataset, False
-        from pyspark.ml.functions import vector_to_array
-        from pyspark.sql import functions as F
-
+            return list(columns), dataset, None
         vector = self.getFeaturesCol()
         if vector not in dataset.columns:
             raise ValueError("featuresCol %r is not a column of the DataFrame (set featuresCols "
@@ -219,10 +222,8 @@ class ElasticNetSelector(_SelectorParams, Estimator, DefaultParamsReadable,
         keep = [self.getLabelCol()] + [self.getOrDefault(param) for param in
                                        (self.weightCol, self.offsetCol) if self.isSet(param)]
         keep += list(self.getOrDefault(self.keyCols)) if self.isSet(self.keyCols) else []
-        arr = vector_to_array(F.col(_quoted(vector)))
-        frame = dataset.select(*[F.col(_quoted(c)) for c in keep],
-                               *[arr[i].alias(name) for i, name in enumerate(names)])
-        return names, frame, True
+        frame = dataset.select(*[_quoted(c) for c in keep + [vector]])
+        return names, frame, VectorColumn(vector, names)
 
 
 class ElasticNetSelectorModel(_SelectorParams, Model, MLReadable, MLWritable):

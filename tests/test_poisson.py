@@ -14,6 +14,7 @@ import pytest
 
 from conftest import run_cli
 from elasticnet_dist import ElasticNet, ElasticNetCV
+from elasticnet_dist.manifest import SCHEMA_VERSION
 from elasticnet_dist.cli import EXIT_CONFIG, EXIT_INPUT, EXIT_OK
 from elasticnet_dist.datasets import make_wide_table, write_parquet
 from elasticnet_dist.manifest import check_manifest
@@ -98,7 +99,7 @@ def test_the_stage_selects_from_a_table_of_counts(tmp_path):
     assert done.returncode == EXIT_OK, done.stderr[-2000:]
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
     check_manifest(manifest)
-    assert manifest["schema_version"] == "1.2" and manifest["target"]["loss"] == "poisson"
+    assert manifest["schema_version"] == SCHEMA_VERSION and manifest["target"]["loss"] == "poisson"
     selected = {f["name"] for f in manifest["selected"]}
     informative = {t.names[j] for j in np.flatnonzero(t.coef)}
     assert informative <= selected

@@ -450,7 +450,7 @@ def test_wide_blocks_are_column_major_and_tall_ones_row_major():
     for n, p, fortran in ((30, 200, True), (300, 20, False)):
         X, y = rng.standard_normal((n, p)), rng.standard_normal(n)
         engine = LocalEngine()
-        load_table(v.arrays_as_table(X, y, None, ["x%d" % j for j in range(p)]), engine,
+        load_table(v.arrays_as_table(X, y, None, ["x%d" % j for j in range(p)])[0], engine,
                    label=v.LABEL, n_folds=3)
         block = engine._blocks[0]
         assert block.X.flags.f_contiguous == fortran and block.X.flags.c_contiguous != fortran

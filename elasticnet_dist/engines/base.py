@@ -54,11 +54,16 @@ MIN_CHECKED_BYTES = 64 * 2**20
 
 def cached_bytes(pieces, decoder):
     """Bytes the decoded blocks of ``pieces`` take: rows x (features x itemsize + the
-    label and weight in float64)."""
+    label and weight in float64). Features from a column of vectors become CSR
+    blocks, about as large as the column in Arrow: counted for in-memory pieces,
+    unknown (not counted) in files until they are decoded."""
     rows = sum(int(getattr(piece, "n_rows", 0) or 0) for piece in pieces)
-    per_row = len(decoder.features) * np.dtype(decoder.dtype).itemsize + 8 \
-        + (8 if decoder.weight is not None else 0)
-    return rows, rows * per_row
+    per_row = 8 + (8 if decoder.weight is not None else 0)
+    if decoder.vector is None:
+        return rows, rows * (per_row + len(decoder.features) * np.dtype(decoder.dtype).itemsize)
+    vectors = sum(piece.table.column(decoder.vector.name).nbytes for piece in pieces
+                  if hasattr(piece, "table"))
+    return rows, rows * per_row + vectors
 
 
 def gigabytes(n_bytes):
@@ -109,11 +114,13 @@ class BlockEngine:
         rows, need = cached_bytes(pieces, decoder)
         if self.cache == "none" or budget is None or need <= CACHE_SHARE * budget:
             return False
-        what = ("the table needs %s cached on the %s engine (%d rows x %d features x %d "
-                "bytes, with the label) but %s; blocks may fill %d%% of it"
-                % (gigabytes(need), self.name, rows, len(decoder.features),
-                   np.dtype(decoder.dtype).itemsize, self.describe_budget(budget),
-                   100 * CACHE_SHARE))
+        shape = ("%d rows x %d features x %d bytes" % (
+            rows, len(decoder.features), np.dtype(decoder.dtype).itemsize)
+            if decoder.vector is None else "%d rows of sparse vectors" % rows)
+        what = ("the table needs %s cached on the %s engine (%s, with the label) but %s; "
+                "blocks may fill %d%% of it" % (gigabytes(need), self.name, shape,
+                                                self.describe_budget(budget),
+                                                100 * CACHE_SHARE))
         if not rereadable and self.cache != "memory":
             log.warning("%s: caching it anyway (an in-memory table cannot be read again)",
                         what)

@@ -33,6 +33,7 @@ import tempfile
 import uuid
 
 import numpy as np
+import scipy.sparse as sp
 import pyarrow.parquet as pq
 
 from ..errors import BadValuesError, InputError, UnreadableFileError, jvm_gone_error
@@ -52,7 +53,13 @@ def _cache_dir(token):
 
 def _map_spilled(path):
     try:
-        X = np.load(path + ".X.npy", mmap_mode="r")
+        if os.path.exists(path + ".Xs.npy"):  # a CSR block: values, indices, row pointers
+            X = sp.csr_matrix((np.load(path + ".Xd.npy", mmap_mode="r"),
+                               np.load(path + ".Xi.npy", mmap_mode="r"),
+                               np.load(path + ".Xp.npy")),
+                              shape=tuple(np.load(path + ".Xs.npy")), copy=False)
+        else:
+            X = np.load(path + ".X.npy", mmap_mode="r")
         y = np.load(path + ".y.npy")
         s = np.load(path + ".s.npy") if os.path.exists(path + ".s.npy") else None
         f = np.load(path + ".f.npy") if os.path.exists(path + ".f.npy") else None
@@ -64,15 +71,19 @@ def _map_spilled(path):
 
 def _spill(block, path):
     """Write the block next to ``path`` and return it memory-mapped. Each file is
-    written under a temporary name and renamed; X last, as it marks completion. A
-    stand-in of a statistics store (no rows) is kept as it is."""
+    written under a temporary name and renamed; X last, as it marks completion (a
+    CSR block: its three arrays, then its shape). A stand-in of a statistics store
+    (no rows) is kept as it is."""
     if block.origin is not None and block.X.shape[0] == 0:
         return block
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = "%s.%s.tmp" % (path, uuid.uuid4().hex)
     parts = [(name, array) for name, array in (("y", block.y), ("s", block.s),
                                                ("f", block.fold_bounds), ("o", block.o))
-             if array is not None] + [("X", block.X)]
+             if array is not None]
+    X = block.X
+    parts += ([("Xd", X.data), ("Xi", X.indices), ("Xp", X.indptr),
+               ("Xs", np.array(X.shape, dtype=np.int64))] if sp.issparse(X) else [("X", X)])
     for name, array in parts:
         with open(tmp + name, "wb") as f:
             np.save(f, array)
@@ -135,7 +146,8 @@ def _gather_task(token, pieces, decoder, n_slots, slot, rows):
     """The slot's blocks as arrays in memory (their files are memory-mapped here)."""
     for index in _slot_pieces(slot, n_slots, len(pieces), rows):
         block = _cached_block(token, index, pieces[index], decoder)
-        yield index, (np.array(block.X), block.y, block.s, block.fold_bounds, block.o)
+        X = block.X.copy() if sp.issparse(block.X) else np.array(block.X)
+        yield index, (X, block.y, block.s, block.fold_bounds, block.o)
 
 
 def _merged_pass_task(token, pieces, decoder, kernel, n_slots, slot, rows):

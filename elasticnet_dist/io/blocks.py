@@ -18,8 +18,12 @@ from typing import Optional
 
 import numpy as np
 import pyarrow as pa
+import scipy.sparse as sp
 
 from ..alignment import aligned
+from ..errors import InputError
+from ..sparse import (VectorError, column_extremes, column_nonfinite, column_sums, issparse,
+                      nbytes, vectors_to_csr)
 from ..folds import column_folds, key_hashes, position_hashes, stratified_folds
 
 NAN_POLICIES = ("error", "drop_rows", "impute_mean")
@@ -83,7 +87,8 @@ class Block:
     @property
     def nbytes(self):
         """Bytes of its arrays (rows, label, weights, offsets)."""
-        return int(self.X.nbytes + self.y.nbytes
+        x_bytes = nbytes(self.X) if issparse(self.X) else self.X.nbytes
+        return int(x_bytes + self.y.nbytes
                    + sum(0 if v is None else v.nbytes for v in (self.s, self.o)))
 
 
@@ -114,6 +119,9 @@ class BlockDecoder:
     fold_seed: int = 0
     strata: Optional[tuple] = None   # per class 0/1: where its folds begin (stratified CV)
     collect_hashes: bool = False     # report each class's fold hashes (to find the strata)
+    #: A :class:`~elasticnet_dist.sparse.VectorColumn` whose slots hold the features
+    #: (``features`` then names the slots kept): blocks are CSR matrices.
+    vector: Optional[object] = None
     #: A :class:`~elasticnet_dist.stats_store.PieceStore`: pieces seen in an earlier run
     #: load as stand-ins whose statistics the store holds (not part of the decoder's identity).
     store: Optional[object] = field(default=None, compare=False)
@@ -121,7 +129,8 @@ class BlockDecoder:
     @property
     def columns(self):
         """The columns to read, each once: features, label, weight, offset, fold columns."""
-        cols = list(self.features) + [self.label]
+        cols = [self.vector.name] if self.vector is not None else list(self.features)
+        cols.append(self.label)
         for extra in (self.weight, self.offset, self.fold_column, *self.fold_keys):
             if extra is not None and extra not in cols:
                 cols.append(extra)
@@ -166,10 +175,16 @@ class BlockDecoder:
         dtype = np.dtype(self.dtype)
         hashes = self.fold_hashes(table, source, row_offset)
         n = table.num_rows
-        feats = table.select(list(self.features))
-        null_x = np.array([c.null_count for c in feats.columns], dtype=np.int64)
         rounded = []
-        X = _to_matrix(feats, dtype, n, rounded)
+        if self.vector is not None:
+            X, null_rows = self._vectors(table, name, dtype)
+            missing = _SparseMissing(X, null_rows)
+            null_x = np.full(X.shape[1], int(null_rows.sum()), dtype=np.int64)
+        else:
+            feats = table.select(list(self.features))
+            null_x = np.array([c.null_count for c in feats.columns], dtype=np.int64)
+            X = _to_matrix(feats, dtype, n, rounded)
+            missing = _DenseMissing(X)
         y = _to_vector(table.column(self.label), self.label, rounded)
         s = None if self.weight is None else _to_vector(table.column(self.weight), self.weight,
                                                         rounded)
@@ -177,20 +192,14 @@ class BlockDecoder:
                                                         rounded)
         fold = self.folds(table, labels=y, hashes=hashes)
 
-        finite = np.isfinite(X)
-        col_ok = finite.all(axis=0)
-        bad_cols = np.flatnonzero(~col_ok)
-        nonfinite_x = np.zeros(X.shape[1], dtype=np.int64)
-        nonfinite_x[bad_cols] = n - finite[:, bad_cols].sum(axis=0)
-        with np.errstate(invalid="ignore", over="ignore"):
-            finite_sum = (np.where(finite, X, 0) if bad_cols.size else X).sum(
-                axis=0, dtype=np.float64)
+        nonfinite_x = missing.per_column()
         y_ok = np.isfinite(y)
         s_ok = np.ones(n, dtype=bool) if s is None else np.isfinite(s)
         o_ok = np.ones(n, dtype=bool) if o is None else np.isfinite(o)
         summary = BlockSummary(
             piece=name, n_rows_read=n, n_rows=n, nbytes=0, nonfinite_x=nonfinite_x,
-            null_x=null_x, finite_sum_x=finite_sum, finite_count_x=n - nonfinite_x,
+            null_x=null_x, finite_sum_x=missing.finite_sums(),
+            finite_count_x=n - nonfinite_x,
             nonfinite_y=int(n - y_ok.sum()), label_zeros=int(np.sum(y == 0)),
             label_ones=int(np.sum(y == 1)), label_other=_other_label(y, y_ok),
             nonfinite_s=int(n - s_ok.sum()), negative_s=0 if s is None else int(np.sum(s < 0)),
@@ -202,14 +211,12 @@ class BlockDecoder:
         keep = None
         if self.nan_policy in ("drop_rows", "impute_mean"):
             keep = y_ok & s_ok & o_ok  # a missing label, weight or offset is never imputed
-        if self.nan_policy == "drop_rows" and bad_cols.size:
-            keep &= finite[:, bad_cols].all(axis=1)
-        if self.nan_policy == "impute_mean" and self.fill is not None and bad_cols.size:
-            fill = np.asarray(self.fill, dtype=dtype)
-            for j in bad_cols:  # only the affected columns
-                X[~finite[:, j], j] = fill[j]
+        if self.nan_policy == "drop_rows" and nonfinite_x.any():
+            keep &= ~missing.rows()
+        if self.nan_policy == "impute_mean" and self.fill is not None and nonfinite_x.any():
+            X = missing.imputed(np.asarray(self.fill, dtype=dtype))
             summary.values_imputed = int(nonfinite_x.sum())
-        del finite
+        del missing
         if keep is not None and not keep.all():
             X, y, s = X[keep], y[keep], None if s is None else s[keep]
             o = None if o is None else o[keep]
@@ -231,12 +238,16 @@ class BlockDecoder:
             summary.fold_rows = counts
         summary.weight_sum = float(X.shape[0] if s is None else s[np.isfinite(s)].sum())
         if X.shape[0]:
-            summary.first_x = np.asarray(X[0], dtype=np.float64)
             summary.first_y = float(y[0])
-            summary.hi_x = np.fmax.reduce(X, axis=0).astype(np.float64)  # NaN-blind
-            summary.lo_x = np.fmin.reduce(X, axis=0).astype(np.float64)
             summary.lo_y = float(np.fmin.reduce(y))
-        if X.shape[0] < X.shape[1]:
+            if issparse(X):  # summed unshifted: the reference row is zeros
+                summary.first_x = np.zeros(X.shape[1])
+                summary.hi_x, summary.lo_x = column_extremes(X)
+            else:
+                summary.first_x = np.asarray(X[0], dtype=np.float64)
+                summary.hi_x = np.fmax.reduce(X, axis=0).astype(np.float64)  # NaN-blind
+                summary.lo_x = np.fmin.reduce(X, axis=0).astype(np.float64)
+        if not issparse(X) and X.shape[0] < X.shape[1]:
             # a wide block is column-major: a Hessian block gathers a few hundred of its
             # columns from every row, which row-major scatters over all of its memory
             # (arcene, 200 x 10,000: 0.47 ms a gather, 1.7 of 13.5 s; column-major 0.14)
@@ -244,6 +255,84 @@ class BlockDecoder:
         block = Block(aligned(X), aligned(y), aligned(s), summary, bounds, aligned(o))
         summary.nbytes = block.nbytes
         return block
+
+    def _vectors(self, table, name, dtype):
+        """The vector column as a CSR matrix of the kept slots, and its null rows."""
+        vector = self.vector
+        try:
+            X, null_rows = vectors_to_csr(table.column(vector.name), len(vector.slots), dtype)
+        except VectorError as exc:
+            raise InputError("vector column %r of %s: %s" % (vector.name, name, exc)) from None
+        if tuple(self.features) != vector.slots:
+            position = {slot: i for i, slot in enumerate(vector.slots)}
+            X = X[:, [position[f] for f in self.features]]
+        return X, null_rows
+
+
+class _DenseMissing:
+    """Where a dense block's features are missing (NaN, inf or null)."""
+
+    def __init__(self, X):
+        self.X = X
+        self.finite = np.isfinite(X)
+        self.bad_cols = np.flatnonzero(~self.finite.all(axis=0))
+
+    def per_column(self):
+        out = np.zeros(self.X.shape[1], dtype=np.int64)
+        out[self.bad_cols] = self.X.shape[0] - self.finite[:, self.bad_cols].sum(axis=0)
+        return out
+
+    def finite_sums(self):
+        with np.errstate(invalid="ignore", over="ignore"):
+            values = np.where(self.finite, self.X, 0) if self.bad_cols.size else self.X
+            return values.sum(axis=0, dtype=np.float64)
+
+    def rows(self):
+        return ~self.finite[:, self.bad_cols].all(axis=1)
+
+    def imputed(self, fill):
+        for j in self.bad_cols:  # only the affected columns, in place
+            self.X[~self.finite[:, j], j] = fill[j]
+        return self.X
+
+
+class _SparseMissing:
+    """Where a CSR block's features are missing: stored NaN or inf values, and rows
+    whose vector is null (missing in every slot)."""
+
+    def __init__(self, X, null_rows):
+        self.X, self.null_rows = X, null_rows
+        self.bad = ~np.isfinite(X.data)
+
+    def per_column(self):
+        return column_nonfinite(self.X) + int(self.null_rows.sum())
+
+    def finite_sums(self):
+        return column_sums(self.X)
+
+    def rows(self):
+        out = self.null_rows.copy()
+        if self.bad.any():
+            row_of = np.repeat(np.arange(self.X.shape[0]), np.diff(self.X.indptr))
+            out[row_of[self.bad]] = True
+        return out
+
+    def imputed(self, fill):
+        """Stored missing values replaced by their column's mean; a null vector's row
+        by every column's (those rows become dense)."""
+        X = self.X
+        X.data = X.data.copy()  # (Arrow's buffer, read-only)
+        X.data[self.bad] = fill[X.indices[self.bad]]
+        empty = np.flatnonzero(self.null_rows)
+        if empty.size:
+            cols = np.flatnonzero(fill)
+            indptr = np.zeros(X.shape[0] + 1, dtype=np.int64)
+            indptr[empty + 1] = cols.size
+            filled = sp.csr_matrix((np.tile(fill[cols], empty.size), np.tile(cols, empty.size),
+                                    np.cumsum(indptr)), shape=X.shape)
+            X = (X + filled).tocsr()
+            X.sort_indices()
+        return X
 
 
 def _to_matrix(table: pa.Table, dtype, n, rounded):

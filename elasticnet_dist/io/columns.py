@@ -15,6 +15,7 @@ from typing import Optional
 import pyarrow as pa
 
 from ..errors import ColumnTypeError, ConfigError, MissingColumnError
+from ..sparse import is_vector_type
 
 GLOB_CHARS = set("*?[")
 
@@ -36,6 +37,8 @@ class ColumnPlan:
     types: dict = field(default_factory=dict)     # name -> Arrow type string
     dropped: dict = field(default_factory=dict)   # name -> reason
     offset: Optional[str] = None
+    #: The vector column whose slots are the features (None: numeric columns are).
+    vector: Optional[str] = None
 
     @property
     def passthrough(self):
@@ -53,12 +56,15 @@ class ColumnPlan:
 
 
 def plan_columns(schema: pa.Schema, *, label, weight=None, keys=(), features=None,
-                 exclude=(), where="the input", offset=None):
+                 exclude=(), where="the input", offset=None, vector=None):
     """Decide the roles of the columns of ``schema``.
 
     ``features``: None (every numeric column other than the label, weight,
     offset and keys) or a list of names and glob patterns (``*``, ``?``, ``[...]``);
-    ``exclude``: names and patterns removed from those. Raises
+    ``exclude``: names and patterns removed from those. With ``vector`` (a
+    :class:`~elasticnet_dist.sparse.VectorColumn`) the features are that column's
+    slots instead (``features`` and ``exclude`` then match slot names), and every
+    other column that has no role is left out as ``excluded_by_config``. Raises
     :class:`MissingColumnError` for a label, weight, offset, key or named feature
     that is absent (or a pattern that matches nothing), :class:`ColumnTypeError`
     for a non-numeric label, weight or offset.
@@ -82,13 +88,25 @@ def plan_columns(schema: pa.Schema, *, label, weight=None, keys=(), features=Non
                                   "(or boolean)" % (role, col, where, types[col]))
     reserved = {label, weight, offset, *keys}
     candidates = [n for n in names if n not in reserved]
+    dropped = {}
+    if vector is not None:
+        _require(vector.name, names, "vector", where)
+        if not is_vector_type(schema.field(vector.name).type):
+            raise ColumnTypeError("vector column %r in %s has type %s; it must be a Spark ML "
+                                  "vector (struct of type, size, indices, values)"
+                                  % (vector.name, where, types[vector.name]))
+        dropped = {n: "excluded_by_config" for n in candidates if n != vector.name}
+        candidates = list(vector.slots)
+        names = candidates + list(reserved)
+        types = dict(types, **{n: "double" for n in candidates})
+        schema = None
     wanted = (set(candidates) if features is None
               else _match(_as_list(features, "features"), candidates, names, where, reserved))
     excluded = _match(_as_list(exclude, "exclude"), candidates, names, where, reserved,
                       must_match=False)
-    chosen, dropped = [], {}
+    chosen = []
     for n in candidates:
-        t = schema.field(n).type
+        t = pa.float64() if schema is None else schema.field(n).type
         if n not in wanted or n in excluded:
             dropped[n] = "excluded_by_config"
         elif pa.types.is_null(t):
@@ -98,7 +116,8 @@ def plan_columns(schema: pa.Schema, *, label, weight=None, keys=(), features=Non
         else:
             chosen.append(n)
     return ColumnPlan(features=tuple(chosen), label=label, weight=weight, keys=keys,
-                      types=types, dropped=dropped, offset=offset)
+                      types=types, dropped=dropped, offset=offset,
+                      vector=None if vector is None else vector.name)
 
 
 ROLE_OPTIONS = {"label": "label", "weight": "weight", "offset": "offset", "keys": "keys",

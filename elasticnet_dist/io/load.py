@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from ..errors import EmptyTableError, InputError
+from ..errors import ColumnTypeError, EmptyTableError, InputError, MissingColumnError
+from ..sparse import VectorColumn, is_vector_type, slot_names
 from ..losses import check_offset_loss
 from .blocks import DTYPES, NAN_POLICIES, BlockDecoder
 from .checks import (SCALE_RANGE, SHOWN, all_null_columns, check_loaded,
@@ -43,7 +44,8 @@ class LoadPlan:
 
 def plan_load(source, *, label, weight=None, features=None, exclude=None, keys=None,
               loss="squared", dtype="float64", nan_policy="error", storage_options=None,
-              n_folds=0, fold_column=None, fold_seed=0, stratify=False, offset=None):
+              n_folds=0, fold_column=None, fold_seed=0, stratify=False, offset=None,
+              vector=None):
     """Open ``source`` and decide its columns and decoder (see
     :func:`elasticnet_dist.loading.load_table` for the options); a :class:`LoadPlan`."""
     check_load_options(dtype, nan_policy)
@@ -52,15 +54,17 @@ def plan_load(source, *, label, weight=None, features=None, exclude=None, keys=N
     check_roles(label=label, weight=weight, offset=offset, keys=keys, fold_column=fold_column,
                 features=features)
     reserved = list(_as_tuple(keys)) + ([fold_column] if fold_column else [])
+    vector = resolve_vector(table, vector)
     plan = plan_columns(table.schema, label=label, weight=weight, keys=reserved or None,
-                        features=features, exclude=exclude, where=table.uri, offset=offset)
+                        features=features, exclude=exclude, where=table.uri, offset=offset,
+                        vector=vector)
     _require_features(plan, table)
     stratify = bool(stratify and n_folds and not fold_column
                     and 0 < _expected_rows(table) <= STRATIFY_MAX_ROWS)
     decoder = BlockDecoder(plan.features, label, weight, offset, dtype, nan_policy,
                            n_folds=n_folds, fold_column=fold_column, fold_seed=fold_seed,
                            fold_keys=_as_tuple(keys) if n_folds and not fold_column else (),
-                           collect_hashes=stratify)
+                           collect_hashes=stratify, vector=vector)
     check_file_schemas(table, decoder.columns)
     split_pieces(table, len(decoder.columns))
     log.info("input %s: %d columns, %d features, %d dropped, label %r%s", table.uri,
@@ -68,6 +72,33 @@ def plan_load(source, *, label, weight=None, features=None, exclude=None, keys=N
              ", %d files in %d pieces" % (len(table.files), len(table.pieces))
              if table.kind == "files" else "")
     return LoadPlan(table, plan, decoder, loss, nan_policy, stratify, n_folds)
+
+
+def resolve_vector(table, vector):
+    """A vector column given by name as a :class:`~elasticnet_dist.sparse.VectorColumn`:
+    its size from the first row that holds a vector (the first piece with one, or
+    the frame's first row), its slots named ``<name>_<size>``."""
+    if vector is None or isinstance(vector, VectorColumn):
+        return vector
+    if not isinstance(vector, str):
+        raise ValueError("vector must name a column (a string) or be a VectorColumn, got %r"
+                         % (vector,))
+    if vector not in table.schema.names:
+        raise MissingColumnError("vector column %r is not in %s" % (vector, table.uri))
+    if not is_vector_type(table.schema.field(vector).type):
+        raise ColumnTypeError("vector column %r in %s has type %s; it must be a Spark ML "
+                              "vector (struct of type, size, indices, values)"
+                              % (vector, table.uri, table.schema.field(vector).type))
+    if table.kind == "spark":
+        row = table.frame.select("`%s`" % vector.replace("`", "``")).dropna().head()
+        return VectorColumn(vector, slot_names(vector, 0 if row is None else len(row[0])))
+    for piece in table.pieces:
+        column = piece.read([vector]).column(vector).drop_null()
+        if len(column):
+            first = column[0].as_py()
+            size = first["size"] if first["type"] == 0 else len(first["values"])
+            return VectorColumn(vector, slot_names(vector, size))
+    raise EmptyTableError("vector column %r of %s holds no vector" % (vector, table.uri))
 
 
 def drop_unusable(summaries, plan, table, dtype):

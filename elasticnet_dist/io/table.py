@@ -26,6 +26,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from ..errors import EmptyTableError, SchemaDriftError, UnreadableFileError
+from ..sparse import VECTOR_TYPE
 
 #: A file whose decoded features exceed this many bytes is split into pieces
 #: of whole row groups (a piece is the unit of caching and of one task).
@@ -407,6 +408,12 @@ def _local_or_url(uri):
     return uri
 
 
+def _is_spark_vector(data_type):
+    from pyspark.ml.linalg import VectorUDT
+
+    return isinstance(data_type, VectorUDT)
+
+
 def _spark_input(frame):
     files = parquet_scan_files(frame)
     if files is not None:
@@ -416,7 +423,7 @@ def _spark_input(frame):
     fields = []
     for f in frame.schema.fields:
         try:
-            t = to_arrow_type(f.dataType)
+            t = VECTOR_TYPE if _is_spark_vector(f.dataType) else to_arrow_type(f.dataType)
         except Exception:  # nested or exotic types: never a feature
             t = pa.string()
         fields.append(pa.field(f.name, t))
