@@ -20,6 +20,16 @@ import scipy.sparse as sp
 ALIGNMENT = 64
 
 
+def aligned_empty(shape, dtype):
+    """A new C-ordered array that starts at an ALIGNMENT-byte boundary (for results
+    that :func:`aligned` would otherwise copy once more)."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape)) * dtype.itemsize
+    buffer = np.empty(size + ALIGNMENT, dtype=np.uint8)
+    start = -buffer.ctypes.data % ALIGNMENT
+    return buffer[start:start + size].view(dtype).reshape(shape)
+
+
 def aligned(array):
     """``array`` itself when it is contiguous from an ALIGNMENT-byte boundary, else
     such a copy (same shape, dtype and memory order); None stays None."""
@@ -32,9 +42,7 @@ def aligned(array):
     fortran = array.flags.f_contiguous and not array.flags.c_contiguous
     if array.ctypes.data % ALIGNMENT == 0 and (array.flags.c_contiguous or fortran):
         return array
-    buffer = np.empty(array.nbytes + ALIGNMENT, dtype=np.uint8)
-    start = -buffer.ctypes.data % ALIGNMENT
-    flat = buffer[start:start + array.nbytes].view(array.dtype)
+    flat = aligned_empty((array.size,), array.dtype)
     out = flat.reshape(array.shape[::-1]).T if fortran else flat.reshape(array.shape)
     out[...] = array
     return out

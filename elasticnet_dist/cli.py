@@ -166,7 +166,7 @@ def _ratios(text):
 FLAG_KEYS = {
     "input": ("input", "path"), "label": ("input", "label"), "features": ("input", "features"),
     "exclude": ("input", "exclude"), "weight": ("input", "weight"), "keys": ("input", "keys"),
-    "offset": ("input", "offset"),
+    "offset": ("input", "offset"), "vector": ("input", "vector"),
     "nan_policy": ("input", "nan_policy"), "loss": ("model", "loss"),
     "max_iter": ("model", "max_iter"), "tol": ("model", "tol"),
     "engine": ("engine", "name"), "scheduler": ("engine", "scheduler"),
@@ -247,6 +247,9 @@ def _add_select_flags(p, *, demo=False):
         p.add_argument("--features", metavar="NAME_OR_GLOB", nargs="+", action="extend",
                        help="feature columns (default: every numeric column)")
         p.add_argument("--exclude", metavar="NAME_OR_GLOB", nargs="+", action="extend")
+        p.add_argument("--vector", metavar="COL",
+                       help="a column of Spark ML vectors holding the features (sparse ones "
+                            "stay sparse)")
         p.add_argument("--weight", metavar="COL", help="a column of row weights")
         p.add_argument("--offset", metavar="COL",
                        help="a column of log exposures (loss poisson)")

@@ -372,6 +372,12 @@ class Manifest:
         return [c["name"] for c in self.document["reduced_schema"]]
 
     @property
+    def vector_slots(self):
+        """Columns of vectors in the reduced schema: name -> the selected slots."""
+        return {c["name"]: c["slots"] for c in self.document["reduced_schema"]
+                if c["role"] == "vector"}
+
+    @property
     def label(self):
         return self.document["target"]["name"]
 

@@ -51,7 +51,7 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 import numpy as np
-from scipy.linalg.blas import dsyrk
+from scipy.linalg.blas import dger, dsyrk
 from scipy.special import xlogy
 
 from .alignment import aligned
@@ -140,17 +140,45 @@ def _centred_columns(X, cols, center):
     faster than fancy indexing; on column-major ones (pandas' to_numpy, Arrow
     decodes) fancy indexing is about 10x faster than np.take.
     """
-    if issparse(X):  # a CSR block: the working set's columns, dense (m x |cols|)
-        out = X[:, cols].toarray()
-    else:
-        row_major = X.strides[1] == X.itemsize
-        out = np.take(X, cols, axis=1) if row_major else X[:, cols]
+    row_major = X.strides[1] == X.itemsize
+    out = np.take(X, cols, axis=1) if row_major else X[:, cols]
     if center is not None:
         out -= center[cols]
     return out
 
 
+def _sparse_hessian_block(X, h, spec):
+    """:func:`_hessian_block` of a CSR block, as sparse products (no column is made
+    dense: ``rows x |working set|`` would dwarf the block), the centre taken out
+    exactly afterwards:
+
+        (X_R - c_R)' H (X_C - c_C) = X_R' H X_C - (X_R' h) c_C' - c_R (h' X_C) + (sum h) c_R c_C'.
+    """
+    cols = spec.cols
+    C = X[:, cols]
+    same = spec.rows is None or np.array_equal(spec.rows, cols)
+    rows = cols if same else spec.rows
+    R = C if same else X[:, rows]
+    HC = C.multiply(h[:, None]).tocsr()
+    block = (R.T @ HC).toarray()
+    hC = np.asarray(HC.sum(axis=0)).ravel()  # h' X_C
+    total = h.sum()
+    if spec.center is None:
+        return block, hC, np.float64(total)
+    cC, cR = spec.center[cols], spec.center[rows]
+    hR = hC if same else R.T @ h
+    col_sums = hC - cC * total
+    if block.size:
+        # block -= hR cC' + cR (hC - S cC)': two rank-1 updates in place (BLAS dger on
+        # the Fortran view of the C-ordered block), no h x h temporaries
+        view = dger(-1.0, cC, hR, a=block.T, overwrite_a=1)
+        block = dger(-1.0, col_sums, cR, a=view, overwrite_a=1).T
+    return block, col_sums, np.float64(total)
+
+
 def _hessian_block(X, h, spec):
+    if issparse(X):
+        return _sparse_hessian_block(X, h, spec)
     rows, cols = spec.rows, spec.cols
     Xc = _centred_columns(X, cols, spec.center)
     k = cols.shape[0]

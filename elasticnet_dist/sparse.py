@@ -12,8 +12,9 @@ each) and 1 for a dense one (``indices`` and ``size`` null, ``size`` values).
 :func:`csr_to_vectors` writes a ``scipy.sparse`` matrix so. A block decoded from
 such a column is a CSR matrix (:func:`vectors_to_csr`): its memory is
 proportional to the non-zeros, never ``rows x size``. The kernels of
-:mod:`elasticnet_dist.passes` take CSR blocks as they take dense ones; only the
-working set's columns are ever made dense (the Hessian blocks' ``m x h``).
+:mod:`elasticnet_dist.passes` take CSR blocks as they take dense ones, in sparse
+products throughout (a Hessian block of the working set costs the products of each
+row's non-zeros there, not ``rows x |working set|^2``).
 """
 from __future__ import annotations
 
@@ -151,6 +152,24 @@ def _flat(lists, skip_rows, dtype):
     if skip_rows.any():
         lists = lists.filter(pa.array(~skip_rows))
     return np.asarray(pc.list_flatten(lists).to_numpy(zero_copy_only=False), dtype=dtype)
+
+
+def slice_vectors(column, slots):
+    """A column of vectors with only the slots ``slots`` (in that order), as sparse
+    vectors of ``len(slots)`` slots, cast back to the column's own Arrow type; null
+    vectors stay null."""
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    size = _filled(column.field("size"), 0, np.int64)
+    lengths = _filled(pc.list_value_length(column.field("values")), 0, np.int64)
+    valid = np.asarray(column.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    width = int(np.max(np.where(_filled(column.field("type"), 0, np.int64) == 1, lengths,
+                                size)[valid], initial=0))
+    X, null_rows = vectors_to_csr(column, width)
+    vectors = csr_to_vectors(X[:, list(slots)])
+    if null_rows.any():
+        vectors = pa.StructArray.from_arrays(vectors.flatten(), names=VECTOR_TYPE.names,
+                                             mask=pa.array(null_rows))
+    return vectors.cast(column.type)
 
 
 def column_nonfinite(X):

@@ -251,6 +251,7 @@ def _fit_and_describe(config, baseline=None, warm_start=None):
             est.fit(inp["path"], label=inp["label"], weight=inp["weight"], offset=inp["offset"],
                     features=inp["features"], exclude=inp["exclude"] or None,
                     keys=inp["keys"] or None, storage_options=inp["storage_options"] or None,
+                    vector=inp["vector"],
                     **({"fold_column": inp["fold_column"]} if inp["fold_column"] else {}))
         for w in caught:
             log.warning("%s", w.message)
@@ -469,7 +470,7 @@ def _write_pieces(engine, manifest, jobs, folder, storage_options=None):
     """Each piece's reduced columns written under ``folder`` by the engine's workers;
     the rows of each."""
     task = functools.partial(_write_piece, columns=manifest.columns, folder=folder,
-                             storage_options=storage_options)
+                             storage_options=storage_options, vectors=manifest.vector_slots)
     return engine.map_jobs(task, jobs)
 
 
@@ -589,11 +590,19 @@ def output_names(pieces):
     return names
 
 
-def _write_piece(job, columns, folder, storage_options=None):
+def _write_piece(job, columns, folder, storage_options=None, vectors=None):
+    """One piece's reduced columns as a Parquet file; a column of vectors keeps the
+    selected slots only (``vectors``: name -> slots), as Spark's ``VectorSlicer``."""
     import pyarrow.parquet as pq
+
+    from .sparse import slice_vectors
 
     name, piece = job
     frame = piece.read(columns)
+    for column, slots in (vectors or {}).items():
+        i = frame.schema.get_field_index(column)
+        frame = frame.set_column(i, frame.schema.field(i),
+                                 slice_vectors(frame.column(i), slots))
     if is_store_url(folder):
         import fsspec
 

@@ -95,6 +95,8 @@ def test_csr_rows_round_trip_through_spark_ml_vectors():
     back, null_rows = vectors_to_csr(vectors, 30)
     assert not null_rows.any()
     assert (back != X).nnz == 0 and back.has_sorted_indices
+    piece = pa.table({"v": vectors}).slice(17, 20).column("v")  # an offset into the buffers
+    np.testing.assert_array_equal(vectors_to_csr(piece, 30)[0].toarray(), X[17:37].toarray())
 
 
 def test_dense_and_null_vectors_decode_as_rows_and_wrong_sizes_are_named():
@@ -225,6 +227,56 @@ def test_a_parquet_vector_column_is_searched_and_written_in_the_manifest(tmp_pat
         check_manifest(document)
 
 
+def vector_table(folder):
+    """Two Parquet files of 300 rows: a key, a column of sparse vectors (40 slots, one
+    row's vector null) and a label; the matrix and the label."""
+    X, y = sparse_problem(300, 40, 0.15, seed=10)
+    vectors = csr_to_vectors(X).to_pylist()
+    vectors[5] = None  # a row without a vector: dropped by drop_rows, kept (null) by apply
+    folder.mkdir()
+    for i, rows in enumerate((slice(0, 150), slice(150, 300))):
+        pq.write_table(pa.table({"id": np.arange(300)[rows],
+                                 "v": pa.array(vectors[rows], type=VECTOR_TYPE),
+                                 "y": y[rows]}), folder / ("part-%d.parquet" % i))
+    return X, y
+
+
+def select_vector(table, out, engine="local"):
+    from elasticnet_dist.cli import EXIT_OK, main
+
+    assert main(["select", "--input", str(table), "--label", "y", "--vector", "v", "--keys",
+                 "id", "--output", str(out), "--nan-policy", "drop_rows", "--no-report",
+                 "--l1-ratios", "1", "--cv", "3", "--engine", engine]) == EXIT_OK
+    return json.loads((out / "manifest.json").read_text())
+
+
+def test_the_stage_selects_slots_of_a_vector_column_and_apply_slices_them(tmp_path):
+    """``select --vector``: the manifest keeps the column with the selected slots;
+    ``apply`` writes each row's vector cut to those slots (as ``VectorSlicer``), with
+    the column's Arrow type; ``validate`` accepts the table."""
+    from elasticnet_dist.cli import EXIT_OK, main
+
+    table, out = tmp_path / "t", tmp_path / "out"
+    X, _ = vector_table(table)
+    document = select_vector(table, out)
+    (vector,) = [c for c in document["reduced_schema"] if c["role"] == "vector"]
+    assert document["config"]["input"]["vector"] == "v"
+    assert {0, 1, 2} <= set(vector["slots"]) and len(vector["slots"]) < 40
+    assert main(["validate", str(out / "manifest.json"), "--input", str(table)]) == EXIT_OK
+    reduced = tmp_path / "reduced"
+    assert main(["apply", "--manifest", str(out / "manifest.json"), "--input", str(table),
+                 "--output", str(reduced), "--engine", "local"]) == EXIT_OK
+    written = pq.read_table(reduced)
+    assert written.column_names == [c["name"] for c in document["reduced_schema"]]
+    assert written.schema.field("v").type == pq.read_schema(table / "part-0.parquet").field(
+        "v").type
+    cut, null_rows = vectors_to_csr(written.column("v"), len(vector["slots"]))
+    np.testing.assert_array_equal(np.flatnonzero(null_rows), [5])
+    keep = np.ones(300, bool)
+    keep[5] = False
+    np.testing.assert_array_equal(cut.toarray()[keep], X.toarray()[:, vector["slots"]][keep])
+
+
 def test_a_column_that_is_not_vectors_or_has_bad_rows_is_named(tmp_path):
     path = tmp_path / "t.parquet"
     pq.write_table(pa.table({"v": [1.0, 2.0, 3.0], "y": [0.0, 1.0, 2.0]}), path)
@@ -280,6 +332,18 @@ def test_sparse_input_on_a_cluster_equals_the_local_answer(name, request):
     remote = ElasticNetCV(**kw, engine=name, cluster=handle).fit(X, y)
     assert remote.alpha_ == local.alpha_
     np.testing.assert_allclose(remote.coef_, local.coef_, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["dask", "spark"])
+def test_the_stage_on_a_cluster_selects_the_slots_it_selects_locally(name, request, tmp_path):
+    request.getfixturevalue("dask_client" if name == "dask" else "spark")
+    table = tmp_path / "t"
+    vector_table(table)
+    local = select_vector(table, tmp_path / "local")
+    remote = select_vector(table, tmp_path / name, engine=name)
+    assert remote["reduced_schema"] == local["reduced_schema"]
+    np.testing.assert_allclose([f["coefficient"] for f in remote["selected"]],
+                               [f["coefficient"] for f in local["selected"]], rtol=1e-9)
 
 
 def test_the_spark_selector_reads_sparse_vectors_as_they_are(spark):

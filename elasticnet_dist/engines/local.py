@@ -37,6 +37,7 @@ class LocalEngine(BlockEngine):
         return engine
 
     def _load(self, pieces, decoder):
+        self._blocks = []  # a load again (stratified folds, imputation) frees the last first
         self._blocks = [decoder.load(piece) for piece in pieces]
         return [block.summary for block in self._blocks]
 
