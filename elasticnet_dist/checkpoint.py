@@ -311,6 +311,7 @@ class CheckpointedSource(SourceBase):
         self.n_rows, self.n_features = source.n_rows, source.n_features
         self.solve_tasks = source.solve_tasks
         self.pass_overhead, self.cores = source.pass_overhead, source.cores
+        self.density = source.density
         self.gathered_overhead = source.gathered_overhead
         self._replaying = True
 

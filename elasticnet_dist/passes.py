@@ -159,7 +159,8 @@ def _sparse_hessian_block(X, h, spec):
     same = spec.rows is None or np.array_equal(spec.rows, cols)
     rows = cols if same else spec.rows
     R = C if same else X[:, rows]
-    HC = C.multiply(h[:, None]).tocsr()
+    HC = C.copy()
+    HC.data *= np.repeat(h, np.diff(C.indptr))  # diag(h) X_C: each row's values times its h
     block = (R.T @ HC).toarray()
     hC = np.asarray(HC.sum(axis=0)).ravel()  # h' X_C
     total = h.sum()

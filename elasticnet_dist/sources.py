@@ -14,7 +14,8 @@ defaults of :class:`SourceBase` (never probed with ``getattr``):
   (None: the driver solves them), see
   :meth:`~elasticnet_dist.engines.dask_engine.DaskEngine.solve_tasks`;
 - ``pass_overhead`` (seconds) and ``cores``: a pass's fixed cost and the cores
-  its arithmetic runs on, for the route's cost model (:mod:`.solvers.routes`);
+  its arithmetic runs on, and ``density``: the share of values stored by sparse
+  rows (None: dense), for the route's cost model (:mod:`.solvers.routes`);
 - ``gather_bytes`` (None: cannot), ``gathered_overhead`` and ``gathered()``: the
   rows fetched into this process, a source whose passes run here
   (:class:`GatheredSource`; :func:`~.solvers.routes.gather_if_cheaper` decides).
@@ -49,6 +50,7 @@ class Source(Protocol):
     solve_tasks: Optional[object]
     pass_overhead: float
     cores: int
+    density: Optional[float]
 
     def reference_row(self) -> tuple: ...
 
@@ -65,6 +67,7 @@ class SourceBase:
     solve_tasks = None
     pass_overhead = 0.0
     cores = os.cpu_count() or 1
+    density = None  # dense rows
     gather_bytes = None  # bytes that gathered() would fetch; None: it cannot
     gathered_overhead = 0.0
 
@@ -87,6 +90,8 @@ class InMemorySource(SourceBase):
     def __init__(self, X, y, sample_weight=None, block_rows=None, offset=None):
         self._X = as_csr(X, X.dtype) if issparse(X) else np.asarray(X)
         self.n_rows, self.n_features = self._X.shape
+        if issparse(self._X):
+            self.density = self._X.nnz / max(1, self.n_rows * self.n_features)
         self.block_rows = block_rows
         self._s = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         self._y = np.asarray(y, dtype=np.float64)
@@ -129,6 +134,15 @@ class EngineSource(SourceBase):
     @property
     def n_passes(self):
         return self.engine.n_passes
+
+    @property
+    def density(self):
+        """The share of values its CSR blocks store (None: dense blocks)."""
+        summaries = self.engine.summaries
+        if not summaries or any(s.stored_x is None for s in summaries):
+            return None
+        cells = self.engine.n_rows * self.engine.n_features
+        return sum(s.stored_x for s in summaries) / max(1, cells)
 
     def reference_row(self):
         """The engine's first row, or the statistics store's (kept from its first run,

@@ -67,6 +67,7 @@ class BlockSummary:
     absmax_s: float = 0.0                    # largest finite weight
     absmax_o: float = 0.0                    # largest finite |offset|
     rounded: tuple = ()                      # integer columns beyond 2^53, cast with rounding
+    stored_x: Optional[int] = None           # values a CSR block stores (None: dense)
     extra: dict = field(default_factory=dict)
 
 
@@ -239,6 +240,8 @@ class BlockDecoder:
             bounds = np.concatenate([[0], np.cumsum(counts)])
             summary.fold_rows = counts
         summary.weight_sum = float(X.shape[0] if s is None else s[np.isfinite(s)].sum())
+        if issparse(X):
+            summary.stored_x = int(X.nnz)
         if X.shape[0]:
             summary.first_y = float(y[0])
             summary.lo_y = float(np.fmin.reduce(y))

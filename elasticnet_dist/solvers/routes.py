@@ -32,6 +32,15 @@ steps per path and ``h = min(p, n)`` features in play (a lasso selects at most
 
 ``overhead`` is the engine's fixed cost per pass (``Source.pass_overhead``).
 
+Sparse rows (CSR blocks, a share ``d`` of the ``n p`` values stored) replace each
+product over the rows: a pass's ``4 n p / F`` by ``4 d n p / F_s`` (``F_s`` =
+SPARSE_FLOPS_PER_CORE: scipy's sparse products, not BLAS), the Gram matrix's
+``n p^2 / 2F`` and the Gram columns' and Hessian blocks' ``n h^2 / 2F`` by
+``n (d p)^2 / G`` and ``n (d h)^2 / G`` (``G`` = SPARSE_PRODUCTS_PER_SECOND: the
+products of each row's non-zeros), plus ``p^2 T`` for every chunk's dense p x p sum;
+and every problem's share of a pass gains its Hessian block's column gathers, ``d n p
+V`` (V = SPARSE_GATHER_SECONDS_PER_VALUE: scipy scans the stored values to gather).
+
 On a cluster the pass route pays that overhead in every pass (Dask about 30 ms,
 Spark about 0.15 s: 200 passes of a 5-fold, 3-l1_ratio grid cost 6 to 30 s
 whatever the table). A table small enough is instead fetched into this process
@@ -52,6 +61,7 @@ from typing import NamedTuple
 from ..losses import get_loss
 from ..memory import available_memory
 from ..params import PARAMS
+from ..passes import GRAM_ROWS_PER_FEATURE
 from ..reduction import FAN_IN
 
 log = logging.getLogger("elasticnet_dist")
@@ -89,6 +99,17 @@ KERNEL_SECONDS = 1e-4
 #: Reading one element of a p x p matrix already in memory (about 1 GB/s of
 #: gathered rows).
 SECONDS_PER_READ = 1e-9
+#: Sparse products per core (scipy's CSR kernels on a block with a share of 1% stored):
+#: 3.1e9 per second on two cores for a pass of 18 points at 100,000 x 5,000, 0.4e9 for
+#: one point (bound by the pass's fixed costs); measured on a loaded machine.
+SPARSE_FLOPS_PER_CORE = 1.5e9
+#: Products of pairs of a row's non-zeros per second in a sparse X'X (CSR times CSC, then
+#: the p x p result made dense): 5e7 measured at 100,000 x 5,000, 1% stored.
+SPARSE_PRODUCTS_PER_SECOND = 5e7
+#: A sparse Hessian block's column gathers and products per stored value of the block
+#: (scipy scans every stored value to gather columns): 12 ms per block measured over
+#: 6,692 blocks of folds of 16,000 x 4,000 at 1% (6.4e5 values), 1.9e-8 s per value.
+SPARSE_GATHER_SECONDS_PER_VALUE = 2e-8
 #: Typical working set of a step (the Newton solver's first size) for the Hessian
 #: blocks a loss that is not quadratic computes in every pass.
 WORKING_SET = 64
@@ -111,22 +132,46 @@ class Workload:
     pass_overhead: float = 0.0
     cores: int = 1
     hessian_per_pass: bool = False  # a loss whose curvature moves: blocks in every pass
+    #: Sparse rows: the share of the n p values stored (None: dense blocks).
+    density: float = None
+
+
+def _row_products(work: Workload, side):
+    """Seconds of ``X_S' diag(h) X_S`` over all rows for ``side`` = |S| features:
+    ``n side^2 / 2`` multiply-adds in BLAS, or each row's stored pairs when sparse."""
+    n, cores = float(work.n_rows), max(1, work.cores)
+    if work.density is None:
+        return n * side * side / (2 * FLOPS_PER_CORE * cores)
+    return n * (work.density * side) ** 2 / (SPARSE_PRODUCTS_PER_SECOND * cores)
+
+
+def point_seconds(work: Workload, cores=1):
+    """A point's two products with the rows in a pass (``4 n p`` multiply-adds, or
+    ``4 nnz`` sparse ones) on ``cores`` cores."""
+    n, p = float(work.n_rows), float(work.n_features)
+    if work.density is None:
+        return 4 * n * p / (FLOPS_PER_CORE * cores)
+    return 4 * work.density * n * p / (SPARSE_FLOPS_PER_CORE * cores)
 
 
 def route_seconds(work: Workload):
     """``(gram, passes)``: the estimated seconds of each route (see the module doc)."""
-    n, p, cores = float(work.n_rows), float(work.n_features), max(1, work.cores)
-    flops = FLOPS_PER_CORE * cores
+    n, p = float(work.n_rows), float(work.n_features)
     problems, h = work.n_problems, min(p, n)
     steps = PASSES_PER_ALPHA * work.n_alphas
-    gram = (n * p * p / (2 * flops) + (2 * work.n_folds + 4) * p * p * SECONDS_PER_ELEMENT
+    matrices = 2 * work.n_folds + 4
+    if work.density is not None:  # every chunk's p x p sum is dense (GRAM_ROWS_PER_FEATURE)
+        matrices += n / (GRAM_ROWS_PER_FEATURE * p) + 1
+    gram = (_row_products(work, p) + matrices * p * p * SECONDS_PER_ELEMENT
             + steps * problems * (STEP_SECONDS + p * h / 2 * SECONDS_PER_READ))
-    per_problem = 4 * n * p / flops + STEP_SECONDS + KERNEL_SECONDS
+    per_problem = point_seconds(work, max(1, work.cores)) + STEP_SECONDS + KERNEL_SECONDS
+    if work.density is not None:  # a Hessian block's sparse column gathers, most passes
+        per_problem += work.density * n * p * SPARSE_GATHER_SECONDS_PER_VALUE
     if work.hessian_per_pass:  # the working set's block, again in every pass
-        per_problem += n * min(p, n, WORKING_SET) ** 2 / (2 * flops)
+        per_problem += _row_products(work, min(p, n, WORKING_SET))
     passes = steps * (work.pass_overhead + problems * per_problem)
     if not work.hessian_per_pass:  # the Gram columns of every feature touched, once
-        passes += problems * n * h * h / (2 * flops)
+        passes += problems * _row_products(work, h)
     return gram, passes
 
 
@@ -153,7 +198,7 @@ def solves_ahead(work: Workload, quiet=False):
     passes, 2.8-3.5 / 2.2-3.6 s; BASEHOCK 252 / 268 passes, 146 / 73 s). Logs the
     choice (unless ``quiet``)."""
     n, p = float(work.n_rows), float(work.n_features)
-    point = 4 * n * p / FLOPS_PER_CORE
+    point = point_seconds(work)
     model = STEP_SECONDS + min(n, p) ** 2 * MODEL_SECONDS_PER_ELEMENT
     ahead = point >= model
     _say(quiet, "%s: a point's pass arithmetic %.2g s against %.2g s for a second model "
@@ -304,7 +349,7 @@ def source_workload(source, loss, n_folds=0, n_problems=1, n_alphas=100):
     """The :class:`Workload` of a fit of ``loss`` over ``source``."""
     return Workload(source.n_rows, source.n_features, n_folds, n_problems, n_alphas,
                     source.pass_overhead, source.cores,
-                    hessian_per_pass=not get_loss(loss).quadratic)
+                    hessian_per_pass=not get_loss(loss).quadratic, density=source.density)
 
 
 def choose_solver(loss, source):
