@@ -90,11 +90,7 @@ def plan_columns(schema: pa.Schema, *, label, weight=None, keys=(), features=Non
     candidates = [n for n in names if n not in reserved]
     dropped = {}
     if vector is not None:
-        _require(vector.name, names, "vector", where)
-        if not is_vector_type(schema.field(vector.name).type):
-            raise ColumnTypeError("vector column %r in %s has type %s; it must be a Spark ML "
-                                  "vector (struct of type, size, indices, values)"
-                                  % (vector.name, where, types[vector.name]))
+        require_vector_column(schema, vector.name, where)
         dropped = {n: "excluded_by_config" for n in candidates if n != vector.name}
         candidates = list(vector.slots)
         names = candidates + list(reserved)
@@ -118,6 +114,16 @@ def plan_columns(schema: pa.Schema, *, label, weight=None, keys=(), features=Non
     return ColumnPlan(features=tuple(chosen), label=label, weight=weight, keys=keys,
                       types=types, dropped=dropped, offset=offset,
                       vector=None if vector is None else vector.name)
+
+
+def require_vector_column(schema: pa.Schema, name, where):
+    """The column ``name`` must be in ``schema`` and hold Spark ML vectors: a
+    :class:`MissingColumnError` or a :class:`ColumnTypeError` naming it otherwise."""
+    _require(name, list(schema.names), "vector", where)
+    t = schema.field(name).type
+    if not is_vector_type(t):
+        raise ColumnTypeError("vector column %r in %s has type %s; it must be a Spark ML "
+                              "vector (struct of type, size, indices, values)" % (name, where, t))
 
 
 ROLE_OPTIONS = {"label": "label", "weight": "weight", "offset": "offset", "keys": "keys",

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from ..errors import ColumnTypeError, EmptyTableError, InputError, MissingColumnError
-from ..sparse import VectorColumn, is_vector_type, slot_names
+from ..errors import EmptyTableError, InputError
+from ..sparse import VectorColumn, slot_names
 from ..losses import check_offset_loss
 from .blocks import DTYPES, NAN_POLICIES, BlockDecoder
 from .checks import (SCALE_RANGE, SHOWN, all_null_columns, check_loaded,
                      extreme_scale_columns, rounded_columns)
-from .columns import ColumnPlan, check_roles, plan_columns
+from .columns import ColumnPlan, check_roles, plan_columns, require_vector_column
 from .table import (TableInput, check_file_schemas, dask_partition_source, memory_input,
                     open_table, split_pieces)
 from .columns import spark_columns
@@ -77,18 +77,13 @@ def plan_load(source, *, label, weight=None, features=None, exclude=None, keys=N
 def resolve_vector(table, vector):
     """A vector column given by name as a :class:`~elasticnet_dist.sparse.VectorColumn`:
     its size from the first row that holds a vector (the first piece with one, or
-    the frame's first row), its slots named ``<name>_<size>``."""
+    the frame's first row), its slots named ``<name>_<i>``."""
     if vector is None or isinstance(vector, VectorColumn):
         return vector
     if not isinstance(vector, str):
         raise ValueError("vector must name a column (a string) or be a VectorColumn, got %r"
                          % (vector,))
-    if vector not in table.schema.names:
-        raise MissingColumnError("vector column %r is not in %s" % (vector, table.uri))
-    if not is_vector_type(table.schema.field(vector).type):
-        raise ColumnTypeError("vector column %r in %s has type %s; it must be a Spark ML "
-                              "vector (struct of type, size, indices, values)"
-                              % (vector, table.uri, table.schema.field(vector).type))
+    require_vector_column(table.schema, vector, table.uri)
     if table.kind == "spark":
         row = table.frame.select("`%s`" % vector.replace("`", "``")).dropna().head()
         return VectorColumn(vector, slot_names(vector, 0 if row is None else len(row[0])))
