@@ -118,9 +118,10 @@ SPEC = {
                          "other than the label, weight, offset and keys (--features)"),
         "exclude": _opt([], _strings(), "names and glob patterns left out (--exclude)"),
         "vector": _opt(None, _string(), "a column of Spark ML vectors (sparse or dense) whose "
-                                        "slots are the features, named <column>_<i>, instead "
-                                        "of numeric columns; features and exclude then match "
-                                        "slot names (--vector)"),
+                                        "slots are the features (named by the ML attributes "
+                                        "Spark wrote, else <column>_<i>) instead of numeric "
+                                        "columns; features and exclude then match slot names "
+                                        "(--vector)"),
         "weight": _opt(None, _string(), "a column of row weights >= 0 (--weight)"),
         "offset": _opt(None, _string(), "a column added to the linear predictor, the log of "
                                         "each row's exposure (loss poisson; --offset)"),

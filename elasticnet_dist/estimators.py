@@ -211,7 +211,8 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         ``X`` may be a ``scipy.sparse`` matrix: it stays sparse (CSR blocks, memory
         in proportion to its non-zeros) on every engine. A table's features may
         be one column of Spark ML vectors instead of numeric columns:
-        ``vector=`` its name (slots named ``<name>_<i>``) or a
+        ``vector=`` its name (slots named by the ML attributes Spark wrote into
+        the files, else ``<name>_<i>``) or a
         :class:`~elasticnet_dist.sparse.VectorColumn` naming its slots;
         ``features`` and ``exclude`` then match slot names.
         """

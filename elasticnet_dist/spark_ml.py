@@ -57,7 +57,7 @@ from . import config as cfg
 from .io.table import parquet_scan_files
 from .losses import LOSSES
 from .manifest import Manifest, build_manifest, check_manifest
-from .sparse import VectorColumn
+from .sparse import VectorColumn, slot_names
 
 #: Spark ML family names and our losses (:attr:`Loss.spark_family`).
 FAMILIES = {loss.spark_family: name for name, loss in LOSSES.items() if loss.spark_family}
@@ -336,20 +336,15 @@ class _ModelReader(DefaultParamsReader):
 def vector_slot_names(dataset, column):
     """Names of a vector column's slots from its ML attributes (``VectorAssembler``
     writes them), else ``<column>_<i>``."""
-    field = dataset.schema[column]
-    attrs = field.metadata.get("ml_attr", {}).get("attrs", {})
-    named = sorted((a["idx"], a.get("name")) for group in attrs.values() for a in group)
-    size = field.metadata.get("ml_attr", {}).get("num_attrs") or len(named)
+    ml_attr = dataset.schema[column].metadata.get("ml_attr", {})
+    size = ml_attr.get("num_attrs") or sum(len(g) for g in ml_attr.get("attrs", {}).values())
     if not size:
         first = dataset.select(column).head()
         size = 0 if first is None else len(first[0])
-    names = ["%s_%d" % (column, i) for i in range(size)]
-    for idx, name in named:
-        if name and idx < size:
-            names[idx] = name
+    names = slot_names(column, size, ml_attr)
     if len(set(names)) != len(names):
         raise ValueError("the slots of vector column %r have duplicate names" % column)
-    return names
+    return list(names)
 
 
 def _assemble(frame, columns, output):

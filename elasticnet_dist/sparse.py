@@ -44,10 +44,39 @@ class VectorColumn:
             raise ValueError("the slots of vector column %r have duplicate names" % self.name)
 
 
-def slot_names(column, size):
-    """Default names of a vector column's slots: ``<column>_<i>`` (Spark ML's own when
-    a vector carries no attributes)."""
-    return tuple("%s_%d" % (column, i) for i in range(size))
+def slot_names(column, size, ml_attr=None):
+    """Names of a vector column's ``size`` slots: those its Spark ML attributes
+    (``ml_attr``, the column's metadata as ``VectorAssembler`` writes it) give, else
+    ``<column>_<i>`` (Spark ML's own default)."""
+    names = ["%s_%d" % (column, i) for i in range(size)]
+    for group in (ml_attr or {}).get("attrs", {}).values():
+        for attr in group:
+            if attr.get("name") and 0 <= attr.get("idx", -1) < size:
+                names[attr["idx"]] = attr["name"]
+    return tuple(names)
+
+
+#: The key of a Parquet file written by Spark that holds its schema with each
+#: column's metadata (a vector's ML attributes among them).
+SPARK_ROW_METADATA = b"org.apache.spark.sql.parquet.row.metadata"
+
+
+def spark_ml_attr(schema: pa.Schema, column):
+    """The ML attributes Spark wrote for ``column`` into a Parquet file's metadata
+    (``{}`` when the file is not Spark's or the column has none)."""
+    import json
+
+    raw = (schema.metadata or {}).get(SPARK_ROW_METADATA)
+    if raw is None:
+        return {}
+    try:
+        fields = json.loads(raw).get("fields", [])
+    except ValueError:
+        return {}
+    for f in fields:
+        if f.get("name") == column:
+            return (f.get("metadata") or {}).get("ml_attr", {}) or {}
+    return {}
 
 
 def issparse(X):

@@ -412,3 +412,39 @@ def test_sources_know_the_share_of_values_their_sparse_rows_store():
     table, columns = v.arrays_as_table(X, y, None, ["x%d" % j for j in range(50)])
     load_table(table, engine, label=v.LABEL, vector=columns["vector"], n_folds=3)
     assert EngineSource(engine).density == pytest.approx(share)
+
+
+# ---- slot names from Spark's ML attributes ---------------------------------------------------
+
+def test_slots_take_the_names_spark_wrote_into_the_parquet_metadata(tmp_path):
+    """A Parquet file Spark wrote keeps each column's metadata (its ML attributes among
+    them) under one key; a vector's slots take those names, the rest ``<col>_<i>``."""
+    from elasticnet_dist.sparse import SPARK_ROW_METADATA
+
+    X, y = sparse_problem(120, 6, 0.5, seed=12)
+    attrs = {"num_attrs": 6, "attrs": {"numeric": [{"idx": 0, "name": "age"},
+                                                  {"idx": 2, "name": "income"}]}}
+    spark_schema = {"type": "struct", "fields": [
+        {"name": "v", "type": "vector", "nullable": True, "metadata": {"ml_attr": attrs}},
+        {"name": "y", "type": "double", "nullable": True, "metadata": {}}]}
+    table = pa.table({"v": csr_to_vectors(X), "y": y}).replace_schema_metadata(
+        {SPARK_ROW_METADATA: json.dumps(spark_schema)})
+    pq.write_table(table, tmp_path / "t.parquet")
+    est = ElasticNet(alpha=0.01).fit(str(tmp_path / "t.parquet"), label="y", vector="v")
+    assert list(est.feature_names_in_) == ["age", "v_1", "income", "v_3", "v_4", "v_5"]
+
+
+def test_a_vector_assembled_and_written_by_spark_keeps_its_column_names(spark, tmp_path):
+    from pyspark.ml.feature import VectorAssembler
+
+    rng = np.random.default_rng(13)
+    data = rng.standard_normal((200, 3))
+    frame = spark.createDataFrame([(float(a), float(b), float(c), float(a - 2 * c))
+                                   for a, b, c in data], ["height", "weight", "age", "y"])
+    assembled = VectorAssembler(inputCols=["height", "weight", "age"],
+                                outputCol="features").transform(frame)
+    path = str(tmp_path / "assembled")
+    assembled.select("features", "y").write.parquet(path)
+    est = ElasticNet(alpha=0.01).fit(path, label="y", vector="features")
+    assert list(est.feature_names_in_) == ["height", "weight", "age"]
+    assert est.coef_[0] > 0.5 and est.coef_[2] < -1.0

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import EmptyTableError, InputError
-from ..sparse import VectorColumn, slot_names
+from ..sparse import VectorColumn, slot_names, spark_ml_attr
 from ..losses import check_offset_loss
 from .blocks import DTYPES, NAN_POLICIES, BlockDecoder
 from .checks import (SCALE_RANGE, SHOWN, all_null_columns, check_loaded,
@@ -76,8 +76,10 @@ def plan_load(source, *, label, weight=None, features=None, exclude=None, keys=N
 
 def resolve_vector(table, vector):
     """A vector column given by name as a :class:`~elasticnet_dist.sparse.VectorColumn`:
-    its size from the first row that holds a vector (the first piece with one, or
-    the frame's first row), its slots named ``<name>_<i>``."""
+    its size and slot names from the ML attributes Spark wrote into the files (as
+    ``VectorAssembler`` names its inputs), else the size from the first row that
+    holds a vector (the first piece with one, or the frame's first row) and slots
+    named ``<name>_<i>``."""
     if vector is None or isinstance(vector, VectorColumn):
         return vector
     if not isinstance(vector, str):
@@ -87,12 +89,15 @@ def resolve_vector(table, vector):
     if table.kind == "spark":
         row = table.frame.select("`%s`" % vector.replace("`", "``")).dropna().head()
         return VectorColumn(vector, slot_names(vector, 0 if row is None else len(row[0])))
+    ml_attr = spark_ml_attr(table.schemas[0], vector) if table.schemas else {}
+    if ml_attr.get("num_attrs"):
+        return VectorColumn(vector, slot_names(vector, int(ml_attr["num_attrs"]), ml_attr))
     for piece in table.pieces:
         column = piece.read([vector]).column(vector).drop_null()
         if len(column):
             first = column[0].as_py()
             size = first["size"] if first["type"] == 0 else len(first["values"])
-            return VectorColumn(vector, slot_names(vector, size))
+            return VectorColumn(vector, slot_names(vector, size, ml_attr))
     raise EmptyTableError("vector column %r of %s holds no vector" % (vector, table.uri))
 
 
