@@ -445,6 +445,8 @@ def test_a_vector_assembled_and_written_by_spark_keeps_its_column_names(spark, t
                                 outputCol="features").transform(frame)
     path = str(tmp_path / "assembled")
     assembled.select("features", "y").write.parquet(path)
-    est = ElasticNet(alpha=0.01).fit(path, label="y", vector="features")
-    assert list(est.feature_names_in_) == ["height", "weight", "age"]
-    assert est.coef_[0] > 0.5 and est.coef_[2] < -1.0
+    for table in (path, assembled.select("features", "y")):  # its files, and the frame
+        est = ElasticNet(alpha=0.01, engine="spark", cluster=spark).fit(
+            table, label="y", vector="features")
+        assert list(est.feature_names_in_) == ["height", "weight", "age"]
+        assert est.coef_[0] > 0.5 and est.coef_[2] < -1.0

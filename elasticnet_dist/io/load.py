@@ -76,22 +76,26 @@ def plan_load(source, *, label, weight=None, features=None, exclude=None, keys=N
 
 def resolve_vector(table, vector):
     """A vector column given by name as a :class:`~elasticnet_dist.sparse.VectorColumn`:
-    its size and slot names from the ML attributes Spark wrote into the files (as
-    ``VectorAssembler`` names its inputs), else the size from the first row that
-    holds a vector (the first piece with one, or the frame's first row) and slots
-    named ``<name>_<i>``."""
+    its size and slot names from the ML attributes Spark wrote into the files or
+    holds in the DataFrame's schema (as ``VectorAssembler`` names its inputs), else
+    the size from the first row that holds a vector (the first piece with one, or the
+    frame's first row) and slots named ``<name>_<i>``."""
     if vector is None or isinstance(vector, VectorColumn):
         return vector
     if not isinstance(vector, str):
         raise ValueError("vector must name a column (a string) or be a VectorColumn, got %r"
                          % (vector,))
     require_vector_column(table.schema, vector, table.uri)
-    if table.kind == "spark":
-        row = table.frame.select("`%s`" % vector.replace("`", "``")).dropna().head()
-        return VectorColumn(vector, slot_names(vector, 0 if row is None else len(row[0])))
-    ml_attr = spark_ml_attr(table.schemas[0], vector) if table.schemas else {}
+    if table.kind == "spark":  # the DataFrame's own column metadata
+        ml_attr = table.frame.schema[vector].metadata.get("ml_attr", {})
+    else:
+        ml_attr = spark_ml_attr(table.schemas[0], vector) if table.schemas else {}
     if ml_attr.get("num_attrs"):
         return VectorColumn(vector, slot_names(vector, int(ml_attr["num_attrs"]), ml_attr))
+    if table.kind == "spark":
+        row = table.frame.select("`%s`" % vector.replace("`", "``")).dropna().head()
+        return VectorColumn(vector, slot_names(vector, 0 if row is None else len(row[0]),
+                                               ml_attr))
     for piece in table.pieces:
         column = piece.read([vector]).column(vector).drop_null()
         if len(column):
