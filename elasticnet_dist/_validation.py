@@ -11,8 +11,8 @@ from sklearn.utils.validation import _num_samples
 from .errors import NonFiniteDataError
 from .losses import MAX_ABS_OFFSET, check_offset_loss, check_solver_supports, get_loss
 from .params import check_value
-from .sparse import VectorColumn, as_csr, csr_to_vectors, issparse
 from .penalty import COMPAT_MODES
+from .sparse import VectorColumn, as_csr, csr_to_vectors, issparse
 
 
 def check_params(est, feature_names=None):
@@ -250,39 +250,29 @@ def check_numeric_columns(X):
 
 
 def check_finite_X(X, names):
-    """Raise a ValueError naming the first column of X with NaN or inf values."""
-    if issparse(X):
-        _check_finite_sparse(X, names)
+    """Raise a ValueError naming the first column of X (dense or sparse) with NaN or
+    inf values."""
+    rows, cols, values = _nonfinite_cells(X)
+    if not cols.size:
         return
-    bad = ~np.isfinite(X)
-    if not bad.any():
-        return
-    cols = np.flatnonzero(bad.any(axis=0))
-    j = cols[0]
-    n_nan = int(np.isnan(X[:, j]).sum())
-    n_inf = int(bad[:, j].sum()) - n_nan
-    rows = np.flatnonzero(bad[:, j])[:5].tolist()
-    raise ValueError(
-        "X column %r has %d NaN and %d inf values (first rows %s); %d column(s) in all are "
-        "affected. Clean the input or drop those rows." % (names[j], n_nan, n_inf, rows, cols.size)
-    )
-
-
-def _check_finite_sparse(X, names):
-    """:func:`check_finite_X` of a sparse matrix: its stored values."""
-    C = X.tocoo()
-    bad = ~np.isfinite(C.data)
-    if not bad.any():
-        return
-    cols = np.unique(C.col[bad])
-    j = cols[0]
-    in_j = bad & (C.col == j)
-    n_nan = int(np.isnan(C.data[in_j]).sum())
-    rows = np.sort(C.row[in_j])[:5].tolist()
+    j = cols.min()
+    in_j = cols == j
+    n_nan = int(np.isnan(values[in_j]).sum())
     raise ValueError(
         "X column %r has %d NaN and %d inf values (first rows %s); %d column(s) in all are "
         "affected. Clean the input or drop those rows."
-        % (names[j], n_nan, int(in_j.sum()) - n_nan, rows, cols.size))
+        % (names[j], n_nan, int(in_j.sum()) - n_nan, np.sort(rows[in_j])[:5].tolist(),
+           np.unique(cols).size))
+
+
+def _nonfinite_cells(X):
+    """Rows, columns and values of X's NaN and inf entries (a sparse X's stored ones)."""
+    if issparse(X):
+        C = X.tocoo()
+        bad = ~np.isfinite(C.data)
+        return C.row[bad], C.col[bad], C.data[bad]
+    rows, cols = np.nonzero(~np.isfinite(X))
+    return rows, cols, X[rows, cols]
 
 
 @contextlib.contextmanager

@@ -147,6 +147,14 @@ def _centred_columns(X, cols, center):
     return out
 
 
+def _scaled_rows(X, w):
+    """``diag(w) X`` of a CSR matrix: each row's stored values times its weight (a
+    copy; no COO round trip)."""
+    out = X.copy()
+    out.data *= np.repeat(w, np.diff(X.indptr))
+    return out
+
+
 def _sparse_hessian_block(X, h, spec):
     """:func:`_hessian_block` of a CSR block, as sparse products (no column is made
     dense: ``rows x |working set|`` would dwarf the block), the centre taken out
@@ -159,8 +167,7 @@ def _sparse_hessian_block(X, h, spec):
     same = spec.rows is None or np.array_equal(spec.rows, cols)
     rows = cols if same else spec.rows
     R = C if same else X[:, rows]
-    HC = C.copy()
-    HC.data *= np.repeat(h, np.diff(C.indptr))  # diag(h) X_C: each row's values times its h
+    HC = _scaled_rows(C, h)
     block = (R.T @ HC).toarray()
     hC = np.asarray(HC.sum(axis=0)).ravel()  # h' X_C
     total = h.sum()
@@ -270,7 +277,7 @@ def _sparse_moments(X, y, s, request, gram_out=None, accumulate=False, o=None):
         out["syo"] = np.float64(s @ (y * o))
         out["sxeo"] = Xt @ seo - K * seo.sum()
     if request.full_gram:
-        A = X.multiply(np.sqrt(s)[:, None]).tocsr() if np.any(s != 1.0) else X
+        A = _scaled_rows(X, np.sqrt(s)) if np.any(s != 1.0) else X
         G = (A.T @ A).toarray()
         if shifted:
             G -= np.outer(sX, K) + np.outer(K, sX) - total * np.outer(K, K)

@@ -183,17 +183,20 @@ def _flat(lists, skip_rows, dtype):
     return np.asarray(pc.list_flatten(lists).to_numpy(zero_copy_only=False), dtype=dtype)
 
 
+def vector_size(column):
+    """The size of the first vector in a column of vectors (None: every row is null)."""
+    column = column.drop_null()
+    if not len(column):
+        return None
+    first = column[0].as_py()
+    return first["size"] if first["type"] == 0 else len(first["values"])
+
+
 def slice_vectors(column, slots):
     """A column of vectors with only the slots ``slots`` (in that order), as sparse
     vectors of ``len(slots)`` slots, cast back to the column's own Arrow type; null
     vectors stay null."""
-    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    size = _filled(column.field("size"), 0, np.int64)
-    lengths = _filled(pc.list_value_length(column.field("values")), 0, np.int64)
-    valid = np.asarray(column.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    width = int(np.max(np.where(_filled(column.field("type"), 0, np.int64) == 1, lengths,
-                                size)[valid], initial=0))
-    X, null_rows = vectors_to_csr(column, width)
+    X, null_rows = vectors_to_csr(column, vector_size(column) or 0)
     vectors = csr_to_vectors(X[:, list(slots)])
     if null_rows.any():
         vectors = pa.StructArray.from_arrays(vectors.flatten(), names=VECTOR_TYPE.names,

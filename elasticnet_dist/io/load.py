@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import EmptyTableError, InputError
-from ..sparse import VectorColumn, slot_names, spark_ml_attr
+from ..sparse import VectorColumn, slot_names, spark_ml_attr, vector_size
 from ..losses import check_offset_loss
 from .blocks import DTYPES, NAN_POLICIES, BlockDecoder
 from .checks import (SCALE_RANGE, SHOWN, all_null_columns, check_loaded,
@@ -97,10 +97,8 @@ def resolve_vector(table, vector):
         return VectorColumn(vector, slot_names(vector, 0 if row is None else len(row[0]),
                                                ml_attr))
     for piece in table.pieces:
-        column = piece.read([vector]).column(vector).drop_null()
-        if len(column):
-            first = column[0].as_py()
-            size = first["size"] if first["type"] == 0 else len(first["values"])
+        size = vector_size(piece.read([vector]).column(vector))
+        if size is not None:
             return VectorColumn(vector, slot_names(vector, size, ml_attr))
     raise EmptyTableError("vector column %r of %s holds no vector" % (vector, table.uri))
 
