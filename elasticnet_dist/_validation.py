@@ -96,16 +96,20 @@ def check_table_options(est):
     check_load_options(est.dtype, est.nan_policy)
 
 
-def penalty_factors_by_name(penalty_factor, features):
+def penalty_factors_by_name(penalty_factor, features, columns=None):
     """Penalty factors for a table's features: None, an array in feature order, or a
-    dict name -> factor (features not named get 1)."""
+    dict name -> factor (features not named get 1). ``columns``: feature -> the
+    column it is read from, where they differ (a categorical column's levels, which
+    share the factor given to the column: one group, one factor)."""
     p = len(features)
+    columns = columns or {}
     if isinstance(penalty_factor, dict):
-        unknown = sorted(set(penalty_factor) - set(features))
+        unknown = sorted(set(penalty_factor) - set(features) - set(columns.values()))
         if unknown:
             raise ValueError("penalty_factor names %d column(s) that are not features: %s"
                              % (len(unknown), unknown[:5]))
-        factors = np.array([penalty_factor.get(n, 1.0) for n in features], dtype=np.float64)
+        factors = np.array([penalty_factor.get(n, penalty_factor.get(columns.get(n), 1.0))
+                            for n in features], dtype=np.float64)
     elif penalty_factor is None:
         return np.ones(p)
     else:
@@ -117,6 +121,13 @@ def penalty_factors_by_name(penalty_factor, features):
     if bad.size:
         raise ValueError("penalty_factor must be finite and >= 0; feature %r has %r"
                          % (features[bad[0]], factors[bad[0]]))
+    first = {}
+    for name, factor in zip(features, factors, strict=True):
+        column = columns.get(name, name)
+        if first.setdefault(column, factor) != factor:
+            raise ValueError("penalty_factor gives the levels of categorical column %r "
+                             "different factors; a column's levels are one group and share "
+                             "one factor (give it by the column's name)" % column)
     return factors
 
 

@@ -167,6 +167,7 @@ FLAG_KEYS = {
     "input": ("input", "path"), "label": ("input", "label"), "features": ("input", "features"),
     "exclude": ("input", "exclude"), "weight": ("input", "weight"), "keys": ("input", "keys"),
     "offset": ("input", "offset"), "vector": ("input", "vector"),
+    "max_levels": ("input", "max_levels"),
     "nan_policy": ("input", "nan_policy"), "loss": ("model", "loss"),
     "max_iter": ("model", "max_iter"), "tol": ("model", "tol"),
     "engine": ("engine", "name"), "scheduler": ("engine", "scheduler"),
@@ -250,6 +251,9 @@ def _add_select_flags(p, *, demo=False):
         p.add_argument("--vector", metavar="COL",
                        help="a column of Spark ML vectors holding the features (sparse ones "
                             "stay sparse)")
+        p.add_argument("--max-levels", metavar="N", type=int,
+                       help="string columns with at most N levels are categorical features "
+                            "(default 50; 0: none)")
         p.add_argument("--weight", metavar="COL", help="a column of row weights")
         p.add_argument("--offset", metavar="COL",
                        help="a column of log exposures (loss poisson)")

@@ -122,6 +122,12 @@ SPEC = {
                                         "Spark wrote, else <column>_<i>) instead of numeric "
                                         "columns; features and exclude then match slot names "
                                         "(--vector)"),
+        "max_levels": _opt(params.DEFAULT_MAX_LEVELS, _number(0, params.MAX_LEVELS, integer=True),
+                           "string columns with at most this many distinct values are "
+                           "categorical features: one 0/1 feature per level, selected or "
+                           "dropped whole (a group penalty); columns with more are dropped "
+                           "as too_many_levels; 0 drops every string column as non_numeric "
+                           "(--max-levels)"),
         "weight": _opt(None, _string(), "a column of row weights >= 0 (--weight)"),
         "offset": _opt(None, _string(), "a column added to the linear predictor, the log of "
                                         "each row's exposure (loss poisson; --offset)"),

@@ -20,6 +20,7 @@ from .checkpoint import Checkpoint, fit_fingerprint
 from .stats_store import open_store
 from .engines import make_engine
 from .loading import load_table
+from .params import DEFAULT_MAX_LEVELS
 from .params import ESTIMATOR_DEFAULTS as D
 from .sources import EngineSource, InMemorySource
 from .losses import get_loss
@@ -194,7 +195,8 @@ class ElasticNet(SelectorMixin, BaseEstimator):
 
     # ---- fitting -------------------------------------------------------------------
     def fit(self, X, y=None, sample_weight=None, *, offset=None, label=None, weight=None,
-            features=None, exclude=None, keys=None, storage_options=None, vector=None):
+            features=None, exclude=None, keys=None, storage_options=None, vector=None,
+            max_levels=DEFAULT_MAX_LEVELS):
         """Fit on in-memory arrays ``(X, y)`` or on a table. Returns self.
 
         A table is a Parquet file, directory, glob or fsspec URL, or a pandas,
@@ -215,11 +217,18 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         the files, else ``<name>_<i>``) or a
         :class:`~elasticnet_dist.sparse.VectorColumn` naming its slots;
         ``features`` and ``exclude`` then match slot names.
+
+        A table's string columns with at most ``max_levels`` distinct values are
+        categorical features: one 0/1 feature per level, named ``<column>=<level>``,
+        penalised as one group (``sqrt(levels)`` times the L1 weight on the norm of
+        their standardized coefficients), so that a column is selected or dropped
+        whole (``categorical_columns_``); columns with more levels are dropped as
+        ``too_many_levels``, and ``max_levels=0`` drops every string column.
         """
         if _fits_a_table(X, y, sample_weight, label):
             return self._fit_table(X, label=label, weight=weight, features=features,
                                    exclude=exclude, keys=keys, storage_options=storage_options,
-                                   offset=offset, vector=vector)
+                                   offset=offset, vector=vector, max_levels=max_levels)
         X, y, s, factors, names = self._check_input(X, y, sample_weight)
         o = v.check_offset(offset, X.shape[0], self.loss)
         if self.engine == "local" and self.checkpoint_dir is None:
@@ -235,7 +244,8 @@ class ElasticNet(SelectorMixin, BaseEstimator):
                                offset=None if o is None else v.OFFSET)
 
     def _fit_table(self, table, *, label, weight, features, exclude, keys, storage_options=None,
-                   names_from_table=True, fold_column=None, offset=None, vector=None):
+                   names_from_table=True, fold_column=None, offset=None, vector=None,
+                   max_levels=0):
         self._validate_params(None)
         v.check_table_options(self)  # before a cluster is started for nothing
         t0 = time.perf_counter()
@@ -246,10 +256,11 @@ class ElasticNet(SelectorMixin, BaseEstimator):
             load_options = dict(label=label, weight=weight, offset=offset, features=features,
                                 exclude=exclude, keys=keys, loss=self.loss, dtype=self.dtype,
                                 nan_policy=self.nan_policy, storage_options=storage_options,
-                                stats_store=store, vector=vector)
+                                stats_store=store, vector=vector, max_levels=max_levels)
             loaded = load_table(table, engine, **load_options, **self._fold_options(fold_column))
             plan = loaded.plan
-            factors = v.penalty_factors_by_name(self.penalty_factor, plan.features)
+            factors = v.penalty_factors_by_name(self.penalty_factor, plan.features,
+                                                plan.source_columns)
             checkpoint = None
             if self.checkpoint_dir is not None:
                 checkpoint = Checkpoint(self.checkpoint_dir, fit_fingerprint(self, loaded),
@@ -274,6 +285,9 @@ class ElasticNet(SelectorMixin, BaseEstimator):
             self.feature_names_in_ = np.asarray(plan.features, dtype=object)
         self.n_features_in_ = len(plan.features)
         self.dropped_features_ = dict(plan.dropped)
+        self.dropped_details_ = dict(plan.details)
+        # the categorical columns whose levels are the last features (arrays: none)
+        self.categorical_columns_ = plan.categorical
         return self
 
     def _validate_params(self, feature_names):

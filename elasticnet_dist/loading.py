@@ -69,7 +69,7 @@ class LoadedTable:
 def load_table(source, engine, *, label, weight=None, features=None, exclude=None, keys=None,
                loss="squared", dtype="float64", nan_policy="error", storage_options=None,
                n_folds=0, fold_column=None, fold_seed=0, stratify=False, offset=None,
-               stats_store=None, vector=None):
+               stats_store=None, vector=None, max_levels=0):
     """Resolve ``source``, cache it on ``engine`` and check it; a :class:`LoadedTable`.
 
     ``nan_policy``: ``"error"`` (default) stops at the first column with a
@@ -93,13 +93,16 @@ def load_table(source, engine, *, label, weight=None, features=None, exclude=Non
 
     ``vector`` (a :class:`~elasticnet_dist.sparse.VectorColumn`): the features are
     the slots of that column of Spark ML vectors, and blocks are CSR matrices.
+
+    ``max_levels`` > 0: string columns with at most that many distinct values are
+    categorical features, one-hot encoded per level (:mod:`~.io.categorical`).
     """
     t0 = time.perf_counter()
     load = plan_load(source, label=label, weight=weight, features=features, exclude=exclude,
                      keys=keys, loss=loss, dtype=dtype, nan_policy=nan_policy,
                      storage_options=storage_options, n_folds=n_folds,
                      fold_column=fold_column, fold_seed=fold_seed, stratify=stratify,
-                     offset=offset, vector=vector)
+                     offset=offset, vector=vector, max_levels=max_levels)
     table, plan, decoder = load.table, load.plan, load.decoder
     engine.stats_store = None
     if stats_store is not None and not get_loss(loss).quadratic:

@@ -22,16 +22,18 @@ import os
 import uuid
 from collections import Counter
 from dataclasses import dataclass
+from typing import Optional
 from importlib import resources
 
 import numpy as np
 
 from .errors import ColumnTypeError, ManifestError, MissingColumnError
+from .io.categorical import level_feature
 from .losses import get_loss
 from .outputs import write_atomic  # noqa: F401  (re-exported: the manifest's writer)
 from .redaction import scrub
 
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"
 SCHEMA_RESOURCE = "schemas/manifest.schema.json"
 MANIFEST_NAME = "manifest.json"
 #: Selected features whose path the manifest keeps (the largest; the figure names 10).
@@ -144,37 +146,52 @@ def build_manifest(est, config: dict, *, engine_address=None, run_id=None) -> di
 
     stability = getattr(est, "stability_", None)
     support = np.asarray(est.get_support()) if stability is not None else coef != 0
-    chosen = np.flatnonzero(support)
-    order = chosen[np.argsort(-np.abs(coef_std[chosen]), kind="stable")]
-    selected = [{"name": names[j], "coefficient": float(coef[j]),
-                 "coefficient_standardized": float(coef_std[j]), "rank": rank}
-                for rank, j in enumerate(order, start=1)]
-    if stability is not None:
-        for entry, j in zip(selected, order, strict=True):
-            entry["stability"] = float(stability[j])
-    for entry in selected:
-        if entry["name"] in slot:
-            entry["slot"] = slot[entry["name"]]
+    features = feature_entries(names, getattr(est, "categorical_columns_", ()))
+    selected = []
+    for entry in features:
+        j = entry.positions
+        if not support[j].any():
+            continue
+        item = {"name": entry.name, "coefficient": entry.value(coef),
+                "coefficient_standardized": entry.value(coef_std)}
+        if entry.levels is not None:
+            item.update(kind="categorical", levels=list(entry.levels),
+                        coefficients=coef[j].tolist(),
+                        coefficients_standardized=coef_std[j].tolist())
+        if stability is not None:
+            item["stability"] = float(stability[j].max())
+        if entry.name in slot:
+            item["slot"] = slot[entry.name]
+        selected.append(item)
+    selected.sort(key=lambda f: -abs(f["coefficient_standardized"]))
+    for rank, item in enumerate(selected, start=1):
+        item["rank"] = rank
     reasons = dict(est.dropped_features_)
     if inp["fold_column"]:
         reasons[inp["fold_column"]] = "fold_column"
-    for j, name in enumerate(names):
-        if coef[j] == 0:
-            reasons[name] = "constant" if est.constant_features_[j] else "zero_coefficient"
-        elif not support[j]:
-            reasons[name] = "unstable"
+    for entry in features:
+        j = entry.positions
+        if not coef[j].any():
+            reasons[entry.name] = ("constant" if est.constant_features_[j].all()
+                                   else "zero_coefficient")
+        elif not support[j].any():
+            reasons[entry.name] = "unstable"
+    details = getattr(est, "dropped_details_", {})
     passthrough = {label, weight, offset, *keys} - {None}
-    dropped = [{"name": n, "reason": reasons[n], **({"slot": slot[n]} if n in slot else {})}
+    dropped = [{"name": n, "reason": reasons[n], **({"slot": slot[n]} if n in slot else {}),
+                **details.get(n, {})}
                for n in types if n in reasons and n not in passthrough]
     if stability is not None:  # dropped features some half-samples chose
-        frequency = dict(zip(names, stability.tolist(), strict=True))
+        frequency = {entry.name: float(stability[entry.positions].max()) for entry in features}
         for entry in dropped:
             if frequency.get(entry["name"], 0.0) > 0:
                 entry["stability"] = frequency[entry["name"]]
-    chosen_names = {names[j] for j in chosen}
+    chosen_names = {f["name"] for f in selected}
+    levels = {f["name"]: f["levels"] for f in selected if "levels" in f}
     if vector is None:
-        reduced = [{"name": n, "type": types[n], "role": "feature"} for n in types
-                   if n in chosen_names]
+        reduced = [{"name": n, "type": types[n], "role": "feature",
+                    **({"kind": "categorical", "levels": levels[n]} if n in levels else {})}
+                   for n in types if n in chosen_names]
     else:
         reduced = [{"name": vector.name, "type": vector_type, "role": "vector",
                     "slots": sorted(slot[n] for n in chosen_names)}]
@@ -216,6 +233,37 @@ def build_manifest(est, config: dict, *, engine_address=None, run_id=None) -> di
     if stability is not None:
         document["stability"] = {"method": "complementary_pairs", **est.stability_info_}
     return _json_ready(document)
+
+
+@dataclass(frozen=True)
+class FeatureEntry:
+    """One entry of the manifest's features: a numeric feature (one position), or a
+    categorical column and the positions of its levels' features."""
+
+    name: str
+    positions: np.ndarray
+    levels: Optional[tuple] = None
+
+    def value(self, coef):
+        """The entry's coefficient: a numeric feature's own, a categorical column's
+        Euclidean norm over its levels (what its group penalty weighs)."""
+        if self.levels is None:
+            return float(coef[self.positions[0]])
+        return float(np.linalg.norm(coef[self.positions]))
+
+
+def feature_entries(names, categorical=()):
+    """The manifest's feature entries for the features ``names`` (a categorical
+    column's level features end them, in the order of ``categorical``)."""
+    level_count = sum(len(c.levels) for c in categorical)
+    numeric = len(names) - level_count
+    out = [FeatureEntry(n, np.array([j])) for j, n in enumerate(names[:numeric])]
+    start = numeric
+    for column in categorical:
+        stop = start + len(column.levels)
+        out.append(FeatureEntry(column.name, np.arange(start, stop), tuple(column.levels)))
+        start = stop
+    return out
 
 
 def _selection(est, config):
@@ -357,7 +405,22 @@ class Manifest:
 
     @property
     def coefficients(self):
-        return {f["name"]: f["coefficient"] for f in self.document["selected"]}
+        """Feature name -> coefficient; a categorical column's by level feature
+        (``<column>=<level>``), as the estimators name them."""
+        out = {}
+        for f in self.document["selected"]:
+            if f.get("kind") == "categorical":
+                out.update((level_feature(f["name"], level), c)
+                           for level, c in zip(f["levels"], f["coefficients"], strict=True))
+            else:
+                out[f["name"]] = f["coefficient"]
+        return out
+
+    @property
+    def categorical(self):
+        """Categorical columns of the reduced schema: name -> their levels."""
+        return {c["name"]: c["levels"] for c in self.document["reduced_schema"]
+                if c.get("kind") == "categorical"}
 
     @property
     def intercept(self):

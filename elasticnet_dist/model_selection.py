@@ -22,7 +22,7 @@ from .sources import EngineSource
 from .folds import folds_from_splits
 from .losses import get_loss, same_loss
 from .params import ESTIMATOR_DEFAULTS as D
-from .params import PATH_MAX_ITER
+from .params import DEFAULT_MAX_LEVELS, PATH_MAX_ITER
 from .manifest import Manifest, read_manifest
 from .solvers.cv import WarmStart, choose, cross_validate, window_edge
 from .solvers.stability import group_seed, selection_frequencies
@@ -180,14 +180,16 @@ class ElasticNetCV(ElasticNet):
 
     def fit(self, X, y=None, sample_weight=None, *, offset=None, label=None, weight=None,
             features=None, exclude=None, keys=None, fold_column=None, storage_options=None,
-            vector=None):
+            vector=None, max_levels=DEFAULT_MAX_LEVELS):
         """Cross-validate on arrays ``(X, y)`` or a table (see :meth:`ElasticNet.fit`;
         ``offset``: the rows' log exposures for ``loss="poisson"``).
 
         ``keys`` (tables): the columns whose hash assigns the folds;
         ``fold_column``: a column of fold numbers 0 .. K-1 instead (K = ``cv``);
         ``vector``: a column of Spark ML vectors holding the features (see
-        :meth:`ElasticNet.fit`; sparse ``X`` stays sparse too).
+        :meth:`ElasticNet.fit`; sparse ``X`` stays sparse too); ``max_levels``: string
+        columns with at most that many levels are categorical features (see
+        :meth:`ElasticNet.fit`).
         """
         if _fits_a_table(X, y, sample_weight, label):
             if not _is_count(self.cv):
@@ -196,7 +198,8 @@ class ElasticNetCV(ElasticNet):
             self._n_folds = int(self.cv)
             return self._fit_table(X, label=label, weight=weight, features=features,
                                    exclude=exclude, keys=keys, storage_options=storage_options,
-                                   fold_column=fold_column, offset=offset, vector=vector)
+                                   fold_column=fold_column, offset=offset, vector=vector,
+                                   max_levels=max_levels)
         X, y, s, _, names = self._check_input(X, y, sample_weight)
         o = v.check_offset(offset, X.shape[0], self.loss)
         folds = None

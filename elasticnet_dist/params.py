@@ -33,6 +33,9 @@ from .losses import ALL_METRICS, LOSSES
 #: costs memory and time in proportion before a single point is fitted).
 MAX_ALPHAS, MAX_L1_RATIOS, MAX_FOLDS, MAX_ITER = 10_000, 100, 1_000, 100_000
 MAX_SUBSAMPLES, MAX_GROUPS = 10_000, 256
+#: Categorical columns: at most this many levels by default (issue 19: glmnet users
+#: one-hot encode by hand; H2O's GLM takes such columns whole), and at most MAX_LEVELS.
+DEFAULT_MAX_LEVELS, MAX_LEVELS = 50, 10_000
 
 
 @dataclass(frozen=True)

@@ -124,10 +124,13 @@ class Standardization:
     constant: np.ndarray
 
     @classmethod
-    def from_moments(cls, moments: Moments, fit_intercept: bool):
+    def from_moments(cls, moments: Moments, fit_intercept: bool, unscaled=None):
+        """``unscaled``: a mask of columns kept on their own scale (``u_j = w_j``)."""
         constant = moments.constant_columns()
         sd = np.sqrt(moments.var_x)
         scale = np.where(constant, 1.0, sd)
+        if unscaled is not None:
+            scale[unscaled] = 1.0
         center = moments.mean_x.copy() if fit_intercept else np.zeros_like(sd)
         return cls(center=center, scale=scale, constant=constant)
 
@@ -250,9 +253,9 @@ class Problem:
         unit = self.penalty.l1 / self.alpha if self.alpha > 0 else None
         if unit is None or not np.any(unit > 0):
             return np.inf
-        g = np.abs(self.null_gradient())
+        g = self.null_gradient()
         ok = unit > 0
-        return float(np.max(g[ok] / unit[ok]))
+        return float(np.max(self.penalty.magnitude(g)[ok] / unit[ok]))
 
     def at_alpha(self, alpha):
         """The same problem with penalty constant ``alpha`` (the penalty is linear in it)."""
@@ -354,11 +357,21 @@ def _support_dot(u, grad, mask):
 
 
 def make_problem(moments, loss, alpha, l1_ratio, penalty_factor, fit_intercept,
-                 standardize):
-    """Build a :class:`Problem` from the moments of a table and the user's penalty."""
-    std = Standardization.from_moments(moments, fit_intercept)
+                 standardize, groups=None):
+    """Build a :class:`Problem` from the moments of a table and the user's penalty.
+
+    ``groups``: a group number per feature (-1: none), the one-hot columns of a
+    categorical feature penalised as one (penalty.py). Without ``standardize`` a
+    group's columns are not scaled at all, so that its norm is that of its
+    coefficients."""
+    groups = None if groups is None else np.asarray(groups, dtype=np.intp)
+    grouped = None if groups is None or standardize else groups >= 0
+    std = Standardization.from_moments(moments, fit_intercept, unscaled=grouped)
     sd = np.sqrt(moments.var_x)
-    penalty = build_penalty(alpha, l1_ratio, penalty_factor, sd, standardize, std.constant)
+    if grouped is not None:
+        sd = np.where(grouped, 1.0, sd)
+    penalty = build_penalty(alpha, l1_ratio, penalty_factor, sd, standardize, std.constant,
+                            groups)
     return Problem(loss, penalty, std, moments, fit_intercept, alpha, l1_ratio)
 
 

@@ -68,6 +68,9 @@ class SourceBase:
     pass_overhead = 0.0
     cores = os.cpu_count() or 1
     density = None  # dense rows
+    #: A group number per feature (-1: none): the one-hot columns of each categorical
+    #: feature, penalised as one group (penalty.py); None: no groups.
+    groups = None
     gather_bytes = None  # bytes that gathered() would fetch; None: it cannot
     gathered_overhead = 0.0
 
@@ -87,8 +90,9 @@ class InMemorySource(SourceBase):
     the passes.
     """
 
-    def __init__(self, X, y, sample_weight=None, block_rows=None, offset=None):
+    def __init__(self, X, y, sample_weight=None, block_rows=None, offset=None, groups=None):
         self._X = as_csr(X, X.dtype) if issparse(X) else np.asarray(X)
+        self.groups = groups
         self.n_rows, self.n_features = self._X.shape
         if issparse(self._X):
             self.density = self._X.nnz / max(1, self.n_rows * self.n_features)
@@ -134,6 +138,10 @@ class EngineSource(SourceBase):
     @property
     def n_passes(self):
         return self.engine.n_passes
+
+    @property
+    def groups(self):
+        return self.engine.groups
 
     @property
     def density(self):
@@ -183,6 +191,7 @@ class GatheredSource(EngineSource):
         super().__init__(LocalEngine.holding(engine.gather_blocks(), engine.summaries,
                                              engine.n_features))
         self.engine.stats_store = engine.stats_store
+        self.engine.groups = engine.groups
         self.origin = origin
 
     @property

@@ -13,7 +13,10 @@ name the slots). The model then
 
 - with ``featuresCols``: drops the unselected feature columns (every other
   column stays) and, when ``outputCol`` is set, also assembles the selected
-  ones into a vector column there, ready for a Spark ML model;
+  ones into a vector column there, ready for a Spark ML model. String columns
+  among them with at most ``maxLevels`` levels are categorical features, selected
+  or dropped whole (one group of one-hot levels); in the assembled vector a
+  selected one takes one 0/1 slot per level, in the manifest's order;
 - with a vector ``featuresCol``: writes the selected slots to ``outputCol``
   (``VectorSlicer``), as Spark's own ``UnivariateFeatureSelector`` does.
 
@@ -57,6 +60,7 @@ from . import config as cfg
 from .io.table import parquet_scan_files
 from .losses import LOSSES
 from .manifest import Manifest, build_manifest, check_manifest
+from .params import DEFAULT_MAX_LEVELS
 from .sparse import VectorColumn, slot_names
 
 #: Spark ML family names and our losses (:attr:`Loss.spark_family`).
@@ -104,6 +108,10 @@ class _SelectorParams(HasLabelCol, HasFeaturesCol, HasOutputCol, HasWeightCol, H
                           "its best score, from its coefficients (as the stage's "
                           "--warm-start)",
                           typeConverter=TypeConverters.toString)
+    maxLevels = Param(Params._dummy(), "maxLevels",
+                      "string featuresCols with at most this many distinct values are "
+                      "categorical features (one-hot levels selected or dropped whole); "
+                      "0: none", typeConverter=TypeConverters.toInt)
     offsetCol = Param(Params._dummy(), "offsetCol",
                       "a column added to the linear predictor, the log of each row's "
                       "exposure (family poisson; as GeneralizedLinearRegression's offsetCol)",
@@ -114,6 +122,7 @@ class _SelectorParams(HasLabelCol, HasFeaturesCol, HasOutputCol, HasWeightCol, H
         self._setDefault(labelCol="label", featuresCol="features", family="gaussian",
                          elasticNetParam=0.5, elasticNetParams=[0.5, 0.9, 1.0], numAlphas=100,
                          numFolds=5, selectionRule="1se", maxFeatures=0, foldSeed=0, stability=0,
+                         maxLevels=DEFAULT_MAX_LEVELS,
                          standardization=True, fitIntercept=True, maxIter=100, tol=1e-6)
 
     def _feature_columns(self):
@@ -135,7 +144,7 @@ class ElasticNetSelector(_SelectorParams, Estimator, DefaultParamsReadable,
                  regParam=None,
                  elasticNetParam=0.5, elasticNetParams=None, numAlphas=100, numFolds=5,
                  selectionRule="1se", maxFeatures=0, foldSeed=0, keyCols=None, stability=0,
-                 minStability=None, warmStartFrom=None,
+                 minStability=None, warmStartFrom=None, maxLevels=DEFAULT_MAX_LEVELS,
                  standardization=True, fitIntercept=True, maxIter=100, tol=1e-6):
         super().__init__()
         self._set(**{k: v for k, v in self._input_kwargs.items() if v is not None})
@@ -192,10 +201,13 @@ class ElasticNetSelector(_SelectorParams, Estimator, DefaultParamsReadable,
                 "folds by partition and position, which change with its partitioning (and "
                 "differ from the stage's folds on the same files); set keyCols to columns "
                 "that identify a row", UserWarning, stacklevel=2)
+        max_levels = self.getOrDefault(self.maxLevels)
         est.fit(frame, label=label, weight=weight, offset=offset,
-                features=None if vector_input else names, keys=keys, vector=vector)
+                features=None if vector_input else names, keys=keys, vector=vector,
+                max_levels=max_levels)
         master = session.sparkContext.master
-        document = build_manifest(est, _config_of(est, label, weight, offset, names, master),
+        document = build_manifest(est, _config_of(est, label, weight, offset, names, master,
+                                                  max_levels),
                                   engine_address=master)
         check_manifest(document, "the selector's manifest")
         model = ElasticNetSelectorModel._create(document, names, vector_input)
@@ -292,7 +304,8 @@ class ElasticNetSelectorModel(_SelectorParams, Model, MLReadable, MLWritable):
                                    if c not in dropped])
             if not self.isSet(self.outputCol):
                 return out
-            return _assemble(out, self.selectedFeatures, self.getOutputCol())
+            return _assemble(out, self.selectedFeatures, self.getOutputCol(),
+                             Manifest(self.manifest).categorical)
         vector = self.getFeaturesCol()
         if not self.selectedIndices:
             return dataset.withColumn(self.getOutputCol(), _empty_vector())
@@ -347,16 +360,25 @@ def vector_slot_names(dataset, column):
     return list(names)
 
 
-def _assemble(frame, columns, output):
-    """``frame`` with the numeric ``columns`` as one dense vector column ``output``.
-    (Not ``VectorAssembler``: it cannot read column names with dots.)"""
+def _assemble(frame, columns, output, categorical=None):
+    """``frame`` with the ``columns`` as one dense vector column ``output``: a numeric
+    column's value, or one 0/1 slot per level of a ``categorical`` one (name ->
+    levels; a null or unknown value: zeros). (Not ``VectorAssembler``: it cannot read
+    column names with dots.)"""
     from pyspark.ml.functions import array_to_vector
     from pyspark.sql import functions as F
 
     if not columns:
         return frame.withColumn(output, _empty_vector())
-    values = F.array(*[F.col(_quoted(c)).cast("double") for c in columns])
-    return frame.withColumn(output, array_to_vector(values))
+    categorical = categorical or {}
+    values = []
+    for c in columns:
+        if c in categorical:
+            values += [F.when(F.col(_quoted(c)) == F.lit(level), 1.0).otherwise(0.0)
+                       for level in categorical[c]]
+        else:
+            values.append(F.col(_quoted(c)).cast("double"))
+    return frame.withColumn(output, array_to_vector(F.array(*values)))
 
 
 def _empty_vector():
@@ -371,10 +393,10 @@ def _quoted(name):
     return "`%s`" % name.replace("`", "``")
 
 
-def _config_of(est, label, weight, offset, names, master):
+def _config_of(est, label, weight, offset, names, master, max_levels):
     """The stage configuration equivalent to the selector's params (for the manifest)."""
     layer = {"input": {"label": label, "weight": weight, "offset": offset,
-                       "features": list(names)},
+                       "features": list(names), "max_levels": int(max_levels)},
              "model": {"loss": est.loss, "fit_intercept": bool(est.fit_intercept),
                        "standardize": bool(est.standardize), "tol": float(est.tol),
                        "max_iter": int(est.max_iter)},

@@ -251,7 +251,7 @@ def _fit_and_describe(config, baseline=None, warm_start=None):
             est.fit(inp["path"], label=inp["label"], weight=inp["weight"], offset=inp["offset"],
                     features=inp["features"], exclude=inp["exclude"] or None,
                     keys=inp["keys"] or None, storage_options=inp["storage_options"] or None,
-                    vector=inp["vector"],
+                    vector=inp["vector"], max_levels=inp["max_levels"],
                     **({"fold_column": inp["fold_column"]} if inp["fold_column"] else {}))
         for w in caught:
             log.warning("%s", w.message)
@@ -269,8 +269,12 @@ def _fit_and_describe(config, baseline=None, warm_start=None):
             log.info("drift from the baseline: %s", line)
     check_manifest(document, "the new manifest")
     n_selected = len(document["selected"])
-    log.info("selected %d of %d features (alpha=%.6g, l1_ratio=%g, %s); %s",
-             n_selected, len(est.feature_names_in_), document["penalty"]["alpha"],
+    categorical = getattr(est, "categorical_columns_", ())
+    n_levels = sum(len(c.levels) for c in categorical)
+    log.info("selected %d of %d features%s (alpha=%.6g, l1_ratio=%g, %s); %s",
+             n_selected, len(est.feature_names_in_) - n_levels + len(categorical),
+             " (%d categorical, with %d levels)" % (len(categorical), n_levels)
+             if categorical else "", document["penalty"]["alpha"],
              document["penalty"]["l1_ratio"], document["selection"]["method"],
              count(document["solver"]["data_passes"], "data pass"))
     stability = document.get("stability")
@@ -375,8 +379,10 @@ def validate(manifest_path, input_path=None, storage_options=None):
     written by the same run, and, with ``input_path``, that the table still holds
     every reduced-schema column with its recorded type. Returns the
     :class:`~elasticnet_dist.manifest.Manifest`; raises otherwise."""
-    manifest = _checked(manifest_path, input_path, storage_options)[0]
+    manifest, table = _checked(manifest_path, input_path, storage_options)
     check_report_beside(manifest, storage_options)
+    if table is not None:
+        report_unseen(unseen_levels_of(manifest, table), table.uri)
     return manifest
 
 
@@ -416,6 +422,16 @@ def _checked(manifest_path, input_path, storage_options):
     return manifest, table
 
 
+def unseen_levels_of(manifest, table):
+    """The unseen levels of the manifest's categorical columns in ``table`` (a
+    resolved table of pieces), read on this process: ``{column: (rows, examples)}``."""
+    categorical = manifest.categorical
+    if not categorical:
+        return {}
+    return merge_unseen(unseen_in(piece.read(list(categorical)), categorical)
+                        for piece in table.pieces)
+
+
 def apply(manifest_path, input_path, output, config, storage_options=None,
           output_storage_options=None):
     """Write ``input_path`` projected onto the manifest's ``reduced_schema`` as
@@ -453,11 +469,11 @@ def apply(manifest_path, input_path, output, config, storage_options=None,
             engine = open_engine(config)
             try:
                 jobs = list(zip(output_names(table.pieces), table.pieces, strict=True))
-                rows = _write_pieces(engine, manifest, jobs, staging)
+                rows, unseen = _write_pieces(engine, manifest, jobs, staging)
             finally:
                 engine.close()
             write_atomic(os.path.join(staging, APPLY_MARKER), json.dumps(
-                _apply_marker(manifest, table, rows, [name for name, _ in jobs]),
+                _apply_marker(manifest, table, rows, [name for name, _ in jobs], unseen),
                 indent=2) + "\n")
             replace_folder(staging, output)
         except BaseException:
@@ -468,10 +484,46 @@ def apply(manifest_path, input_path, output, config, storage_options=None,
 
 def _write_pieces(engine, manifest, jobs, folder, storage_options=None):
     """Each piece's reduced columns written under ``folder`` by the engine's workers;
-    the rows of each."""
+    the rows of each, and the rows whose categorical values the manifest has no
+    level for (reported, not fatal: such a row has zeros in every level)."""
     task = functools.partial(_write_piece, columns=manifest.columns, folder=folder,
-                             storage_options=storage_options, vectors=manifest.vector_slots)
-    return engine.map_jobs(task, jobs)
+                             storage_options=storage_options, vectors=manifest.vector_slots,
+                             categorical=manifest.categorical)
+    results = engine.map_jobs(task, jobs)
+    unseen = merge_unseen(found for _, found in results)
+    report_unseen(unseen, "the input of apply")
+    return [rows for rows, _ in results], unseen
+
+
+def merge_unseen(parts):
+    """``{column: (rows, examples)}`` summed over pieces (:func:`unseen_in`)."""
+    out = {}
+    for found in parts:
+        for column, (rows, examples) in found.items():
+            total, seen = out.get(column, (0, []))
+            out[column] = (total + rows, sorted(set(seen) | set(examples))[:10])
+    return out
+
+
+def unseen_in(frame, categorical):
+    """``{column: (rows, up to 10 values)}``: the rows of ``frame`` (an Arrow table)
+    whose value in a categorical column is not one of the manifest's levels."""
+    from .io.categorical import unseen_levels
+
+    out = {}
+    for column, levels in categorical.items():
+        count, examples = unseen_levels(frame.column(column), levels)
+        if count:
+            out[column] = (count, examples)
+    return out
+
+
+def report_unseen(unseen, where):
+    """A warning per categorical column holding values the manifest has no level for."""
+    for column, (rows, examples) in sorted(unseen.items()):
+        log.warning("categorical column %r of %s holds %d row(s) with levels the manifest "
+                    "does not know (e.g. %s): those rows have no level (zeros in every "
+                    "level's feature)", column, where, rows, ", ".join(map(repr, examples)))
 
 
 def _applied(rows, manifest, manifest_path, output):
@@ -510,11 +562,12 @@ def _apply_to_store(manifest_path, input_path, output, config, storage_options,
             engine = open_engine(config)
             try:
                 jobs = list(zip(output_names(table.pieces), table.pieces, strict=True))
-                rows = _write_pieces(engine, manifest, jobs, staging_url, output_options)
+                rows, unseen = _write_pieces(engine, manifest, jobs, staging_url, output_options)
             finally:
                 engine.close()
             names = [n for n, _ in jobs]
-            marker = json.dumps(_apply_marker(manifest, table, rows, names), indent=2) + "\n"
+            marker = json.dumps(_apply_marker(manifest, table, rows, names, unseen),
+                                indent=2) + "\n"
             with signals_deferred():
                 fs.invalidate_cache()  # the workers wrote the staging prefix
                 old = set(fs.ls(root, detail=False)) if fs.exists(root) else set()
@@ -553,9 +606,10 @@ def _check_replaceable_on_store(fs, root, output):
                           % (output, APPLY_MARKER, len(entries), sorted(entries)[0]))
 
 
-def _apply_marker(manifest, table, rows, names):
+def _apply_marker(manifest, table, rows, names, unseen=None):
     """What an ``apply`` output folder records about itself (and what licenses a
-    later ``apply`` to replace it)."""
+    later ``apply`` to replace it), with the rows of each categorical column whose
+    level the manifest does not know."""
     from . import __version__
 
     return {"tool": {"name": "elasticnet_dist", "version": __version__},
@@ -563,7 +617,9 @@ def _apply_marker(manifest, table, rows, names):
             "manifest": os.path.abspath(manifest.path) if "://" not in manifest.path
             else manifest.path, "manifest_run_id": manifest.document.get("run_id"),
             "input": table.uri, "columns": manifest.columns, "rows": int(sum(rows)),
-            "files": names}
+            "files": names,
+            "unseen_levels": {column: {"rows": n, "examples": examples}
+                              for column, (n, examples) in sorted((unseen or {}).items())}}
 
 
 def output_names(pieces):
@@ -590,15 +646,18 @@ def output_names(pieces):
     return names
 
 
-def _write_piece(job, columns, folder, storage_options=None, vectors=None):
+def _write_piece(job, columns, folder, storage_options=None, vectors=None, categorical=None):
     """One piece's reduced columns as a Parquet file; a column of vectors keeps the
-    selected slots only (``vectors``: name -> slots), as Spark's ``VectorSlicer``."""
+    selected slots only (``vectors``: name -> slots), as Spark's ``VectorSlicer``.
+    Returns the rows written and the unseen levels of the ``categorical`` columns
+    (name -> levels; :func:`unseen_in`)."""
     import pyarrow.parquet as pq
 
     from .sparse import slice_vectors
 
     name, piece = job
     frame = piece.read(columns)
+    unseen = unseen_in(frame, categorical or {})
     for column, slots in (vectors or {}).items():
         i = frame.schema.get_field_index(column)
         frame = frame.set_column(i, frame.schema.field(i),
@@ -610,7 +669,7 @@ def _write_piece(job, columns, folder, storage_options=None, vectors=None):
             pq.write_table(frame, f)
     else:
         pq.write_table(frame, os.path.join(folder, name))
-    return frame.num_rows
+    return frame.num_rows, unseen
 
 
 def _one_line(exc):

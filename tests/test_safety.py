@@ -349,7 +349,11 @@ def test_a_column_only_in_later_files_is_named_or_dropped_never_lost(tmp_path, e
     assert done.returncode == EXIT_INPUT, done.stderr
     assert "'late'" in done.stderr and "part-0.parquet" in done.stderr
     done = cli("select", "--input", table, "--label", "y", "--output", tmp_path / "o", *FAST,
-               *args, "--exclude", "late")
+               *args, "--exclude", "late")  # the string column is a categorical feature
+    assert done.returncode == EXIT_INPUT, done.stderr
+    assert "'late_text'" in done.stderr and "part-0.parquet" in done.stderr
+    done = cli("select", "--input", table, "--label", "y", "--output", tmp_path / "o", *FAST,
+               *args, "--exclude", "late", "--max-levels", "0")
     assert done.returncode == EXIT_OK, done.stderr
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
     reasons = {d["name"]: d["reason"] for d in manifest["dropped"]}

@@ -101,7 +101,8 @@ def test_every_input_column_is_selected_dropped_or_passed_through(local_manifest
     selected = [f["name"] for f in doc["selected"]]
     dropped = {f["name"]: f["reason"] for f in doc["dropped"]}
     assert sorted(selected + list(dropped) + ["y", "id"]) == sorted(names)
-    assert dropped["const"] == "constant" and dropped["note"] == "non_numeric"
+    # a string column of one level is a categorical feature, and constant
+    assert dropped["const"] == "constant" and dropped["note"] == "constant"
     assert {r for n, r in dropped.items() if n.startswith("x")} == {"zero_coefficient"}
     # reduced schema: selected features in input order, then the label and the keys
     reduced = doc["reduced_schema"]

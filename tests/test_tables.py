@@ -37,7 +37,8 @@ def reference(wide, **kw):
 
 def fit_table(source, **kw):
     fit_kw = {k: kw.pop(k) for k in list(kw) if k in ("label", "weight", "features",
-                                                      "exclude", "keys", "storage_options")}
+                                                      "exclude", "keys", "storage_options",
+                                                      "max_levels")}
     fit_kw.setdefault("label", "y")
     return ElasticNet(alpha=ALPHA, l1_ratio=L1, tol=1e-10, **kw).fit(source, **fit_kw)
 
@@ -93,7 +94,10 @@ def test_feature_globs_exclude_keys_and_dropped_reasons(wide, tmp_path):
     df["empty"] = None
     path = str(tmp_path / "t.parquet")
     df.to_parquet(path)
-    est = fit_table(path, keys=["id"], weight="w")
+    est = fit_table(path, keys=["id"], weight="w")  # a string column is categorical
+    assert list(est.feature_names_in_) == wide.names + ["city=a", "city=b"]
+    assert est.dropped_features_ == {"empty": "all_null"}
+    est = fit_table(path, keys=["id"], weight="w", max_levels=0)
     assert list(est.feature_names_in_) == wide.names
     assert est.dropped_features_ == {"city": "non_numeric", "empty": "all_null"}
     est = fit_table(path, features=["f000[0-4]", "f0010"], exclude=["f0002"])
@@ -296,7 +300,7 @@ def test_corrupt_unreadable_and_empty_inputs(wide, tmp_path, table_dir):
     only_text = str(tmp_path / "text.parquet")
     pd.DataFrame({"y": [1.0, 2.0], "a": ["x", "y"]}).to_parquet(only_text)
     with pytest.raises(InputError, match=r"no numeric feature column .*non_numeric"):
-        fit_table(only_text)
+        fit_table(only_text, max_levels=0)
 
 
 def test_option_errors(table_dir):

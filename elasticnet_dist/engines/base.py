@@ -79,6 +79,7 @@ class BlockEngine:
     #: The :class:`~elasticnet_dist.stats_store.StatsStore` of the loaded table, if any
     #: (set by :func:`~elasticnet_dist.loading.load_table`; its sources record passes in it).
     stats_store = None
+    groups = None  # a group number per feature (the decoder's), None: no groups
 
     def __init__(self, cache="auto"):
         if cache not in CACHE_MODES:
@@ -161,6 +162,7 @@ class BlockEngine:
         self.summaries = []
         self.summaries = list(load())
         self.n_features = len(decoder.features)
+        self.groups = decoder.groups
         return self.summaries
 
     # ---- the source interface -----------------------------------------------------------

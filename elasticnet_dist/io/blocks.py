@@ -26,6 +26,7 @@ from ..errors import InputError
 from ..folds import column_folds, key_hashes, position_hashes, stratified_folds
 from ..sparse import (VectorError, column_extremes, column_nonfinite, column_sums, issparse,
                       nbytes, vectors_to_csr)
+from .categorical import one_hot
 
 NAN_POLICIES = ("error", "drop_rows", "impute_mean")
 DTYPES = ("float64", "float32")
@@ -125,14 +126,36 @@ class BlockDecoder:
     #: A :class:`~elasticnet_dist.sparse.VectorColumn` whose slots hold the features
     #: (``features`` then names the slots kept): blocks are CSR matrices.
     vector: Optional[object] = None
+    #: Categorical columns (:class:`~.categorical.CategoricalColumn`), decoded one-hot
+    #: into the last features, one per level, in order.
+    categorical: tuple = ()
     #: A :class:`~elasticnet_dist.stats_store.PieceStore`: pieces seen in an earlier run
     #: load as stand-ins whose statistics the store holds (not part of the decoder's identity).
     store: Optional[object] = field(default=None, compare=False)
 
     @property
+    def numeric(self):
+        """The features read from numeric columns (all but the categorical levels)."""
+        levels = sum(len(c.levels) for c in self.categorical)
+        return self.features[:len(self.features) - levels] if levels else self.features
+
+    @property
+    def groups(self):
+        """A group number per feature (-1: numeric), None without categorical columns."""
+        if not self.categorical:
+            return None
+        groups = np.full(len(self.features), -1, dtype=np.intp)
+        end = len(self.numeric)
+        for k, column in enumerate(self.categorical):
+            groups[end:end + len(column.levels)] = k
+            end += len(column.levels)
+        return groups
+
+    @property
     def columns(self):
         """The columns to read, each once: features, label, weight, offset, fold columns."""
-        cols = [self.vector.name] if self.vector is not None else list(self.features)
+        cols = [self.vector.name] if self.vector is not None else list(self.numeric)
+        cols += [c.name for c in self.categorical]
         cols.append(self.label)
         for extra in (self.weight, self.offset, self.fold_column, *self.fold_keys):
             if extra is not None and extra not in cols:
@@ -184,9 +207,11 @@ class BlockDecoder:
             missing = _SparseMissing(X, null_rows)
             null_x = np.full(X.shape[1], int(null_rows.sum()), dtype=np.int64)
         else:
-            feats = table.select(list(self.features))
+            feats = table.select(list(self.numeric))
             null_x = np.array([c.null_count for c in feats.columns], dtype=np.int64)
             X = _to_matrix(feats, dtype, n, rounded)
+            if self.categorical:
+                X, null_x = self._with_levels(table, X, null_x, dtype)
             missing = _DenseMissing(X)
         y = _to_vector(table.column(self.label), self.label, rounded)
         s = None if self.weight is None else _to_vector(table.column(self.weight), self.weight,
@@ -260,6 +285,14 @@ class BlockDecoder:
         block = Block(aligned(X), aligned(y), aligned(s), summary, bounds, aligned(o))
         summary.nbytes = block.nbytes
         return block
+
+    def _with_levels(self, table, X, null_x, dtype):
+        """The numeric block ``X`` with the one-hot columns of the categorical ones
+        after it, and the null counts of both (a null value: every level missing)."""
+        hot = [one_hot(table.column(c.name), c.levels, dtype) for c in self.categorical]
+        nulls = [np.full(len(c.levels), table.column(c.name).null_count, dtype=np.int64)
+                 for c in self.categorical]
+        return np.hstack([X] + hot), np.concatenate([null_x] + nulls)
 
     def _vectors(self, table, name, dtype):
         """The vector column as a CSR matrix of the kept slots, and its null rows."""

@@ -4,6 +4,8 @@ A :class:`ColumnPlan` is decided from the schema alone (no data read): every
 column of the input ends in exactly one role, and every column that is not a
 feature, the label, the weight or a key carries the reason it was left out
 (``non_numeric``, ``excluded_by_config``; ``all_null`` is added after loading).
+String columns are categorical features when ``max_levels`` allows (their levels
+are read by :func:`with_levels`: ``too_many_levels`` otherwise).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import pyarrow as pa
 
 from ..errors import ColumnTypeError, ConfigError, MissingColumnError
 from ..sparse import is_vector_type
+from .categorical import CategoricalColumn, is_categorical_type
 
 GLOB_CHARS = set("*?[")
 
@@ -39,6 +42,36 @@ class ColumnPlan:
     offset: Optional[str] = None
     #: The vector column whose slots are the features (None: numeric columns are).
     vector: Optional[str] = None
+    #: Categorical features (:class:`~.categorical.CategoricalColumn`), whose levels'
+    #: one-hot columns end ``features``; before :func:`with_levels`, their names.
+    categorical: tuple = ()
+    #: Per dropped column, what the reason counted (``too_many_levels``: ``levels``).
+    details: dict = field(default_factory=dict)
+
+    @property
+    def numeric(self):
+        """The features read from numeric columns (those before the one-hot ones)."""
+        if not self.categorical:
+            return self.features
+        return self.features[:len(self.features) - sum(len(c.levels) for c in self.categorical)]
+
+    @property
+    def groups(self):
+        """A group number per feature (-1: numeric), None without categorical features."""
+        if not self.categorical:
+            return None
+        groups = [-1] * len(self.numeric)
+        for k, column in enumerate(self.categorical):
+            groups += [k] * len(column.levels)
+        return tuple(groups)
+
+    @property
+    def source_columns(self):
+        """Feature name -> the column it is read from (a level's: its categorical column)."""
+        out = {name: name for name in self.numeric}
+        for column in self.categorical:
+            out.update((name, column.name) for name in column.features)
+        return out
 
     @property
     def passthrough(self):
@@ -56,7 +89,7 @@ class ColumnPlan:
 
 
 def plan_columns(schema: pa.Schema, *, label, weight=None, keys=(), features=None,
-                 exclude=(), where="the input", offset=None, vector=None):
+                 exclude=(), where="the input", offset=None, vector=None, max_levels=0):
     """Decide the roles of the columns of ``schema``.
 
     ``features``: None (every numeric column other than the label, weight,
@@ -64,7 +97,9 @@ def plan_columns(schema: pa.Schema, *, label, weight=None, keys=(), features=Non
     ``exclude``: names and patterns removed from those. With ``vector`` (a
     :class:`~elasticnet_dist.sparse.VectorColumn`) the features are that column's
     slots instead (``features`` and ``exclude`` then match slot names), and every
-    other column that has no role is left out as ``excluded_by_config``. Raises
+    other column that has no role is left out as ``excluded_by_config``. With
+    ``max_levels`` > 0 string columns are categorical features (named in
+    ``categorical`` until :func:`with_levels` reads their levels). Raises
     :class:`MissingColumnError` for a label, weight, offset, key or named feature
     that is absent (or a pattern that matches nothing), :class:`ColumnTypeError`
     for a non-numeric label, weight or offset.
@@ -100,20 +135,53 @@ def plan_columns(schema: pa.Schema, *, label, weight=None, keys=(), features=Non
               else _match(_as_list(features, "features"), candidates, names, where, reserved))
     excluded = _match(_as_list(exclude, "exclude"), candidates, names, where, reserved,
                       must_match=False)
-    chosen = []
+    chosen, categorical = [], []
     for n in candidates:
         t = pa.float64() if schema is None else schema.field(n).type
         if n not in wanted or n in excluded:
             dropped[n] = "excluded_by_config"
         elif pa.types.is_null(t):
             dropped[n] = "all_null"
+        elif max_levels > 0 and is_categorical_type(t):
+            categorical.append(n)
         elif not is_numeric_type(t):
             dropped[n] = "non_numeric"
         else:
             chosen.append(n)
     return ColumnPlan(features=tuple(chosen), label=label, weight=weight, keys=keys,
                       types=types, dropped=dropped, offset=offset,
-                      vector=None if vector is None else vector.name)
+                      vector=None if vector is None else vector.name,
+                      categorical=tuple(categorical))
+
+
+def with_levels(plan: ColumnPlan, counts: dict, max_levels, where="the input"):
+    """The plan with its categorical columns' levels (``counts``: name ->
+    :class:`~.categorical.LevelCount`): those with 1 to ``max_levels`` levels become
+    one-hot features after the numeric ones; more levels: ``too_many_levels`` (the
+    count in ``details``); none (every value null): ``all_null``. A level's feature
+    name that is already a column's is a :class:`ColumnTypeError`."""
+    dropped, details = dict(plan.dropped), dict(plan.details)
+    kept = []
+    for name in plan.categorical:
+        count = counts[name]
+        if count.count == 0:
+            dropped[name] = "all_null"
+        elif count.count > max_levels:
+            dropped[name] = "too_many_levels"
+            details[name] = {"levels": count.count, **({} if count.exact else {"at_least": True})}
+        else:
+            kept.append(CategoricalColumn(name, count.levels))
+    features = list(plan.features)
+    taken = set(plan.types)
+    for column in kept:
+        clash = [f for f in column.features if f in taken]
+        if clash:
+            raise ColumnTypeError("%s: the level feature %r of categorical column %r is also a "
+                                  "column's name; rename the column or exclude one of them"
+                                  % (where, clash[0], column.name))
+        features += column.features
+    return replace(plan, features=tuple(features), dropped=dropped, details=details,
+                   categorical=tuple(kept))
 
 
 def require_vector_column(schema: pa.Schema, name, where):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -20,7 +21,9 @@ from ..losses import check_offset_loss
 from .blocks import DTYPES, NAN_POLICIES, BlockDecoder
 from .checks import (SCALE_RANGE, SHOWN, all_null_columns, check_loaded,
                      extreme_scale_columns, rounded_columns)
-from .columns import ColumnPlan, check_roles, plan_columns, require_vector_column
+from .categorical import discover_levels
+from .columns import (ColumnPlan, check_roles, plan_columns, require_vector_column,
+                      with_levels)
 from .table import (TableInput, check_file_schemas, dask_partition_source, memory_input,
                     open_table, split_pieces)
 from .columns import spark_columns
@@ -45,7 +48,7 @@ class LoadPlan:
 def plan_load(source, *, label, weight=None, features=None, exclude=None, keys=None,
               loss="squared", dtype="float64", nan_policy="error", storage_options=None,
               n_folds=0, fold_column=None, fold_seed=0, stratify=False, offset=None,
-              vector=None):
+              vector=None, max_levels=0):
     """Open ``source`` and decide its columns and decoder (see
     :func:`elasticnet_dist.loading.load_table` for the options); a :class:`LoadPlan`."""
     check_load_options(dtype, nan_policy)
@@ -57,14 +60,25 @@ def plan_load(source, *, label, weight=None, features=None, exclude=None, keys=N
     vector = resolve_vector(table, vector)
     plan = plan_columns(table.schema, label=label, weight=weight, keys=reserved or None,
                         features=features, exclude=exclude, where=table.uri, offset=offset,
-                        vector=vector)
+                        vector=vector, max_levels=max_levels)
+    if plan.categorical:
+        check_file_schemas(table, plan.features + plan.categorical)  # before reading any
+        t0 = time.perf_counter()
+        plan = with_levels(plan, discover_levels(table, plan.categorical, max_levels),
+                           max_levels, table.uri)
+        log.info("categorical columns: %d with 1-%d levels (%d one-hot features), %d with more "
+                 "(too_many_levels), levels read in %.2f s", len(plan.categorical), max_levels,
+                 len(plan.features) - len(plan.numeric),
+                 sum(r == "too_many_levels" for r in plan.dropped.values()),
+                 time.perf_counter() - t0)
     _require_features(plan, table)
     stratify = bool(stratify and n_folds and not fold_column
                     and 0 < _expected_rows(table) <= STRATIFY_MAX_ROWS)
     decoder = BlockDecoder(plan.features, label, weight, offset, dtype, nan_policy,
                            n_folds=n_folds, fold_column=fold_column, fold_seed=fold_seed,
                            fold_keys=_as_tuple(keys) if n_folds and not fold_column else (),
-                           collect_hashes=stratify, vector=vector)
+                           collect_hashes=stratify, vector=vector,
+                           categorical=plan.categorical)
     check_file_schemas(table, decoder.columns)
     split_pieces(table, len(decoder.columns))
     log.info("input %s: %d columns, %d features, %d dropped, label %r%s", table.uri,

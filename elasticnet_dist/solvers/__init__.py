@@ -81,7 +81,7 @@ def fit_elastic_net(source, *, loss="squared", alpha=1.0, l1_ratio=0.5, penalty_
     p = source.n_features
     factors = np.ones(p) if penalty_factor is None else np.asarray(penalty_factor, float)
     problem = make_problem(moments, loss, alpha, l1_ratio, factors, fit_intercept,
-                           standardize)
+                           standardize, source.groups)
     options = SolverOptions(tol=tol, max_iter=max_iter)
 
     u0 = b0 = None
@@ -135,7 +135,7 @@ def compute_alpha_max(source, *, loss="squared", l1_ratio=1.0, penalty_factor=No
     p = source.n_features
     factors = np.ones(p) if penalty_factor is None else np.asarray(penalty_factor, float)
     problem = make_problem(read_moments(source), loss, 1.0, l1_ratio, factors, fit_intercept,
-                           standardize)
+                           standardize, source.groups)
     return alpha_max_of(problem, source, tol=1e-12)
 
 

@@ -165,6 +165,7 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
     passes0 = source.n_passes
     p = source.n_features
     factors = np.ones(p) if penalty_factor is None else np.asarray(penalty_factor, float)
+    groups = source.groups
     l1_ratios = np.atleast_1d(np.asarray(l1_ratios, dtype=np.float64))
     n_points = n_alphas if alphas is None else len(np.atleast_1d(alphas))
     work = source_workload(source, loss, n_folds, l1_ratios.size * (n_folds + 1), n_points)
@@ -181,7 +182,7 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
     check_training_labels(loss, train)
     timings["statistics"] = time.perf_counter() - t0
 
-    spec = ProblemSpec(loss, factors, fit_intercept, standardize)
+    spec = ProblemSpec(loss, factors, fit_intercept, standardize, groups)
     options = SolverOptions(tol=tol, max_iter=max_iter, screening=screening)
     stops = PathStops(max_features, devmax, fdev)
 

@@ -37,7 +37,6 @@ from .base import SolverResult, at_null, initial_point
 from .options import DEFAULT_OPTIONS
 from .quadratic import solve_qp
 from ..passes import points_of
-from ..penalty import ElasticNetPenalty
 from ..problem import PointEval
 
 ARMIJO = 1e-4
@@ -51,8 +50,9 @@ def choose_working_set(problem, u, grad, size, exclude_zero=None):
     free = ~pen.fixed
     if not pen.has_l1:
         return np.flatnonzero(free)  # no L1 part: nothing is sparse
-    keep = free & ((u != 0) | pen.unpenalised)
-    score = np.where(u == 0, np.maximum(np.abs(grad) - pen.l1, 0.0), 0.0)
+    at_zero = (pen.magnitude(u) if pen.grouped else np.abs(u)) == 0
+    keep = free & (~at_zero | pen.unpenalised)
+    score = np.where(at_zero, np.maximum(pen.magnitude(grad) - pen.l1, 0.0), 0.0)
     score[~free | keep] = 0.0
     if exclude_zero is not None:
         score[exclude_zero] = 0.0
@@ -63,7 +63,7 @@ def choose_working_set(problem, u, grad, size, exclude_zero=None):
         candidates = candidates[order[:slots]]
     chosen = keep.copy()
     chosen[candidates] = True
-    return np.flatnonzero(chosen)
+    return pen.whole_groups(np.flatnonzero(chosen), within=np.flatnonzero(free))
 
 
 class GramCache:
@@ -180,10 +180,7 @@ STALL = 0.5
 
 def _qp_penalty(pen, H, with_intercept):
     sub = pen.subset(H)
-    if not with_intercept:
-        return sub
-    return ElasticNetPenalty(np.append(sub.l1, 0.0), np.append(sub.l2, 0.0),
-                             np.append(sub.fixed, False))
+    return sub.with_free_coordinate() if with_intercept else sub
 
 
 @dataclass
@@ -454,11 +451,12 @@ def _closest_to_entering(problem, candidates, grad, limit):
     388 features on average for supports of 19-70)."""
     if candidates.size <= limit:
         return candidates
-    a = problem.penalty.l1[candidates]
-    closeness = np.divide(np.abs(grad[candidates]), a, out=np.full(a.shape, np.inf),
+    pen = problem.penalty
+    a = pen.l1[candidates]
+    closeness = np.divide(pen.magnitude(grad)[candidates], a, out=np.full(a.shape, np.inf),
                           where=a > 0)
     keep = np.argpartition(-closeness, limit - 1)[:limit]
-    return np.sort(candidates[keep])
+    return pen.whole_groups(np.sort(candidates[keep]), within=candidates)
 
 
 def _split_ahead(stats, ahead, squared):
@@ -569,7 +567,7 @@ def _solve_model(problem, s, ev, cache, hessian, guess=None):
     in_H = np.ones(coords.size, dtype=bool)
     if coords is not H:  # held at zero in the model: the coordinates outside H
         in_H = cache.marks(H)
-        qp_pen = ElasticNetPenalty(qp_pen.l1, qp_pen.l2, qp_pen.fixed | ~in_H)
+        qp_pen = qp_pen.with_fixed(~in_H)
     g_H = ev.grad[coords]
     x0 = np.where(in_H, s.u[coords], 0.0)
     if newton_b:

@@ -71,10 +71,12 @@ class ProblemSpec:
     penalty_factor: np.ndarray
     fit_intercept: bool = True
     standardize: bool = True
+    #: A group number per feature (-1: none): categorical columns' one-hot blocks.
+    groups: Optional[np.ndarray] = None
 
     def at(self, moments, alpha, l1_ratio):
         return make_problem(moments, self.loss, alpha, l1_ratio, self.penalty_factor,
-                            self.fit_intercept, self.standardize)
+                            self.fit_intercept, self.standardize, self.groups)
 
     def unit(self, moments, l1_ratio):
         return self.at(moments, 1.0, l1_ratio)

@@ -37,7 +37,6 @@ import numpy as np
 
 from .. import progress
 from ..errors import BadValuesError
-from ..penalty import ElasticNetPenalty
 from ..params import PARAMS
 from .newton import AlongPath, Evaluation, GramCache, drive, newton_steps, solve_newton, union
 from .options import DEFAULT_OPTIONS, NO_STOPS, SolverOptions
@@ -79,12 +78,11 @@ def alpha_max_of(problem, source=None, tol=PARAMS["tol"].default):
     if not np.any(ok):
         return np.inf
     if not np.any(pen.unpenalised):
-        return float(np.max(np.abs(problem.null_gradient()[ok]) / unit[ok]))
-    only_free = ElasticNetPenalty(pen.l1, pen.l2, pen.fixed | ~pen.unpenalised)
-    restricted = dataclasses.replace(problem, penalty=only_free)
+        return float(np.max(pen.magnitude(problem.null_gradient())[ok] / unit[ok]))
+    restricted = dataclasses.replace(problem, penalty=pen.with_fixed(~pen.unpenalised))
     res = solve_newton(restricted, source, options=SolverOptions(tol=tol, max_iter=200))
     grad = problem.evaluate(source.run_pass(problem.request([(res.u, res.intercept)])))[0].grad
-    return float(np.max(np.abs(grad[ok]) / unit[ok]))
+    return float(np.max(pen.magnitude(grad)[ok] / unit[ok]))
 
 
 def path_grid(spec, moments, l1_ratio, source, *, alphas=None, n_alphas=100, eps=None,
@@ -140,7 +138,7 @@ def strong_set(unit, u, grad, alpha, prev_alpha):
     the unpenalised features), from the gradient at the solution for ``prev_alpha``."""
     pen = unit.penalty
     # |g_j| >= 2 a_j(alpha) - a_j(prev_alpha), the L1 weights linear in alpha
-    keep = np.abs(grad) >= pen.l1 * ((2.0 * alpha - prev_alpha) / unit.alpha)
+    keep = pen.magnitude(grad) >= pen.l1 * ((2.0 * alpha - prev_alpha) / unit.alpha)
     keep |= pen.unpenalised
     if u is not None:
         keep |= u != 0
@@ -440,6 +438,6 @@ def _strong_candidates(unit, grad, alpha, prev_alpha):
     grid point, or the first cut step towards it (:func:`cut_step`; the support is
     the features at the KKT boundary of the point just solved)."""
     boundary = unit.penalty.l1 * (prev_alpha / unit.alpha) * (1 - 1e-6)
-    support = int(np.count_nonzero((np.abs(grad) >= boundary) & (boundary > 0)))
+    support = int(np.count_nonzero((unit.penalty.magnitude(grad) >= boundary) & (boundary > 0)))
     step = cut_step(unit, None, grad, prev_alpha, alpha, support=support)
     return strong_set(unit, None, grad, step, prev_alpha)

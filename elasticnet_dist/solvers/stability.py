@@ -112,6 +112,7 @@ def selection_frequencies(source, *, n_groups, n_subsamples, alphas, l1_ratio,
     passes0 = source.n_passes
     p = source.n_features
     factors = np.ones(p) if penalty_factor is None else np.asarray(penalty_factor, float)
+    groups = source.groups
     alphas = np.asarray(alphas, dtype=np.float64)
     halves = complementary_halves(n_subsamples, n_groups, seed)
     work = source_workload(source, loss, n_groups, n_subsamples, alphas.size)
@@ -127,7 +128,7 @@ def selection_frequencies(source, *, n_groups, n_subsamples, alphas, l1_ratio,
                  for key, value in by_group.items()}
         return Moments.from_stats(stats, shift_x, shift_y)
 
-    spec = ProblemSpec(loss, factors, fit_intercept, standardize)
+    spec = ProblemSpec(loss, factors, fit_intercept, standardize, groups)
     options = SolverOptions(tol=tol, max_iter=max_iter, screening=screening)
     if route == "gram":
         def solve(i):

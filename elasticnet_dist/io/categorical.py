@@ -1,0 +1,157 @@
+"""Categorical columns: string columns whose levels become one-hot features.
+
+A string (or dictionary-encoded string) column with at most ``max_levels``
+distinct values is a categorical feature: its levels, sorted, are found on the
+driver before loading (:func:`discover_levels`, reading that column alone), and
+each block decodes it on the workers into one 0/1 column per level
+(:func:`one_hot`), named ``<column>=<level>``. The solver penalises a column's
+levels as one group (penalty.py): a category is selected or dropped whole.
+
+A null value is missing in every level's column (the table's ``nan_policy``
+drops the row or imputes each level's frequency); a value outside the levels
+(a table read later, at ``apply`` or ``validate``) has no level: zeros, counted
+and reported (:func:`unseen_levels`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+#: Distinct values counted exactly per column; a column with more is reported as
+#: holding "more than" this many (the driver keeps the values it has seen).
+COUNT_LIMIT = 100_000
+
+
+def is_categorical_type(t: pa.DataType) -> bool:
+    """String, large string, or dictionary-encoded string Arrow types."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+@dataclass(frozen=True)
+class CategoricalColumn:
+    """A categorical feature: the source column and its levels, in order."""
+
+    name: str
+    levels: tuple
+
+    @property
+    def features(self):
+        """The names of its one-hot features, one per level."""
+        return tuple(level_feature(self.name, level) for level in self.levels)
+
+
+def level_feature(column, level):
+    return "%s=%s" % (column, level)
+
+
+@dataclass(frozen=True)
+class LevelCount:
+    """What :func:`discover_levels` found in one column: its sorted levels (when at
+    most the limit asked), their number, and whether that number is exact."""
+
+    levels: tuple
+    count: int
+    exact: bool = True
+
+
+def _distinct(values) -> set:
+    """The distinct non-null strings of an Arrow array or chunked array."""
+    if isinstance(values, pa.ChunkedArray):
+        out = set()
+        for chunk in values.chunks:
+            out |= _distinct(chunk)
+        return out
+    if pa.types.is_dictionary(values.type):
+        used = pc.unique(values.indices.drop_null())
+        values = values.dictionary.take(used)
+    return set(pc.unique(values.drop_null()).to_pylist())
+
+
+def _counted(seen, max_levels, exact=True):
+    if len(seen) > max_levels:
+        return LevelCount((), len(seen), exact)
+    return LevelCount(tuple(sorted(seen)), len(seen), exact)
+
+
+def discover_levels(table, names, max_levels):
+    """``{name: LevelCount}`` for the columns ``names`` of ``table`` (a
+    :class:`~elasticnet_dist.io.table.TableInput`): one read of those columns."""
+    names = list(names)
+    if not names:
+        return {}
+    if table.kind == "spark":
+        return _spark_levels(table.frame, names, max_levels)
+    if table.kind == "dask":
+        return _dask_levels(table.frame, names, max_levels)
+    seen = {name: set() for name in names}
+    exact = dict.fromkeys(names, True)
+    for piece in table.pieces:
+        part = piece.read(names)
+        for name in names:
+            if exact[name]:
+                seen[name] |= _distinct(part.column(name))
+                exact[name] = len(seen[name]) <= COUNT_LIMIT
+    return {name: _counted(seen[name], max_levels, exact[name]) for name in names}
+
+
+def _spark_levels(frame, names, max_levels):
+    from pyspark.sql import functions as F
+
+    from .columns import spark_columns
+
+    out = {}
+    for name, col in zip(names, spark_columns(names), strict=True):
+        rows = frame.select(col.alias("v")).where(F.col("v").isNotNull()).distinct() \
+            .limit(COUNT_LIMIT + 1).collect()
+        seen = {row[0] for row in rows}
+        out[name] = _counted(seen, max_levels, len(seen) <= COUNT_LIMIT)
+    return out
+
+
+def _dask_levels(frame, names, max_levels):
+    import dask
+
+    uniques = dask.compute(*[frame[name].dropna().unique() for name in names])
+    return {name: _counted(set(map(str, values)), max_levels)
+            for name, values in zip(names, uniques, strict=True)}
+
+
+def _codes(column, levels):
+    """Each row's level position (-1: no level) and its null mask."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    null = column.is_null().to_numpy(zero_copy_only=False)
+    codes = pc.index_in(column, value_set=pa.array(list(levels), type=column.type))
+    return codes.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp), null
+
+
+def one_hot(column, levels, dtype):
+    """The (rows x levels) 0/1 matrix of a categorical column: a null row is NaN in
+    every level (missing), a value outside ``levels`` is zeros."""
+    codes, null = _codes(column, levels)
+    out = np.zeros((codes.shape[0], len(levels)), dtype=dtype)
+    rows = np.flatnonzero(codes >= 0)
+    out[rows, codes[rows]] = 1.0
+    out[null] = np.nan
+    return out
+
+
+def unseen_levels(column, levels, limit=10):
+    """``(count, examples)``: the rows of ``column`` whose value is not null and not
+    one of ``levels``, and up to ``limit`` of those values."""
+    codes, null = _codes(column, levels)
+    unseen = (codes < 0) & ~null
+    count = int(unseen.sum())
+    if not count:
+        return 0, []
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    values = pc.unique(column.filter(pa.array(unseen))).to_pylist()
+    return count, sorted(map(str, values))[:limit]
