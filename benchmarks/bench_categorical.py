@@ -87,7 +87,7 @@ def run_fit(table, onehot, groups, p):
         table, label="y")
     ours = time.perf_counter() - t0
     out = {"case": "fit squared, group lasso, alpha_max/20", "ours_s": ours,
-           "passes": est.n_iter_, "selected": found(est.coef_, groups, p)}
+           "passes": est.n_passes_, "selected": found(est.coef_, groups, p)}
     try:
         from skglm import GeneralizedLinearEstimator
         from skglm.datafits import QuadraticGroup

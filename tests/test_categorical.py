@@ -192,6 +192,15 @@ def test_a_null_category_is_a_missing_value_of_every_level(policy):
     np.testing.assert_allclose(est.coef_, reference.coef, atol=1e-8)
 
 
+def test_a_null_category_is_an_error_naming_the_column_by_default():
+    from elasticnet_dist.errors import BadValuesError
+
+    table = pa.table({"x": np.arange(6.0), "c": pa.array(["a", "b", None, "a", "b", "a"]),
+                      "y": np.arange(6.0) % 2})
+    with pytest.raises(BadValuesError, match=r"1 feature column\(s\) .*: 'c' \(1\)"):
+        ElasticNet(alpha=0.1).fit(table, label="y")
+
+
 def test_levels_are_read_over_every_file_and_sorted(tmp_path):
     X, y, _, country, plan = grouped_problem(120, seed=6)
     table = category_table(X, y, country, plan)

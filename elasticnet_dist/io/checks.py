@@ -122,13 +122,17 @@ def _check_finite_features(summaries, plan):
     bad = np.flatnonzero(counts)
     if not bad.size:
         return
+    columns = plan.source_columns  # a categorical column's levels: the column, once
+    first = {}
+    for k in bad:
+        first.setdefault(columns[plan.features[k]], k)
     j = bad[0]
-    shown = ", ".join("%r (%d)" % (plan.features[k], counts[k]) for k in bad[:SHOWN])
+    shown = ", ".join("%r (%d)" % (name, counts[k]) for name, k in list(first.items())[:SHOWN])
     raise BadValuesError(
         "%d feature column(s) hold missing (null, NaN or inf) values: %s%s; the first, %r, "
         "in %s. Clean them or set nan_policy='drop_rows' or 'impute_mean'"
-        % (bad.size, shown, ", ..." if bad.size > SHOWN else "", plan.features[j],
-           _first_piece(summaries, lambda s: s.nonfinite_x[j])))
+        % (len(first), shown, ", ..." if len(first) > SHOWN else "",
+           columns[plan.features[j]], _first_piece(summaries, lambda s: s.nonfinite_x[j])))
 
 
 def _check_scale(size, role, name):
