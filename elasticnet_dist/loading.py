@@ -102,7 +102,8 @@ def load_table(source, engine, *, label, weight=None, features=None, exclude=Non
                      keys=keys, loss=loss, dtype=dtype, nan_policy=nan_policy,
                      storage_options=storage_options, n_folds=n_folds,
                      fold_column=fold_column, fold_seed=fold_seed, stratify=stratify,
-                     offset=offset, vector=vector, max_levels=max_levels)
+                     offset=offset, vector=vector, max_levels=max_levels,
+                     map_jobs=engine.map_jobs)
     table, plan, decoder = load.table, load.plan, load.decoder
     engine.stats_store = None
     if stats_store is not None and not get_loss(loss).quadratic:

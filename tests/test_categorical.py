@@ -231,6 +231,30 @@ def test_too_many_levels_all_null_and_max_levels_zero():
     assert est.categorical_columns_ == ()
 
 
+def test_level_counts_beyond_what_pieces_send_back_are_lower_bounds(monkeypatch):
+    """Pieces (on the workers) send back at most PIECE_VALUES values a column: beyond
+    that the count is the largest piece's, flagged as a lower bound."""
+    from elasticnet_dist.io import categorical
+    from elasticnet_dist.io.table import MemoryPiece, TableInput
+
+    monkeypatch.setattr(categorical, "PIECE_VALUES", 30)
+    rows = pa.table({"few": ["a", "b"] * 20, "many": ["v%d" % i for i in range(40)]})
+    pieces = [MemoryPiece(rows.slice(0, 20), "p0"), MemoryPiece(rows.slice(20), "p1")]
+    table = TableInput("memory", "two pieces", rows.schema, pieces)
+    calls = []
+
+    def map_jobs(task, jobs):
+        calls.append(len(jobs))
+        return [task(job) for job in jobs]
+
+    found = categorical.discover_levels(table, ["few", "many"], 3, map_jobs)
+    assert calls == [2] and found["few"] == categorical.LevelCount(("a", "b"), 2, True)
+    assert found["many"] == categorical.LevelCount((), 40, True)  # 20 a piece: sent back
+    monkeypatch.setattr(categorical, "PIECE_VALUES", 10)
+    found = categorical.discover_levels(table, ["many"], 3)
+    assert found["many"] == categorical.LevelCount((), 20, False)
+
+
 def test_a_level_feature_named_like_a_column_is_refused():
     X, y, _, country, plan = grouped_problem(50, seed=8)
     table = category_table(X, y, country, plan, **{"plan=a": np.ones(50)})

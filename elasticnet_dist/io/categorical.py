@@ -1,9 +1,10 @@
 """Categorical columns: string columns whose levels become one-hot features.
 
 A string (or dictionary-encoded string) column with at most ``max_levels``
-distinct values is a categorical feature: its levels, sorted, are found on the
-driver before loading (:func:`discover_levels`, reading that column alone), and
-each block decodes it on the workers into one 0/1 column per level
+distinct values is a categorical feature: its levels, sorted, are found before
+loading (:func:`discover_levels`: each piece's distinct values of that column
+alone, read on the engine's workers, at most ``max_levels`` of them sent back),
+and each block decodes it on the workers into one 0/1 column per level
 (:func:`one_hot`), named ``<column>=<level>``. The solver penalises a column's
 levels as one group (penalty.py): a category is selected or dropped whole.
 
@@ -14,15 +15,20 @@ and reported (:func:`unseen_levels`).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-#: Distinct values counted exactly per column; a column with more is reported as
-#: holding "more than" this many (the driver keeps the values it has seen).
+#: Distinct values counted exactly per column of a DataFrame read by Spark; a column
+#: with more is reported as holding "at least" this many.
 COUNT_LIMIT = 100_000
+#: A piece sends back its distinct values of a column when it has at most this many
+#: (or ``max_levels``, if more): columns of more levels than allowed are still counted
+#: exactly up to here, and an id column costs the driver this many values a piece.
+PIECE_VALUES = 1_000
 
 
 def is_categorical_type(t: pa.DataType) -> bool:
@@ -78,9 +84,16 @@ def _counted(seen, max_levels, exact=True):
     return LevelCount(tuple(sorted(seen)), len(seen), exact)
 
 
-def discover_levels(table, names, max_levels):
+def discover_levels(table, names, max_levels, map_jobs=None):
     """``{name: LevelCount}`` for the columns ``names`` of ``table`` (a
-    :class:`~elasticnet_dist.io.table.TableInput`): one read of those columns."""
+    :class:`~elasticnet_dist.io.table.TableInput`): one read of those columns,
+    piece by piece with ``map_jobs(task, pieces)`` (an engine's: on its workers),
+    else here.
+
+    A piece sends back its distinct values when it has at most ``max_levels`` or
+    :data:`PIECE_VALUES` of them, else only their number: the count of a column is
+    exact when every piece's values came back or there is one piece, else a lower
+    bound (``exact`` False)."""
     names = list(names)
     if not names:
         return {}
@@ -88,15 +101,39 @@ def discover_levels(table, names, max_levels):
         return _spark_levels(table.frame, names, max_levels)
     if table.kind == "dask":
         return _dask_levels(table.frame, names, max_levels)
-    seen = {name: set() for name in names}
-    exact = dict.fromkeys(names, True)
-    for piece in table.pieces:
-        part = piece.read(names)
-        for name in names:
-            if exact[name]:
-                seen[name] |= _distinct(part.column(name))
-                exact[name] = len(seen[name]) <= COUNT_LIMIT
-    return {name: _counted(seen[name], max_levels, exact[name]) for name in names}
+    task = functools.partial(piece_levels, names=names,
+                             limit=max(max_levels, PIECE_VALUES))
+    found = (map_jobs or _in_order)(task, table.pieces)
+    out = {}
+    for name in names:
+        seen, largest, whole = set(), 0, True
+        for part in found:
+            values, count = part[name]
+            largest = max(largest, count)
+            if values is None:
+                whole = False
+            else:
+                seen |= values
+        count = max(largest, len(seen))
+        exact = whole or len(found) == 1
+        out[name] = LevelCount(tuple(sorted(seen)) if whole and count <= max_levels else (),
+                               count, exact)
+    return out
+
+
+def _in_order(task, jobs):
+    return [task(job) for job in jobs]
+
+
+def piece_levels(piece, names, limit):
+    """One piece's ``{name: (distinct values or None when more than limit, their
+    number)}`` for the columns ``names``."""
+    part = piece.read(names)
+    out = {}
+    for name in names:
+        values = _distinct(part.column(name))
+        out[name] = (values if len(values) <= limit else None, len(values))
+    return out
 
 
 def _spark_levels(frame, names, max_levels):

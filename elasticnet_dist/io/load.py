@@ -48,9 +48,11 @@ class LoadPlan:
 def plan_load(source, *, label, weight=None, features=None, exclude=None, keys=None,
               loss="squared", dtype="float64", nan_policy="error", storage_options=None,
               n_folds=0, fold_column=None, fold_seed=0, stratify=False, offset=None,
-              vector=None, max_levels=0):
+              vector=None, max_levels=0, map_jobs=None):
     """Open ``source`` and decide its columns and decoder (see
-    :func:`elasticnet_dist.loading.load_table` for the options); a :class:`LoadPlan`."""
+    :func:`elasticnet_dist.loading.load_table` for the options); a :class:`LoadPlan`.
+    ``map_jobs(task, jobs)``: where the pieces' categorical levels are read (an
+    engine's workers), else in this process."""
     check_load_options(dtype, nan_policy)
     check_offset_loss(offset, loss)
     table = open_table(source, storage_options)
@@ -64,8 +66,8 @@ def plan_load(source, *, label, weight=None, features=None, exclude=None, keys=N
     if plan.categorical:
         check_file_schemas(table, plan.features + plan.categorical)  # before reading any
         t0 = time.perf_counter()
-        plan = with_levels(plan, discover_levels(table, plan.categorical, max_levels),
-                           max_levels, table.uri)
+        plan = with_levels(plan, discover_levels(table, plan.categorical, max_levels,
+                                                 map_jobs), max_levels, table.uri)
         log.info("categorical columns: %d with 1-%d levels (%d one-hot features), %d with more "
                  "(too_many_levels), levels read in %.2f s", len(plan.categorical), max_levels,
                  len(plan.features) - len(plan.numeric),
