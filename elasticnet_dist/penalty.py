@@ -125,7 +125,7 @@ class ElasticNetPenalty:
                                  None if self.groups is None else np.append(self.groups, -1))
 
     # ---- groups ---------------------------------------------------------------------
-    _GROUPS = ("grouped", "_members", "_group_of", "_group_sizes")
+    _GROUPS = ("grouped", "_members", "_group_of", "_free_members")
 
     @cached_property
     def grouped(self):
@@ -143,12 +143,21 @@ class ElasticNetPenalty:
         return np.unique(self.groups[self._members], return_inverse=True)[1]
 
     @cached_property
-    def _group_sizes(self):
-        """Per coordinate, the members its group has here (1 outside groups)."""
-        out = np.ones(self.l1.shape[0])
-        if self.grouped:
-            out[self._members] = np.bincount(self._group_of)[self._group_of]
-        return out
+    def _free_members(self):
+        """Per group, its members not held at zero."""
+        return np.bincount(self._group_of, ~self.fixed[self._members])
+
+    def _group_norms(self, v):
+        """Per group, the norm of ``v`` over its free members."""
+        part = v[self._members]
+        part = np.where(self.fixed[self._members], 0.0, part * part)
+        return np.sqrt(np.bincount(self._group_of, part))
+
+    def _group_weights(self, w):
+        """Per group, the weight ``w`` its free members share (0 for a group held at 0)."""
+        free = ~self.fixed[self._members]
+        total = np.bincount(self._group_of, np.where(free, w[self._members], 0.0))
+        return total / np.maximum(self._free_members, 1)
 
     def whole_groups(self, idx, within):
         """The coordinates ``idx`` (sorted) with the other members of their groups that
@@ -168,17 +177,14 @@ class ElasticNetPenalty:
         coordinate: what the L1 weight ``a_j`` bounds in every optimality condition."""
         out = np.abs(v)
         if self.grouped:
-            members = self._members
-            part = out[members]
-            part[self.fixed[members]] = 0.0
-            norms = np.sqrt(np.bincount(self._group_of, part * part))
-            out[members] = norms[self._group_of]
+            out[self._members] = self._group_norms(v)[self._group_of]
         return out
 
     def value(self, u):
-        if self.grouped:
-            size = self._group_sizes
-            return float(self.l1 @ (self.magnitude(u) / size) + 0.5 * (self.l2 @ (u * u)))
+        if self.grouped:  # each group's a_G ||u_G|| once, the others' a_j |u_j|
+            single = np.where(self.groups < 0, self.l1, 0.0)
+            return float(single @ np.abs(u) + self._group_weights(self.l1) @ self._group_norms(u)
+                         + 0.5 * (self.l2 @ (u * u)))
         used = np.flatnonzero(u)  # solutions are sparse: only their support counts
         u, l1, l2 = u[used], self.l1[used], self.l2[used]
         return float(l1 @ np.abs(u) + 0.5 * (l2 @ (u * u)))
@@ -235,15 +241,18 @@ class ElasticNetPenalty:
 
         P_j*(q) = max(|q| - a_j, 0)^2 / (2 c_j) when c_j > 0, and 0 for pure-L1
         coordinates (the caller scales q so that |q_j| <= a_j there). A group's is
-        ``max(||q_G|| - a_G, 0)^2 / (2 c_G)``: shared by its m members, each adds 1/m.
+        ``max(||q_G|| - a_G, 0)^2 / (2 c_G)``, counted once.
         """
-        excess = self.magnitude(q) if self.grouped else np.abs(q)
+        excess = np.abs(q)
         excess -= self.l1
         np.maximum(excess, 0.0, out=excess)
         excess *= excess
-        if self.grouped:
-            excess /= self._group_sizes
-        return float(excess @ self._half_inverse_l2)
+        if not self.grouped:
+            return float(excess @ self._half_inverse_l2)
+        excess[self._members] = 0.0
+        groups = np.maximum(self._group_norms(q) - self._group_weights(self.l1), 0.0)
+        return float(excess @ self._half_inverse_l2
+                     + (groups * groups) @ self._group_weights(self._half_inverse_l2))
 
     @cached_property
     def _half_inverse_l2(self):

@@ -127,6 +127,14 @@ def test_the_group_penalty_value_prox_and_gap_pieces():
     # the conjugate of a group is counted once, not per member
     q = np.array([0.0, 3.0, 0.0, 4.0, 0.0, 0.0, 0.0])
     assert pen.conjugate(q) == pytest.approx((5 - a3) ** 2 / (2 * 0.2))
+    # a constant level (no weight of its own, held at 0) changes neither the group's
+    # weight nor its count: a CV fold's training rows may lack a level
+    fixed = np.zeros(7, bool)
+    fixed[2] = True
+    pen = build_penalty(0.5, 0.6, np.ones(7), np.ones(7), True, fixed, groups)
+    assert pen.l1[2] == 0 and pen.l1[1] == pytest.approx(a3)
+    assert pen.value(u) == pytest.approx(0.3 * 1 + a3 * 5 + 0.5 * 0.2 * (1 + 9 + 16))
+    assert pen.conjugate(q) == pytest.approx((5 - a3) ** 2 / (2 * 0.2))
 
 
 @pytest.mark.parametrize("loss", ["squared", "logistic"])
