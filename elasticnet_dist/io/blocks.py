@@ -26,7 +26,7 @@ from ..errors import InputError
 from ..folds import column_folds, key_hashes, position_hashes, stratified_folds
 from ..sparse import (VectorError, column_extremes, column_nonfinite, column_sums, issparse,
                       nbytes, vectors_to_csr)
-from .categorical import one_hot
+from .categorical import feature_groups, numeric_features, one_hot
 
 NAN_POLICIES = ("error", "drop_rows", "impute_mean")
 DTYPES = ("float64", "float32")
@@ -136,20 +136,12 @@ class BlockDecoder:
     @property
     def numeric(self):
         """The features read from numeric columns (all but the categorical levels)."""
-        levels = sum(len(c.levels) for c in self.categorical)
-        return self.features[:len(self.features) - levels] if levels else self.features
+        return numeric_features(self.features, self.categorical)
 
     @property
     def groups(self):
         """A group number per feature (-1: numeric), None without categorical columns."""
-        if not self.categorical:
-            return None
-        groups = np.full(len(self.features), -1, dtype=np.intp)
-        end = len(self.numeric)
-        for k, column in enumerate(self.categorical):
-            groups[end:end + len(column.levels)] = k
-            end += len(column.levels)
-        return groups
+        return feature_groups(self.features, self.categorical)
 
     @property
     def columns(self):

@@ -55,6 +55,26 @@ def level_feature(column, level):
     return "%s=%s" % (column, level)
 
 
+def numeric_features(features, categorical):
+    """The features before the ``categorical`` columns' level features (which end
+    ``features``, in the order of ``categorical``)."""
+    levels = sum(len(c.levels) for c in categorical)
+    return tuple(features[:len(features) - levels]) if levels else tuple(features)
+
+
+def feature_groups(features, categorical):
+    """A group number per feature (-1: numeric; k: a level of ``categorical[k]``), None
+    without categorical columns."""
+    if not categorical:
+        return None
+    groups = np.full(len(features), -1, dtype=np.intp)
+    end = len(numeric_features(features, categorical))
+    for k, column in enumerate(categorical):
+        groups[end:end + len(column.levels)] = k
+        end += len(column.levels)
+    return groups
+
+
 @dataclass(frozen=True)
 class LevelCount:
     """What :func:`discover_levels` found in one column: its sorted levels (when at

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from ..errors import ColumnTypeError, ConfigError, MissingColumnError
 from ..sparse import is_vector_type
-from .categorical import CategoricalColumn, is_categorical_type
+from .categorical import CategoricalColumn, is_categorical_type, numeric_features
 
 GLOB_CHARS = set("*?[")
 
@@ -51,19 +51,7 @@ class ColumnPlan:
     @property
     def numeric(self):
         """The features read from numeric columns (those before the one-hot ones)."""
-        if not self.categorical:
-            return self.features
-        return self.features[:len(self.features) - sum(len(c.levels) for c in self.categorical)]
-
-    @property
-    def groups(self):
-        """A group number per feature (-1: numeric), None without categorical features."""
-        if not self.categorical:
-            return None
-        groups = [-1] * len(self.numeric)
-        for k, column in enumerate(self.categorical):
-            groups += [k] * len(column.levels)
-        return tuple(groups)
+        return numeric_features(self.features, self.categorical)
 
     @property
     def source_columns(self):

@@ -42,10 +42,11 @@ class QPResult:
 
 
 #: Up to this size lambda_max(Q) is computed exactly (``eigvalsh``, k^3 flops), above it
-#: bounded by power iteration. Models with group penalties ask for it in every solve
-#: (they have no polish to end early): there the power iteration already pays above
-#: 50 (a search over 342 features with 242 one-hot levels: ``eigvalsh`` took 45% of
-#: the models' time, at a mean size of 123).
+#: bounded by power iteration. Models with group penalties fall back to FISTA more
+#: often (their polish is Newton's method, which a wrong active set can defeat): there
+#: the power iteration pays above 50 (a search over 342 features with 242 one-hot
+#: levels, before that polish existed: ``eigvalsh`` took 45% of the models' time, at a
+#: mean size of 123).
 EXACT_LIPSCHITZ_MAX, EXACT_LIPSCHITZ_MAX_GROUPED = 500, 50
 
 
