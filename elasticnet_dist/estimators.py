@@ -159,7 +159,12 @@ class ElasticNet(SelectorMixin, BaseEstimator):
     classes_ : ``array([0, 1])`` for the logistic loss.
     feature_names_in_ : names of the features (for a table: those chosen).
     dropped_features_ : dict name -> reason for the table columns that are
-        not features (``non_numeric``, ``all_null``, ``excluded_by_config``).
+        not features (``non_numeric``, ``all_null``, ``excluded_by_config``,
+        ``too_many_levels``); ``dropped_details_``: what a reason counted (the
+        levels of a ``too_many_levels`` column).
+    categorical_columns_ : the table's categorical columns
+        (:class:`~elasticnet_dist.io.categorical.CategoricalColumn`: name and
+        levels), whose level features ``<column>=<level>`` end ``feature_names_in_``.
     fit_report_ : dict: engine, workers, partitions, rows, bytes cached, data
         passes, missing-value handling, seconds per phase (``timings``: load,
         statistics, solve) and to start or connect to the cluster
@@ -322,7 +327,7 @@ class ElasticNet(SelectorMixin, BaseEstimator):
             coef_init=self.coef_ if warm else None,
             intercept_init=self.intercept_ if warm else None)
         fit.timings = {"load": t_load, **fit.timings}
-        self.dropped_features_ = {}
+        self.dropped_features_, self.dropped_details_, self.categorical_columns_ = {}, {}, ()
         self._store(fit)
         self.fit_report_ = {"engine": "local", "workers": 1, "partitions": 1,
                             "rows": int(source.n_rows), "n_passes": fit.n_passes,

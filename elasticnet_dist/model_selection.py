@@ -131,7 +131,8 @@ class ElasticNetCV(ElasticNet):
         ``seconds``, ``min_stability``.
     fold_rows_ : rows per fold. dual_gap_, converged_ : of the chosen fit;
         ``tol_`` the absolute gap tolerance of the full-data fits.
-    feature_names_in_, dropped_features_, constant_features_, fit_report_ :
+    feature_names_in_, dropped_features_, dropped_details_, categorical_columns_,
+    constant_features_, fit_report_ :
         as in :class:`ElasticNet`.
     """
 
