@@ -22,13 +22,13 @@ import os
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from typing import Optional
 from importlib import resources
+from typing import Optional
 
 import numpy as np
 
 from .errors import ColumnTypeError, ManifestError, MissingColumnError
-from .io.categorical import level_feature
+from .io.categorical import level_feature, numeric_features
 from .losses import get_loss
 from .outputs import write_atomic  # noqa: F401  (re-exported: the manifest's writer)
 from .redaction import scrub
@@ -255,10 +255,9 @@ class FeatureEntry:
 def feature_entries(names, categorical=()):
     """The manifest's feature entries for the features ``names`` (a categorical
     column's level features end them, in the order of ``categorical``)."""
-    level_count = sum(len(c.levels) for c in categorical)
-    numeric = len(names) - level_count
-    out = [FeatureEntry(n, np.array([j])) for j, n in enumerate(names[:numeric])]
-    start = numeric
+    numeric = numeric_features(names, categorical)
+    out = [FeatureEntry(n, np.array([j])) for j, n in enumerate(numeric)]
+    start = len(numeric)
     for column in categorical:
         stop = start + len(column.levels)
         out.append(FeatureEntry(column.name, np.arange(start, stop), tuple(column.levels)))
