@@ -4,6 +4,7 @@ weight with the elastic net's ridge part), selected or dropped whole, on every e
 through the estimators, the stage and the Spark ML selector; manifest 1.4."""
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
@@ -77,16 +78,22 @@ def reference_fit(X, y, groups, alpha, l1_ratio, loss, standardize=True, iters=4
     return x[1:] / k
 
 
+@functools.lru_cache(maxsize=None)
+def reference_case(loss, l1_ratio):
+    """(X, y, groups, alpha, the reference solution), computed once for both solvers."""
+    X, y, groups, *_ = grouped_problem(300, seed=1, loss=loss)
+    alpha = 0.08 if loss == "squared" else 0.02
+    return X, y, groups, alpha, reference_fit(X, y, groups, alpha, l1_ratio, loss)
+
+
 @pytest.mark.parametrize("loss", ["squared", "logistic"])
 @pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
 @pytest.mark.parametrize("solver", ["newton", "fista"])
 def test_the_group_penalty_solves_the_group_elastic_net(loss, l1_ratio, solver):
-    X, y, groups, *_ = grouped_problem(300, seed=1, loss=loss)
-    alpha = 0.08 if loss == "squared" else 0.02
+    X, y, groups, alpha, expected = reference_case(loss, l1_ratio)
     fit = fit_elastic_net(InMemorySource(X, y, groups=groups), loss=loss, alpha=alpha,
                           l1_ratio=l1_ratio, solver=solver, tol=1e-12, max_iter=5000)
     assert fit.result.converged
-    expected = reference_fit(X, y, groups, alpha, l1_ratio, loss)
     np.testing.assert_allclose(fit.coef, expected, atol=2e-6)
     for g in (0, 1):  # a group is in or out whole
         members = fit.coef[groups == g]
