@@ -396,10 +396,12 @@ def test_a_dask_frame_s_string_columns_are_categorical(dask_client):
     X, y, _, country, plan = grouped_problem(300, seed=11)
     frame = category_table(X, y, country, plan).to_pandas()
     frame["plan"] = frame["plan"].astype(str)
+    frame["ident"] = ["r%d" % i for i in range(300)]
     local = ElasticNet(alpha=0.05).fit(frame, label="y")
     remote = ElasticNet(alpha=0.05, engine="dask", cluster=dask_client).fit(
         dd.from_pandas(frame, npartitions=3), label="y")
     assert remote.categorical_columns_ == local.categorical_columns_
+    assert remote.dropped_details_ == local.dropped_details_ == {"ident": {"levels": 300}}
     np.testing.assert_allclose(remote.coef_, local.coef_, atol=1e-10)
 
 
@@ -408,13 +410,16 @@ def test_the_spark_selector_takes_string_columns_as_categories(spark):
     frame = category_table(X, y, country, plan).to_pandas()
     frame["plan"] = frame["plan"].astype(str)
     frame["id"] = np.arange(400)
+    frame["ident"] = ["r%d" % i for i in range(400)]
     df = spark.createDataFrame(frame)
     from elasticnet_dist.spark_ml import ElasticNetSelector
 
-    cols = ["x%d" % j for j in range(6)] + ["country", "plan"]
+    cols = ["x%d" % j for j in range(6)] + ["country", "plan", "ident"]
     model = ElasticNetSelector(featuresCols=cols, labelCol="y", outputCol="features",
                                regParam=0.15, elasticNetParam=1.0, keyCols=["id"]).fit(df)
     assert "country" in model.selectedFeatures and "plan" not in model.selectedFeatures
+    dropped = {d["name"]: d for d in model.manifest["dropped"]}
+    assert dropped["ident"] == {"name": "ident", "reason": "too_many_levels", "levels": 400}
     coefficients = model.coefficients
     assert set(coefficients) >= {"country=%s" % v for v in LEVELS["country"]}
     rows = model.transform(df).select("country", "features").collect()

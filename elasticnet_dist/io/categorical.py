@@ -22,9 +22,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-#: Distinct values counted exactly per column of a DataFrame read by Spark; a column
-#: with more is reported as holding "at least" this many.
-COUNT_LIMIT = 100_000
 #: A piece sends back its distinct values of a column when it has at most this many
 #: (or ``max_levels``, if more): columns of more levels than allowed are still counted
 #: exactly up to here, and an id column costs the driver this many values a piece.
@@ -98,12 +95,6 @@ def _distinct(values) -> set:
     return set(pc.unique(values.drop_null()).to_pylist())
 
 
-def _counted(seen, max_levels, exact=True):
-    if len(seen) > max_levels:
-        return LevelCount((), len(seen), exact)
-    return LevelCount(tuple(sorted(seen)), len(seen), exact)
-
-
 def discover_levels(table, names, max_levels, map_jobs=None):
     """``{name: LevelCount}`` for the columns ``names`` of ``table`` (a
     :class:`~elasticnet_dist.io.table.TableInput`): one read of those columns,
@@ -157,25 +148,35 @@ def piece_levels(piece, names, limit):
 
 
 def _spark_levels(frame, names, max_levels):
+    """A Spark DataFrame's levels: at most ``max_levels + 1`` distinct values of a
+    column come back to the driver; a column with more is counted by Spark."""
     from pyspark.sql import functions as F
 
     from .columns import spark_columns
 
     out = {}
     for name, col in zip(names, spark_columns(names), strict=True):
-        rows = frame.select(col.alias("v")).where(F.col("v").isNotNull()).distinct() \
-            .limit(COUNT_LIMIT + 1).collect()
-        seen = {row[0] for row in rows}
-        out[name] = _counted(seen, max_levels, len(seen) <= COUNT_LIMIT)
+        values = frame.select(col.alias("v")).where(F.col("v").isNotNull()).distinct()
+        seen = {row[0] for row in values.limit(max_levels + 1).collect()}
+        if len(seen) > max_levels:
+            out[name] = LevelCount((), int(values.count()))
+        else:
+            out[name] = LevelCount(tuple(sorted(seen)), len(seen))
     return out
 
 
 def _dask_levels(frame, names, max_levels):
+    """A Dask DataFrame's levels: each column's number of distinct values first, then
+    the values of the columns with at most ``max_levels`` of them."""
     import dask
 
-    uniques = dask.compute(*[frame[name].dropna().unique() for name in names])
-    return {name: _counted(set(map(str, values)), max_levels)
-            for name, values in zip(names, uniques, strict=True)}
+    counts = dask.compute(*[frame[name].nunique() for name in names])
+    small = [name for name, count in zip(names, counts, strict=True) if count <= max_levels]
+    values = dict(zip(small, dask.compute(*[frame[name].dropna().unique() for name in small]),
+                      strict=True))
+    return {name: LevelCount(tuple(sorted(map(str, values[name]))) if name in values else (),
+                             int(count))
+            for name, count in zip(names, counts, strict=True)}
 
 
 def _codes(column, levels):
