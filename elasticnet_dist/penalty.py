@@ -229,7 +229,7 @@ class ElasticNetPenalty:
         if not self.has_pure_l1:
             return 1.0
         pure_l1 = self._pure_l1
-        g = (self.magnitude(grad) if self.grouped else np.abs(grad))[pure_l1]
+        g = self.magnitude(grad)[pure_l1]
         a = self.l1[pure_l1]
         over = g > a
         if not np.any(over):

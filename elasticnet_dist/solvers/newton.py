@@ -50,7 +50,7 @@ def choose_working_set(problem, u, grad, size, exclude_zero=None):
     free = ~pen.fixed
     if not pen.has_l1:
         return np.flatnonzero(free)  # no L1 part: nothing is sparse
-    at_zero = (pen.magnitude(u) if pen.grouped else np.abs(u)) == 0
+    at_zero = pen.magnitude(u) == 0
     keep = free & (~at_zero | pen.unpenalised)
     score = np.where(at_zero, np.maximum(pen.magnitude(grad) - pen.l1, 0.0), 0.0)
     score[~free | keep] = 0.0
