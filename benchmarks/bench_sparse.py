@@ -41,6 +41,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+from memory import reset_peak, status_gb  # noqa: E402
 
 SEED, N_INFORMATIVE, L1_RATIO, ALPHA_DIVISOR = 0, 20, 0.9, 10
 
@@ -73,21 +74,6 @@ def densify(X):
     for i in range(0, X.shape[0], step):
         D[i:i + step] = X[i:i + step].toarray()
     return D
-
-
-def status_gb(field):
-    """``VmRSS`` or ``VmHWM`` (peak since the last reset) of this process, in GB."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024 / 1e9
-    return float("nan")
-
-
-def reset_peak():
-    """Set the peak-RSS mark (VmHWM) to the current RSS (Linux >= 4.0)."""
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
 
 
 def run_case(n, p, density, case, form):

@@ -7,8 +7,9 @@ the logistic label a Bernoulli draw of the same predictor) is searched by
 ``ElasticNetCV`` with the stage's defaults (5 folds x 3 l1_ratios x 100 alphas,
 1se rule, glmnet's devmax and fdev stops) on an embedded Dask cluster (2 worker
 processes), load included. Each case runs in a fresh process, so that its peak
-resident memory (``ru_maxrss``) is the driver's for that case alone; the Dask
-workers are other processes.
+resident memory (``VmHWM``, :mod:`memory`) is the driver's for that case alone;
+the Dask workers are other processes, and the peak of the largest one is sampled
+every 0.5 s (``psutil``) and reported as well.
 
 Prints a table (wall time, route, data passes, selected features, peak driver
 RSS) and, per loss, the least-squares slope of log(time) and log(peak RSS)
@@ -23,17 +24,18 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+from memory import status_gb  # noqa: E402
 
 
 def write_case(rows, features, files, seed, folder):
@@ -44,10 +46,35 @@ def write_case(rows, features, files, seed, folder):
     write_parquet(sq, folder, n_files=files, extra_columns={"yb": lg.y})
 
 
+class WorkerPeak:
+    """The largest resident memory of any child process (the embedded cluster's
+    workers), sampled every 0.5 s on a daemon thread."""
+
+    def __init__(self):
+        import psutil
+
+        self.gb = 0.0
+        self._me = psutil.Process()
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def _watch(self):
+        import psutil
+
+        while True:
+            try:
+                sizes = [c.memory_info().rss / 1e9 for c in self._me.children(recursive=True)]
+            except psutil.Error:
+                sizes = []
+            self.gb = max([self.gb, *sizes])
+            time.sleep(0.5)
+
+
 def run_case(path, loss):
     """One search in this process; prints its JSON line."""
     from elasticnet_dist import ElasticNetCV
     from elasticnet_dist.params import PARAMS
+
+    workers = WorkerPeak()
 
     label = "y" if loss == "squared" else "yb"
     t0 = time.perf_counter()
@@ -60,7 +87,7 @@ def run_case(path, loss):
     print(json.dumps({"seconds": seconds, "route": est.route_, "passes": est.n_passes_,
                       "selected": int(np.count_nonzero(est.coef_)),
                       "timings": est.timings_,
-                      "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}))
+                      "peak_rss_gb": status_gb("VmHWM"), "worker_peak_gb": workers.gb}))
 
 
 def slope(xs, ys):
@@ -79,16 +106,22 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=os.path.join(HERE, "results", "bench_sweep.json"))
     ap.add_argument("--case", nargs=2, metavar=("PATH", "LOSS"), help=argparse.SUPPRESS)
+    ap.add_argument("--write", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.case:
         return run_case(*args.case)
+    if args.write:
+        folder, *sizes = args.write
+        return write_case(*map(int, sizes), folder)
     rows = []
     root = tempfile.mkdtemp(prefix="bench-sweep-")
     try:
         for p in (int(v) for v in args.features.split(",")):
             folder = os.path.join(root, "t%d" % p)
             t0 = time.perf_counter()
-            write_case(args.rows, p, args.files, args.seed, folder)
+            # written by another process: this one stays small while the cases run
+            subprocess.run([sys.executable, __file__, "--write", folder, str(args.rows), str(p),
+                            str(args.files), str(args.seed)], check=True)
             written = time.perf_counter() - t0
             for loss in args.losses.split(","):
                 done = subprocess.run([sys.executable, __file__, "--case", folder, loss],
@@ -100,8 +133,9 @@ def main():
                 row.update(rows_=args.rows, features=p, loss=loss, write_s=written)
                 rows.append(row)
                 print("n %6d  p %6d  %-8s %8.1f s  %-6s %4d passes %4d selected  peak driver "
-                      "RSS %.2f GB" % (args.rows, p, loss, row["seconds"], row["route"],
-                                       row["passes"], row["selected"], row["peak_rss_gb"]),
+                      "RSS %.2f GB, worker %.2f GB"
+                      % (args.rows, p, loss, row["seconds"], row["route"], row["passes"],
+                         row["selected"], row["peak_rss_gb"], row["worker_peak_gb"]),
                       flush=True)
             shutil.rmtree(folder, ignore_errors=True)
     finally:

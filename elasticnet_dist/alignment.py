@@ -30,6 +30,17 @@ def aligned_empty(shape, dtype):
     return buffer[start:start + size].view(dtype).reshape(shape)
 
 
+def aligned_fortran(array):
+    """A column-major copy of the 2-D ``array`` that starts at an ALIGNMENT-byte
+    boundary (``np.asfortranarray`` and then :func:`aligned` would copy twice);
+    ``array`` itself when it is one already."""
+    if array.flags.f_contiguous and array.ctypes.data % ALIGNMENT == 0:
+        return array
+    out = aligned_empty(array.shape[::-1], array.dtype).T
+    out[...] = array
+    return out
+
+
 def aligned(array):
     """``array`` itself when it is contiguous from an ALIGNMENT-byte boundary, else
     such a copy (same shape, dtype and memory order); None stays None."""
