@@ -5,8 +5,8 @@ Parquet table of ``--rows`` rows in ``--files`` files (AR(1)-correlated columns 
 mixed scales, 20 informative, :func:`elasticnet_dist.datasets.make_wide_table`;
 the logistic label a Bernoulli draw of the same predictor) is searched by
 ``ElasticNetCV`` with the stage's defaults (5 folds x 3 l1_ratios x 100 alphas,
-1se rule, glmnet's devmax and fdev stops) on an embedded Dask cluster (2 worker
-processes), load included. Each case runs in a fresh process, so that its peak
+1se rule, glmnet's devmax and fdev stops, early stopping) on an embedded Dask
+cluster (2 worker processes), load included. Each case runs in a fresh process, so that its peak
 resident memory (``VmHWM``, :mod:`memory`) is the driver's for that case alone;
 the Dask workers are other processes, and the peak of the largest one is sampled
 every 0.5 s (``psutil``) and reported as well.
@@ -81,6 +81,7 @@ def run_case(path, loss):
     est = ElasticNetCV(l1_ratio=list(PARAMS["l1_ratios"].stage), alphas=100, cv=5, loss=loss,
                        selection=PARAMS["selection"].stage, devmax=PARAMS["devmax"].stage,
                        fdev=PARAMS["fdev"].stage, max_iter=PARAMS["max_iter"].stage,
+                       early_stop=PARAMS["early_stop"].stage,
                        engine="dask").fit(path, label=label, exclude=["yb" if label == "y"
                                                                        else "y"])
     seconds = time.perf_counter() - t0

@@ -7,8 +7,9 @@ seeded) and the same grid size (100 alphas for each of l1_ratio / glmnet's alpha
 0.5, 0.9 and 1):
 
 - ours: ``ElasticNetCV`` with the stage's defaults (1se rule, glmnet's devmax and
-  fdev stops) on the in-memory arrays, local engine; wall time of ``fit``, the
-  route, data passes, features selected;
+  fdev stops, early stopping once the CV curve has turned) on the in-memory arrays,
+  local engine; wall time of ``fit``, the route, data passes, features selected;
+  and the same without early stopping (``whole grid``: every alpha glmnet walks);
 - glmnet: ``cv.glmnet`` (Debian's ``r-cran-glmnet``, in memory, single-threaded)
   for alpha 0.5, 0.9 and 1 with ``foldid``, the time of the three calls inside R
   (reading the data excluded), and the features at ``lambda.1se`` of the alpha
@@ -84,11 +85,12 @@ def read_table(name):
     return X, y
 
 
-def run_ours(X, y, loss, fold):
+def run_ours(X, y, loss, fold, early_stop=PARAMS["early_stop"].stage):
     splits = [(np.flatnonzero(fold != k), np.flatnonzero(fold == k)) for k in range(FOLDS)]
     est = ElasticNetCV(l1_ratio=list(L1_RATIOS), alphas=N_ALPHAS, cv=splits, loss=loss,
                        selection=PARAMS["selection"].stage, devmax=PARAMS["devmax"].stage,
-                       fdev=PARAMS["fdev"].stage, max_iter=PARAMS["max_iter"].stage)
+                       fdev=PARAMS["fdev"].stage, max_iter=PARAMS["max_iter"].stage,
+                       early_stop=early_stop)
     t0 = time.perf_counter()
     est.fit(X, y)
     return {"fit_s": time.perf_counter() - t0, "route": est.route_, "passes": est.n_passes_,
@@ -125,19 +127,24 @@ def main():
             fold = stratified_folds(y, FOLDS, SEED)
             for loss in losses:
                 row = {"table": name, "rows": X.shape[0], "columns": X.shape[1], "loss": loss,
-                       "ours": run_ours(X, y, loss, fold)}
+                       "ours": run_ours(X, y, loss, fold),
+                       "ours_whole_grid": run_ours(X, y, loss, fold, early_stop=None)}
                 if glmnet:
                     row["glmnet"] = run_glmnet(X, y, loss, fold, workdir)
                     row["ratio"] = row["ours"]["fit_s"] / row["glmnet"]["fit_s"]
+                    row["ratio_whole_grid"] = (row["ours_whole_grid"]["fit_s"]
+                                               / row["glmnet"]["fit_s"])
                 rows.append(row)
-                ours, peer = row["ours"], row.get("glmnet", {})
+                ours, whole, peer = row["ours"], row["ours_whole_grid"], row.get("glmnet", {})
                 print("%-12s %5d x %5d %-8s ours %7.2f s (%s, %3d passes, %3d selected) | "
-                      "glmnet %s | ratio %s" % (
-                          name, X.shape[0], X.shape[1], loss, ours["fit_s"], ours["route"],
-                          ours["passes"], ours["selected"],
-                          "%6.2f s (%3d selected)" % (peer["fit_s"], peer["selected"])
-                          if peer else "-", "%.2f" % row["ratio"] if peer else "-"),
-                      flush=True)
+                      "whole grid %7.2f s (%3d passes, %3d selected) | glmnet %s | ratios %s"
+                      % (name, X.shape[0], X.shape[1], loss, ours["fit_s"], ours["route"],
+                         ours["passes"], ours["selected"], whole["fit_s"], whole["passes"],
+                         whole["selected"],
+                         "%6.2f s (%3d selected)" % (peer["fit_s"], peer["selected"])
+                         if peer else "-",
+                         "%.2f, %.2f" % (row["ratio"], row["ratio_whole_grid"]) if peer
+                         else "-"), flush=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)

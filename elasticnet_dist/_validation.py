@@ -66,7 +66,7 @@ def check_cv_params(est, feature_names=None):
     if est.scoring is not None and est.scoring not in metrics:
         raise ValueError("scoring=%r is not available for loss=%r; choose one of %s"
                          % (est.scoring, est.loss, list(metrics)))
-    for name in ("gram_max_features", "fold_seed", "devmax", "fdev", "screening",
+    for name in ("gram_max_features", "fold_seed", "devmax", "fdev", "early_stop", "screening",
                  "stability", "stability_groups", "min_stability"):
         check_value(name, getattr(est, name))
     for name in ("stability", "stability_groups"):

@@ -109,6 +109,13 @@ class ElasticNetCV(ElasticNet):
         null deviance, or its deviance ratio grew by less than ``fdev`` of
         itself since the previous alpha; later scores are NaN. Off by default
         (scikit-learn's full grid); the command line turns them on.
+    early_stop : int, optional. On the pass route, each l1_ratio's paths end once
+        the mean CV ``scoring`` metric has been worse than its best by more than
+        its standard error for this many alphas in a row (the choice is then the
+        whole grid's unless the curve comes back; see
+        :mod:`elasticnet_dist.solvers.early_stop`); later scores are NaN and
+        ``early_stopped_`` gives each l1_ratio's last alpha index (None: not
+        stopped). Off by default; the command line uses 10.
 
     Attributes
     ----------
@@ -143,6 +150,7 @@ class ElasticNetCV(ElasticNet):
                  penalty_factor=None, tol=D["tol"], max_iter=PATH_MAX_ITER,
                  screening=D["screening"], gram_max_features=D["gram_max_features"],
                  fold_seed=D["fold_seed"], devmax=D["devmax"], fdev=D["fdev"],
+                 early_stop=D["early_stop"],
                  stability=D["stability"], stability_groups=D["stability_groups"],
                  min_stability=D["min_stability"], engine="local",
                  cluster=None, dtype=D["dtype"], nan_policy=D["nan_policy"],
@@ -171,6 +179,7 @@ class ElasticNetCV(ElasticNet):
         self.fold_seed = fold_seed
         self.devmax = devmax
         self.fdev = fdev
+        self.early_stop = early_stop
         self.engine = engine
         self.cluster = cluster
         self.dtype = dtype
@@ -242,7 +251,7 @@ class ElasticNetCV(ElasticNet):
             standardize=self.standardize, tol=float(self.tol), max_iter=int(self.max_iter),
             screening=self.screening, max_features=self.max_features,
             gram_max_features=int(self.gram_max_features), devmax=self.devmax,
-            fdev=self.fdev)
+            fdev=self.fdev, early_stop=self.early_stop, scoring=self.scoring)
         path = search(warm=warm)
         metric = self.scoring or get_loss(self.loss).metrics[0]
         choice = choose(path, metric, self.selection, self.max_features)
@@ -384,6 +393,7 @@ class ElasticNetCV(ElasticNet):
                 results["mean_" + name] = shaped(np.nanmean(values, axis=2))
                 results["se_" + name] = shaped(np.nanstd(values, axis=2, ddof=1) / np.sqrt(k))
         self.cv_results_ = results
+        self.early_stopped_ = list(path.stopped_early or [None] * len(path.l1_ratios))
         self.selection_ = {"metric": metric, "rule": choice.rule, "threshold": choice.threshold,
                            "max_features": self.max_features, "best": choice.best,
                            "at_grid_edge": choice.at_grid_edge}

@@ -117,7 +117,8 @@ def make_estimator(config, engine, warm_start=None):
                         screening=model["screening"],
                         gram_max_features=search["gram_max_features"],
                         fold_seed=search["fold_seed"], devmax=search["devmax"],
-                        fdev=search["fdev"], stability=search["stability"],
+                        fdev=search["fdev"], early_stop=search["early_stop"],
+                        stability=search["stability"],
                         stability_groups=search["stability_groups"],
                         min_stability=search["min_stability"], warm_start_from=warm_start,
                         **common)

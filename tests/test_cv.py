@@ -424,3 +424,61 @@ def test_the_convergence_warning_tells_exhausted_points_from_stalled_ones(classi
     assert "1 stalled before" in message and "up to 2e-09 against 1e-09" in message
     path.converged[:] = True
     assert convergence_message(path, 1e-7, 50) == ""
+
+
+@pytest.mark.parametrize("selection", ["min", "1se"])
+def test_early_stopping_ends_paths_past_the_cv_minimum_with_the_same_choice(selection):
+    """A wide logistic table (p > n): the full grid walks toward a saturated fit; with
+    early_stop the paths of an l1_ratio end once the mean CV deviance has been more
+    than a standard error above its best for that many alphas in a row, the points
+    before are the full grid's, and the choice is the same."""
+    t = make_wide_table(150, 400, n_informative=5, seed=12, loss="logistic")
+    kw = dict(l1_ratio=[0.5, 1.0], alphas=60, cv=5, loss="logistic", selection=selection)
+    full = ElasticNetCV(**kw).fit(t.X, t.y)
+    early = ElasticNetCV(**kw, early_stop=5).fit(t.X, t.y)
+    assert full.route_ == early.route_ == "passes"
+    assert full.early_stopped_ == [None, None]
+    assert any(stop is not None for stop in early.early_stopped_)
+    mean, se = full.cv_results_["mean_deviance"], full.cv_results_["se_deviance"]
+    for li, stop in enumerate(early.early_stopped_):
+        if stop is None:
+            continue
+        assert 5 <= stop < 59
+        done = early.n_features_path_[li] >= 0
+        assert done[:stop + 1].all() and not done[stop + 1:].any()
+        assert np.isnan(early.scores_[li, stop + 1:]).all()
+        np.testing.assert_allclose(early.scores_[li, :stop + 1], full.scores_[li, :stop + 1],
+                                   rtol=1e-10)
+        # the rule held: the last 5 alphas more than a standard error above the best
+        best = int(np.argmin(mean[li, :stop + 1]))
+        assert (mean[li, stop - 4:stop + 1] > mean[li, best] + se[li, best]).all()
+        assert best < stop - 4
+    assert early.n_passes_ < full.n_passes_
+    assert (early.alpha_, early.l1_ratio_) == (full.alpha_, full.l1_ratio_)
+    np.testing.assert_allclose(early.coef_, full.coef_, rtol=1e-10, atol=1e-14)
+
+
+def test_early_stopping_waits_for_every_fold_and_skips_unscored_points():
+    """The watch decides an alpha only once every fold has scored it, in order; a point
+    some fold could not score (no certifying pass) neither counts nor resets."""
+    from types import SimpleNamespace
+
+    from elasticnet_dist.solvers.early_stop import EarlyStop
+    from elasticnet_dist.solvers.options import PathLimit
+
+    def point(deviance):
+        if deviance is None:
+            return SimpleNamespace(evaluation=None)
+        return SimpleNamespace(evaluation={"valid_loss_sum": [deviance / 2],
+                                           "valid_weight_sum": [1.0]})
+
+    limit = PathLimit(19)
+    watch = EarlyStop("logistic", "deviance", n_folds=2, patience=2, limit=limit, n_alphas=20)
+    curve = [1.0, 0.8, 0.7, 0.9, None, 0.95, 1.0, 1.1]
+    for i, value in enumerate(curve):
+        watch.record(0, i, point(value))
+    assert watch.checked == 0 and limit.last == 19  # fold 1 has scored nothing yet
+    for i, value in enumerate(curve):
+        watch.record(1, i, point(None if value is None else value + 0.02))
+    # the best is alpha 2 (se 0); 3 is worse, 4 is unscored, 5 is worse: two in a row
+    assert watch.stopped_after == 5 and limit.last == 5

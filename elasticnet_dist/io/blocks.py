@@ -303,13 +303,22 @@ class BlockDecoder:
 
 
 def _rows(X, which):
-    """The rows ``which`` (a mask or positions) of a block; a dense block's go straight
-    into an aligned array (:func:`aligned` would copy a plain one again: a cross-validated
-    search on a 0.8 GB array peaked at 4.70 GB before, 4.40 GB so)."""
+    """The rows ``which`` (a mask or positions) of a block, in its memory order; a dense
+    block's go straight into an aligned array (:func:`aligned` would copy a plain one
+    again: a cross-validated search on a 0.8 GB array peaked at 4.70 GB before, 4.40 GB
+    so)."""
     if issparse(X):
         return X[which]
     if which.dtype == bool:
         which = np.flatnonzero(which)
+    if X.flags.f_contiguous and not X.flags.c_contiguous:
+        # a wide block stays column-major: each column's rows taken from the row-major
+        # view of its transpose (20,000 x 2,500 block: 0.23 s, against 3.6 s for the
+        # row-major copy and its column-major copy back; the indices are valid, so
+        # "clip" only spares np.take its buffered copy of ``out``)
+        out = aligned_empty((X.shape[1], which.size), X.dtype)
+        np.take(X.T, which, axis=1, out=out, mode="clip")
+        return out.T
     return np.take(X, which, axis=0, out=aligned_empty((which.size, X.shape[1]), X.dtype))
 
 

@@ -28,6 +28,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Optional
 
 import numpy as np
@@ -42,6 +43,7 @@ from ..passes import PassRequest, fold_slice, fold_total, points_of, symmetric_g
 from ..problem import Moments, moments_request
 from ..sufficient import SufficientStatistics
 from . import check_finite_moments
+from .early_stop import EarlyStop, point_scores
 from .options import NO_STOPS, PathLimit, PathStops, ProblemSpec, SolverOptions
 from .path import path_grid, path_steps
 from .routes import GRAM_MAX_FEATURES, route_for, source_workload
@@ -144,13 +146,15 @@ class CVPath:
     tol_abs: float = float("nan")  # the duality-gap tolerance of the full-data fits
     n_iter: Optional[np.ndarray] = None  # Newton iterations of each full-data point
     window: Optional[tuple] = None  # warm start: (first index per l1_ratio, full grid size)
+    #: per l1_ratio, the last alpha index of paths ended by early stopping (else None)
+    stopped_early: Optional[list] = None
 
 
 def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=None,
                    n_alphas=100, eps=None, penalty_factor=None, fit_intercept=True,
                    standardize=True, tol=1e-6, max_iter=100, screening=True, max_features=None,
                    gram_max_features=GRAM_MAX_FEATURES, auc_bins=AUC_BINS, devmax=None,
-                   fdev=None, warm: Optional[WarmStart] = None):
+                   fdev=None, warm: Optional[WarmStart] = None, early_stop=None, scoring=None):
     """Paths of the full data and of the K training sets for every l1_ratio.
 
     ``source`` is an engine loaded with ``n_folds`` folds. ``max_features``
@@ -160,7 +164,11 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
     :func:`~.path.path_steps`). ``warm``: search only a window of the grid
     around a previous run's penalty, from its coefficients (:class:`WarmStart`:
     fewer passes on the pass route, less of the driver's work on the one-pass
-    route). Returns a :class:`CVPath`.
+    route). ``early_stop`` (a number of alphas, the patience) ends an l1_ratio's
+    paths once the mean CV ``scoring`` metric (default: the loss's first) has been
+    worse than its best by more than a standard error for that many alphas in a
+    row (:mod:`.early_stop`; on the pass route, where each point costs data
+    passes: the one-pass route's points cost none). Returns a :class:`CVPath`.
     """
     passes0 = source.n_passes
     p = source.n_features
@@ -201,14 +209,18 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
                  "every path from the previous coefficients", width, window[1], warm.alpha,
                  warm.l1_ratio)
     progress.expect_points(grid.size * (n_folds + 1))
+    stopped_early = [None] * len(l1_ratios)
     if route == "gram":
         paths = _gram_paths(grid, [full] + train, options, stops, source, spec, l1_ratios,
                             warm)
         scores = {"mse": _gram_scores(problems, paths, by_fold, shift_x, shift_y, grid.shape)}
     else:
-        paths = _batched_paths(problems, grid, source, n_folds, loss, options, stops,
-                               auc_bins if get_loss(loss).histogram_metrics else 0, ahead,
-                               warm)
+        watch = None if early_stop is None else (scoring or get_loss(loss).metrics[0],
+                                                 int(early_stop))
+        paths, watches = _batched_paths(problems, grid, source, n_folds, loss, options, stops,
+                                        auc_bins if get_loss(loss).histogram_metrics else 0,
+                                        ahead, warm, watch)
+        stopped_early = [None if w is None else w.stopped_after for w in watches]
         scores = _pass_scores(loss, paths, grid.shape)
     timings["paths"] = time.perf_counter() - t0
 
@@ -233,7 +245,7 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
              timings["paths"])
     return CVPath(l1_ratios, grid, scores, coefs, coefs_std, intercepts, n_features, gaps,
                   converged, problems[0][0].std.constant.copy(), fold_rows, route, n_passes,
-                  timings, problems[0][0].gap_tolerance(tol), n_iter, window)
+                  timings, problems[0][0].gap_tolerance(tol), n_iter, window, stopped_early)
 
 
 def check_training_labels(loss, train):
@@ -372,23 +384,38 @@ def _gram_scores(problems, paths, by_fold, shift_x, shift_y, shape):
 # ---- the pass-per-step route ---------------------------------------------------------------
 
 def _batched_paths(problems, grid, source, n_folds, loss, options, stops, auc_bins, ahead,
-                   warm=None):
+                   warm=None, early_stop=None):
     """Every path as a generator; each pass serves the pending step of every one
     (``ahead``: the paths solve their next points ahead, see :func:`~.path.path_steps`;
-    ``warm``: a :class:`WarmStart` every path starts from)."""
-    steps, holdout = [], []
+    ``warm``: a :class:`WarmStart` every path starts from; ``early_stop``: ``(metric,
+    patience)``, the paths of an l1_ratio end where its folds' scores say so,
+    :mod:`.early_stop`). Returns the paths and each l1_ratio's :class:`EarlyStop`
+    (None without early stopping)."""
+    steps, holdout, watches, limits = [], [], [], []
     for li, row in enumerate(problems):
         limit = PathLimit(grid.shape[1] - 1)
+        limits.append(limit)
+        watch = None
+        if early_stop is not None:
+            watch = EarlyStop(loss, *early_stop, n_folds=n_folds, limit=limit,
+                              n_alphas=grid.shape[1],
+                              label="l1_ratio %g: " % row[0].l1_ratio)
+        watches.append(watch)
         for k, problem in enumerate(row):
             steps.append(path_steps(problem, grid[li], options=options,
                                     stops=stops if k == 0 else NO_STOPS, limit=limit,
                                     ahead=ahead,
-                                    start=None if warm is None else warm.start_for(problem)))
+                                    start=None if warm is None else warm.start_for(problem),
+                                    watch=None if watch is None or k == 0 else
+                                    partial(watch.record, k - 1)))
             holdout.append(k - 1)
     results = run_batched(steps, np.array(holdout), source, loss=loss, n_folds=n_folds,
                           auc_bins=auc_bins)
     K1 = n_folds + 1
-    return [results[li * K1:(li + 1) * K1] for li in range(len(problems))]
+    # a path that ran ahead of the point where its l1_ratio's paths ended keeps no
+    # points beyond it: every path of an l1_ratio ends at the same alpha
+    return [[points[:limit.last + 1] for points in results[li * K1:(li + 1) * K1]]
+            for li, limit in enumerate(limits)], watches
 
 
 def run_batched(steps, holdout, source, *, loss, n_folds, auc_bins=0, train_groups=None):
@@ -451,14 +478,8 @@ def _pass_scores(loss, paths, shape):
     for li in range(L):
         for k in range(K):
             for ai, point in enumerate(paths[li][k + 1]):
-                ev = point.evaluation  # a one-point pass's: arrays of length 1
-                if ev is None or ev["valid_weight_sum"][0] <= 0:
-                    continue
-                mean_loss = ev["valid_loss_sum"][0] / ev["valid_weight_sum"][0]
-                values = loss.scores(mean_loss, *(ev[key][0] if key in ev else None
-                                                  for key in ("valid_pos_hist",
-                                                              "valid_neg_hist")))
-                for metric, value in values.items():
+                # a one-point pass's record: arrays of length 1
+                for metric, value in (point_scores(loss, point.evaluation) or {}).items():
                     scores[metric][li, ai, k] = value
     return scores
 

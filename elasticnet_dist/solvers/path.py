@@ -180,7 +180,7 @@ STEP_FEATURES = 64
 
 
 def path_steps(unit, alphas, *, options=DEFAULT_OPTIONS, stops=NO_STOPS, limit=None,
-               saved=None, on_point=None, ahead=False, start=None):
+               saved=None, on_point=None, ahead=False, start=None, watch=None):
     """Solve ``unit.at_alpha(a)`` for every ``a`` in ``alphas`` (decreasing), as a
     generator of passes (see :func:`~.newton.newton_steps`); returns the list of
     :class:`PathPoint`.
@@ -211,6 +211,10 @@ def path_steps(unit, alphas, *, options=DEFAULT_OPTIONS, stops=NO_STOPS, limit=N
     starts there instead of at the null model, without the strong rule (no
     gradient is known there yet; the working set is the start's support and the
     largest violators of its first pass).
+
+    ``watch(i, point)`` is told of every solved grid point (a fold's path in a
+    search with early stopping, :class:`~.early_stop.EarlyStop`: it may lower
+    ``limit``).
     """
     if ahead and (saved is not None or on_point is not None):
         raise ValueError("a path solved ahead cannot be checkpointed")
@@ -278,6 +282,8 @@ def path_steps(unit, alphas, *, options=DEFAULT_OPTIONS, stops=NO_STOPS, limit=N
                                      "solved": walk.solved,
                                      "cache_idx": cache.idx if squared else []})
         progress.path_point()
+        if watch is not None:
+            watch(i, points[-1])
         if stop:
             if limit is not None:
                 limit.lower(i)
