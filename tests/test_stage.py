@@ -434,3 +434,14 @@ def test_a_run_killed_while_writing_leaves_the_earlier_manifest(tmp_path):
     assert target.read_bytes() == before
     # the stale temporary file is hidden (a dot name) and never read as a manifest
     assert all(p.name.startswith(".manifest.json.") for p in temps)
+
+
+def test_the_stage_stops_paths_early_unless_configured_off():
+    from elasticnet_dist import config as cfg
+    from elasticnet_dist.stage import make_estimator
+
+    config = cfg.defaults()
+    assert make_estimator(config, engine="local").early_stop == 10
+    config["search"]["early_stop"] = None
+    assert make_estimator(config, engine="local").early_stop is None
+    assert ElasticNetCV().early_stop is None  # the estimators walk the whole grid
