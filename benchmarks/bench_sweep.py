@@ -6,8 +6,9 @@ mixed scales, 20 informative, :func:`elasticnet_dist.datasets.make_wide_table`;
 the logistic label a Bernoulli draw of the same predictor) is searched by
 ``ElasticNetCV`` with the stage's defaults (5 folds x 3 l1_ratios x 100 alphas,
 1se rule, glmnet's devmax and fdev stops, early stopping) on an embedded Dask
-cluster (2 worker processes), load included. Each case runs in a fresh process, so that its peak
-resident memory (``VmHWM``, :mod:`memory`) is the driver's for that case alone;
+cluster (2 worker processes), load included. Each case runs in a fresh process, so
+that its peak resident memory (``VmHWM``, :mod:`memory`) is the driver's for that
+case alone;
 the Dask workers are other processes, and the peak of the largest one is sampled
 every 0.5 s (``psutil``) and reported as well.
 
@@ -75,7 +76,6 @@ def run_case(path, loss):
     from elasticnet_dist.params import PARAMS
 
     workers = WorkerPeak()
-
     label = "y" if loss == "squared" else "yb"
     t0 = time.perf_counter()
     est = ElasticNetCV(l1_ratio=list(PARAMS["l1_ratios"].stage), alphas=100, cv=5, loss=loss,

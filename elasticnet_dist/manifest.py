@@ -33,7 +33,7 @@ from .losses import get_loss
 from .outputs import write_atomic  # noqa: F401  (re-exported: the manifest's writer)
 from .redaction import scrub
 
-SCHEMA_VERSION = "1.4"
+SCHEMA_VERSION = "1.5"
 SCHEMA_RESOURCE = "schemas/manifest.schema.json"
 MANIFEST_NAME = "manifest.json"
 #: Selected features whose path the manifest keeps (the largest; the figure names 10).
@@ -276,9 +276,11 @@ def _selection(est, config):
     mean = np.atleast_2d(results["mean_" + metric])
     se = np.atleast_2d(results["se_" + metric])
     n_features = np.atleast_2d(results["n_features"])
+    stopped = getattr(est, "early_stopped_", None) or [None] * len(l1)
     grid = [{"l1_ratio": float(l1[i]), "alphas": alphas[i].tolist(), "mean": mean[i].tolist(),
              "se": se[i].tolist(),
-             "n_features": [int(k) if k >= 0 else None for k in n_features[i]]}
+             "n_features": [int(k) if k >= 0 else None for k in n_features[i]],
+             "stopped_early": stopped[i]}
             for i in range(len(l1))]
     assignment = ("column" if inp["fold_column"] else "keys" if inp["keys"] else "position")
     li = int(np.flatnonzero(np.atleast_1d(est.l1_ratio) == est.l1_ratio_)[0])

@@ -445,3 +445,34 @@ def test_the_stage_stops_paths_early_unless_configured_off():
     config["search"]["early_stop"] = None
     assert make_estimator(config, engine="local").early_stop is None
     assert ElasticNetCV().early_stop is None  # the estimators walk the whole grid
+
+
+def test_the_manifest_says_where_early_stopping_ended_the_paths(tmp_path):
+    from elasticnet_dist.datasets import make_wide_table, write_parquet
+
+    t = make_wide_table(150, 400, n_informative=5, seed=12, loss="logistic")
+    path = write_parquet(t, str(tmp_path / "t"), n_files=2)
+    out = tmp_path / "out"
+    assert main(["select", "--input", path, "--label", "y", "--loss", "logistic",
+                 "--output", str(out), "--engine", "local", "--n-alphas", "60",
+                 "--l1-ratios", "0.5,1"]) == EXIT_OK
+    doc = load(out)
+    check_manifest(doc)
+    assert doc["config"]["search"]["early_stop"] == 10
+    grid = doc["selection"]["grid"]
+    stops = [entry["stopped_early"] for entry in grid]
+    assert any(stop is not None for stop in stops)
+    for entry, stop in zip(grid, stops, strict=True):
+        if stop is not None:  # nothing solved or scored after it
+            assert entry["n_features"][stop] is not None
+            assert all(k is None for k in entry["n_features"][stop + 1:])
+            assert all(m is None for m in entry["mean"][stop + 1:])
+    old = json.loads(json.dumps(doc))  # a manifest of 1.4 (no stopped_early) still validates
+    old["schema_version"] = "1.4"
+    for entry in old["selection"]["grid"]:
+        del entry["stopped_early"]
+    check_manifest(old)
+    broken = json.loads(json.dumps(doc))
+    broken["selection"]["grid"][0]["stopped_early"] = -1
+    with pytest.raises(ManifestError):
+        check_manifest(broken)
