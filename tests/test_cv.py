@@ -482,3 +482,22 @@ def test_early_stopping_waits_for_every_fold_and_skips_unscored_points():
         watch.record(1, i, point(None if value is None else value + 0.02))
     # the best is alpha 2 (se 0); 3 is worse, 4 is unscored, 5 is worse: two in a row
     assert watch.stopped_after == 5 and limit.last == 5
+
+
+@pytest.mark.parametrize("engine", ["dask", "spark"])
+def test_early_stopping_stops_at_the_same_alpha_on_every_engine(engine, request, tmp_path):
+    """The watch reads only the folds' held-out scores, which every engine computes with
+    the same blocks and merge tree: the paths end at the same alphas, with the same
+    choice and coefficients as on the local engine (a table of files, pass route)."""
+    cluster = request.getfixturevalue("dask_client" if engine == "dask" else "spark")
+    t = make_wide_table(150, 400, n_informative=5, seed=12, loss="logistic")
+    path = write_parquet(t, str(tmp_path / "t"), n_files=3)
+    kw = dict(l1_ratio=[0.5, 1.0], alphas=60, cv=5, loss="logistic", selection="1se",
+              early_stop=5)
+    local = ElasticNetCV(**kw).fit(path, label="y")
+    there = ElasticNetCV(**kw, engine=engine, cluster=cluster).fit(path, label="y")
+    assert local.early_stopped_ == there.early_stopped_
+    assert any(stop is not None for stop in local.early_stopped_)
+    assert (there.alpha_, there.l1_ratio_) == (local.alpha_, local.l1_ratio_)
+    np.testing.assert_allclose(there.scores_, local.scores_, rtol=1e-9)
+    np.testing.assert_allclose(there.coef_, local.coef_, rtol=1e-9, atol=1e-12)
