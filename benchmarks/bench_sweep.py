@@ -6,9 +6,9 @@ mixed scales, 20 informative, :func:`elasticnet_dist.datasets.make_wide_table`;
 the logistic label a Bernoulli draw of the same predictor) is searched by
 ``ElasticNetCV`` with the stage's defaults (5 folds x 3 l1_ratios x 100 alphas,
 1se rule, glmnet's devmax and fdev stops, early stopping) on an embedded Dask
-cluster (2 worker processes), load included. Each case runs in a fresh process, so
-that its peak resident memory (``VmHWM``, :mod:`memory`) is the driver's for that
-case alone;
+cluster (2 worker processes; ``--engine local``: in this process), load included.
+Each case runs in a fresh process, so that its peak resident memory (``VmHWM``,
+:mod:`memory`) is the driver's for that case alone;
 the Dask workers are other processes, and the peak of the largest one is sampled
 every 0.5 s (``psutil``) and reported as well.
 
@@ -17,7 +17,7 @@ RSS) and, per loss, the least-squares slope of log(time) and log(peak RSS)
 against log(p) over the pass route's cases, and writes JSON.
 
     python benchmarks/bench_sweep.py [--rows N] [--features 1000,2000,...]
-        [--losses squared,logistic] [--files F] [--out FILE]
+        [--losses squared,logistic] [--files F] [--engine dask|local] [--out FILE]
 """
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ class WorkerPeak:
             time.sleep(0.5)
 
 
-def run_case(path, loss):
+def run_case(path, loss, engine="dask"):
     """One search in this process; prints its JSON line."""
     from elasticnet_dist import ElasticNetCV
     from elasticnet_dist.params import PARAMS
@@ -82,7 +82,7 @@ def run_case(path, loss):
                        selection=PARAMS["selection"].stage, devmax=PARAMS["devmax"].stage,
                        fdev=PARAMS["fdev"].stage, max_iter=PARAMS["max_iter"].stage,
                        early_stop=PARAMS["early_stop"].stage,
-                       engine="dask").fit(path, label=label, exclude=["yb" if label == "y"
+                       engine=engine).fit(path, label=label, exclude=["yb" if label == "y"
                                                                        else "y"])
     seconds = time.perf_counter() - t0
     print(json.dumps({"seconds": seconds, "route": est.route_, "passes": est.n_passes_,
@@ -106,7 +106,9 @@ def main():
     ap.add_argument("--files", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=os.path.join(HERE, "results", "bench_sweep.json"))
-    ap.add_argument("--case", nargs=2, metavar=("PATH", "LOSS"), help=argparse.SUPPRESS)
+    ap.add_argument("--engine", default="dask", choices=("dask", "local"))
+    ap.add_argument("--case", nargs=3, metavar=("PATH", "LOSS", "ENGINE"),
+                    help=argparse.SUPPRESS)
     ap.add_argument("--write", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.case:
@@ -125,13 +127,15 @@ def main():
                             str(args.files), str(args.seed)], check=True)
             written = time.perf_counter() - t0
             for loss in args.losses.split(","):
-                done = subprocess.run([sys.executable, __file__, "--case", folder, loss],
+                done = subprocess.run([sys.executable, __file__, "--case", folder, loss,
+                                       args.engine],
                                       capture_output=True, text=True)
                 if done.returncode != 0:
                     print(done.stderr[-3000:])
                     raise SystemExit("the case p=%d %s failed" % (p, loss))
                 row = json.loads(done.stdout.strip().splitlines()[-1])
-                row.update(rows_=args.rows, features=p, loss=loss, write_s=written)
+                row.update(rows_=args.rows, features=p, loss=loss, engine=args.engine,
+                           write_s=written)
                 rows.append(row)
                 print("n %6d  p %6d  %-8s %8.1f s  %-6s %4d passes %4d selected  peak driver "
                       "RSS %.2f GB, worker %.2f GB"
