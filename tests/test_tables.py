@@ -345,25 +345,28 @@ def test_a_wide_block_holds_its_own_size_and_no_more(n_folds, tmp_path):
     """A block with fewer rows than columns is stored column-major; nothing else of the
     read (the row-major copy, the rows before sorting by fold) may stay alive with it:
     a view kept in its summary once doubled a wide table's memory (20,000 x 20,000:
-    7.3 GB held for 3.2 GB of blocks). NumPy's allocations are traced; Arrow's are
-    not, so this counts what decoding made."""
+    7.3 GB held for 3.2 GB of blocks). NumPy's array memory is traced (its own
+    tracemalloc domain: Python objects and Arrow's buffers are not counted), so this
+    counts the arrays decoding left alive."""
     import gc
     import tracemalloc
 
-    t = make_wide_table(60, 3_000, n_informative=5, seed=8)
+    # wide blocks (75 rows, 3,000 columns), each with its summary's few p-vectors
+    t = make_wide_table(150, 3_000, n_informative=5, seed=8)
     path = write_parquet(t, str(tmp_path / "t"), n_files=2)
     engine = LocalEngine()
+    arrays = [tracemalloc.DomainFilter(True, np.lib.tracemalloc_domain)]
     gc.collect()
     tracemalloc.start()
     try:
-        before = tracemalloc.get_traced_memory()[0]
+        before = tracemalloc.take_snapshot().filter_traces(arrays)
         load_table(path, engine, label="y", n_folds=n_folds)
         gc.collect()
-        held = tracemalloc.get_traced_memory()[0] - before
+        after = tracemalloc.take_snapshot().filter_traces(arrays)
     finally:
         tracemalloc.stop()
-    blocks = [b for b in engine._blocks]
-    x_bytes = sum(b.X.nbytes for b in blocks)
-    assert all(b.X.flags.f_contiguous for b in blocks)
-    assert x_bytes == 60 * 3_000 * 8
+    held = sum(s.size_diff for s in after.compare_to(before, "filename"))
+    x_bytes = sum(b.X.nbytes for b in engine._blocks)
+    assert all(b.X.flags.f_contiguous for b in engine._blocks)
+    assert x_bytes == 150 * 3_000 * 8
     assert held < 1.25 * x_bytes, (held, x_bytes)
