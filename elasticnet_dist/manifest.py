@@ -276,11 +276,10 @@ def _selection(est, config):
     mean = np.atleast_2d(results["mean_" + metric])
     se = np.atleast_2d(results["se_" + metric])
     n_features = np.atleast_2d(results["n_features"])
-    stopped = getattr(est, "early_stopped_", None) or [None] * len(l1)
     grid = [{"l1_ratio": float(l1[i]), "alphas": alphas[i].tolist(), "mean": mean[i].tolist(),
              "se": se[i].tolist(),
              "n_features": [int(k) if k >= 0 else None for k in n_features[i]],
-             "stopped_early": stopped[i]}
+             "stopped_early": est.early_stopped_[i]}
             for i in range(len(l1))]
     assignment = ("column" if inp["fold_column"] else "keys" if inp["keys"] else "position")
     li = int(np.flatnonzero(np.atleast_1d(est.l1_ratio) == est.l1_ratio_)[0])

@@ -393,7 +393,7 @@ class ElasticNetCV(ElasticNet):
                 results["mean_" + name] = shaped(np.nanmean(values, axis=2))
                 results["se_" + name] = shaped(np.nanstd(values, axis=2, ddof=1) / np.sqrt(k))
         self.cv_results_ = results
-        self.early_stopped_ = list(path.stopped_early or [None] * len(path.l1_ratios))
+        self.early_stopped_ = list(path.stopped_early)
         self.selection_ = {"metric": metric, "rule": choice.rule, "threshold": choice.threshold,
                            "max_features": self.max_features, "best": choice.best,
                            "at_grid_edge": choice.at_grid_edge}
