@@ -199,7 +199,12 @@ class DaskEngine(BlockEngine):
     def _load(self, pieces, decoder):
         check_reachable(pieces, self.name)
         if pieces and not hasattr(pieces[0], "path"):  # in-memory slices: ship them once
-            pieces = self.client.scatter(pieces)
+            # under keys of their own: content-hashed keys are shared with an earlier
+            # scatter of the same slices (a stratified search loads its table twice), and
+            # the release of that one's futures could then reach the scheduler after
+            # this scatter and drop the data under the new blocks' tasks ("lost
+            # dependencies", seen once in CI in tests/test_sparse.py)
+            pieces = self.client.scatter(pieces, hash=False)
             self._blocks = self.client.map(_load_piece, pieces, decoder=decoder, pure=False)
             return self._summaries()
         # Consecutive pieces on the same worker (a preference: another worker may load
