@@ -30,7 +30,7 @@ import time
 from . import config as cfg
 from ._text import count
 from .errors import (ConfigError, DriftExceededError, EngineError, InputError, ManifestError,
-                     NonFiniteDataError, NotConvergedError, Terminated, jvm_gone_error)
+                     NonFiniteDataError, NotConvergedError, Terminated)
 
 EXIT_OK, EXIT_INTERNAL, EXIT_CONFIG, EXIT_INPUT = 0, 1, 2, 3
 EXIT_NOT_CONVERGED, EXIT_ENGINE, EXIT_MANIFEST, EXIT_DRIFT = 4, 5, 6, 7
@@ -621,7 +621,8 @@ def main(argv=None):
         return EXIT_CONFIG
     except Exception as exc:
         if not isinstance(exc, EngineError):  # a call into a dead JVM outside a pass
-            exc = jvm_gone_error(exc) or exc
+            from .engines.spark_engine import jvm_gone
+            exc = jvm_gone(exc) or exc
         code = exit_code_of(exc)
         if args.debug or code == EXIT_INTERNAL:
             log.error("%s (exit %d)", _describe(exc), code, exc_info=exc)

@@ -660,9 +660,18 @@ def test_a_lost_spark_gateway_is_named_wherever_py4j_reports_it(monkeypatch):
         with pytest.raises(EngineError, match="Spark's JVM .* died .*o27.setCallSite"):
             raise_if_jvm_gone(protocol.Py4JError("An error occurred while calling "
                                                  "o27.setCallSite"))
-    # the command line names a network error of a call outside a pass the same way
+    # the command line names a call outside a pass the same way: py4j logs the reset
+    # connection and raises the bare text of the call (CI saw o98.defaultParallelism)
     from elasticnet_dist.cli import EXIT_ENGINE, exit_code_of
     from elasticnet_dist.errors import jvm_gone_error
+
+    bare = protocol.Py4JError("An error occurred while calling o98.defaultParallelism")
+    with monkeypatch.context() as patch:
+        patch.setattr(spark_engine, "_gateway_answers", lambda: False)
+        lost = spark_engine.jvm_gone(bare)
+    assert isinstance(lost, EngineError) and exit_code_of(lost) == EXIT_ENGINE
+    assert "Spark's JVM" in str(lost) and "o98.defaultParallelism" in str(lost)
+    assert spark_engine.jvm_gone(bare) is None  # no gateway in this process: not lost
 
     lost = jvm_gone_error(protocol.Py4JNetworkError("Error while sending or receiving"))
     assert isinstance(lost, EngineError) and exit_code_of(lost) == EXIT_ENGINE

@@ -190,7 +190,15 @@ def _collect(rdd):
 
 
 def raise_if_jvm_gone(exc):
-    """:func:`~elasticnet_dist.errors.jvm_gone_error` raised, if ``exc`` is one.
+    """:func:`jvm_gone` raised, if ``exc`` is one."""
+    error = jvm_gone(exc)
+    if error is not None:
+        raise error from None
+
+
+def jvm_gone(exc):
+    """:func:`~elasticnet_dist.errors.jvm_gone_error` of ``exc``, asking the gateway
+    where the error alone cannot tell.
 
     py4j turns a command it could not send (the JVM killed as the call began) into
     a bare "An error occurred while calling oN.method", raised outside the network
@@ -198,9 +206,7 @@ def raise_if_jvm_gone(exc):
     the gateway is asked a trivial call, and a gateway that does not answer is a
     lost JVM."""
     bare = type(exc).__name__ == "Py4JError" and "Trace:" not in str(exc)
-    error = jvm_gone_error(exc, lost=bare and not _gateway_answers())
-    if error is not None:
-        raise error from None
+    return jvm_gone_error(exc, lost=bare and not _gateway_answers())
 
 
 def _gateway_answers():
