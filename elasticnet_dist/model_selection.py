@@ -109,9 +109,9 @@ class ElasticNetCV(ElasticNet):
         null deviance, or its deviance ratio grew by less than ``fdev`` of
         itself since the previous alpha; later scores are NaN. Off by default
         (scikit-learn's full grid); the command line turns them on.
-    early_stop : int, optional. On the pass route, each l1_ratio's paths end once
-        the mean CV ``scoring`` metric has been worse than its best by more than
-        its standard error for this many alphas in a row (the choice is then the
+    early_stop : int, optional. Each l1_ratio's paths end once the mean CV
+        ``scoring`` metric has been worse than its best by more than its
+        standard error for this many alphas in a row (the choice is then the
         whole grid's unless the curve comes back; see
         :mod:`elasticnet_dist.solvers.early_stop`); later scores are NaN and
         ``early_stopped_`` gives each l1_ratio's last alpha index (None: not

@@ -439,23 +439,61 @@ def test_early_stopping_ends_paths_past_the_cv_minimum_with_the_same_choice(sele
     assert full.route_ == early.route_ == "passes"
     assert full.early_stopped_ == [None, None]
     assert any(stop is not None for stop in early.early_stopped_)
-    mean, se = full.cv_results_["mean_deviance"], full.cv_results_["se_deviance"]
+    assert all(stop is None or 5 <= stop < 59 for stop in early.early_stopped_)
+    # the rule held (the last 5 alphas more than a standard error above the best)
+    _check_cut_search(early, full, 5, "deviance")
+    assert early.n_passes_ < full.n_passes_
+
+
+def _check_cut_search(early, full, patience, metric):
+    """``early`` is ``full`` cut where its rule held: same points and scores before the
+    stop, nothing after it, the same choice and coefficients."""
+    mean, se = full.cv_results_["mean_" + metric], full.cv_results_["se_" + metric]
+    scores = "mse_path_" if metric == "mse" else "scores_"
+    cut, whole = getattr(early, scores), getattr(full, scores)
     for li, stop in enumerate(early.early_stopped_):
         if stop is None:
             continue
-        assert 5 <= stop < 59
         done = early.n_features_path_[li] >= 0
         assert done[:stop + 1].all() and not done[stop + 1:].any()
-        assert np.isnan(early.scores_[li, stop + 1:]).all()
-        np.testing.assert_allclose(early.scores_[li, :stop + 1], full.scores_[li, :stop + 1],
-                                   rtol=1e-10)
-        # the rule held: the last 5 alphas more than a standard error above the best
+        assert np.isnan(cut[li, stop + 1:]).all()
+        np.testing.assert_allclose(cut[li, :stop + 1], whole[li, :stop + 1], rtol=1e-10)
         best = int(np.argmin(mean[li, :stop + 1]))
-        assert (mean[li, stop - 4:stop + 1] > mean[li, best] + se[li, best]).all()
-        assert best < stop - 4
-    assert early.n_passes_ < full.n_passes_
+        assert (mean[li, stop - patience + 1:stop + 1] > mean[li, best] + se[li, best]).all()
+        assert best < stop - patience + 1
     assert (early.alpha_, early.l1_ratio_) == (full.alpha_, full.l1_ratio_)
     np.testing.assert_allclose(early.coef_, full.coef_, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("max_features", [None, 12])
+def test_early_stopping_on_the_one_pass_route_cuts_the_whole_grid(max_features):
+    """The one-pass route solves its paths in segments of alphas so that the folds'
+    held-out errors can end them (solvers/gram_segments.py): every path resumes
+    where its segment ended, so its points are the whole grid's to the last bit
+    (the full data's coefficient paths are compared bit for bit), and the search is
+    the whole grid's cut at the stop. With max_features the full-data path ends
+    inside a segment and its folds with it, as over the whole grid."""
+    from elasticnet_dist.solvers.gram_segments import SEGMENT
+
+    t = make_wide_table(600, 120, n_informative=6, seed=4, noise=3.0)
+    kw = dict(l1_ratio=[0.5, 1.0], alphas=80, cv=4, selection="1se",
+              max_features=max_features)
+    full = ElasticNetCV(**kw).fit(t.X, t.y)
+    early = ElasticNetCV(**kw, early_stop=4).fit(t.X, t.y)
+    assert full.route_ == early.route_ == "gram"
+    if max_features is None:
+        assert all(stop is not None and stop < 79 for stop in early.early_stopped_)
+        assert any(stop % SEGMENT != SEGMENT - 1 for stop in early.early_stopped_)
+    else:  # the full-data path's own stop comes first, at an alpha inside a segment
+        assert early.early_stopped_ == [None, None]
+        ends = [int(np.sum(n >= 0)) for n in full.n_features_path_]
+        assert ends == [int(np.sum(n >= 0)) for n in early.n_features_path_]
+        assert any(end % SEGMENT for end in ends) and max(ends) < 80
+    _check_cut_search(early, full, 4, "mse")
+    for li in range(2):
+        done = early.n_features_path_[li] >= 0
+        assert np.array_equal(early.coef_path_[li][:, done], full.coef_path_[li][:, done])
+        assert np.array_equal(early.intercept_path_[li][done], full.intercept_path_[li][done])
 
 
 def test_early_stopping_waits_for_every_fold_and_skips_unscored_points():
@@ -485,19 +523,29 @@ def test_early_stopping_waits_for_every_fold_and_skips_unscored_points():
 
 
 @pytest.mark.parametrize("engine", ["dask", "spark"])
-def test_early_stopping_stops_at_the_same_alpha_on_every_engine(engine, request, tmp_path):
+@pytest.mark.parametrize("loss", ["logistic", "squared"])
+def test_early_stopping_stops_at_the_same_alpha_on_every_engine(engine, loss, request,
+                                                                 tmp_path, caplog):
     """The watch reads only the folds' held-out scores, which every engine computes with
     the same blocks and merge tree: the paths end at the same alphas, with the same
-    choice and coefficients as on the local engine (a table of files, pass route)."""
+    choice and coefficients as on the local engine (a table of files; the pass route,
+    and the one-pass route, whose segments Dask solves as tasks on its workers)."""
     cluster = request.getfixturevalue("dask_client" if engine == "dask" else "spark")
-    t = make_wide_table(150, 400, n_informative=5, seed=12, loss="logistic")
+    squared = loss == "squared"
+    t = make_wide_table(600 if squared else 150, 120 if squared else 400, n_informative=5,
+                        seed=12, loss=loss, noise=3.0 if squared else 1.0)
     path = write_parquet(t, str(tmp_path / "t"), n_files=3)
-    kw = dict(l1_ratio=[0.5, 1.0], alphas=60, cv=5, loss="logistic", selection="1se",
+    kw = dict(l1_ratio=[0.5, 1.0], alphas=60, cv=5, loss=loss, selection="1se",
               early_stop=5)
     local = ElasticNetCV(**kw).fit(path, label="y")
-    there = ElasticNetCV(**kw, engine=engine, cluster=cluster).fit(path, label="y")
+    with caplog.at_level(logging.INFO, logger="elasticnet_dist"):
+        there = ElasticNetCV(**kw, engine=engine, cluster=cluster).fit(path, label="y")
+    on_workers = "solved the paths on the workers, 10 alphas at a time" in caplog.text
+    assert on_workers == (squared and engine == "dask")
+    assert local.route_ == there.route_ == ("gram" if squared else "passes")
     assert local.early_stopped_ == there.early_stopped_
     assert any(stop is not None for stop in local.early_stopped_)
     assert (there.alpha_, there.l1_ratio_) == (local.alpha_, local.l1_ratio_)
-    np.testing.assert_allclose(there.scores_, local.scores_, rtol=1e-9)
+    scores = "mse_path_" if squared else "scores_"
+    np.testing.assert_allclose(getattr(there, scores), getattr(local, scores), rtol=1e-9)
     np.testing.assert_allclose(there.coef_, local.coef_, rtol=1e-9, atol=1e-12)

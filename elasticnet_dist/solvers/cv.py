@@ -44,6 +44,7 @@ from ..problem import Moments, moments_request
 from ..sufficient import SufficientStatistics
 from . import check_finite_moments
 from .early_stop import EarlyStop, point_scores
+from .gram_segments import early_stopped_gram_paths, held_out_mse
 from .options import NO_STOPS, PathLimit, PathStops, ProblemSpec, SolverOptions
 from .path import path_grid, path_steps
 from .routes import GRAM_MAX_FEATURES, route_for, source_workload
@@ -167,8 +168,9 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
     route). ``early_stop`` (a number of alphas, the patience) ends an l1_ratio's
     paths once the mean CV ``scoring`` metric (default: the loss's first) has been
     worse than its best by more than a standard error for that many alphas in a
-    row (:mod:`.early_stop`; on the pass route, where each point costs data
-    passes: the one-pass route's points cost none). Returns a :class:`CVPath`.
+    row (:mod:`.early_stop`; the one-pass route solves its paths in segments for
+    it, :mod:`.gram_segments`, except with a checkpoint, whose saved paths are
+    whole). Returns a :class:`CVPath`.
     """
     passes0 = source.n_passes
     p = source.n_features
@@ -210,13 +212,20 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
                  warm.l1_ratio)
     progress.expect_points(grid.size * (n_folds + 1))
     stopped_early = [None] * len(l1_ratios)
+    watch = None if early_stop is None else (scoring or get_loss(loss).metrics[0],
+                                             int(early_stop))
     if route == "gram":
-        paths = _gram_paths(grid, [full] + train, options, stops, source, spec, l1_ratios,
-                            warm)
-        scores = {"mse": _gram_scores(problems, paths, by_fold, shift_x, shift_y, grid.shape)}
+        held_out = _held_out(by_fold, shift_x, shift_y)
+        if watch is None or source.checkpoint is not None:
+            paths = _gram_paths(grid, [full] + train, options, stops, source, spec, l1_ratios,
+                                warm)
+        else:
+            paths, watches = early_stopped_gram_paths(
+                grid, [full] + train, held_out, problems, options, stops, source, spec,
+                l1_ratios, warm, watch, DRIVER_THREADS)
+            stopped_early = [w.stopped_after for w in watches]
+        scores = {"mse": _gram_scores(problems, paths, held_out, grid.shape)}
     else:
-        watch = None if early_stop is None else (scoring or get_loss(loss).metrics[0],
-                                                 int(early_stop))
         paths, watches = _batched_paths(problems, grid, source, n_folds, loss, options, stops,
                                         auc_bins if get_loss(loss).histogram_metrics else 0,
                                         ahead, warm, watch)
@@ -361,23 +370,20 @@ def _gram_paths_on_workers(solve_tasks, grid, moments, options, stops, spec, l1_
     return [[done[li, k] for k in range(-1, K)] for li in range(L)]
 
 
-def _gram_scores(problems, paths, by_fold, shift_x, shift_y, shape):
+def _held_out(by_fold, shift_x, shift_y):
+    """Each fold's :class:`SufficientStatistics`: its own moments and Gram matrix."""
+    return [SufficientStatistics(Moments.from_stats(fold_slice(by_fold, k), shift_x, shift_y))
+            for k in range(len(by_fold["n_rows"]))]
+
+
+def _gram_scores(problems, paths, held_out, shape):
     """Held-out mean squared errors from each fold's own moments and Gram matrix."""
     L, A = shape
-    K = len(problems[0]) - 1
-    mse = np.full((L, A, K), np.nan)
-    for k in range(K):
-        held_out = SufficientStatistics(Moments.from_stats(fold_slice(by_fold, k), shift_x,
-                                                           shift_y))
+    mse = np.full((L, A, len(held_out)), np.nan)
+    for k, fold in enumerate(held_out):
         for li in range(L):
             points = paths[li][k + 1]
-            if not points:
-                continue
-            wb = [problems[li][k + 1].std.to_original(pt.u, pt.intercept) for pt in points]
-            request = PassRequest(coefs=np.array([w for w, _ in wb]),
-                                  intercepts=np.array([b for _, b in wb]), gradient=False)
-            stats = held_out.run_pass(request)
-            mse[li, :len(points), k] = 2.0 * stats["loss_sum"] / stats["weight_sum"]
+            mse[li, :len(points), k] = held_out_mse(fold, problems[li][k + 1], points)
     return mse
 
 

@@ -2,12 +2,14 @@
 
 On the pass route every point of a fold's path is scored on its held-out rows by
 the pass that certifies it, so the cross-validation curve of an l1_ratio grows
-as its paths advance. Once every fold has solved alpha ``i`` its mean score
-``m_i`` over the K folds is known (signed so that lower is better), with its
-standard error ``s_i`` (the fold scores' standard deviation over sqrt(K), as
-:func:`~.cv.choose` takes it). With ``b`` the index of the best mean so far, the
-l1_ratio's paths (the full data's and the folds') end after the alpha ``i`` at
-which ``m_j > m_b + s_b`` has held for ``patience`` alphas ``j`` in a row.
+as its paths advance; the one-pass route scores each segment of alphas its paths
+advance by from the folds' own moments (:mod:`.gram_segments`). Once every fold
+has solved alpha ``i`` its mean score ``m_i`` over the K folds is known (signed
+so that lower is better), with its standard error ``s_i`` (the fold scores'
+standard deviation over sqrt(K), as :func:`~.cv.choose` takes it). With ``b``
+the index of the best mean so far, the l1_ratio's paths (the full data's and the
+folds') end after the alpha ``i`` at which ``m_j > m_b + s_b`` has held for
+``patience`` alphas ``j`` in a row.
 
 The points left out lie further down the path than that rise. The choice is
 the one the whole grid would give as long as (a) the curve does not come back
@@ -63,10 +65,15 @@ class EarlyStop:
         self.stopped_after = None
 
     def record(self, fold, index, point):
+        """Fold ``fold``'s point ``index`` solved, scored by its certifying pass."""
         values = point_scores(self.loss, point.evaluation)
+        self.record_score(fold, index, np.nan if values is None else values[self.metric])
+
+    def record_score(self, fold, index, score):
+        """Fold ``fold``'s point ``index`` scored ``score`` (NaN: no score) by its metric."""
         scores = self.scores[fold]
         scores.extend([np.nan] * (index - len(scores)))  # indices stay aligned, always
-        scores.append(np.nan if values is None else values[self.metric])
+        scores.append(score)
         while self.stopped_after is None and all(len(s) > self.checked for s in self.scores):
             self._check(self.checked)
             self.checked += 1

@@ -180,7 +180,8 @@ STEP_FEATURES = 64
 
 
 def path_steps(unit, alphas, *, options=DEFAULT_OPTIONS, stops=NO_STOPS, limit=None,
-               saved=None, on_point=None, ahead=False, start=None, watch=None):
+               saved=None, on_point=None, ahead=False, start=None, watch=None,
+               count_saved=True):
     """Solve ``unit.at_alpha(a)`` for every ``a`` in ``alphas`` (decreasing), as a
     generator of passes (see :func:`~.newton.newton_steps`); returns the list of
     :class:`PathPoint`.
@@ -212,6 +213,9 @@ def path_steps(unit, alphas, *, options=DEFAULT_OPTIONS, stops=NO_STOPS, limit=N
     gradient is known there yet; the working set is the start's support and the
     largest violators of its first pass).
 
+    ``count_saved``: report the saved points to the progress display (a resumed
+    run's; not a segment of an early-stopped search, whose points were reported).
+
     ``watch(i, point)`` is told of every solved grid point (a fold's path in a
     search with early stopping, :class:`~.early_stop.EarlyStop`: it may lower
     ``limit``).
@@ -228,7 +232,7 @@ def path_steps(unit, alphas, *, options=DEFAULT_OPTIONS, stops=NO_STOPS, limit=N
     points = []
     if saved is not None:
         points = list(saved.points)
-        for _ in points:
+        for _ in points if count_saved else ():
             progress.path_point()
         if saved.stopped or len(points) >= len(alphas):
             if limit is not None and saved.stopped:
