@@ -51,7 +51,8 @@ from elasticnet_dist.datasets import make_wide_table, write_parquet  # noqa: E40
 from elasticnet_dist.engines import make_engine  # noqa: E402
 from elasticnet_dist.stats_store import StatsStore  # noqa: E402
 
-L1_RATIOS = [0.5, 0.9, 1.0]
+#: What every search shares; early_stop as the daily stage runs (its default, 10)
+SEARCH = dict(l1_ratio=[0.5, 0.9, 1.0], cv=5, selection="1se", early_stop=10)
 
 
 def make_files(rows_per_file, features, files, root):
@@ -68,16 +69,16 @@ def make_files(rows_per_file, features, files, root):
     return path, sorted(f for f in os.listdir(path) if f.endswith(".parquet"))
 
 
-def fit(engine, table, store, warm=None):
-    est = ElasticNetCV(l1_ratio=L1_RATIOS, cv=5, alphas=100, selection="1se", engine=engine,
-                       stats_store=store, warm_start_from=warm)
+def fit(engine, search, table, store, warm=None):
+    est = ElasticNetCV(**search, alphas=100, engine=engine, stats_store=store,
+                       warm_start_from=warm)
     _, seconds = timed(est.fit, table, label="y", exclude=["yb"])
     return est, seconds
 
 
-def fit_logistic(engine, table, features, warm=None):
-    est = ElasticNetCV(l1_ratio=L1_RATIOS, cv=5, alphas=50, selection="1se", loss="logistic",
-                       engine=engine, warm_start_from=warm)
+def fit_logistic(engine, search, table, features, warm=None):
+    est = ElasticNetCV(**search, alphas=50, loss="logistic", engine=engine,
+                       warm_start_from=warm)
     _, seconds = timed(est.fit, table, label="yb", features=features)
     print("  %-9s %7.1f s  %4d passes  alpha %.6g  l1_ratio %g  %d selected"
           % ("warm" if warm else "cold", seconds, est.n_passes_, est.alpha_, est.l1_ratio_,
@@ -93,7 +94,7 @@ def manifest_of(est):
     return {"target": {"loss": est.loss}, "intercept": est.intercept_,
             "penalty": {"alpha": est.alpha_, "l1_ratio": est.l1_ratio_},
             "selection": {"scores": {"best": {"alpha": float(alphas[bl, ba]),
-                                              "l1_ratio": float(L1_RATIOS[bl])}}},
+                                              "l1_ratio": float(np.atleast_1d(est.l1_ratio)[bl])}}},
             "selected": [{"name": name, "coefficient": float(c)}
                          for name, c in zip(est.feature_names_in_, est.coef_, strict=True)
                          if c != 0]}
@@ -138,8 +139,11 @@ def main(argv=None):
     ap.add_argument("--files", type=int, default=17, help="the last one is the new file")
     ap.add_argument("--logistic-features", type=int, default=200, help="0 to skip")
     ap.add_argument("--engine", default="dask", choices=["dask", "local", "spark"])
+    ap.add_argument("--early-stop", type=int, default=SEARCH["early_stop"],
+                    help="search.early_stop of every search (0: the whole grid)")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "bench_incremental.json"))
     args = ap.parse_args(argv)
+    search = dict(SEARCH, early_stop=args.early_stop or None)
     source, names = make_files(args.rows_per_file, args.features, args.files,
                                os.path.join(HERE, "data"))
     work = tempfile.mkdtemp(prefix="bench-incremental-")
@@ -151,18 +155,18 @@ def main(argv=None):
     rows, logistic = [], []
     try:
         warm_up(engine, work)
-        est, s = fit(engine, source, None)
+        est, s = fit(engine, search, source, None)
         rows.append(describe("cold", est, s))
         cold = est
-        est, s = fit(engine, table, store)
+        est, s = fit(engine, search, table, store)
         rows.append(describe("prime", est, s, store))
         prime = manifest_of(est)
         shutil.copytree(store, store + "-copy")
         os.symlink(os.path.join(source, names[-1]), os.path.join(table, names[-1]))
-        est, s = fit(engine, table, store)
+        est, s = fit(engine, search, table, store)
         rows.append(describe("rerun", est, s, store))
         identical = same_bits(est, cold)
-        est, s = fit(engine, table, store + "-copy", prime)
+        est, s = fit(engine, search, table, store + "-copy", prime)
         rows.append(describe("+warm", est, s, store + "-copy"))
         warm_same = est.alpha_ == cold.alpha_ and est.l1_ratio_ == cold.l1_ratio_
         rows[-1].update(warm_start=est.warm_start_info_, same_penalty=warm_same,
@@ -172,10 +176,10 @@ def main(argv=None):
             print("logistic, %d columns (yesterday on %d files, then today's cold and warm "
                   "searches on %d):" % (len(features), len(names) - 1, len(names)))
             os.remove(os.path.join(table, names[-1]))
-            yesterday, _ = fit_logistic(engine, table, features)
+            yesterday, _ = fit_logistic(engine, search, table, features)
             os.symlink(os.path.join(source, names[-1]), os.path.join(table, names[-1]))
             for warm in (None, manifest_of(yesterday)):
-                est, s = fit_logistic(engine, table, features, warm)
+                est, s = fit_logistic(engine, search, table, features, warm)
                 logistic.append({"run": "warm" if warm else "cold", "seconds": s,
                                  "passes": int(est.n_passes_), "alpha": est.alpha_,
                                  "l1_ratio": est.l1_ratio_,
@@ -211,7 +215,8 @@ def main(argv=None):
     with open(args.out, "w") as f:
         json.dump({"machine": {"cores": os.cpu_count(), "python": platform.python_version()},
                    "rows_per_file": args.rows_per_file, "features": args.features,
-                   "files": args.files, "engine": args.engine, "runs": rows,
+                   "files": args.files, "engine": args.engine,
+                   "early_stop": search["early_stop"], "runs": rows,
                    "rerun_over_cold": ratio, "bit_identical": identical,
                    "warm_rerun_over_cold": rows[3]["seconds"] / rows[0]["seconds"],
                    "logistic": logistic, "logistic_summary": summary}, f, indent=1)

@@ -72,11 +72,16 @@ class SufficientStatistics(SourceBase):
             delta = m.mean_y - request.intercepts - w @ m.mean_x
             if w.shape[0] == 1:  # a solver's point
                 Cw = gram_product(m.gram, w[0])[None]
-            else:  # many points (scoring a path): one matrix product
+                quad = np.einsum("kp,kp->k", w, Cw)
+            elif not request.gradient:  # scoring a path's points: w'Cw on their support
+                used = np.flatnonzero(np.any(w != 0, axis=0))
+                ws = w[:, used]
+                quad = np.einsum("ku,ku->k", ws, ws @ m.gram[np.ix_(used, used)])
+            else:  # many points: one matrix product
                 used = np.flatnonzero(np.any(w != 0, axis=0))
                 Cw = w[:, used] @ m.gram[used] if used.size * 3 < self.n_features \
                     else w @ m.gram
-            quad = np.einsum("kp,kp->k", w, Cw)
+                quad = np.einsum("kp,kp->k", w, Cw)
             out["loss_sum"] = 0.5 * W * (m.var_y - 2 * (w @ m.cov_xy) + quad + delta ** 2)
             if request.gradient:
                 out["grad"] = W * (Cw - m.cov_xy - np.outer(delta, m.mean_x))
@@ -85,7 +90,9 @@ class SufficientStatistics(SourceBase):
             rows = spec.cols if spec.rows is None else spec.rows
             center = 0.0 if spec.center is None else spec.center
             shift = m.mean_x - center  # (1/W) sum s (x - c)(x - c)' = C + shift shift'
-            block = m.gram[rows][:, spec.cols] + np.outer(shift[rows], shift[spec.cols])
-            out.update(zip(hessian_keys(i), (W * block, W * shift[spec.cols], np.float64(W)),
+            block = m.gram[np.ix_(rows, spec.cols)]  # one gather, then in place
+            block += np.outer(shift[rows], shift[spec.cols])
+            block *= W
+            out.update(zip(hessian_keys(i), (block, W * shift[spec.cols], np.float64(W)),
                            strict=True))
         return out

@@ -89,12 +89,22 @@ def logistic_table(tmp_path_factory):
 SQUARED = ["--engine", "local", "--n-alphas", "40", "--l1-ratios", "0.5,0.9,1"]
 
 
+@pytest.mark.parametrize("early_stop", [10, 3])
 def test_driver_killed_during_the_paths_resumes_to_the_same_manifest(driver, squared_table,
-                                                                     tmp_path):
-    reference = run_select(driver, squared_table, tmp_path / "ref", *SQUARED)
+                                                                     tmp_path, early_stop):
+    """The stage's paths advance by segments for early stopping (its default patience
+    10 ends none here, 3 ends two l1_ratios'): a resumed path may be ahead of the
+    others, and its saved points past the stop are dropped as the uninterrupted
+    run never solved them."""
+    config = tmp_path / "early.yaml"
+    config.write_text("search:\n  early_stop: %d\n" % early_stop)
+    flags = [*SQUARED, "--config", str(config)]
+    reference = run_select(driver, squared_table, tmp_path / "ref", *flags)
     assert reference.returncode == 0, reference.stderr
+    stops = [g["stopped_early"] for g in manifest(tmp_path / "ref")["selection"]["grid"]]
+    assert (stops == [None] * 3) == (early_stop == 10)
     ckpt = tmp_path / "ckpt"
-    flags = [*SQUARED, "--checkpoint-dir", str(ckpt)]
+    flags += ["--checkpoint-dir", str(ckpt)]
     killed = run_select(driver, squared_table, tmp_path / "out", *flags, kill=("point", 250))
     assert killed.returncode == -signal.SIGKILL
     assert not (tmp_path / "out" / "manifest.json").exists()

@@ -168,9 +168,8 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
     route). ``early_stop`` (a number of alphas, the patience) ends an l1_ratio's
     paths once the mean CV ``scoring`` metric (default: the loss's first) has been
     worse than its best by more than a standard error for that many alphas in a
-    row (:mod:`.early_stop`; the one-pass route solves its paths in segments for
-    it, :mod:`.gram_segments`, except with a checkpoint, whose saved paths are
-    whole). Returns a :class:`CVPath`.
+    row (:mod:`.early_stop`; the one-pass route advances its paths by segments for
+    it on the driver, :mod:`.gram_segments`). Returns a :class:`CVPath`.
     """
     passes0 = source.n_passes
     p = source.n_features
@@ -216,15 +215,16 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
                                              int(early_stop))
     if route == "gram":
         held_out = _held_out(by_fold, shift_x, shift_y)
-        if watch is None or source.checkpoint is not None:
+        if watch is None:
             paths = _gram_paths(grid, [full] + train, options, stops, source, spec, l1_ratios,
                                 warm)
-        else:
+            scores = {"mse": _gram_scores(problems, paths, held_out, grid.shape)}
+        else:  # the watches scored every point
             paths, watches = early_stopped_gram_paths(
-                grid, [full] + train, held_out, problems, options, stops, source, spec,
-                l1_ratios, warm, watch, DRIVER_THREADS)
+                grid, [full] + train, held_out, problems, options, stops, spec, warm, watch,
+                DRIVER_THREADS, source.checkpoint)
             stopped_early = [w.stopped_after for w in watches]
-        scores = {"mse": _gram_scores(problems, paths, held_out, grid.shape)}
+            scores = {"mse": np.stack([w.fold_scores() for w in watches])}
     else:
         paths, watches = _batched_paths(problems, grid, source, n_folds, loss, options, stops,
                                         auc_bins if get_loss(loss).histogram_metrics else 0,

@@ -78,6 +78,15 @@ class EarlyStop:
             self._check(self.checked)
             self.checked += 1
 
+    def fold_scores(self):
+        """The scores recorded, alphas by folds, NaN after the paths' last alpha (the
+        one-pass route's CV curves: its watch scores every point)."""
+        out = np.full((self.n_alphas, len(self.scores)), np.nan)
+        end = self.limit.last + 1
+        for k, scores in enumerate(self.scores):
+            out[:min(end, len(scores)), k] = scores[:end]
+        return out
+
     def _check(self, i):
         folds = np.array([s[i] for s in self.scores])
         if not np.all(np.isfinite(folds)):

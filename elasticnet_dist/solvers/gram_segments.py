@@ -1,52 +1,51 @@
-"""Early stopping on the one-pass route: the paths solved in segments of alphas.
+"""Early stopping on the one-pass route: the paths advance together, by segments.
 
 On the one-pass route every path is solved from its problem's moments and Gram
 matrix, without data passes, and each fold's points are scored on its held-out
 rows from that fold's own moments (the held-out mean squared error is a
-quadratic form in them). The points cost driver (or worker) time only, but they
-cost the most where the path heads for the smallest alphas: supports of hundreds
-to thousands of features, where the curve has long turned. On 20,000 x 2,000
-(40 informative features, 5 folds x 3 l1_ratios x 100 alphas) the paths took
-8.1 s over the whole grid against 2.8 s for the grid's first two thirds, and the
-curves' minima were at alphas 55-60.
+quadratic form in them). The points cost driver time only, but they cost the
+most where the path heads for the smallest alphas: supports of hundreds to
+thousands of features, where the curve has long turned. On 20,000 x 2,000 (40
+informative features, 5 folds x 3 l1_ratios x 100 alphas) the paths took 6.9 s
+over the whole grid against 4.1 s stopped after alphas 72-76, the same choice.
 
 So that the same :class:`~.early_stop.EarlyStop` watch can end them, the paths of
-every l1_ratio still running advance together by :data:`SEGMENT` alphas at a time:
-each segment's points are solved for the full data and every fold (as jobs on the
-driver's threads or the engine's workers), the folds' new points are scored, and
-the watch decides whether the l1_ratio goes on. A path resumes where its last
-segment ended from the state a checkpoint keeps (:class:`~elasticnet_dist.
-checkpoint.SavedPath`: the last two points, which predict the next one, the
-cached Gram columns, the deviance ratio), so that **its points are the same to
-the last bit as those of the path solved in one go**: an early-stopped search is
-the whole grid's search cut at the stop. A segment ships that state and its new
-points, never the paths before it.
+an l1_ratio (the full data's and every fold's) advance :data:`SEGMENT` alphas at a
+time on the driver's threads; between two segments the folds' new points are
+scored and the watch decides whether the l1_ratio goes on. The l1_ratios advance
+side by side, each at its own pace. A path is one live generator
+(:func:`~.path.path_steps`) paused at the end of each segment (its ``gate``), so
+**its points are those of the path solved in one go, bit for bit**: an
+early-stopped search is the whole grid's search cut at the stop.
+
+These paths run on the driver, not as tasks on Dask's workers as the whole grid's
+do: a task cannot keep a paused path, and resuming one from a checkpoint's state
+rebuilds its cached Gram columns every segment. Measured on 20,000 x 2,000 (150
+informative features, where the curves barely turn: stops after alphas 95 and 97
+of 100), 2 workers on 2 cores: the whole grid as tasks 6.3-7.3 s, paused paths on
+the driver's two threads 7.2-7.5 s, resumed paths as tasks 8.4-8.5 s (Dask's
+workers allocate under a fixed ``MALLOC_TRIM_THRESHOLD_``, which alone made the
+same paths 35% slower in a process of its own). Where the curves turn (40
+informative features) the driver's paused paths took 4.4 s against the whole
+grid's 6.9-7.7 s.
 """
 from __future__ import annotations
 
-import logging
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import replace
-from functools import partial
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .. import progress
-from ..checkpoint import SavedPath
 from ..passes import PassRequest
 from ..sufficient import SufficientStatistics
 from .early_stop import EarlyStop
-from .newton import drive
 from .options import NO_STOPS, PathLimit
 from .path import path_steps
 
-log = logging.getLogger("elasticnet_dist")
-
-#: Alphas a segment advances every running path by. The watch sees a stop at the
-#: end of the segment it falls in, so up to SEGMENT - 1 points past it are solved
-#: and dropped; each segment costs every path a resume (one product with the
-#: Gram columns it had cached).
+#: Alphas every running path of an l1_ratio advances by between two looks of its
+#: watch. A stop falls inside a segment: up to SEGMENT - 1 points past it are solved
+#: and dropped.
 SEGMENT = 10
 
 
@@ -64,124 +63,128 @@ def held_out_mse(held_out, problem, points):
     return 2.0 * stats["loss_sum"] / stats["weight_sum"]
 
 
-def solve_segment(moments, spec, l1_ratio, alphas, options, first, last, stops=NO_STOPS,
-                  warm=None, resume=None):
-    """Points ``first`` .. ``last`` of one path of the one-pass route (``alphas``: the
-    whole grid), after the points before ``first``, whose state ``resume`` keeps
-    (None: ``first`` is 0). Returns the new points and the :class:`SavedPath` to
-    resume from after them, None when the path ended (one of its ``stops``).
+class PausedPath:
+    """One path of the one-pass route as a live generator, advanced a segment at a
+    time: :meth:`advance` solves its points up to index ``last`` and returns the
+    points it had not returned. With a checkpoint, ``saved`` (a
+    :class:`~elasticnet_dist.checkpoint.SavedPath`) is where it resumes and
+    ``save(i, point, state)`` is told of every new point, as for a whole path."""
 
-    The path is walked over ``alphas[first - t: last + 2]`` with the ``t`` <= 2 points
-    of ``resume`` before it: the points predicting the next one are there, and
-    the alpha after ``last`` is the one the uninterrupted path looks ahead to."""
-    problem = spec.unit(moments, l1_ratio)
-    kept = () if resume is None else resume.points
-    offset = first - len(kept)
-    state = {}
+    def __init__(self, moments, problem, alphas, options, stops, limit, start=None,
+                 saved=None, save=None):
+        self.gate = PathLimit(-1)  # raised by advance(), never lowered
+        self.points = [] if saved is None else list(saved.points)
+        self.ended, self._returned, self._request, self._save = False, 0, None, save
+        self._run_pass = SufficientStatistics(moments).run_pass
+        self._steps = path_steps(problem, alphas, options=options, stops=stops, limit=limit,
+                                 start=start, gate=self.gate, saved=saved,
+                                 on_point=self._solved)
 
-    def keep(_, __, point_state):
-        state.update(point_state)
+    def _solved(self, i, point, state):
+        self.points.append(point)
+        if self._save is not None:
+            self._save(i, point, state)
 
-    walk = path_steps(problem, alphas[offset:last + 2], options=options, stops=stops,
-                      limit=PathLimit(last - offset),
-                      start=None if warm is None or resume is not None else
-                      warm.start_for(problem),
-                      saved=resume, on_point=keep, count_saved=False)
-    points = drive(walk, SufficientStatistics(moments).run_pass)[len(kept):]
-    points = [replace(point, evaluation=None) for point in points]
-    if len(points) < last - first + 1 or state.get("stopped", False):
-        return points, None
-    return points, SavedPath([*kept, *points][-2:], state["has_final"], state["ratio_prev"],
-                             False, np.array(state["cache_idx"], dtype=np.intp),
-                             state["solved"])
-
-
-def _solve_segment_task(*args):
-    """:func:`solve_segment` with one BLAS thread, wherever it runs (the same bits)."""
-    with threadpool_limits(1):
-        return solve_segment(*args)
+    def advance(self, last):
+        """Solve up to point ``last`` (fewer where the path ends); the points not
+        returned before (a resumed path's saved ones may reach beyond ``last``)."""
+        self.gate.last = last
+        try:
+            request = next(self._steps) if self._request is None else \
+                self._steps.send(None)
+            while request is not self.gate:
+                request = self._steps.send(self._run_pass(request))
+            self._request = request
+        except StopIteration:
+            self.ended = True
+        new, self._returned = self.points[self._returned:], len(self.points)
+        return [replace(point, evaluation=None) for point in new]
 
 
-def segment_stages(grid, n_folds, spec, l1_ratios, options, stops, warm, watches, score):
-    """The segments of an early-stopped search as a generator of job lists (the
-    protocol of :meth:`~elasticnet_dist.engines.base.BlockEngine.solve_tasks`: a job
-    ``(k + 1, args)`` runs ``_solve_segment_task(moments[k + 1], *args)``, path -1
-    the full data's and k >= 0 fold k's). ``watches``: each l1_ratio's
-    :class:`EarlyStop`, whose :class:`PathLimit` every path of the l1_ratio shares;
-    ``score(li, k, points)``: fold k's held-out scores of those points. Returns
-    ``paths[l][0]`` (the full data), ``paths[l][k + 1]`` (fold k), cut where their
-    l1_ratio's paths ended."""
-    L, A = grid.shape
-    paths = [[[] for _ in range(n_folds + 1)] for _ in range(L)]
-    resume = {}
-    for first in range(0, A, SEGMENT):
-        running = [li for li in range(L) if watches[li].limit.last >= first]
-        if not running:
+def _l1_ratio_segments(paths, watch, score, n_alphas):
+    """One l1_ratio's segments as a generator: yields the paths to advance and the
+    index to reach, receives their new points, records the folds' scores.
+    ``paths[0]`` is the full data's (its end ends the folds' too)."""
+    limit = watch.limit
+    solved = [[] for _ in paths]
+    scored = [0] * (len(paths) - 1)  # each fold's points scored so far
+    for first in range(0, n_alphas, SEGMENT):
+        if first > limit.last:
             break
-        calls = [(li, k, min(first + SEGMENT - 1, watches[li].limit.last))
-                 for li in running for k in range(-1, n_folds)]
-        results = yield [(k + 1, (spec, l1_ratios[li], grid[li], options, first, last,
-                                  stops if k < 0 else NO_STOPS, warm, resume.get((li, k))))
-                         for li, k, last in calls]
-        for (li, k, _), (points, saved) in zip(calls, results, strict=True):
-            paths[li][k + 1].extend(points)
-            resume[li, k] = saved
-            if k < 0 and saved is None:  # the full data's path ended: so do the folds'
-                watches[li].limit.lower(len(paths[li][0]) - 1)
-        for li in running:
-            watch, end = watches[li], watches[li].limit.last + 1
-            for k in range(n_folds):
-                new = paths[li][k + 1][first:end]
-                for i, value in enumerate(score(li, k, new)):
-                    watch.record_score(k, first + i, float(value))
-    return [[points[:watch.limit.last + 1] for points in row]
-            for row, watch in zip(paths, watches, strict=True)]
-
-
-def run_stages_here(fn, shared, stages, threads):
-    """:meth:`~elasticnet_dist.engines.base.BlockEngine.solve_tasks` on this process's
-    ``threads`` (NumPy's linear algebra releases the GIL), each with one BLAS thread."""
-    with threadpool_limits(1), ThreadPoolExecutor(threads) as pool:
-        try:
-            calls = next(stages)
+        last = min(first + SEGMENT - 1, limit.last)
+        results = yield [(path, last) for path in paths]
+        for points, new in zip(solved, results, strict=True):
+            points.extend(new)
+        if paths[0].ended:
+            limit.lower(len(solved[0]) - 1)
+        for k, points in enumerate(solved[1:]):
+            # whole segments' points at a time: a resumed path may be ahead of the
+            # others, and its scores must not depend on how its points are batched
             while True:
-                calls = stages.send(list(pool.map(lambda call: fn(shared[call[0]], *call[1]),
-                                                  calls)))
-        except StopIteration as stop:
-            return stop.value
+                start = scored[k]
+                end = min((start // SEGMENT + 1) * SEGMENT, limit.last + 1)
+                if start >= end or len(points) < end:
+                    break
+                for i, value in enumerate(score(k, points[start:end])):
+                    watch.record_score(k, start + i, float(value))
+                scored[k] = end
+    return [points[:limit.last + 1] for points in solved]
 
 
-def early_stopped_gram_paths(grid, moments, held_out, problems, options, stops, source, spec,
-                             l1_ratios, warm, early_stop, threads):
-    """The one-pass route's paths with early stopping (see the module doc): on the
-    engine's workers when it runs tasks, else (or when that fails) on ``threads``
-    of the driver. ``moments``: the full data's, then each training set's;
-    ``held_out``: each fold's :class:`SufficientStatistics`; ``problems[l][k + 1]``:
-    fold k's unit problem; ``early_stop``: ``(metric, patience)``. Returns the
-    paths and each l1_ratio's :class:`EarlyStop`."""
-    n_folds = len(moments) - 1
+def _run_side_by_side(stages, pool):
+    """Drive the l1_ratios' segment generators on ``pool``: each yields ``(path,
+    last)`` calls and receives their new points once all its calls are done, while
+    the other l1_ratios' calls still run; returns what each generator returns."""
+    answers, pending = [None] * len(stages), {}
 
-    def solve(run):
-        watches = [EarlyStop(spec.loss, *early_stop, n_folds=n_folds,
-                             limit=PathLimit(grid.shape[1] - 1), n_alphas=grid.shape[1],
-                             label="l1_ratio %g: " % l1) for l1 in l1_ratios]
-
-        def score(li, k, points):
-            return held_out_mse(held_out[k], problems[li][k + 1], points)
-
-        stages = segment_stages(grid, n_folds, spec, l1_ratios, options, stops, warm,
-                                watches, score)
-        return run(moments, stages), watches
-
-    if source.solve_tasks is not None:
+    def advance(g, values):
         try:
-            paths, watches = solve(partial(source.solve_tasks, _solve_segment_task))
-        except Exception as exc:  # noqa: BLE001 - the driver can always do it
-            log.warning("solving the paths on the workers failed (%s: %s); solving them on "
-                        "the driver", type(exc).__name__, (str(exc).splitlines() or [""])[0])
+            calls = stages[g].send(values)
+        except StopIteration as stop:
+            answers[g] = stop.value
+            pending.pop(g, None)
         else:
-            log.info("solved the paths on the workers, %d alphas at a time", SEGMENT)
-            for _ in range(sum(len(path) for row in paths for path in row)):
-                progress.path_point()
-            return paths, watches
-    return solve(partial(run_stages_here, solve_segment, threads=threads))
+            pending[g] = [pool.submit(path.advance, last) for path, last in calls]
+
+    for g in range(len(stages)):
+        advance(g, None)
+    while pending:
+        ready = [g for g, futures in pending.items() if all(f.done() for f in futures)]
+        if not ready:  # wait on the calls still running (done ones would not block)
+            wait([f for futures in pending.values() for f in futures if not f.done()],
+                 return_when=FIRST_COMPLETED)
+        for g in ready:
+            advance(g, [f.result() for f in pending[g]])
+    return answers
+
+
+def early_stopped_gram_paths(grid, moments, held_out, problems, options, stops, spec,
+                             warm, early_stop, threads, checkpoint=None):
+    """The one-pass route's paths with early stopping (see the module doc), on
+    ``threads`` of the driver, each with one BLAS thread. ``moments``: the full
+    data's, then each training set's; ``held_out``: each fold's
+    :class:`SufficientStatistics`; ``problems[l][k]``: the unit problems (the
+    full data's first); ``early_stop``: ``(metric, patience)``; ``checkpoint``:
+    every path resumes from its saved points and saves its new ones (the points
+    past the stop of a run that was cut short are read back and dropped).
+    Returns ``paths[l][0]`` (the full data), ``paths[l][k + 1]`` (fold k), and
+    each l1_ratio's :class:`EarlyStop`."""
+    n_folds, n_alphas = len(moments) - 1, grid.shape[1]
+    watches, stages = [], []
+    for li, row in enumerate(problems):
+        watch = EarlyStop(spec.loss, *early_stop, n_folds=n_folds,
+                          limit=PathLimit(n_alphas - 1), n_alphas=n_alphas,
+                          label="l1_ratio %g: " % row[0].l1_ratio)
+        units = [spec.unit(m, row[0].l1_ratio) for m in moments]  # as the whole grid's
+        paths = [PausedPath(m, unit, grid[li], options, stops if k == 0 else NO_STOPS,
+                            watch.limit, None if warm is None else warm.start_for(unit),
+                            *(() if checkpoint is None else
+                              (checkpoint.saved_path(li, k - 1),
+                               checkpoint.point_saver(li, k - 1))))
+                 for k, (m, unit) in enumerate(zip(moments, units, strict=True))]
+        watches.append(watch)
+        stages.append(_l1_ratio_segments(
+            paths, watch, lambda k, points, row=row: held_out_mse(held_out[k], row[k + 1],
+                                                                  points), n_alphas))
+    with threadpool_limits(1), ThreadPoolExecutor(threads) as pool:
+        return _run_side_by_side(stages, pool), watches

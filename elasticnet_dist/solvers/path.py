@@ -180,8 +180,7 @@ STEP_FEATURES = 64
 
 
 def path_steps(unit, alphas, *, options=DEFAULT_OPTIONS, stops=NO_STOPS, limit=None,
-               saved=None, on_point=None, ahead=False, start=None, watch=None,
-               count_saved=True):
+               saved=None, on_point=None, ahead=False, start=None, watch=None, gate=None):
     """Solve ``unit.at_alpha(a)`` for every ``a`` in ``alphas`` (decreasing), as a
     generator of passes (see :func:`~.newton.newton_steps`); returns the list of
     :class:`PathPoint`.
@@ -213,8 +212,10 @@ def path_steps(unit, alphas, *, options=DEFAULT_OPTIONS, stops=NO_STOPS, limit=N
     gradient is known there yet; the working set is the start's support and the
     largest violators of its first pass).
 
-    ``count_saved``: report the saved points to the progress display (a resumed
-    run's; not a segment of an early-stopped search, whose points were reported).
+    ``gate`` (a :class:`~.options.PathLimit`): before solving a point past
+    ``gate.last`` the path yields ``gate`` itself instead of a pass request, and
+    goes on when sent anything once the caller has raised it (a path advanced a
+    segment at a time, :mod:`.gram_segments`).
 
     ``watch(i, point)`` is told of every solved grid point (a fold's path in a
     search with early stopping, :class:`~.early_stop.EarlyStop`: it may lower
@@ -232,7 +233,7 @@ def path_steps(unit, alphas, *, options=DEFAULT_OPTIONS, stops=NO_STOPS, limit=N
     points = []
     if saved is not None:
         points = list(saved.points)
-        for _ in points if count_saved else ():
+        for _ in points:
             progress.path_point()
         if saved.stopped or len(points) >= len(alphas):
             if limit is not None and saved.stopped:
@@ -246,6 +247,8 @@ def path_steps(unit, alphas, *, options=DEFAULT_OPTIONS, stops=NO_STOPS, limit=N
     for i, alpha in enumerate(alphas):
         if i < len(points):
             continue
+        while gate is not None and i > gate.last:
+            yield gate  # paused until the caller raises the gate
         if limit is not None and i > limit.last:
             break
         nxt = alphas[i + 1] if i + 1 < len(alphas) else None
