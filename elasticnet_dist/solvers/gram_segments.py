@@ -6,8 +6,8 @@ rows from that fold's own moments (the held-out mean squared error is a
 quadratic form in them). The points cost driver time only, but they cost the
 most where the path heads for the smallest alphas: supports of hundreds to
 thousands of features, where the curve has long turned. On 20,000 x 2,000 (40
-informative features, 5 folds x 3 l1_ratios x 100 alphas) the paths took 6.9 s
-over the whole grid against 4.1 s stopped after alphas 72-76, the same choice.
+informative features, 5 folds x 3 l1_ratios x 100 alphas) the paths took 6.9-7.7 s
+over the whole grid against 4.4 s stopped after alphas 72-76, the same choice.
 
 So that the same :class:`~.early_stop.EarlyStop` watch can end them, the paths of
 an l1_ratio (the full data's and every fold's) advance :data:`SEGMENT` alphas at a
@@ -25,9 +25,7 @@ informative features, where the curves barely turn: stops after alphas 95 and 97
 of 100), 2 workers on 2 cores: the whole grid as tasks 6.3-7.3 s, paused paths on
 the driver's two threads 7.2-7.5 s, resumed paths as tasks 8.4-8.5 s (Dask's
 workers allocate under a fixed ``MALLOC_TRIM_THRESHOLD_``, which alone made the
-same paths 35% slower in a process of its own). Where the curves turn (40
-informative features) the driver's paused paths took 4.4 s against the whole
-grid's 6.9-7.7 s.
+same paths 35% slower in a process of its own).
 """
 from __future__ import annotations
 
