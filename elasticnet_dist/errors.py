@@ -93,7 +93,7 @@ def jvm_gone_error(exc, lost=False):
     during ``setCallSite`` as a plain "error occurred while calling" raised from
     one); None for any other error. Wherever a call into the JVM was made (a pass,
     the engine's cores, closing it), the message is the same. ``lost``: the caller
-    found the gateway gone itself (:func:`~.engines.spark_engine.raise_if_jvm_gone`)."""
+    found the gateway gone itself (:func:`~.engines.spark_engine.jvm_gone`)."""
     if not lost and not any(map(_gateway_lost, _causes(exc))):
         return None
     name = type(exc).__name__
