@@ -173,13 +173,12 @@ def early_stopped_gram_paths(grid, moments, held_out, problems, options, stops, 
         watch = EarlyStop(spec.loss, *early_stop, n_folds=n_folds,
                           limit=PathLimit(n_alphas - 1), n_alphas=n_alphas,
                           label="l1_ratio %g: " % row[0].l1_ratio)
-        units = [spec.unit(m, row[0].l1_ratio) for m in moments]  # as the whole grid's
         paths = [PausedPath(m, unit, grid[li], options, stops if k == 0 else NO_STOPS,
                             watch.limit, None if warm is None else warm.start_for(unit),
                             *(() if checkpoint is None else
                               (checkpoint.saved_path(li, k - 1),
                                checkpoint.point_saver(li, k - 1))))
-                 for k, (m, unit) in enumerate(zip(moments, units, strict=True))]
+                 for k, (m, unit) in enumerate(zip(moments, row, strict=True))]
         watches.append(watch)
         stages.append(_l1_ratio_segments(
             paths, watch, lambda k, points, row=row: held_out_mse(held_out[k], row[k + 1],
