@@ -309,7 +309,7 @@ class CheckpointedSource(SourceBase):
         self.checkpoint = checkpoint
         self.n_passes = source.n_passes
         self.n_rows, self.n_features = source.n_rows, source.n_features
-        self.solve_tasks = source.solve_tasks
+        self.solve_tasks, self.host_objects = source.solve_tasks, source.host_objects
         self.pass_overhead, self.cores = source.pass_overhead, source.cores
         self.density = source.density
         self.gathered_overhead = source.gathered_overhead

@@ -13,6 +13,9 @@ defaults of :class:`SourceBase` (never probed with ``getattr``):
 - ``solve_tasks``: a function running independent driver jobs on the workers
   (None: the driver solves them), see
   :meth:`~elasticnet_dist.engines.dask_engine.DaskEngine.solve_tasks`;
+- ``host_objects``: a function keeping stateful driver objects on the workers
+  (None: the driver keeps them), see
+  :meth:`~elasticnet_dist.engines.dask_engine.DaskEngine.host_objects`;
 - ``pass_overhead`` (seconds) and ``cores``: a pass's fixed cost and the cores
   its arithmetic runs on, and ``density``: the share of values stored by sparse
   rows (None: dense), for the route's cost model (:mod:`.solvers.routes`);
@@ -48,6 +51,7 @@ class Source(Protocol):
     n_passes: int
     checkpoint: Optional[object]
     solve_tasks: Optional[object]
+    host_objects: Optional[object]
     pass_overhead: float
     cores: int
     density: Optional[float]
@@ -65,6 +69,7 @@ class SourceBase:
 
     checkpoint = None
     solve_tasks = None
+    host_objects = None
     pass_overhead = 0.0
     cores = os.cpu_count() or 1
     density = None  # dense rows
@@ -126,6 +131,8 @@ class EngineSource(SourceBase):
         self.cores = engine.cores()
         if engine.runs_tasks:
             self.solve_tasks = engine.solve_tasks
+        if engine.hosts_objects:
+            self.host_objects = engine.host_objects
 
     @property
     def n_rows(self):

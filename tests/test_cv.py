@@ -522,6 +522,41 @@ def test_early_stopping_waits_for_every_fold_and_skips_unscored_points():
     assert watch.stopped_after == 5 and limit.last == 5
 
 
+@pytest.mark.cluster
+def test_early_stopped_one_pass_paths_live_on_the_dask_workers(dask_client, tmp_path,
+                                                                monkeypatch, caplog):
+    """On Dask every early-stopped one-pass path lives on a worker (an actor, advanced a
+    segment at a time while the driver scores): its points are the ones the driver's
+    threads solve when hosting fails (forced here), bit for bit, and the search is the
+    whole grid's cut at the stop."""
+    from elasticnet_dist.engines.dask_engine import DaskEngine
+
+    t = make_wide_table(600, 120, n_informative=6, seed=4, noise=3.0)
+    path = write_parquet(t, str(tmp_path / "t"), n_files=3)
+    kw = dict(l1_ratio=[0.5, 1.0], alphas=80, cv=4, selection="1se", engine="dask",
+              cluster=dask_client)
+    with caplog.at_level(logging.INFO, logger="elasticnet_dist"):
+        hosted = ElasticNetCV(**kw, early_stop=4).fit(path, label="y")
+    assert "solved the 10 paths on the workers, 10 alphas at a time" in caplog.text
+    full = ElasticNetCV(**kw).fit(path, label="y")
+    caplog.clear()
+
+    def refuse(self, *args):
+        raise RuntimeError("no actors today")
+
+    monkeypatch.setattr(DaskEngine, "host_objects", refuse)
+    with caplog.at_level(logging.INFO, logger="elasticnet_dist"):
+        driver = ElasticNetCV(**kw, early_stop=4).fit(path, label="y")
+    assert "on the workers failed (RuntimeError: no actors today)" in caplog.text
+    assert hosted.route_ == driver.route_ == "gram"
+    assert hosted.early_stopped_ == driver.early_stopped_
+    assert any(stop is not None for stop in hosted.early_stopped_)
+    np.testing.assert_array_equal(hosted.mse_path_, driver.mse_path_)
+    for li in range(2):
+        np.testing.assert_array_equal(hosted.coef_path_[li], driver.coef_path_[li])
+    _check_cut_search(hosted, full, 4, "mse")
+
+
 @pytest.mark.parametrize("engine", ["dask", "spark"])
 @pytest.mark.parametrize("loss", ["logistic", "squared"])
 def test_early_stopping_stops_at_the_same_alpha_on_every_engine(engine, loss, request,

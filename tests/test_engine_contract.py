@@ -104,6 +104,31 @@ def test_solve_tasks_is_a_declared_capability(loaded):
     assert out == ([10, 200], [1000])
 
 
+class Counter:
+    """A stateful object for ``host_objects``: its state must survive between calls."""
+
+    def __init__(self, shared, start):
+        self.shared, self.total = shared, start
+
+    def add(self, k):
+        self.total += self.shared * k
+        return self.total
+
+
+def test_host_objects_is_a_declared_capability(loaded):
+    """Engines that keep objects on their workers say so (``hosts_objects``): each job
+    ``(i, args)`` becomes ``factory(shared[i], *args)`` there, and ``call`` runs its
+    methods on the state earlier calls left."""
+    engine = loaded[0]
+    if not engine.hosts_objects:
+        with pytest.raises(NotImplementedError):
+            engine.host_objects(Counter, [], [])
+        return
+    with engine.host_objects(Counter, [10, 100], [(0, (1,)), (1, (2,)), (0, (3,))]) as hosted:
+        assert [hosted.call(j, "add", 1) for j in range(3)] == [11, 102, 13]
+        assert [hosted.call(j, "add", 2) for j in range(3)] == [31, 302, 33]
+
+
 def test_a_pass_too_large_for_memory_is_refused_before_it_runs(loaded):
     engine = loaded[0]
     before = engine.n_passes

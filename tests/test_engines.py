@@ -309,3 +309,40 @@ def test_dask_blocks_of_consecutive_pieces_share_a_worker():
     assert contiguous_placement(5, ["a", "b", "c"]) == ["a", "a", "b", "b", "c"]
     assert contiguous_placement(2, ["a", "b", "c"]) == ["a", "b"]
     assert contiguous_placement(3, []) == [None] * 3
+
+
+def test_the_embedded_dask_cluster_drops_only_dasks_default_trim_threshold():
+    """Dask gives its workers ``MALLOC_TRIM_THRESHOLD_=65536``, which fixes glibc's mmap
+    threshold too (every temporary above 128 KiB mapped afresh): the embedded cluster
+    leaves it out, keeps the rest of the environment (one BLAS thread) and keeps a
+    threshold the user chose."""
+    from elasticnet_dist.engines.dask_engine import _without_dask_trim
+
+    dask_default = {"MALLOC_TRIM_THRESHOLD_": 65536, "OMP_NUM_THREADS": 1}
+    assert _without_dask_trim(dask_default) == {"OMP_NUM_THREADS": 1}
+    assert dask_default["MALLOC_TRIM_THRESHOLD_"] == 65536  # the config is not changed
+    chosen = {"MALLOC_TRIM_THRESHOLD_": 1 << 20}
+    assert _without_dask_trim(chosen) == chosen
+
+
+@pytest.mark.cluster
+def test_the_embedded_dask_clusters_workers_allocate_with_glibcs_defaults(monkeypatch):
+    """Also when a cluster Dask started earlier in this process left the threshold in
+    its environment (Dask sets it there before spawning; children inherit it): it
+    is left out while the workers spawn, and put back."""
+    import dask
+
+    from elasticnet_dist.engines import make_engine
+
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    engine = make_engine("dask", n_workers=1)
+    try:
+        environ = engine.client.run(lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+                                             os.environ.get("OMP_NUM_THREADS")))
+    finally:
+        engine.close()
+    assert list(environ.values()) == [(None, "1")]
+    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"
+    # the setting is Dask's again for clusters started by others
+    assert dask.config.get("distributed.nanny.pre-spawn-environ")[
+        "MALLOC_TRIM_THRESHOLD_"] == 65536

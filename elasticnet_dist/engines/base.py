@@ -21,9 +21,11 @@ Subclasses implement:
 Optional capabilities, explicit (the base class says "not available"):
 ``worker_memory_limit()`` (None: unknown), ``runs_tasks`` with
 ``solve_tasks(fn, shared, stages)`` (driver jobs on the workers),
-``map_jobs(task, jobs)`` (independent jobs on the workers; here, in order), and
-``gather_bytes()`` with ``gather_blocks()`` (the cached blocks fetched into this
-process, for a table small enough that passes are cheaper here).
+``hosts_objects`` with ``host_objects(factory, shared, jobs)`` (stateful driver
+objects living on the workers), ``map_jobs(task, jobs)`` (independent jobs on
+the workers; here, in order), and ``gather_bytes()`` with ``gather_blocks()``
+(the cached blocks fetched into this process, for a table small enough that
+passes are cheaper here).
 """
 from __future__ import annotations
 
@@ -243,6 +245,12 @@ class BlockEngine:
 
     def solve_tasks(self, fn, shared, stages):
         raise NotImplementedError("the %s engine runs no tasks of the driver" % self.name)
+
+    #: Whether :meth:`host_objects` keeps objects on workers (a capability).
+    hosts_objects = False
+
+    def host_objects(self, factory, shared, jobs):
+        raise NotImplementedError("the %s engine keeps no objects on its workers" % self.name)
 
     def map_jobs(self, task, jobs):
         """``[task(job) for job in jobs]``, run by the engine's workers (here: in this

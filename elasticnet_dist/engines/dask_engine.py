@@ -12,6 +12,7 @@ not depend on which worker ran what.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 
@@ -106,6 +107,49 @@ NO_MAIN_GUARD = (
     "under `if __name__ == \"__main__\":`; or use engine=\"local\" on one machine")
 
 
+#: Dask's setting of the environment its nannies give worker processes.
+PRE_SPAWN = "distributed.nanny.pre-spawn-environ"
+#: Dask's default glibc trim threshold for its workers (bytes).
+DASK_TRIM_THRESHOLD = 65536
+
+
+@contextlib.contextmanager
+def _glibc_allocation():
+    """Start worker processes without Dask's default ``MALLOC_TRIM_THRESHOLD_``
+    (:func:`_without_dask_trim`): left out of the nannies' environment setting,
+    and out of this process's environment while they spawn (a cluster Dask
+    started before in this process has put it there; children inherit it)."""
+    import dask
+
+    inherited = os.environ.get("MALLOC_TRIM_THRESHOLD_")
+    if inherited == str(DASK_TRIM_THRESHOLD):
+        del os.environ["MALLOC_TRIM_THRESHOLD_"]
+    try:
+        with dask.config.set({PRE_SPAWN: _without_dask_trim(dask.config.get(PRE_SPAWN, {}))}):
+            yield
+    finally:
+        if inherited is not None:
+            os.environ["MALLOC_TRIM_THRESHOLD_"] = inherited
+
+
+def _without_dask_trim(environ):
+    """The workers' environment without Dask's default ``MALLOC_TRIM_THRESHOLD_``.
+
+    Dask sets it to 64 KiB so that freed memory goes back to the system soon; but
+    any fixed threshold also fixes glibc's mmap threshold at 128 KiB, so every
+    temporary above it (a pass's chunk products, a path's gathered Gram columns)
+    is mapped afresh and its pages faulted in each time. Measured on 2 workers:
+    the logistic search of 20,000 x 300 (5 folds x 3 l1_ratios x 50 alphas, 108
+    passes) 31.6-33.7 s with it, 27.5-29.0 s without; one path of 20,000 x 2,000
+    (100 alphas) 0.43-0.49 s with it, 0.38-0.41 s without, 0.38 s in the driver;
+    the workers' peaks the same (2.2-2.7 GB), 0.15 GB more kept after the fit.
+    A threshold the user configured (another value) is kept."""
+    environ = dict(environ)
+    if environ.get("MALLOC_TRIM_THRESHOLD_") == DASK_TRIM_THRESHOLD:
+        del environ["MALLOC_TRIM_THRESHOLD_"]
+    return environ
+
+
 def _local_cluster(LocalCluster, n_workers, memory_limit):
     """An embedded ``LocalCluster`` on 127.0.0.1: worker processes of one thread, no
     dashboard (its HTTP routes on a free loopback port, so an occupied 8787 makes no
@@ -118,12 +162,13 @@ def _local_cluster(LocalCluster, n_workers, memory_limit):
 
     verbose = _logging.getLogger("elasticnet_dist").isEnabledFor(_logging.DEBUG)
     try:
-        return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                            host="127.0.0.1", dashboard_address=None,
-                            scheduler_kwargs={"dashboard": False,
-                                              "dashboard_address": "127.0.0.1:0"},
-                            memory_limit=memory_limit,
-                            silence_logs=_logging.WARNING if verbose else _logging.CRITICAL)
+        with _glibc_allocation():
+            return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                host="127.0.0.1", dashboard_address=None,
+                                scheduler_kwargs={"dashboard": False,
+                                                  "dashboard_address": "127.0.0.1:0"},
+                                memory_limit=memory_limit,
+                                silence_logs=_logging.WARNING if verbose else _logging.CRITICAL)
     except RuntimeError as exc:
         if "failed to start" in str(exc) or "bootstrapping" in str(exc):
             raise EngineError(NO_MAIN_GUARD % ("%s: %s" % (type(exc).__name__, exc))) from exc
@@ -403,6 +448,34 @@ class DaskEngine(BlockEngine):
         finally:
             client.cancel(futures + data)
 
+    hosts_objects = True
+
+    def host_objects(self, factory, shared, jobs):
+        """Objects ``factory(shared[i], *args)`` for each ``(i, args)`` of ``jobs``,
+        each kept alive on a worker (a Dask actor, placed where its shared object
+        is; the ``shared`` objects are sent to the cluster once). Returns
+        :class:`HostedObjects`, whose ``call(j, method, *args)`` runs a method of
+        object ``j`` there and returns its result; close it to free them.
+
+        A stateful job a task cannot hold between two calls: the one-pass route's
+        early-stopped paths, paused after every segment while the driver scores
+        them (:mod:`~elasticnet_dist.solvers.gram_segments`). A worker runs the
+        methods of its objects one at a time (Dask gives actors one thread per
+        worker), so a cluster of single-threaded workers uses all its cores.
+        An object dies with its worker: the call raises, and the caller starts
+        over on the driver."""
+        client = self.client
+        data = client.scatter(list(shared), hash=False)
+        futures = [client.submit(factory, data[i], *args, actor=True, pure=False)
+                   for i, args in jobs]
+        hosted = HostedObjects(client, futures + data)
+        try:
+            hosted.actors = self._gather(futures)
+        except BaseException:
+            hosted.close()
+            raise
+        return hosted
+
     def _threads_per_worker(self, holders):
         """Threads of each worker holding blocks; asked again only when a new worker
         appears (a restarted one, or one the cluster added)."""
@@ -477,3 +550,23 @@ class DaskEngine(BlockEngine):
             obj.close()
         self._owned = []
 
+
+class HostedObjects:
+    """Objects living on the workers (:meth:`DaskEngine.host_objects`)."""
+
+    def __init__(self, client, futures):
+        self._client, self._futures, self.actors = client, futures, []
+
+    def call(self, j, method, *args):
+        """``objects[j].method(*args)``, run on its worker (blocks until it returns)."""
+        return getattr(self.actors[j], method)(*args).result()
+
+    def close(self):
+        self._client.cancel(self._futures)
+        self.actors = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -222,7 +222,7 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
         else:  # the watches scored every point
             paths, watches = early_stopped_gram_paths(
                 grid, [full] + train, held_out, problems, options, stops, spec, warm, watch,
-                DRIVER_THREADS, source.checkpoint)
+                DRIVER_THREADS, source.checkpoint, source.host_objects)
             stopped_early = [w.stopped_after for w in watches]
             scores = {"mse": np.stack([w.fold_scores() for w in watches])}
     else:

@@ -11,35 +11,52 @@ over the whole grid against 4.4 s stopped after alphas 72-76, the same choice.
 
 So that the same :class:`~.early_stop.EarlyStop` watch can end them, the paths of
 an l1_ratio (the full data's and every fold's) advance :data:`SEGMENT` alphas at a
-time on the driver's threads; between two segments the folds' new points are
+time; between two segments the folds' new points are
 scored and the watch decides whether the l1_ratio goes on. The l1_ratios advance
 side by side, each at its own pace. A path is one live generator
 (:func:`~.path.path_steps`) paused at the end of each segment (its ``gate``), so
 **its points are those of the path solved in one go, bit for bit**: an
 early-stopped search is the whole grid's search cut at the stop.
 
-These paths run on the driver, not as tasks on Dask's workers as the whole grid's
-do: a task cannot keep a paused path, and resuming one from a checkpoint's state
-rebuilds its cached Gram columns every segment. Measured on 20,000 x 2,000 (150
-informative features, where the curves barely turn: stops after alphas 95 and 97
-of 100), 2 workers on 2 cores: the whole grid as tasks 6.3-7.3 s, paused paths on
-the driver's two threads 7.2-7.5 s, resumed paths as tasks 8.4-8.5 s (Dask's
-workers allocate under a fixed ``MALLOC_TRIM_THRESHOLD_``, which alone made the
-same paths 35% slower in a process of its own).
+Where they run. A task cannot keep a paused path, and resuming one from a
+checkpoint's state rebuilds its cached Gram columns every segment (tried: on
+20,000 x 2,000, 150 informative features, the resumed paths as tasks took
+8.4-8.5 s against 6.3-7.3 s for the whole grid as tasks). So on an engine that
+keeps objects on its workers (Dask's actors:
+:meth:`~elasticnet_dist.engines.dask_engine.DaskEngine.host_objects`) every
+path lives on a worker (:class:`HostedPath`, built there from its moments as a
+whole path's task builds it) and the driver only scores and
+decides; elsewhere, with a checkpoint, or when hosting fails, they run on the
+driver's threads. The points are the same bits either way (one BLAS thread
+each). Measured with 5 folds x 3 l1_ratios x 100 alphas on 2 workers (2 cores),
+each way in the same run: on 20,000 x 2,000 (150 informative features; stops
+after alphas 96 and 98, where the curves barely turn) hosted 6.3 s, on the
+driver's two threads 7.3-7.6 s (the GIL), the whole grid as tasks 5.2-5.5 s; on
+20,000 x 4,000 (20 informative; stops after 85-88) hosted 12.8-13.4 s, on the
+driver 11.2-12.0 s: sending the six problems' statistics (768 MB) and building
+the hosted paths took 3.5 s of it, each worker then computed 7.5-7.9 s. With
+more workers than the driver has cores the hosted paths spread further; the
+driver keeps none of their cached Gram columns. Keeping every worker a segment
+ahead of the driver's decisions did not help (7.1-7.3 s against 6.4-7.1 s on
+the first table), so it was dropped.
 """
 from __future__ import annotations
 
+import logging
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import replace
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from .. import progress
 from ..passes import PassRequest
 from ..sufficient import SufficientStatistics
 from .early_stop import EarlyStop
 from .options import NO_STOPS, PathLimit
 from .path import path_steps
+
+log = logging.getLogger("elasticnet_dist")
 
 #: Alphas every running path of an l1_ratio advances by between two looks of its
 #: watch. A stop falls inside a segment: up to SEGMENT - 1 points past it are solved
@@ -156,32 +173,100 @@ def _run_side_by_side(stages, pool):
     return answers
 
 
-def early_stopped_gram_paths(grid, moments, held_out, problems, options, stops, spec,
-                             warm, early_stop, threads, checkpoint=None):
-    """The one-pass route's paths with early stopping (see the module doc), on
-    ``threads`` of the driver, each with one BLAS thread. ``moments``: the full
-    data's, then each training set's; ``held_out``: each fold's
-    :class:`SufficientStatistics`; ``problems[l][k]``: the unit problems (the
-    full data's first); ``early_stop``: ``(metric, patience)``; ``checkpoint``:
-    every path resumes from its saved points and saves its new ones (the points
-    past the stop of a run that was cut short are read back and dropped).
-    Returns ``paths[l][0]`` (the full data), ``paths[l][k + 1]`` (fold k), and
-    each l1_ratio's :class:`EarlyStop`."""
-    n_folds, n_alphas = len(moments) - 1, grid.shape[1]
+class HostedPath:
+    """A :class:`PausedPath` kept on a worker (``host_objects``): built there from its
+    problem's moments, as a whole path's task builds it, advanced by the driver's
+    calls. ``advance`` is told the l1_ratio's current limit (its copy here is not
+    the driver's watch's) and returns the new points and whether the path ended."""
+
+    def __init__(self, moments, spec, l1_ratio, alphas, options, stops, start):
+        self._limit = PathLimit(len(alphas) - 1)
+        with threadpool_limits(1):  # one BLAS thread, as on the driver: the same bits
+            self._path = PausedPath(moments, spec.unit(moments, l1_ratio), alphas, options,
+                                    stops, self._limit, start)
+
+    def advance(self, last, limit):
+        self._limit.lower(limit)
+        with threadpool_limits(1):
+            points = self._path.advance(last)
+        return points, self._path.ended
+
+
+class RemotePath:
+    """The driver's handle of a :class:`HostedPath` (object ``index`` of ``hosted``):
+    what the segments see of a path, as of a :class:`PausedPath` here."""
+
+    def __init__(self, hosted, index, limit):
+        self._hosted, self._index, self._limit = hosted, index, limit
+        self.ended = False
+
+    def advance(self, last):
+        points, self.ended = self._hosted.call(self._index, "advance", last, self._limit.last)
+        for _ in points:
+            progress.path_point()
+        return points
+
+
+def _segmented_search(loss, grid, held_out, problems, early_stop, make_paths, threads):
+    """Every l1_ratio's paths (``make_paths(li, watch)``: the full data's, then each
+    fold's) advanced segment by segment on a pool of ``threads``, each l1_ratio
+    watched by its own :class:`EarlyStop`; returns the points and the watches."""
+    n_folds, n_alphas = len(problems[0]) - 1, grid.shape[1]
     watches, stages = [], []
     for li, row in enumerate(problems):
-        watch = EarlyStop(spec.loss, *early_stop, n_folds=n_folds,
+        watch = EarlyStop(loss, *early_stop, n_folds=n_folds,
                           limit=PathLimit(n_alphas - 1), n_alphas=n_alphas,
                           label="l1_ratio %g: " % row[0].l1_ratio)
-        paths = [PausedPath(m, unit, grid[li], options, stops if k == 0 else NO_STOPS,
-                            watch.limit, None if warm is None else warm.start_for(unit),
-                            *(() if checkpoint is None else
-                              (checkpoint.saved_path(li, k - 1),
-                               checkpoint.point_saver(li, k - 1))))
-                 for k, (m, unit) in enumerate(zip(moments, row, strict=True))]
         watches.append(watch)
         stages.append(_l1_ratio_segments(
-            paths, watch, lambda k, points, row=row: held_out_mse(held_out[k], row[k + 1],
-                                                                  points), n_alphas))
+            make_paths(li, watch), watch,
+            lambda k, points, row=row: held_out_mse(held_out[k], row[k + 1], points), n_alphas))
     with threadpool_limits(1), ThreadPoolExecutor(threads) as pool:
         return _run_side_by_side(stages, pool), watches
+
+
+def early_stopped_gram_paths(grid, moments, held_out, problems, options, stops, spec,
+                             warm, early_stop, threads, checkpoint=None, host_objects=None):
+    """The one-pass route's paths with early stopping (see the module doc).
+    ``moments``: the full data's, then each training set's; ``held_out``: each
+    fold's :class:`SufficientStatistics`; ``problems[l][k]``: the unit problems
+    (the full data's first); ``early_stop``: ``(metric, patience)``.
+
+    Where they run: with ``host_objects`` (an engine that keeps objects on its
+    workers: Dask) every path lives on a worker (:class:`HostedPath`) and the
+    driver only scores and decides; if that fails, and otherwise, on
+    ``threads`` of the driver, each with one BLAS thread. With a ``checkpoint``
+    (always on the driver) every path resumes from its saved points and saves
+    its new ones (the points past the stop of a run that was cut short are read
+    back and dropped). The points are the same wherever they are solved.
+    Returns ``paths[l][0]`` (the full data), ``paths[l][k + 1]`` (fold k), and
+    each l1_ratio's :class:`EarlyStop`."""
+    starts = [[None if warm is None else warm.start_for(unit) for unit in row]
+              for row in problems]
+    if checkpoint is None and host_objects is not None:
+        per_row = len(moments)
+        jobs = [(k, (spec, row[0].l1_ratio, grid[li], options, stops if k == 0 else NO_STOPS,
+                     starts[li][k]))
+                for li, row in enumerate(problems) for k in range(per_row)]
+        try:
+            with host_objects(HostedPath, moments, jobs) as hosted:
+                out = _segmented_search(
+                    spec.loss, grid, held_out, problems, early_stop,
+                    lambda li, watch: [RemotePath(hosted, li * per_row + k, watch.limit)
+                                       for k in range(per_row)], len(jobs))
+        except Exception as exc:  # noqa: BLE001 - the driver can always do it
+            log.warning("solving the paths on the workers failed (%s: %s); solving them on "
+                        "the driver", type(exc).__name__, (str(exc).splitlines() or [""])[0])
+        else:
+            log.info("solved the %d paths on the workers, %d alphas at a time", len(jobs),
+                     SEGMENT)
+            return out
+
+    def paths(li, watch):
+        return [PausedPath(m, unit, grid[li], options, stops if k == 0 else NO_STOPS,
+                           watch.limit, starts[li][k],
+                           *(() if checkpoint is None else
+                             (checkpoint.saved_path(li, k - 1), checkpoint.point_saver(li, k - 1))))
+                for k, (m, unit) in enumerate(zip(moments, problems[li], strict=True))]
+
+    return _segmented_search(spec.loss, grid, held_out, problems, early_stop, paths, threads)
