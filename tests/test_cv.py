@@ -522,6 +522,58 @@ def test_early_stopping_waits_for_every_fold_and_skips_unscored_points():
     assert watch.stopped_after == 5 and limit.last == 5
 
 
+class InProcessHost:
+    """``host_objects`` in this process: the objects are built here, and every call
+    after the first ``fail_after`` raises, as when a worker holding them is lost."""
+
+    def __init__(self, fail_after=None):
+        self.fail_after, self.calls, self.objects = fail_after, 0, []
+
+    def __call__(self, factory, shared, jobs):
+        self.objects = [factory(shared[i], *args) for i, args in jobs]
+        return self
+
+    def call(self, j, method, *args):
+        self.calls += 1
+        if self.fail_after is not None and self.calls > self.fail_after:
+            raise ConnectionError("the worker holding path %d is gone" % j)
+        return getattr(self.objects[j], method)(*args)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.objects = []
+
+
+@pytest.mark.parametrize("fail_after", [None, 25])
+def test_hosted_one_pass_paths_are_the_drivers_and_fall_back_to_it(fail_after, monkeypatch,
+                                                                   caplog):
+    """Paths hosted elsewhere (here: in this process, through the hosting protocol)
+    are the driver's to the bit; a host lost halfway (the 26th call fails) ends in
+    the driver's search from the start, with a warning, and the same result."""
+    from elasticnet_dist.sources import EngineSource
+
+    t = make_wide_table(600, 120, n_informative=6, seed=4, noise=3.0)
+    kw = dict(l1_ratio=[0.5, 1.0], alphas=80, cv=4, selection="1se", early_stop=4)
+    driver = ElasticNetCV(**kw).fit(t.X, t.y)
+    host = InProcessHost(fail_after)
+    monkeypatch.setattr(EngineSource, "host_objects", host)  # the local engine's source
+    with caplog.at_level(logging.INFO, logger="elasticnet_dist"):
+        hosted = ElasticNetCV(**kw).fit(t.X, t.y)
+    assert host.calls > (25 if fail_after else 40)
+    if fail_after:
+        assert ("solving the paths on the workers failed (ConnectionError: the worker holding "
+                "path") in caplog.text
+    else:
+        assert "solved the 10 paths on the workers, 10 alphas at a time" in caplog.text
+    assert hosted.early_stopped_ == driver.early_stopped_
+    assert any(stop is not None for stop in hosted.early_stopped_)
+    np.testing.assert_array_equal(hosted.mse_path_, driver.mse_path_)
+    for li in range(2):
+        np.testing.assert_array_equal(hosted.coef_path_[li], driver.coef_path_[li])
+
+
 @pytest.mark.cluster
 def test_early_stopped_one_pass_paths_live_on_the_dask_workers(dask_client, tmp_path,
                                                                 monkeypatch, caplog):
