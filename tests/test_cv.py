@@ -546,29 +546,37 @@ class InProcessHost:
         self.objects = []
 
 
-@pytest.mark.parametrize("fail_after", [None, 25])
-def test_hosted_one_pass_paths_are_the_drivers_and_fall_back_to_it(fail_after, monkeypatch,
-                                                                   caplog):
+@pytest.mark.parametrize("fail_after, max_features", [(None, None), (25, None), (None, 12)])
+def test_hosted_one_pass_paths_are_the_drivers_and_fall_back_to_it(fail_after, max_features,
+                                                                   monkeypatch, caplog):
     """Paths hosted elsewhere (here: in this process, through the hosting protocol)
-    are the driver's to the bit; a host lost halfway (the 26th call fails) ends in
-    the driver's search from the start, with a warning, and the same result."""
+    are the driver's to the bit, also where the full data's path ends them (its
+    max_features stop, told to the driver by the hosted path); a host lost
+    halfway (the 26th call fails) ends in the driver's search from the start,
+    with a warning, and the same result."""
     from elasticnet_dist.sources import EngineSource
 
     t = make_wide_table(600, 120, n_informative=6, seed=4, noise=3.0)
-    kw = dict(l1_ratio=[0.5, 1.0], alphas=80, cv=4, selection="1se", early_stop=4)
+    kw = dict(l1_ratio=[0.5, 1.0], alphas=80, cv=4, selection="1se", early_stop=4,
+              max_features=max_features)
     driver = ElasticNetCV(**kw).fit(t.X, t.y)
     host = InProcessHost(fail_after)
     monkeypatch.setattr(EngineSource, "host_objects", host)  # the local engine's source
     with caplog.at_level(logging.INFO, logger="elasticnet_dist"):
         hosted = ElasticNetCV(**kw).fit(t.X, t.y)
-    assert host.calls > (25 if fail_after else 40)
+    assert host.calls > (25 if fail_after else 20)  # every path, a segment or more each
     if fail_after:
         assert ("solving the paths on the workers failed (ConnectionError: the worker holding "
                 "path") in caplog.text
     else:
         assert "solved the 10 paths on the workers, 10 alphas at a time" in caplog.text
     assert hosted.early_stopped_ == driver.early_stopped_
-    assert any(stop is not None for stop in hosted.early_stopped_)
+    if max_features is None:
+        assert any(stop is not None for stop in hosted.early_stopped_)
+    else:  # the full data's paths ended first, inside a segment
+        ends = [int(np.sum(n >= 0)) for n in hosted.n_features_path_]
+        assert ends == [int(np.sum(n >= 0)) for n in driver.n_features_path_]
+        assert max(ends) < 80
     np.testing.assert_array_equal(hosted.mse_path_, driver.mse_path_)
     for li in range(2):
         np.testing.assert_array_equal(hosted.coef_path_[li], driver.coef_path_[li])

@@ -11,9 +11,9 @@ over the whole grid against 4.4 s stopped after alphas 72-76, the same choice.
 
 So that the same :class:`~.early_stop.EarlyStop` watch can end them, the paths of
 an l1_ratio (the full data's and every fold's) advance :data:`SEGMENT` alphas at a
-time; between two segments the folds' new points are
-scored and the watch decides whether the l1_ratio goes on. The l1_ratios advance
-side by side, each at its own pace. A path is one live generator
+time; between two segments the folds' new points are scored and the watch
+decides whether the l1_ratio goes on. The l1_ratios advance side by side, each
+at its own pace. A path is one live generator
 (:func:`~.path.path_steps`) paused at the end of each segment (its ``gate``), so
 **its points are those of the path solved in one go, bit for bit**: an
 early-stopped search is the whole grid's search cut at the stop.
@@ -25,9 +25,9 @@ checkpoint's state rebuilds its cached Gram columns every segment (tried: on
 keeps objects on its workers (Dask's actors:
 :meth:`~elasticnet_dist.engines.dask_engine.DaskEngine.host_objects`) every
 path lives on a worker (:class:`HostedPath`, built there from its moments as a
-whole path's task builds it) and the driver only scores and
-decides; elsewhere, with a checkpoint, or when hosting fails, they run on the
-driver's threads. The points are the same bits either way (one BLAS thread
+whole path's task builds it) and the driver only scores and decides;
+elsewhere, with a checkpoint, or when hosting fails, they run on the driver's
+threads. The points are the same bits either way (one BLAS thread
 each). Measured with 5 folds x 3 l1_ratios x 100 alphas on 2 workers (2 cores),
 each way in the same run: on 20,000 x 2,000 (150 informative features; stops
 after alphas 96 and 98, where the curves barely turn) hosted 6.3 s, on the
