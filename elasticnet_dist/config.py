@@ -205,7 +205,7 @@ SPEC = {
                             "keep every Parquet piece's statistics here between runs (a "
                             "folder or store URL, with input.storage_options): a rerun reads "
                             "only the files it has not seen, bit for bit the same sums; about "
-                            "K p^2 float64 per piece on the one-pass route; entries of "
+                            "K p^2 / 2 float64 per piece on the one-pass route; entries of "
                             "files gone from the table are removed after a run "
                             "(--stats-store)"),
     },

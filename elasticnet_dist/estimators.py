@@ -140,7 +140,7 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         piece's statistics between fits on a table of files (the one-pass route's
         Gram sums and moments, by fold): a later fit reads only the files it has
         not seen, with the same numbers bit for bit (see
-        :mod:`elasticnet_dist.stats_store`; about K p^2 float64 per piece).
+        :mod:`elasticnet_dist.stats_store`; about K p^2 / 2 float64 per piece).
         After a fit, entries of pieces gone from the table are removed.
     verbose : bool, default False.
 

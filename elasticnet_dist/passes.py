@@ -29,10 +29,11 @@ Cross-validation (``n_folds`` = K; blocks hold their rows sorted by fold):
 
 - ``by_fold``: every statistic above separately for each fold, stacked on a
   leading axis of length K (one pass yields the moments and Gram matrices of
-  every training set: the total minus one fold). Its Gram matrices hold the
-  lower triangle only (the rest 0: BLAS ``syrk`` computes half the products,
-  and sums of triangles stay triangles); :func:`symmetric_grams` completes
-  them once, after the merge;
+  every training set: the total minus one fold). Its Gram matrices travel as
+  their lower triangles, row after row (``gram_lower``, K x p(p + 1)/2: BLAS
+  ``syrk`` computes half the products, and sums of triangles stay triangles, so
+  every block's result, transfer, merge and stored leaf is half the size);
+  :func:`symmetric_grams` completes them once, after the merge;
 - ``train_groups`` (k x K booleans) instead of ``holdout``: point ``k`` trains
   on the rows of the folds (here: groups) marked in its row, e.g. a half-sample
   of stability selection; ``train_weight_sum[k]`` as with ``holdout``, no
@@ -56,7 +57,7 @@ from scipy.special import xlogy
 
 from .alignment import aligned
 from .losses import get_loss
-from .reduction import PassHint, merge_stats
+from .reduction import PassHint, merge_group, merge_stats
 from .sparse import issparse
 
 @dataclass(frozen=True)
@@ -98,11 +99,12 @@ class PassRequest:
         """Bytes of the matrices one block's statistics for this pass hold (the
         Hessian blocks, or the Gram matrices): what grows with the square of the
         working set, for the memory guard (:meth:`BlockEngine.run_pass`)."""
-        sides = sum(len(h.cols) * len(h.cols if h.rows is None else h.rows)
-                    for h in self.hessians)
-        if self.full_gram:
-            sides += n_features * n_features
-        return 8 * sides * ((self.n_folds + 1) if self.by_fold else 1)
+        cells = sum(len(h.cols) * len(h.cols if h.rows is None else h.rows)
+                    for h in self.hessians) * ((self.n_folds + 1) if self.by_fold else 1)
+        if self.full_gram:  # by fold: the packed triangles and the kernel's square buffer
+            p = n_features
+            cells += self.n_folds * p * (p + 1) // 2 + p * p if self.by_fold else p * p
+        return 8 * cells
 
 
 def hessian_keys(index):
@@ -297,12 +299,41 @@ def _sparse_moments(X, y, s, request, gram_out=None, accumulate=False, o=None):
 TILE = 256
 
 
+def pack_lower(G, out):
+    """The lower triangle of the square matrix ``G`` into ``out``, row after row
+    (row ``i``: its ``i + 1`` first numbers); returns ``out``."""
+    start = 0
+    for i in range(G.shape[0]):
+        out[start:start + i + 1] = G[i, :i + 1]
+        start += i + 1
+    return out
+
+
+def unpack_lower(packed):
+    """Square lower-triangular matrices (upper triangles 0) from rows of
+    :func:`pack_lower` (``packed``: (..., p(p + 1)/2)); the same numbers."""
+    side = int(round((np.sqrt(8 * packed.shape[-1] + 1) - 1) / 2))
+    full = np.zeros(packed.shape[:-1] + (side, side))
+    for matrix, rows in zip(full.reshape(-1, side, side), packed.reshape(-1, packed.shape[-1]),
+                            strict=True):
+        start = 0
+        for i in range(side):
+            matrix[i, :i + 1] = rows[start:start + i + 1]
+            start += i + 1
+    return full
+
+
 def symmetric_grams(stats):
-    """Complete in place the lower-triangular Gram matrices of a ``by_fold`` pass
-    (``G += strictly_lower(G)'``); returns ``stats``.
+    """The Gram matrices of a ``by_fold`` pass made whole, in place: unpacked from
+    their lower triangles (``gram_lower``, see :func:`pack_lower`) into ``gram``,
+    then ``G += strictly_lower(G)'``; returns ``stats``.
 
     Tile by tile, so that each transposed tile is read and written while it is
     in cache: 2,000 x 2,000 in 9 ms instead of 38 with one whole transpose."""
+    packed = stats.pop("gram_lower", None)
+    if packed is not None:
+        stats["gram"] = unpack_lower(packed)
+        del packed
     grams = stats.get("gram")
     if grams is not None:
         for G in grams.reshape((-1,) + grams.shape[-2:]):
@@ -511,15 +542,18 @@ def chunked_block_stats(X, y, s, request: PassRequest, rows=None, fold_bounds=No
             return _chunks(X, y, s, o, request, 0, n, rows, fold)
         return merge_stats([_chunks(X, y, s, o, request, int(a), int(b), rows, fold)
                             for a, b in bounds if b > a])
-    # by_fold with the Gram matrix: each fold's p x p sum goes straight into its
-    # slice of the stacked (K, p, p) result, lower triangle only (see the module's
-    # doc). At p = 2,000 copying 32 MB per fold cost a third of this pass, and syrk
-    # into the buffer is 25-35% faster than A'A (which fills both triangles).
-    grams = (np.zeros((request.n_folds,) + (X.shape[1],) * 2)
-             if request.full_gram else None)
-    per_fold = [_chunks(X, y, s, o, request, int(a), int(b), rows, None,
-                        None if grams is None else grams[f]) if b > a else None
-                for f, (a, b) in enumerate(bounds)]
+    # by_fold with the Gram matrix: each fold's lower triangle goes into one p x p
+    # buffer (syrk: 25-35% faster than A'A, which fills both triangles), then packed
+    # into the fold's row of the result (see the module's doc)
+    p = X.shape[1]
+    square = np.zeros((p, p)) if request.full_gram else None
+    grams = np.zeros((request.n_folds, p * (p + 1) // 2)) if request.full_gram else None
+    per_fold = []
+    for f, (a, b) in enumerate(bounds):
+        per_fold.append(_chunks(X, y, s, o, request, int(a), int(b), rows, None, square)
+                        if b > a else None)
+        if b > a and grams is not None:
+            pack_lower(square, grams[f])
     template = next(part for part in per_fold if part is not None)
     out = {key: np.zeros((request.n_folds,) + np.shape(value)) for key, value in template.items()
            if key != "gram" or grams is None}
@@ -529,7 +563,7 @@ def chunked_block_stats(X, y, s, request: PassRequest, rows=None, fold_bounds=No
                 if key in out:
                     out[key][f] = value
     if grams is not None:
-        out["gram"] = grams
+        out["gram_lower"] = grams
     return out
 
 
@@ -580,6 +614,17 @@ class BlockKernel:
         asks it (:meth:`elasticnet_dist.stats_store.Origin.result`)."""
         origin = getattr(block, "origin", None)
         return self.compute(block) if origin is None else origin.result(self, block)
+
+    def group(self, blocks):
+        """One level-1 node of the merge tree (:mod:`~elasticnet_dist.reduction`):
+        the statistics of consecutive ``blocks`` added in order, each block's as it
+        is made (:func:`~elasticnet_dist.reduction.merge_group`). When every block
+        came from a statistics store, the store answers for the whole node
+        (:meth:`elasticnet_dist.stats_store.Origin.group_result`)."""
+        origins = [getattr(block, "origin", None) for block in blocks]
+        if len(blocks) > 1 and all(origin is not None for origin in origins):
+            return origins[0].group_result(self, blocks)
+        return merge_group(self(block) for block in blocks)
 
     def compute(self, block):
         return chunked_block_stats(aligned(block.X), aligned(block.y), aligned(block.s),

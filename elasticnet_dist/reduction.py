@@ -91,6 +91,15 @@ def _writable(value):
     return array if array.flags.writeable else array.copy()
 
 
+def group_stats_of(kernel, blocks):
+    """A level-1 node of the tree over consecutive ``blocks``: the kernel's own
+    ``group(blocks)`` if it has one (a kernel may know a faster way to the same
+    sums: :meth:`~elasticnet_dist.passes.BlockKernel.group` asks a statistics
+    store), else each block's result added in order as it is made."""
+    group = getattr(kernel, "group", None)
+    return group(blocks) if group is not None else merge_group(kernel(b) for b in blocks)
+
+
 class LazyParts:
     """The parts ``compute(i)`` for ``i`` in ``indices`` as a sequence computed on
     access: :func:`subtrees` then merges each where it is made (see :func:`merge_group`)."""
@@ -118,20 +127,32 @@ def tree_merge(parts, fan_in=FAN_IN, owned=False):
                        owned)
 
 
-def subtrees(parts, first, n_parts, fan_in=FAN_IN):
+def subtrees(parts, first, n_parts, fan_in=FAN_IN, group=None):
     """The largest nodes of :func:`tree_merge`'s tree over ``n_parts`` parts that lie
     within the run ``parts`` (the parts ``first, first + 1, ...``), merged:
     ``{(level, index): stats}``, node ``index`` of ``level`` covering the parts
     ``index * fan_in**level`` up to the next node's. A worker holding a run of
     consecutive parts sends these instead of the parts; :func:`finish_tree`
     completes the tree from them. Parts are taken in order, once each, as their
-    node is merged (``parts`` may be :class:`LazyParts`)."""
+    node is merged (``parts`` may be :class:`LazyParts`).
+
+    ``group(i, j)``, when given, makes the level-1 node over the parts ``i`` to
+    ``j - 1`` (their :func:`merge_group`) in place of this function: an engine
+    passes its kernel's, which a statistics store may answer for a whole node
+    without computing its parts (:meth:`~elasticnet_dist.passes.BlockKernel.group`)."""
     stop = first + len(parts)
     nodes = {(0, first + i): i for i in range(len(parts))}  # level 0: where in parts
 
     def take(level, index):
         node = nodes.pop((level, index))
         return parts[node] if level == 0 else node
+
+    def merged(level, children):
+        if level == 0 and group is not None:
+            for c in children:
+                nodes.pop((0, c))
+            return group(children.start, children.stop)
+        return merge_group(take(level, c) for c in children)
 
     level = 0
     while True:
@@ -142,7 +163,7 @@ def subtrees(parts, first, n_parts, fan_in=FAN_IN):
             if n_level == 1 or min(n_parts, (g + 1) * width) > stop:
                 break
             children = range(g * fan_in, min(n_level, (g + 1) * fan_in))
-            nodes[(level + 1, g)] = merge_group(take(level, c) for c in children)
+            nodes[(level + 1, g)] = merged(level, children)
             made = True
         if not made:
             return {key: take(*key) if key[0] == 0 else node for key, node in list(nodes.items())}
@@ -171,14 +192,15 @@ def finish_tree(nodes, n_parts, fan_in=FAN_IN, owned=False):
     return merge_stats([current[0]], owned)
 
 
-def grouped_tree_merge(n_parts, group_stats, fan_in=FAN_IN):
+def grouped_tree_merge(n_parts, group_stats, fan_in=FAN_IN, group=None):
     """:func:`tree_merge` of ``n_parts`` parts computed one
     group of ``fan_in`` consecutive parts at a time (``group_stats(first, stop)``
     returns their list, or :class:`LazyParts` to hold one
     part at a time): at most one group and the merged groups are held at once. The
-    parts are computed for this merge, which therefore sums into them."""
+    parts are computed for this merge, which therefore sums into them. ``group(i,
+    j)``: the level-1 node over the parts ``i`` to ``j - 1`` (see :func:`subtrees`)."""
     nodes = {}
     for first in range(0, n_parts, fan_in):
         stop = min(n_parts, first + fan_in)
-        nodes.update(subtrees(group_stats(first, stop), first, n_parts, fan_in))
+        nodes.update(subtrees(group_stats(first, stop), first, n_parts, fan_in, group))
     return finish_tree(nodes, n_parts, fan_in, owned=True)

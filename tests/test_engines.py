@@ -309,6 +309,10 @@ def test_dask_blocks_of_consecutive_pieces_share_a_worker():
     assert contiguous_placement(5, ["a", "b", "c"]) == ["a", "a", "b", "b", "c"]
     assert contiguous_placement(2, ["a", "b", "c"]) == ["a", "b"]
     assert contiguous_placement(3, []) == [None] * 3
+    # whole groups of 8 (the merge tree's level-1 nodes) where that costs no balance
+    assert contiguous_placement(17, ["a", "b"]) == ["a"] * 8 + ["b"] * 9
+    assert contiguous_placement(24, ["a", "b"]) == ["a"] * 12 + ["b"] * 12
+    assert contiguous_placement(20, ["a", "b", "c"]) == ["a"] * 7 + ["b"] * 7 + ["c"] * 6
 
 
 def test_the_embedded_dask_cluster_drops_only_dasks_default_trim_threshold():

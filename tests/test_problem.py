@@ -162,6 +162,40 @@ def test_owned_merge_sums_into_its_parts_with_the_same_bits():
                                   expected["g"])
 
 
+@pytest.mark.parametrize("n_parts", [1, 5, 8, 17, 70])
+def test_a_node_given_for_each_group_leaves_the_tree_and_its_bits_alone(n_parts):
+    """Engines may make each level-1 node (a group of ``fan_in`` consecutive parts)
+    themselves (a statistics store answers for one with a file): the tree asks for
+    each whole group in a run once, takes no part of it, and sums the same bits."""
+    from elasticnet_dist.reduction import grouped_tree_merge, merge_group, subtrees
+
+    rng = np.random.default_rng(n_parts)
+    parts = [{"g": rng.standard_normal((3, 3)) * 10.0 ** rng.integers(-8, 8)}
+             for _ in range(n_parts)]
+    expected = tree_merge(parts, fan_in=4)
+    asked, taken = [], []
+
+    def group(first, stop):
+        asked.append((first, stop))
+        return merge_group(parts[first:stop])
+
+    class Parts(list):
+        def __getitem__(self, i):
+            taken.append(i)
+            return list.__getitem__(self, i)
+
+    got = grouped_tree_merge(n_parts, lambda first, stop: Parts(parts[first:stop]),
+                             fan_in=4, group=group)
+    np.testing.assert_array_equal(got["g"], expected["g"])
+    whole = [(i, min(n_parts, i + 4)) for i in range(0, n_parts, 4)] if n_parts > 1 else []
+    assert asked == whole and taken == ([0] if n_parts == 1 else [])
+    # a run that starts inside a group (a Spark slot's): only its whole groups are asked
+    asked.clear()
+    if n_parts > 6:
+        nodes = subtrees(parts[6:], 6, n_parts, fan_in=4, group=group)
+        assert all(first >= 8 for first, _ in asked) and (0, 6) in nodes
+
+
 @pytest.mark.parametrize("loss", ["squared", "logistic"])
 @pytest.mark.parametrize("c", [1.0, 1.0005])
 def test_native_to_peer_inverts_peer_to_native(loss, c):
@@ -372,7 +406,7 @@ def test_gram_product_of_sparse_and_dense_points_equals_the_full_product(layout)
 def test_symmetric_grams_completes_every_matrix_tile_by_tile(p):
     """G += strictly_lower(G)' for each stacked matrix, across tile borders: the
     same bits as the one-transpose formula, and lower-triangular sums made symmetric."""
-    from elasticnet_dist.passes import symmetric_grams
+    from elasticnet_dist.passes import pack_lower, symmetric_grams
 
     rng = np.random.default_rng(p)
     grams = rng.standard_normal((2, 3, p, p))
@@ -380,9 +414,18 @@ def test_symmetric_grams_completes_every_matrix_tile_by_tile(p):
     expected = grams.copy()
     for G in expected.reshape((-1, p, p)):
         G += np.tril(G, -1).T
+    lower = np.tril(grams[0])
     got = symmetric_grams({"gram": grams, "n_rows": np.ones(2)})["gram"]
     np.testing.assert_array_equal(got, expected)
     assert np.array_equal(got[0], np.swapaxes(got[0], -1, -2))
+    # as a pass returns them: the lower triangles packed row after row, half the numbers
+    packed = np.zeros((3, p * (p + 1) // 2))
+    for f in range(3):
+        pack_lower(lower[f], packed[f])
+    assert np.count_nonzero(packed) == np.count_nonzero(lower)
+    stats = symmetric_grams({"gram_lower": packed, "n_rows": np.ones(3)})
+    assert "gram_lower" not in stats
+    np.testing.assert_array_equal(stats["gram"], expected[0])
 
 
 # ---- what a path point no longer recomputes ---------------------------------------------

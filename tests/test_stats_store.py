@@ -2,6 +2,7 @@
 numbers are a cold run's, bit for bit (elasticnet_dist.stats_store)."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -15,8 +16,8 @@ from elasticnet_dist.cli import EXIT_CONFIG, EXIT_OK
 from elasticnet_dist.datasets import make_wide_table, write_parquet
 from elasticnet_dist.io.blocks import BlockDecoder
 from elasticnet_dist.manifest import check_manifest
-from elasticnet_dist.stats_store import (decode_summary, encode_summary, pack_stats,
-                                         unpack_stats)
+from elasticnet_dist.stats_store import (FORMAT, decode_summary, encode_summary, pack_stats,
+                                         read_leaf, unpack_stats, write_leaf)
 
 N_FILES = 6
 CV = dict(l1_ratio=[0.5, 1.0], cv=4, alphas=30)
@@ -92,9 +93,10 @@ def test_files_rewritten_or_removed_are_read_again_or_dropped_from_the_store(
     table = _table(parts, tmp_path / "t", _names(N_FILES))
     store = tmp_path / "store"
     ElasticNetCV(**CV, stats_store=str(store)).fit(table, label="y")
-    context, = os.listdir(store / "v1")
-    files = lambda: sorted(os.listdir(store / "v1" / context))  # noqa: E731
-    assert len(files()) == 2 + 2 * N_FILES  # context.json, shift.npz; summary and leaf each
+    context, = os.listdir(store / FORMAT)
+    files = lambda: sorted(os.listdir(store / FORMAT / context))  # noqa: E731
+    # context.json, shift.npz; a summary and a leaf per piece; the node of their group
+    assert len(files()) == 2 + 2 * N_FILES + 1
     # a file rewritten in place (other rows, same name): a new piece, read again
     other = make_wide_table(200, 40, n_informative=6, seed=99)
     write_parquet(other, str(tmp_path / "other"), n_files=1)
@@ -103,16 +105,16 @@ def test_files_rewritten_or_removed_are_read_again_or_dropped_from_the_store(
     rewritten = ElasticNetCV(**CV, stats_store=str(store)).fit(table, label="y")
     assert decodes == [_names(3)[2]]
     _same_fit(rewritten, ElasticNetCV(**CV).fit(table, label="y"))
-    assert len(files()) == 2 + 2 * N_FILES  # the old version's entries were pruned
-    (store / "v1" / context / "stray").write_text("a file of no piece")
-    (store / "v1" / context / ".left.abc.tmp").write_text("a write cut short")
+    assert len(files()) == 2 + 2 * N_FILES + 1  # the old version's entries were pruned
+    (store / FORMAT / context / "stray").write_text("a file of no piece")
+    (store / FORMAT / context / ".left.abc.tmp").write_text("a write cut short")
     # the first file removed: its entries go; the others come from the store, summed
     # about the store's reference row (the same sums about another point)
     os.remove(os.path.join(table, _names(1)[0]))
     decodes.clear()
     shorter = ElasticNetCV(**CV, stats_store=str(store)).fit(table, label="y")
     assert decodes == []
-    assert len(files()) == 2 + 2 * (N_FILES - 1)
+    assert len(files()) == 2 + 2 * (N_FILES - 1) + 1
     cold = ElasticNetCV(**CV).fit(table, label="y")
     np.testing.assert_allclose(shorter.coef_, cold.coef_, rtol=1e-9, atol=1e-12)
     assert shorter.alpha_ == cold.alpha_
@@ -123,12 +125,12 @@ def test_another_configuration_misses_the_store_and_replaces_its_entries(parts, 
     table = _table(parts, tmp_path / "t", _names(N_FILES))
     store = tmp_path / "store"
     ElasticNetCV(**CV, stats_store=str(store)).fit(table, label="y")
-    before, = os.listdir(store / "v1")
+    before, = os.listdir(store / FORMAT)
     decodes.clear()
     five = ElasticNetCV(**{**CV, "cv": 5}, stats_store=str(store)).fit(
         table, label="y", exclude=["f0000"])
     assert len(decodes) == N_FILES  # other folds and columns: every piece read
-    after, = os.listdir(store / "v1")
+    after, = os.listdir(store / FORMAT)
     assert after != before  # the unused context was removed
     _same_fit(five, ElasticNetCV(**{**CV, "cv": 5}).fit(table, label="y", exclude=["f0000"]))
 
@@ -164,13 +166,14 @@ def test_a_damaged_store_file_is_computed_again(parts, tmp_path, caplog):
     table = _table(parts, tmp_path / "t", _names(N_FILES))
     store = tmp_path / "store"
     ElasticNetCV(**CV, stats_store=str(store)).fit(table, label="y")
-    context, = os.listdir(store / "v1")
-    leaf = next(name for name in sorted(os.listdir(store / "v1" / context))
-                if name.endswith(".leaf"))
-    (store / "v1" / context / leaf).write_bytes(b"not an npz file")
+    context, = os.listdir(store / FORMAT)
+    leaves = [name for name in os.listdir(store / FORMAT / context) if name.endswith(".leaf")]
+    for leaf in leaves:  # the pieces' and their group's: the node, then each piece
+        (store / FORMAT / context / leaf).write_bytes(b"not an npz file")
     with caplog.at_level("WARNING", logger="elasticnet_dist"):
         again = ElasticNetCV(**CV, stats_store=str(store)).fit(table, label="y")
-    assert "is unreadable" in caplog.text and leaf in caplog.text
+    assert len(leaves) == N_FILES + 1 and "is unreadable" in caplog.text
+    assert all(leaf in caplog.text for leaf in leaves)
     _same_fit(again, ElasticNetCV(**CV).fit(table, label="y"))
 
 
@@ -188,14 +191,23 @@ def test_summaries_and_leaves_round_trip_exactly(parts):
         elif name != "extra":
             assert value == getattr(again, name) or (value != value), name
     rng = np.random.default_rng(0)
-    lower = np.tril(rng.normal(size=(3, 5, 5)))
-    stats = {"gram": lower, "sx": rng.normal(size=(3, 5)), "sy": np.float64(2.5),
-             "full": rng.normal(size=(4, 4))}
-    packed = pack_stats(stats)
-    assert "tril:gram" in packed and "full:full" in packed  # half the Gram bytes
-    out = unpack_stats(packed)
-    assert all(np.array_equal(out[k], stats[k]) for k in stats)
+    stats = {"gram_lower": rng.normal(size=(3, 15)), "sx": rng.normal(size=(3, 5)),
+             "sy": np.float64(2.5), "gram": rng.normal(size=(4, 4))}
+    buffer = io.BytesIO()
+    write_leaf(buffer, pack_stats(stats))
+    out = unpack_stats(read_leaf(buffer.getvalue()))
+    assert out.keys() == stats.keys() and all(np.array_equal(out[k], stats[k]) for k in stats)
     assert unpack_stats(pack_stats(None)) is None
+
+
+def test_a_store_of_an_older_layout_is_removed_after_a_run(parts, tmp_path):
+    table = _table(parts, tmp_path / "t", _names(2))
+    store = tmp_path / "store"
+    (store / "v1" / "somecontext").mkdir(parents=True)
+    (store / "v1" / "somecontext" / "a.b.leaf").write_bytes(b"squares")
+    (store / "mine").mkdir()  # not a layout's folder: left alone
+    ElasticNetCV(**CV, stats_store=str(store)).fit(table, label="y")
+    assert sorted(os.listdir(store)) == sorted(["mine", FORMAT])
 
 
 @pytest.mark.cluster  # whole-stage runs in processes of their own
@@ -236,6 +248,55 @@ def test_cluster_engines_rerun_from_the_store_bit_for_bit(parts, tmp_path, engin
     _same_fit(again, ElasticNetCV(**CV).fit(table, label="y"))  # and the local engine's
 
 
+@pytest.fixture(scope="module")
+def many_parts(tmp_path_factory):
+    """17 Parquet files of one table (1,700 x 480): each piece's per-fold Gram sums
+    (3.7 MB of triangles with 4 folds) make the statistics pass a large one, which
+    every engine merges in the tree's level-1 nodes where the blocks are."""
+    root = tmp_path_factory.mktemp("many")
+    table = make_wide_table(1700, 480, n_informative=6, seed=12)
+    return write_parquet(table, str(root / "all"), n_files=17)
+
+
+def _store_files(store):
+    """The store's piece leaves (of a piece with a summary) and node leaves."""
+    context, = os.listdir(store / FORMAT)
+    folder = store / FORMAT / context
+    names = os.listdir(folder)
+    pieces = {name.split(".")[0] for name in names if name.endswith(".summary.npz")}
+    leaves = [folder / name for name in names if name.endswith(".leaf")]
+    return ([leaf for leaf in leaves if leaf.name.split(".")[0] in pieces],
+            [leaf for leaf in leaves if leaf.name.split(".")[0] not in pieces])
+
+
+@pytest.mark.parametrize("engine", ["local", "dask", "spark"])
+def test_a_rerun_maps_whole_groups_of_pieces_from_the_store(many_parts, tmp_path, engine,
+                                                            request, decodes):
+    """The merge tree's level-1 nodes (groups of 8 consecutive pieces) are stored
+    too: a rerun over the same 16 pieces and a new one maps 2 nodes and computes 1
+    leaf, instead of mapping 16 leaves and adding them again, bit for bit."""
+    cluster = {"local": None, "dask": "dask_client", "spark": "spark"}[engine]
+    client = request.getfixturevalue(cluster) if cluster else None
+    kw = dict(CV, engine=engine, cluster=client if engine == "dask" else None)
+    table = _table(many_parts, tmp_path / "t", _names(16))
+    store = tmp_path / "store"
+    ElasticNetCV(**kw, stats_store=str(store)).fit(table, label="y")
+    leaves, nodes = _store_files(store)
+    assert len(leaves) == 16 and len(nodes) == 2
+    old = {leaf.name.split(".")[0] for leaf in leaves}
+    for leaf in leaves:  # a rerun that needed a piece's leaf would compute and write it
+        leaf.unlink()
+    _table(many_parts, tmp_path / "t", _names(17)[-1:])
+    decodes.clear()
+    again = ElasticNetCV(**kw, stats_store=str(store)).fit(table, label="y")
+    leaves, nodes_after = _store_files(store)
+    assert len(leaves) == 1 and leaves[0].name.split(".")[0] not in old  # the new piece's
+    assert sorted(nodes_after) == sorted(nodes)  # its group of one has no node
+    if engine == "local":
+        assert decodes == ["part-00016.parquet"]
+    _same_fit(again, ElasticNetCV(**kw).fit(table, label="y"))
+
+
 def test_keys_see_every_number_of_a_long_shift():
     from elasticnet_dist.passes import PassRequest
     from elasticnet_dist.stats_store import request_key
@@ -251,7 +312,7 @@ def test_a_store_that_cannot_be_written_costs_the_reuse_not_the_fit(parts, tmp_p
     table = _table(parts, tmp_path / "t", _names(3))
     store = tmp_path / "store"
     store.mkdir()
-    (store / "v1").write_text("a file where the store's folder should be")
+    (store / FORMAT).write_text("a file where the store's folder should be")
     with caplog.at_level("WARNING", logger="elasticnet_dist"):
         fit = ElasticNetCV(**CV, stats_store=str(store)).fit(table, label="y")
     assert "cannot write" in caplog.text
@@ -267,4 +328,4 @@ def test_stability_selection_reads_its_row_groups_from_the_store_too(parts, tmp_
     again = ElasticNetCV(**kw, stats_store=str(tmp_path / "store")).fit(table, label="y")
     assert decodes == []  # neither the folds' nor the groups' load read a file
     assert np.array_equal(again.stability_, first.stability_)
-    assert len(os.listdir(tmp_path / "store" / "v1")) == 2  # the folds' and the groups'
+    assert len(os.listdir(tmp_path / "store" / FORMAT)) == 2  # the folds' and the groups'

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..alignment import aligned
-from ..reduction import LazyParts, grouped_tree_merge
+from ..reduction import LazyParts, group_stats_of, grouped_tree_merge
 from ..memory import available_memory
 from .base import BlockEngine, gigabytes
 
@@ -49,7 +49,8 @@ class LocalEngine(BlockEngine):
         # a group of blocks at a time: a CV Gram pass has K p x p sums per block
         blocks = self._blocks
         return grouped_tree_merge(len(blocks), lambda first, stop: LazyParts(
-            lambda i: kernel(blocks[i]), range(first, stop)))
+            lambda i: kernel(blocks[i]), range(first, stop)),
+            group=lambda first, stop: group_stats_of(kernel, blocks[first:stop]))
 
     def _stream_pass(self, kernel, hint):
         pieces, decoder = self._pieces, self._decoder

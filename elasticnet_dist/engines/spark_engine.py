@@ -39,7 +39,8 @@ import pyarrow.parquet as pq
 from ..errors import BadValuesError, InputError, UnreadableFileError, jvm_gone_error
 from ..io.blocks import Block
 from ..io.columns import spark_columns
-from ..reduction import FAN_IN, LazyParts, finish_tree, subtrees, tree_merge
+from ..reduction import (FAN_IN, LazyParts, finish_tree, group_stats_of, subtrees,
+                         tree_merge)
 from .base import BlockEngine, check_reachable
 
 #: Blocks held by this Python process: (token, piece index) -> Block (memory-mapped).
@@ -98,7 +99,11 @@ def _cached_block(token, index, piece, decoder):
     block = _BLOCKS.get(key)
     if block is None:
         path = os.path.join(_cache_dir(token), str(index))
-        block = _map_spilled(path) or _spill(decoder.load(piece), path)
+        block = _map_spilled(path)
+        if block is None:
+            block = _spill(decoder.load(piece), path)
+        elif decoder.store is not None:  # spilled by another Python worker: its store entry
+            block.origin = decoder.store.origin(decoder, piece)
         _BLOCKS[key] = block
     return block
 
@@ -156,8 +161,13 @@ def _merged_pass_task(token, pieces, decoder, kernel, n_slots, slot, rows):
     K p x p) per piece, so that the driver receives a few per slot, not one per
     piece, and finishes the same tree as every other engine."""
     run = _slot_pieces(slot, n_slots, len(pieces), rows)
-    parts = LazyParts(lambda i: kernel(_cached_block(token, i, pieces[i], decoder)), run)
-    yield from subtrees(parts, run.start, len(pieces)).items() if len(run) else ()
+
+    def blocks(first, stop):
+        return [_cached_block(token, i, pieces[i], decoder) for i in range(first, stop)]
+
+    parts = LazyParts(lambda i: kernel(blocks(i, i + 1)[0]), run)
+    group = lambda first, stop: group_stats_of(kernel, blocks(first, stop))  # noqa: E731
+    yield from subtrees(parts, run.start, len(pieces), group=group).items() if len(run) else ()
 
 
 def _drop_task(token, _index, rows):
