@@ -448,6 +448,8 @@ def test_early_stopping_ends_paths_past_the_cv_minimum_with_the_same_choice(sele
 def _check_cut_search(early, full, patience, metric):
     """``early`` is ``full`` cut where its rule held: same points and scores before the
     stop, nothing after it, the same choice and coefficients."""
+    from elasticnet_dist.solvers.early_stop import CLEAR_MARGIN
+
     mean, se = full.cv_results_["mean_" + metric], full.cv_results_["se_" + metric]
     scores = "mse_path_" if metric == "mse" else "scores_"
     cut, whole = getattr(early, scores), getattr(full, scores)
@@ -459,8 +461,9 @@ def _check_cut_search(early, full, patience, metric):
         assert np.isnan(cut[li, stop + 1:]).all()
         np.testing.assert_allclose(cut[li, :stop + 1], whole[li, :stop + 1], rtol=1e-10)
         best = int(np.argmin(mean[li, :stop + 1]))
-        assert (mean[li, stop - patience + 1:stop + 1] > mean[li, best] + se[li, best]).all()
-        assert best < stop - patience + 1
+        clear = mean[li, stop] > mean[li, best] + CLEAR_MARGIN * se[li, best]
+        patient = (mean[li, stop - patience + 1:stop + 1] > mean[li, best] + se[li, best]).all()
+        assert clear or (patient and best < stop - patience + 1)
     assert (early.alpha_, early.l1_ratio_) == (full.alpha_, full.l1_ratio_)
     np.testing.assert_allclose(early.coef_, full.coef_, rtol=1e-10, atol=1e-14)
 
@@ -512,14 +515,39 @@ def test_early_stopping_waits_for_every_fold_and_skips_unscored_points():
 
     limit = PathLimit(19)
     watch = EarlyStop("logistic", "deviance", n_folds=2, patience=2, limit=limit, n_alphas=20)
-    curve = [1.0, 0.8, 0.7, 0.9, None, 0.95, 1.0, 1.1]
+    curve = [1.0, 0.8, 0.7, 0.73, None, 0.74, 1.0, 1.1]
     for i, value in enumerate(curve):
         watch.record(0, i, point(value))
     assert watch.checked == 0 and limit.last == 19  # fold 1 has scored nothing yet
     for i, value in enumerate(curve):
         watch.record(1, i, point(None if value is None else value + 0.02))
-    # the best is alpha 2 (se 0); 3 is worse, 4 is unscored, 5 is worse: two in a row
+    # the best is alpha 2 (mean 0.71, se 0.01); 3 is 3 se worse, 4 is unscored, 5 is 4
+    # se worse: two in a row
     assert watch.stopped_after == 5 and limit.last == 5
+
+
+def test_one_alpha_clearly_past_the_curves_turn_ends_the_paths_at_once(caplog):
+    """More than CLEAR_MARGIN standard errors above the best ends the paths without
+    waiting for the patience; a best point without spread (se 0) never does so."""
+    from elasticnet_dist.solvers.early_stop import CLEAR_MARGIN, EarlyStop
+    from elasticnet_dist.solvers.options import PathLimit
+
+    def run(curve, spread):
+        limit = PathLimit(29)
+        watch = EarlyStop("squared", "mse", n_folds=2, patience=10, limit=limit, n_alphas=30)
+        for i, value in enumerate(curve):
+            watch.record_score(0, i, value - spread)
+            watch.record_score(1, i, value + spread)
+        return watch.stopped_after
+
+    # best at alpha 2: mean 0.5, se 0.01; then 3, 4.9 and 5.1 standard errors above it
+    steep = [1.0, 0.7, 0.5, 0.53, 0.5 + 0.049, 0.5 + 0.051, 0.6, 0.7]
+    assert CLEAR_MARGIN == 5.0
+    with caplog.at_level("INFO", logger="elasticnet_dist"):
+        assert run(steep, 0.01) == 5
+    assert "5.1 standard errors worse than its best (alpha 3)" in caplog.text
+    assert run(steep, 0.0) is None  # se 0: only the patience rule, not reached here
+    assert run(steep[:5] + [0.52] * 12, 0.01) == 12  # a slow rise: alphas 3 to 12 in a row
 
 
 class InProcessHost:

@@ -9,12 +9,15 @@ so that lower is better), with its standard error ``s_i`` (the fold scores'
 standard deviation over sqrt(K), as :func:`~.cv.choose` takes it). With ``b``
 the index of the best mean so far, the l1_ratio's paths (the full data's and the
 folds') end after the alpha ``i`` at which ``m_j > m_b + s_b`` has held for
-``patience`` alphas ``j`` in a row.
+``patience`` alphas ``j`` in a row, or at once after an alpha ``i`` with
+``m_i > m_b + CLEAR_MARGIN s_b`` (the curve clearly past its turn: no need to
+wait for ``patience`` alphas, which are the path's most expensive; ``s_b > 0``).
 
 The points left out lie further down the path than that rise. The choice is
 the one the whole grid would give as long as (a) the curve does not come back
 below ``m_b`` after ``patience`` alphas in a row more than a standard error
-above it, and (b) supports do not shrink further down the path: then ``min``
+above it, or after one more than ``CLEAR_MARGIN`` standard errors above it, and
+(b) supports do not shrink further down the path: then ``min``
 never picks an unsolved point (each is worse than ``m_b``), and ``1se``, which
 takes the fewest features within one standard error of the best of every
 l1_ratio, finds the point at ``b``, no worse and sparser, whenever it would
@@ -22,7 +25,9 @@ find one of them. H2O's lambda search stops on the same signal
 (``early_stopping``); glmnet walks every alpha. Paths heading for a saturated fit
 (p > n, logistic) cost the most: on a 20,000 x 20,000 logistic search, passes past
 the l1_ratio 0.5 curve's minimum took 40-60 s each, over working sets of 1,000-2,000
-features.
+features. On 20,000 x 8,000 (squared, pass route) the curve stood 4.5-9.6 standard
+errors above its best over the last alphas the patience rule waited for, while the
+supports grew from 307 to 1,742 features.
 """
 from __future__ import annotations
 
@@ -33,6 +38,10 @@ import numpy as np
 from ..losses import GREATER_IS_BETTER, get_loss
 
 log = logging.getLogger("elasticnet_dist")
+
+#: Standard errors (of the best point's mean) above the best mean at which one alpha
+#: ends the paths at once: a curve that far past its turn does not come back.
+CLEAR_MARGIN = 5.0
 
 
 def point_scores(loss, record):
@@ -96,12 +105,16 @@ class EarlyStop:
         if self.best is None or mean < self.best[1]:
             self.best, self.worse_in_a_row = (i, mean, se), 0
             return
-        self.worse_in_a_row = self.worse_in_a_row + 1 if mean > self.best[1] + self.best[2] \
-            else 0
-        if self.worse_in_a_row >= self.patience and i < self.limit.last:
+        _, best_mean, best_se = self.best
+        self.worse_in_a_row = self.worse_in_a_row + 1 if mean > best_mean + best_se else 0
+        clear = best_se > 0 and mean > best_mean + CLEAR_MARGIN * best_se
+        if (self.worse_in_a_row >= self.patience or clear) and i < self.limit.last:
             self.stopped_after = i
             self.limit.lower(i)
-            log.info("%spaths end after alpha %d of %d: the mean CV %s has been more than "
-                     "a standard error worse than its best (alpha %d) for %d alphas in a row "
-                     "(search.early_stop)", self.label, i + 1, self.n_alphas, self.metric,
-                     self.best[0] + 1, self.patience)
+            why = ("more than a standard error worse than its best (alpha %d) for %d "
+                   "alphas in a row" % (self.best[0] + 1, self.patience)
+                   if self.worse_in_a_row >= self.patience else
+                   "%.1f standard errors worse than its best (alpha %d)"
+                   % ((mean - best_mean) / best_se, self.best[0] + 1))
+            log.info("%spaths end after alpha %d of %d: the mean CV %s has been %s "
+                     "(search.early_stop)", self.label, i + 1, self.n_alphas, self.metric, why)
