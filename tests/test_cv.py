@@ -587,15 +587,36 @@ def test_hosted_one_pass_paths_are_the_drivers_and_fall_back_to_it(fail_after, m
     t = make_wide_table(600, 120, n_informative=6, seed=4, noise=3.0)
     kw = dict(l1_ratio=[0.5, 1.0], alphas=80, cv=4, selection="1se", early_stop=4,
               max_features=max_features)
-    driver = ElasticNetCV(**kw).fit(t.X, t.y)
+    from elasticnet_dist import progress
+
+    class Points:  # the status line's count: expect_points starts it again
+        points = total = 0
+
+        def expect_points(self, total):
+            self.points, self.total = 0, total
+
+        def path_point(self):
+            self.points += 1
+
+        def data_pass(self, *args):
+            pass
+
+        def close(self):
+            pass
+
+    with progress.observing(Points()) as seen:
+        driver = ElasticNetCV(**kw).fit(t.X, t.y)
+    solved = seen.points
     host = InProcessHost(fail_after)
     monkeypatch.setattr(EngineSource, "host_objects", host)  # the local engine's source
-    with caplog.at_level(logging.INFO, logger="elasticnet_dist"):
+    with caplog.at_level(logging.INFO, logger="elasticnet_dist"), \
+            progress.observing(Points()) as seen:
         hosted = ElasticNetCV(**kw).fit(t.X, t.y)
     assert host.calls > (25 if fail_after else 20)  # every path, a segment or more each
     if fail_after:
         assert ("solving the paths on the workers failed (ConnectionError: the worker holding "
                 "path") in caplog.text
+        assert seen.points == solved < seen.total  # counted again from 0 for the driver's
     else:
         assert "solved the 10 paths on the workers, 10 alphas at a time" in caplog.text
     assert hosted.early_stopped_ == driver.early_stopped_

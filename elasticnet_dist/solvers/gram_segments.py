@@ -257,6 +257,7 @@ def early_stopped_gram_paths(grid, moments, held_out, problems, options, stops, 
         except Exception as exc:  # noqa: BLE001 - the driver can always do it
             log.warning("solving the paths on the workers failed (%s: %s); solving them on "
                         "the driver", type(exc).__name__, (str(exc).splitlines() or [""])[0])
+            progress.expect_points(grid.size * per_row)  # the points are counted again
         else:
             log.info("solved the %d paths on the workers, %d alphas at a time", len(jobs),
                      SEGMENT)
