@@ -361,22 +361,14 @@ class Origin:
     def result(self, kernel, block):
         """``kernel`` on ``block``: the stored leaf if there is one, else computed (on
         the rows, decoded now for a stand-in) and, for a storable pass, stored."""
-        request = kernel.request
-        keep = storable(request)
-        path = self.store.path(self.context, "%s.%s.leaf" % (self.key, request_key(request))) \
-            if keep else None
-        if isinstance(block, StoredBlock):
-            entries = self.store.read(path) if keep else None
-            if entries is not None:
-                return unpack_stats(entries)
-            if self.rows is None:
-                self.rows = self.decoder.load(self.piece)
-            block = self.rows
-        stats = kernel.compute(block)
-        if keep:
-            self.store.write(path, pack_stats(stats))
-        return stats
+        stand_in = isinstance(block, StoredBlock)
 
+        def compute():
+            if stand_in and self.rows is None:
+                self.rows = self.decoder.load(self.piece)
+            return kernel.compute(self.rows if stand_in else block)
+
+        return self._kept(self._leaf_path(self.key, kernel.request), compute, read=stand_in)
 
     def group_result(self, kernel, blocks):
         """``kernel.group(blocks)`` (a level-1 node of the merge tree) with every block
@@ -385,18 +377,28 @@ class Origin:
         pass, stored. The node of a cold run is the same bits (the same leaves
         added in the same order), so a rerun that finds it maps one file instead
         of ``FAN_IN`` leaves and adds none of them."""
-        request = kernel.request
         origins = [block.origin for block in blocks]
         same = all(o.store.root == self.store.root and o.context == self.context
                    for o in origins)
-        path = self.store.path(self.context, "%s.%s.leaf" % (
-            node_key([o.key for o in origins]), request_key(request))) \
-            if same and storable(request) else None
-        if path is not None:
+        path = self._leaf_path(node_key([o.key for o in origins]), kernel.request) \
+            if same else None
+        return self._kept(path, lambda: merge_group(kernel(block) for block in blocks))
+
+    def _leaf_path(self, key, request):
+        """Where the leaf of ``key`` for ``request`` is kept; None for a pass the store
+        does not keep (:func:`storable`)."""
+        if not storable(request):
+            return None
+        return self.store.path(self.context, "%s.%s.leaf" % (key, request_key(request)))
+
+    def _kept(self, path, compute, read=True):
+        """The statistics stored at ``path`` (when ``read``), else ``compute()``, then
+        stored there; ``path`` None: computed, not kept."""
+        if path is not None and read:
             entries = self.store.read(path)
             if entries is not None:
                 return unpack_stats(entries)
-        stats = merge_group(kernel(block) for block in blocks)
+        stats = compute()
         if path is not None:
             self.store.write(path, pack_stats(stats))
         return stats
