@@ -174,7 +174,8 @@ PARAMS = {p.name: p for p in (
           why="as devmax: the stage stops a path that no longer gains deviance, as glmnet"),
     Param("early_stop", number(1, MAX_ALPHAS, integer=True, nullable=True), None,
           "end an l1_ratio's paths once the mean CV score has been more than a standard "
-          "error worse than its best for this many alphas in a row; null = never",
+          "error worse than its best for this many alphas in a row (or 5 standard errors "
+          "worse at one alpha); null = never",
           "search.early_stop", stage_default=10,
           why="the estimators score scikit-learn's whole grid; the stage stops where the "
               "CV curve has turned (H2O's early_stopping), before paths head for a "
