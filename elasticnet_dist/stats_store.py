@@ -428,22 +428,20 @@ class StatsStore:
 
     def attach(self, decoder, pieces):
         """``decoder`` with this store, for ``pieces`` (fingerprinted here, once)."""
-        keys, unknown, in_order = [], [], []
+        keys = []  # each piece's, in order; None where its file tells no size and version
         for piece in pieces:
             identity = file_identity(piece) if hasattr(piece, "path") else None
-            if identity is None:
-                unknown.append(getattr(piece, "name", str(piece)))
-                in_order.append(None)
-                continue
-            key = piece_key(piece, identity)
-            keys.append((piece_id(piece), key))
-            in_order.append(key)
-            self.current.add(key)
-        self.current.update(node_keys(in_order))  # the merge tree's groups of pieces
+            keys.append(None if identity is None else piece_key(piece, identity))
+        self.current.update(key for key in keys if key is not None)
+        self.current.update(node_keys(keys))  # the merge tree's groups of pieces
+        unknown = [getattr(piece, "name", str(piece))
+                   for piece, key in zip(pieces, keys, strict=True) if key is None]
         if unknown:
             log.warning("statistics store: %d pieces have no size and version on their file "
                         "system (first: %s); they are read every run", len(unknown), unknown[0])
-        store = PieceStore(self.root, self.storage_options, tuple(keys))
+        store = PieceStore(self.root, self.storage_options, tuple(
+            (piece_id(piece), key) for piece, key in zip(pieces, keys, strict=True)
+            if key is not None))
         return dataclasses.replace(decoder, store=store)
 
     def record_context(self, decoder, summaries):
