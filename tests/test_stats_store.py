@@ -329,3 +329,24 @@ def test_stability_selection_reads_its_row_groups_from_the_store_too(parts, tmp_
     assert decodes == []  # neither the folds' nor the groups' load read a file
     assert np.array_equal(again.stability_, first.stability_)
     assert len(os.listdir(tmp_path / "store" / FORMAT)) == 2  # the folds' and the groups'
+
+
+def test_pieces_without_a_version_are_read_every_run(parts, tmp_path, caplog):
+    """A piece whose file system tells no size and version gets no key (and no node of
+    a group with it): a warning names it, and the other pieces keep theirs."""
+    from types import SimpleNamespace
+
+    from elasticnet_dist.io.table import open_table
+    from elasticnet_dist.stats_store import StatsStore, node_keys
+
+    pieces = list(open_table(parts).pieces[:3])
+    pieces.insert(1, SimpleNamespace(name="in-memory slice"))  # no file at all
+    store = StatsStore(str(tmp_path / "store"))
+    decoder = BlockDecoder(tuple("f%04d" % j for j in range(40)), "y", n_folds=4)
+    with caplog.at_level("WARNING", logger="elasticnet_dist"):
+        attached = store.attach(decoder, pieces)
+    assert "1 pieces have no size and version" in caplog.text and "in-memory slice" in caplog.text
+    keys = [attached.store.key_of(piece) for piece in pieces]
+    assert keys[1] is None and all(key is not None for key in keys[:1] + keys[2:])
+    assert store.current == set(keys[:1] + keys[2:])  # no node: its group has the slice
+    assert node_keys(keys) == [] and len(node_keys(keys[:1] + keys[2:])) == 1
