@@ -299,10 +299,12 @@ def _newton_on_active(Q, r, penalty, x, active, tol, steps=30):
         if in_group.any():
             curvature = np.where(in_group, penalty.l1[A] / np.where(in_group, size[A], 1.0), 0.0)
             J.flat[::A.size + 1] += curvature
-            members = penalty.groups[A]
-            for g in np.unique(members[in_group]):
-                at = np.flatnonzero(members == g)
-                J[np.ix_(at, at)] -= curvature[at[0]] * np.outer(unit[A][at], unit[A][at])
+            # every active group's -a_G / ||x_G|| u_G u_G' at once (a loop over groups
+            # took 38 ms per solve for 100 groups of 3, a multinomial path's models)
+            at = np.flatnonzero(in_group)
+            members, u = penalty.groups[A][at], unit[A][at]
+            same = members[:, None] == members[None, :]
+            J[np.ix_(at, at)] -= np.where(same, curvature[at][:, None] * np.outer(u, u), 0.0)
         _, d, info = dposv(J, -F)  # positive definite (Cholesky): half an LU's flops
         if info != 0:
             try:
