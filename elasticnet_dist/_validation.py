@@ -194,7 +194,8 @@ def check_data(X, y, sample_weight, *, loss, penalty_factors, validate=None):
     columns = getattr(X, "columns", None)
     loss = get_loss(loss)
     X, y = (validate or check_X_y)(X, y, dtype=np.float64, ensure_all_finite=False,
-                                   y_numeric=loss.classes is None, ensure_min_samples=2,
+                                   y_numeric=loss.classes is None and not loss.multiclass,
+                                   ensure_min_samples=2,
                                    accept_sparse="csr")
     if issparse(X):
         X = as_csr(X)

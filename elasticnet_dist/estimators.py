@@ -271,6 +271,8 @@ class ElasticNet(SelectorMixin, BaseEstimator):
                 checkpoint = Checkpoint(self.checkpoint_dir, fit_fingerprint(self, loaded),
                                         storage_options)
             source = EngineSource(engine)
+            if names_from_table and loaded.decoder.label_classes:  # a multinomial label
+                self._label_classes = np.array(loaded.decoder.label_classes)
             self._table_features = plan.features  # by name, for a warm start
             # the column of vectors the features came from (None: numeric columns, arrays)
             self.vector_column_ = loaded.decoder.vector if names_from_table else None
@@ -308,11 +310,17 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         :class:`~elasticnet_dist.ElasticNetCV`; a single fit has none)."""
 
     def _set_classes(self):
-        classes = get_loss(self.loss).classes
+        loss = get_loss(self.loss)
+        classes = self._label_classes if loss.multiclass else loss.classes
         if classes is not None:
             self.classes_ = np.array(classes)
         elif hasattr(self, "classes_"):
             del self.classes_
+
+    def _classes(self):
+        """The multinomial loss's classes, whose indices the labels are (None for any
+        other loss)."""
+        return self.classes_ if get_loss(self.loss).multiclass else None
 
     def _run(self, source, factors, t_load=0.0):
         self._set_classes()
@@ -325,7 +333,7 @@ class ElasticNet(SelectorMixin, BaseEstimator):
             standardize=self.standardize, tol=float(self.tol), max_iter=int(self.max_iter),
             solver=self.solver, glmnet_compat=self.glmnet_compat, verbose=self.verbose,
             coef_init=self.coef_ if warm else None,
-            intercept_init=self.intercept_ if warm else None)
+            intercept_init=self.intercept_ if warm else None, classes=self._classes())
         fit.timings = {"load": t_load, **fit.timings}
         self.dropped_features_, self.dropped_details_, self.categorical_columns_ = {}, {}, ()
         self._store(fit)
@@ -338,14 +346,19 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         """Validated (X, y, weights, penalty factors, column names), or a ValueError
         that names the parameter, the column or the rows at fault."""
         self._validate_params(None)  # the parameters first, with their own messages
-        return v.check_data(X, y, sample_weight, loss=self.loss,
-                            penalty_factors=self._validate_params,
-                            validate=functools.partial(validate_data, self))
+        out = v.check_data(X, y, sample_weight, loss=self.loss,
+                           penalty_factors=self._validate_params,
+                           validate=functools.partial(validate_data, self))
+        loss = get_loss(self.loss)
+        if loss.multiclass:  # the labels are now the classes' indices
+            labels, s = np.asarray(y).ravel(), out[2]
+            self._label_classes = loss.classes_of(labels if s is None else labels[s > 0])
+        return out
 
     def _store(self, fit):
         res = fit.result
         self.coef_ = fit.coef
-        self.intercept_ = float(fit.intercept)
+        self.intercept_ = fit.intercept if np.ndim(fit.intercept) else float(fit.intercept)
         self.coef_standardized_ = fit.coef_standardized
         self.constant_features_ = fit.constant
         self.n_iter_ = res.n_iter
@@ -369,40 +382,56 @@ class ElasticNet(SelectorMixin, BaseEstimator):
                 and set(names) <= set(X.columns):
             X = X[list(names)]  # a table with the label and other columns: take the features
         X = validate_data(self, X, dtype=np.float64, reset=False, accept_sparse="csr")
+        if np.ndim(self.coef_) == 2:  # the multinomial loss: one predictor per class
+            return np.asarray(X @ self.coef_.T) + self.intercept_
         eta = np.asarray(X @ self.coef_).ravel() + self.intercept_
         o = v.check_offset(offset, X.shape[0], self.loss)
         return eta if o is None else eta + o
 
     def predict(self, X, offset=None):
-        """Predicted values (squared loss), class labels 0/1 (logistic loss) or mean
+        """Predicted values (squared loss), class labels 0/1 (logistic loss), mean
         counts ``exp(offset + b + X w)`` (Poisson loss; ``offset``: the rows' log
-        exposures, 0 if not given)."""
-        return get_loss(self.loss).predict(self._linear_predictor(X, offset))
+        exposures, 0 if not given) or the most likely of ``classes_`` (multinomial)."""
+        eta = self._linear_predictor(X, offset)
+        if get_loss(self.loss).multiclass:
+            return self.classes_[np.argmax(eta, axis=1)]
+        return get_loss(self.loss).predict(eta)
 
     def _is_classifier(self):
-        return get_loss(self.loss).classes is not None
+        loss = get_loss(self.loss)
+        return loss.classes is not None or loss.multiclass
 
     @available_if(_is_classifier)
     def decision_function(self, X):
-        """The linear predictor ``b + X w`` (log-odds of class 1)."""
+        """The linear predictor ``b + X w`` (log-odds of class 1), or one per class
+        (n x C, multinomial)."""
         return self._linear_predictor(X)
 
     @available_if(_is_classifier)
     def predict_proba(self, X):
-        """Class probabilities, columns ordered as ``classes_`` = [0, 1]."""
+        """Class probabilities, columns ordered as ``classes_``."""
         eta = self._linear_predictor(X)
+        if eta.ndim == 2:
+            return get_loss(self.loss).probabilities(eta)
         p1 = 0.5 * (1.0 + np.tanh(0.5 * eta))  # stable sigmoid
         return np.column_stack([1.0 - p1, p1])
 
     def score(self, X, y, sample_weight=None, offset=None):
-        """R^2 (squared loss), accuracy (logistic loss) or D^2, the fraction of
-        deviance explained (Poisson loss, with the rows' ``offset`` if given)."""
+        """R^2 (squared loss), accuracy (logistic and multinomial losses) or D^2, the
+        fraction of deviance explained (Poisson loss, with the rows' ``offset`` if
+        given)."""
+        if get_loss(self.loss).multiclass:
+            from sklearn.metrics import accuracy_score
+
+            return accuracy_score(y, self.predict(X), sample_weight=sample_weight)
         return get_loss(self.loss).score(y, self._linear_predictor(X, offset), sample_weight)
 
     # ---- feature selection ---------------------------------------------------------
     def _get_support_mask(self):
+        """The selected features (multinomial: a feature is selected for every class
+        or for none)."""
         check_is_fitted(self)
-        return self.coef_ != 0
+        return self.coef_ != 0 if np.ndim(self.coef_) == 1 else np.any(self.coef_ != 0, axis=0)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -410,7 +439,7 @@ class ElasticNet(SelectorMixin, BaseEstimator):
         tags.input_tags.sparse = True  # scipy.sparse X stays sparse (CSR blocks)
         if self._is_classifier():
             tags.estimator_type = "classifier"
-            tags.classifier_tags = ClassifierTags(multi_class=False)
+            tags.classifier_tags = ClassifierTags(multi_class=get_loss(self.loss).multiclass)
         else:
             tags.estimator_type = "regressor"
             tags.regressor_tags = RegressorTags()

@@ -53,6 +53,8 @@ class Loss:
     max_curvature = 1.0
     #: The label values a classifier predicts (None: a regression loss).
     classes = None
+    #: Its linear predictor is a vector, one entry per class (:class:`Multinomial`).
+    multiclass = False
     #: Takes an offset column, added to every row's linear predictor (the log of an
     #: exposure for counts). Only where the null model with offsets has a closed
     #: form from one pass of sums (Poisson: ``b = log(sum s y / sum s e^o)``).
@@ -502,6 +504,88 @@ class Poisson(Loss):
         return d2_tweedie_score(y, cls.predict(eta), sample_weight=sample_weight, power=1)
 
 
+class Multinomial(Loss):
+    """l(y, eta) = log sum_c exp(eta_c) - eta_y: K classes, a vector of K linear
+    predictors per row (``eta_c = b_c + x.w_c``), the label the class's index.
+
+    Its predictor is a vector, so its passes and problem are those of
+    :mod:`elasticnet_dist.solvers.multinomial` (the pointwise functions here take
+    ``eta`` with the classes on its last axis); the solvers are every loss's. The penalty is
+    glmnet's grouped one (``type.multinomial = "grouped"``): the K coefficients of a
+    feature form one group, selected for every class or none. ``l >= 0`` with
+    infimum 0, so the duality gap's ``(1 - kappa) L`` bound holds
+    (:meth:`Loss.conjugate_slack`); ``2 L`` is glmnet's multinomial deviance.
+    """
+
+    name = "multinomial"
+    #: Every diagonal entry of the Hessian in eta, ``p_c (1 - p_c)``, is at most 1/4.
+    max_curvature = 0.25
+    metrics = ("deviance", "misclassification")
+    metric_titles = {"deviance": "multinomial deviance (2 x log-loss)",
+                     "misclassification": "misclassification rate"}
+    glmnet_family = "multinomial"
+    spark_family = "multinomial"
+    #: Its linear predictor has one entry per class.
+    multiclass = True
+
+    @staticmethod
+    def probabilities(eta):
+        """softmax over the last axis (the classes)."""
+        z = eta - np.max(eta, axis=-1, keepdims=True)
+        np.exp(z, out=z)
+        z /= z.sum(axis=-1, keepdims=True)
+        return z
+
+    @staticmethod
+    def values(codes, eta):
+        """``log sum_c exp(eta_c) - eta_y`` for ``eta`` (m, k, K) and class indices
+        ``codes`` (m,): (m, k)."""
+        top = np.max(eta, axis=-1)
+        lse = top + np.log(np.exp(eta - top[..., None]).sum(axis=-1))
+        return lse - np.take_along_axis(eta, codes.reshape(-1, 1, 1).astype(np.intp),
+                                        axis=-1)[..., 0]
+
+    @staticmethod
+    def null_loss_of(class_means, fit_intercept):
+        """L at the null model: the entropy of the class shares with intercepts
+        (``b_c = log pi_c``), ``log K`` without (every eta 0)."""
+        pi = np.asarray(class_means, dtype=np.float64)
+        if not fit_intercept:
+            return float(np.log(pi.size))
+        return float(-xlogy(pi, pi).sum())
+
+    @classmethod
+    def scores(cls, mean_loss, pos_hist=None, neg_hist=None, error_rate=None):
+        out = {"deviance": 2.0 * mean_loss}
+        if error_rate is not None:
+            out["misclassification"] = error_rate
+        return out
+
+    @classmethod
+    def classes_of(cls, y_present):
+        """The classes: the sorted distinct labels of the rows with positive weight,
+        or a ValueError when there are fewer than two."""
+        classes = np.unique(np.asarray(y_present).ravel())
+        if classes.size < 2:
+            raise ValueError("y holds a single class (%r) for loss='multinomial'; at least "
+                             "two are needed" % (classes[:1].tolist() or [None])[0])
+        return classes
+
+    @classmethod
+    def check_labels(cls, y_present, y):
+        """Each label's index into :meth:`classes_of` (as floats, the passes' label);
+        rows of weight 0 may hold other labels (they do not count): index 0."""
+        classes = cls.classes_of(y_present)
+        y = np.asarray(y).ravel()
+        codes = np.minimum(np.searchsorted(classes, y), classes.size - 1)
+        return np.where(classes[codes] == y, codes, 0).astype(np.float64)
+
+    @classmethod
+    def predict_classes(cls, eta):
+        """The index of the most likely class per row of ``eta`` (m, K)."""
+        return np.argmax(eta, axis=-1)
+
+
 def auc_from_histograms(pos, neg):
     """Area under the ROC curve from weighted histograms of the scores of positive
     and negative rows (same bins, increasing): P(score+ > score-) + P(tie) / 2."""
@@ -513,9 +597,9 @@ def auc_from_histograms(pos, neg):
 
 
 #: Whether a larger value of a metric is better (for choosing the penalty).
-GREATER_IS_BETTER = {"mse": False, "deviance": False, "auc": True}
+GREATER_IS_BETTER = {"mse": False, "deviance": False, "auc": True, "misclassification": False}
 
-LOSSES = {loss.name: loss for loss in (Squared, Logistic, Poisson)}
+LOSSES = {loss.name: loss for loss in (Squared, Logistic, Poisson, Multinomial)}
 #: Every metric of every loss.
 ALL_METRICS = tuple(dict.fromkeys(m for loss in LOSSES.values() for m in loss.metrics))
 

@@ -33,7 +33,7 @@ from .losses import get_loss
 from .outputs import write_atomic  # noqa: F401  (re-exported: the manifest's writer)
 from .redaction import scrub
 
-SCHEMA_VERSION = "1.5"
+SCHEMA_VERSION = "1.6"
 SCHEMA_RESOURCE = "schemas/manifest.schema.json"
 MANIFEST_NAME = "manifest.json"
 #: Selected features whose path the manifest keeps (the largest; the figure names 10).
@@ -143,6 +143,10 @@ def build_manifest(est, config: dict, *, engine_address=None, run_id=None) -> di
     types.update((n, "double") for n in slot)  # a vector's slots: features of its values
     coef = np.asarray(est.coef_, dtype=np.float64)
     coef_std = np.asarray(est.coef_standardized_, dtype=np.float64)
+    per_class = coef.ndim == 2  # the multinomial loss: C x p, a feature's norm ranks it
+    if per_class:
+        class_coef, class_coef_std = coef, coef_std
+        coef, coef_std = np.linalg.norm(coef, axis=0), np.linalg.norm(coef_std, axis=0)
 
     stability = getattr(est, "stability_", None)
     support = np.asarray(est.get_support()) if stability is not None else coef != 0
@@ -158,6 +162,10 @@ def build_manifest(est, config: dict, *, engine_address=None, run_id=None) -> di
             item.update(kind="categorical", levels=list(entry.levels),
                         coefficients=coef[j].tolist(),
                         coefficients_standardized=coef_std[j].tolist())
+        if per_class:  # a categorical column's: for each class, each level's
+            at = j if entry.levels is not None else j[0]
+            item.update(class_coefficients=class_coef[:, at].tolist(),
+                        class_coefficients_standardized=class_coef_std[:, at].tolist())
         if stability is not None:
             item["stability"] = float(stability[j].max())
         if entry.name in slot:
@@ -204,9 +212,9 @@ def build_manifest(est, config: dict, *, engine_address=None, run_id=None) -> di
     target = {"name": label, "loss": est.loss, "weight": weight, "keys": keys}
     if offset is not None:
         target["offset"] = offset
-    classes = get_loss(est.loss).classes
+    classes = est.classes_ if per_class else get_loss(est.loss).classes
     if classes is not None:
-        target["classes"] = list(classes)
+        target["classes"] = np.asarray(classes).tolist()
     document = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id or uuid.uuid4().hex,
@@ -221,7 +229,7 @@ def build_manifest(est, config: dict, *, engine_address=None, run_id=None) -> di
                     "standardize": bool(est.standardize),
                     "fit_intercept": bool(est.fit_intercept)},
         "selection": _selection(est, config),
-        "intercept": float(est.intercept_),
+        "intercept": np.asarray(est.intercept_).tolist() if per_class else float(est.intercept_),
         "selected": selected,
         "dropped": dropped,
         "reduced_schema": reduced,
@@ -324,18 +332,22 @@ def chosen_grid_point(document: dict):
 def _chosen_path(est):
     """The selected features' standardized coefficients along the full-data path of
     the chosen l1_ratio, over the alphas that path reached (glmnet's stops may end
-    it early). Only the PATH_FEATURES largest selected features: the path of every
-    feature would grow the manifest by ``p x n_alphas`` numbers (a selection of 499
-    features made manifests of 800 KB)."""
+    it early); the multinomial loss's, their norms over the classes. Only the
+    PATH_FEATURES largest selected features: the path of every feature would grow
+    the manifest by ``p x n_alphas`` numbers (a selection of 499 features made
+    manifests of 800 KB)."""
     l1 = np.atleast_1d(est.l1_ratio)
     li = int(np.flatnonzero(l1 == est.l1_ratio_)[0])
     alphas = np.atleast_2d(est.alphas_)[li]
     reached = np.atleast_2d(est.n_features_path_)[li] >= 0
-    path = est.coef_standardized_path_
+    path, coef, coef_std = est.coef_standardized_path_, est.coef_, est.coef_standardized_
+    if np.ndim(coef) == 2:  # the multinomial loss: each feature's norm over the classes
+        path = np.linalg.norm(path, axis=-3)
+        coef, coef_std = np.linalg.norm(coef, axis=0), np.linalg.norm(coef_std, axis=0)
     path = path if path.ndim == 3 else path[None]
     names = est.feature_names_in_
-    chosen = np.flatnonzero(est.coef_)
-    order = chosen[np.argsort(-np.abs(est.coef_standardized_[chosen]), kind="stable")]
+    chosen = np.flatnonzero(coef)
+    order = chosen[np.argsort(-np.abs(coef_std[chosen]), kind="stable")]
     return {"l1_ratio": float(l1[li]), "alphas": alphas[reached].tolist(),
             "features_omitted": int(max(0, order.size - PATH_FEATURES)),
             "features": [{"name": names[j],
@@ -414,6 +426,23 @@ class Manifest:
                            for level, c in zip(f["levels"], f["coefficients"], strict=True))
             else:
                 out[f["name"]] = f["coefficient"]
+        return out
+
+    @property
+    def class_coefficients(self):
+        """Feature name -> its coefficient for each class (loss multinomial; in the
+        order of ``target.classes``; a categorical column's by level feature, as
+        :attr:`coefficients`); empty for other losses."""
+        out = {}
+        for f in self.document["selected"]:
+            if "class_coefficients" not in f:
+                continue
+            if f.get("kind") == "categorical":
+                by_level = zip(*f["class_coefficients"], strict=True)  # level by level
+                out.update((level_feature(f["name"], level), list(c))
+                           for level, c in zip(f["levels"], by_level, strict=True))
+            else:
+                out[f["name"]] = f["class_coefficients"]
         return out
 
     @property

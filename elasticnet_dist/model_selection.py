@@ -7,6 +7,7 @@ import numbers
 import time
 import warnings
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -25,6 +26,7 @@ from .params import ESTIMATOR_DEFAULTS as D
 from .params import DEFAULT_MAX_LEVELS, PATH_MAX_ITER
 from .manifest import Manifest, read_manifest
 from .solvers.cv import WarmStart, choose, cross_validate, window_edge
+from .solvers.multinomial import multinomial_path
 from .solvers.stability import group_seed, selection_frequencies
 from .solvers.routes import GRAM_MAX_FEATURES
 
@@ -251,7 +253,8 @@ class ElasticNetCV(ElasticNet):
             standardize=self.standardize, tol=float(self.tol), max_iter=int(self.max_iter),
             screening=self.screening, max_features=self.max_features,
             gram_max_features=int(self.gram_max_features), devmax=self.devmax,
-            fdev=self.fdev, early_stop=self.early_stop, scoring=self.scoring)
+            fdev=self.fdev, early_stop=self.early_stop, scoring=self.scoring,
+            classes=self._classes())
         path = search(warm=warm)
         metric = self.scoring or get_loss(self.loss).metrics[0]
         choice = choose(path, metric, self.selection, self.max_features)
@@ -295,14 +298,33 @@ class ElasticNetCV(ElasticNet):
                              "loss=%r; start from a manifest of the same loss"
                              % (manifest.path or "the manifest", document["target"]["loss"],
                                 self.loss))
-        coefficients = manifest.coefficients
-        coef = np.array([coefficients.get(name, 0.0) for name in self._table_features],
-                        dtype=np.float64)
+        if get_loss(self.loss).multiclass:
+            coef, intercept = self._class_start(manifest)
+        else:
+            coefficients = manifest.coefficients
+            coef = np.array([coefficients.get(name, 0.0) for name in self._table_features],
+                            dtype=np.float64)
+            intercept = float(manifest.intercept)
         best = document.get("selection", {}).get("scores", {}).get("best")
-        return WarmStart(coef, float(manifest.intercept), float(document["penalty"]["alpha"]),
+        return WarmStart(coef, intercept, float(document["penalty"]["alpha"]),
                          float(document["penalty"]["l1_ratio"]),
                          None if best is None else (float(best["alpha"]),
                                                     float(best["l1_ratio"])))
+
+    def _class_start(self, manifest):
+        """A multinomial manifest's coefficients (C x p, this fit's features) and
+        intercepts, or a ValueError when its classes are not this fit's."""
+        previous = manifest.document["target"].get("classes")
+        if previous != np.asarray(self.classes_).tolist():
+            raise ValueError("warm_start_from: %s has the classes %s, this search's label "
+                             "has %s; start from a manifest of the same classes"
+                             % (manifest.path or "the manifest", previous,
+                                np.asarray(self.classes_).tolist()))
+        by_name = manifest.class_coefficients
+        zero = [0.0] * len(previous)
+        coef = np.array([by_name.get(name, zero) for name in self._table_features],
+                        dtype=np.float64).T
+        return coef, np.asarray(manifest.intercept, dtype=np.float64)
 
     def _fit_stability(self, table, engine, load_options, fold_column, plan, factors):
         """With ``stability`` = N: the table loaded again with ``stability_groups`` row
@@ -331,7 +353,7 @@ class ElasticNetCV(ElasticNet):
             penalty_factor=factors, fit_intercept=self.fit_intercept,
             standardize=self.standardize, tol=float(self.tol), max_iter=int(self.max_iter),
             screening=self.screening, gram_max_features=int(self.gram_max_features),
-            seed=int(self.fold_seed))
+            seed=int(self.fold_seed), classes=self._classes())
         seconds = time.perf_counter() - t0
         self.stability_ = result.frequencies
         self.stability_info_ = {
@@ -369,15 +391,17 @@ class ElasticNetCV(ElasticNet):
         self.alpha_ = float(path.alphas[li, ai])
         self.coef_ = path.coefs[li, ai].copy()
         self.coef_standardized_ = path.coefs_standardized[li, ai].copy()
-        self.intercept_ = float(path.intercepts[li, ai])
+        self.intercept_ = path.intercepts[li, ai].copy() if path.intercepts.ndim == 3 \
+            else float(path.intercepts[li, ai])
         self.constant_features_ = path.constant
         self.dual_gap_ = float(path.gaps[li, ai])
         self.tol_ = float(path.tol_abs)
         self.converged_ = bool(path.converged[li, ai])
         self.alphas_ = shaped(path.alphas)
         self.n_features_path_ = shaped(path.n_features)
-        self.coef_path_ = shaped(np.transpose(path.coefs, (0, 2, 1)))
-        self.coef_standardized_path_ = shaped(np.transpose(path.coefs_standardized, (0, 2, 1)))
+        # alphas last: (L,) p x A, or (L,) C x p x A (multinomial)
+        self.coef_path_ = shaped(np.moveaxis(path.coefs, 1, -1))
+        self.coef_standardized_path_ = shaped(np.moveaxis(path.coefs_standardized, 1, -1))
         self.intercept_path_ = shaped(path.intercepts)
         scores = path.scores[metric]
         if metric == "mse":
@@ -453,7 +477,9 @@ def _is_count(cv):
 @dataclass
 class EnetPath:
     """A regularization path on the original scale (scikit-learn's layout:
-    ``coefs`` is (n_features, n_alphas)); ``route``: ``"gram"`` or ``"passes"``
+    ``coefs`` is (n_features, n_alphas); the multinomial loss's (n_classes,
+    n_features, n_alphas), its ``intercepts`` (n_alphas, n_classes) and its
+    ``classes`` the label's); ``route``: ``"gram"`` or ``"passes"``
     (:mod:`elasticnet_dist.solvers.routes`)."""
 
     alphas: np.ndarray
@@ -464,6 +490,7 @@ class EnetPath:
     converged: np.ndarray
     n_passes: int
     route: str = "passes"
+    classes: Optional[np.ndarray] = None
 
 
 def enet_path(X, y, *, l1_ratio=0.5, loss="squared", eps=None, n_alphas=100, alphas=None,
@@ -487,10 +514,25 @@ def enet_path(X, y, *, l1_ratio=0.5, loss="squared", eps=None, n_alphas=100, alp
     v.check_alphas(alphas)
     if isinstance(alphas, numbers.Integral):  # a number of alphas, as ElasticNetCV takes it
         n_alphas, alphas = int(alphas), None
+    y_labels = y
     X, y, s, factors, names = v.check_data(
         X, y, sample_weight, loss=loss,
         penalty_factors=lambda names: v.penalty_factors_by_name(penalty_factor, names))
     o = v.check_offset(offset, X.shape[0], loss)
+    if get_loss(loss).multiclass:
+        labels = np.asarray(y_labels).ravel()
+        classes = get_loss(loss).classes_of(labels if s is None else labels[s > 0])
+        with v.naming_nonfinite_columns(X, names):
+            path = multinomial_path(InMemorySource(X, y, s), len(classes), l1_ratio=l1_ratio,
+                                    alphas=alphas, n_alphas=n_alphas, eps=eps,
+                                    penalty_factor=factors, fit_intercept=fit_intercept,
+                                    standardize=standardize,
+                                    options=SolverOptions(tol, max_iter, screening),
+                                    stops=PathStops(max_features=max_features))
+        return EnetPath(alphas=path.alphas, coefs=np.moveaxis(path.coefs, 0, -1),
+                        intercepts=path.intercepts, dual_gaps=path.gaps,
+                        n_features=path.n_selected, converged=path.converged,
+                        n_passes=path.n_passes, classes=classes)
     spec = ProblemSpec(loss, factors, fit_intercept, standardize)
     with v.naming_nonfinite_columns(X, names):
         path = table_path(InMemorySource(X, y, s, offset=o), spec, float(l1_ratio), alphas=alphas,

@@ -110,7 +110,8 @@ class Param:
 PARAMS = {p.name: p for p in (
     # ---- the model ----------------------------------------------------------------------
     Param("loss", choice(*LOSSES), "squared",
-          "squared (regression), logistic (labels 0/1) or poisson (counts >= 0, log link)",
+          "squared (regression), logistic (labels 0/1), poisson (counts >= 0, log link) or "
+          "multinomial (several classes; a feature is selected for all or none)",
           "model.loss", flag="--loss"),
     Param("fit_intercept", boolean(), True, "fit an unpenalised intercept",
           "model.fit_intercept"),
@@ -158,7 +159,7 @@ PARAMS = {p.name: p for p in (
           flag="--max-features"),
     Param("scoring", choice(*ALL_METRICS, nullable=True), None,
           "a CV metric of the loss (squared: mse; logistic: deviance or auc; poisson: "
-          "deviance); null = the loss's first",
+          "deviance; multinomial: deviance or misclassification); null = the loss's first",
           "search.scoring"),
     Param("fold_seed", number(0, integer=True), 0, "changes every hashed fold",
           "search.fold_seed"),

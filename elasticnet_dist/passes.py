@@ -89,6 +89,9 @@ class PassRequest:
     holdout: Optional[np.ndarray] = None      # (k,) fold held out of each point, -1: none
     auc_bins: int = 0
     train_groups: Optional[np.ndarray] = None  # (k, K) bool: the folds each point trains on
+    #: The multinomial loss's classes (0: a scalar loss): ``coefs`` and ``intercepts``
+    #: then hold C rows per point, its classes' (see :func:`_multinomial_points`).
+    n_classes: int = 0
 
     @property
     def per_fold(self):
@@ -101,6 +104,7 @@ class PassRequest:
         working set, for the memory guard (:meth:`BlockEngine.run_pass`)."""
         cells = sum(len(h.cols) * len(h.cols if h.rows is None else h.rows)
                     for h in self.hessians) * ((self.n_folds + 1) if self.by_fold else 1)
+        cells *= max(1, self.n_classes) ** 2  # a multinomial block per pair of classes
         if self.full_gram:  # by fold: the packed triangles and the kernel's square buffer
             p = n_features
             cells += self.n_folds * p * (p + 1) // 2 + p * p if self.by_fold else p * p
@@ -115,7 +119,8 @@ def hessian_keys(index):
 
 #: Statistics of a pass with one entry per requested point (the leading axis).
 PER_POINT = ("loss_sum", "grad", "grad_sum", "dual_curv_sum", "train_weight_sum",
-             "valid_loss_sum", "valid_weight_sum", "valid_pos_hist", "valid_neg_hist")
+             "valid_loss_sum", "valid_weight_sum", "valid_pos_hist", "valid_neg_hist",
+             "valid_error_sum")
 
 
 def points_of(stats, points, hessians=()):
@@ -382,6 +387,8 @@ def _points(X, y, s, request, fold, out, o=None):
         train = request.train_groups.T[fold]  # (m, k)
     else:
         train = fold[:, None] != request.holdout[None, :]
+    if request.n_classes:
+        return _multinomial_points(X, y, s, request, train, eta, out)
     st = s[:, None] if train is None else s[:, None] * train  # training weights (m, k)
     values = loss.value(yk, eta)
     out["loss_sum"] = np.einsum("ik,ik->k", st, values)
@@ -415,6 +422,81 @@ def _points(X, y, s, request, fold, out, o=None):
         if request.auc_bins:
             out["valid_pos_hist"], out["valid_neg_hist"] = _histograms(
                 eta, y, s, fold, request.holdout, request.auc_bins)
+
+
+def _weighted_blocks(X, weights, spec):
+    """``[(block, col_sums, sum h) for h in weights]`` as :func:`_hessian_block`
+    gives them, for weights of any sign (a multinomial block's off-diagonal pairs
+    are negative), the columns gathered and centred once for all of them."""
+    if issparse(X):
+        return [_sparse_hessian_block(X, h, spec) for h in weights]
+    Xc = _centred_columns(X, spec.cols, spec.center)
+    same = spec.rows is None or np.array_equal(spec.rows, spec.cols)
+    Xr = Xc if same else _centred_columns(X, spec.rows, spec.center)
+    out = []
+    for h in weights:
+        scaled = Xc * h[:, None]
+        out.append((Xr.T @ scaled, scaled.sum(axis=0), np.float64(h.sum())))
+    return out
+
+
+def _multinomial_points(X, y, s, request, train, eta, out):
+    """:func:`_points` for the multinomial loss: ``eta`` (m, k C) holds the C classes'
+    linear predictors of each of the k points side by side, ``y`` the class indices.
+
+    With ``P`` the class probabilities and ``Y`` the one-hot labels (m, k, C), point
+    j's sums are ``loss_sum[j] = sum s l``, ``grad[j] = X' (s (P - Y))`` (C x p),
+    ``grad_sum[j] = sum s (P - Y)`` (C); its Hessian block for the pair of classes
+    (c, d) weighs the rows by ``h_cd = s P_c (1[c = d] - P_d)``, so that
+    ``hess.i`` is C x C x |R| x |C| (and ``hess_col_sums.i`` C x C x |C|,
+    ``hess_sum.i`` C x C); held-out rows give ``valid_loss_sum`` and the weight of
+    the misclassified ones, ``valid_error_sum`` (the most likely class is not the label).
+
+    Only the blocks of the first C - 1 classes are computed, ``(C - 1) C / 2`` products
+    with the rows: each row's weights sum to zero over ``e`` (``sum_e p_e = 1``), so
+    the last class's are ``h_{c, C-1} = -sum_{e < C-1} h_ce`` (and ``h_ec = h_ce``).
+    """
+    loss = get_loss(request.loss)
+    m, C = X.shape[0], request.n_classes
+    k = eta.shape[1] // C
+    eta = eta.reshape(m, k, C)
+    codes = y.astype(np.intp)
+    st = s[:, None] if train is None else s[:, None] * train  # (m, k)
+    values = loss.values(codes, eta)
+    out["loss_sum"] = np.einsum("ik,ik->k", st, values)
+    P = loss.probabilities(eta)
+    if request.gradient:
+        d = P.copy()
+        d[np.arange(m), :, codes] -= 1.0
+        d *= st[:, :, None]
+        out["grad"] = (X.T @ d.reshape(m, k * C)).T.reshape(k, C, X.shape[1])
+        out["grad_sum"] = d.sum(axis=0)
+    for i, spec in enumerate(request.hessians):
+        sj = st[:, spec.point]
+        rows = spec.cols if spec.rows is None else spec.rows
+        hess = np.zeros((C, C, rows.shape[0], spec.cols.shape[0]))
+        col_sums, h_sums = np.zeros((C, C, spec.cols.shape[0])), np.zeros((C, C))
+        if np.any(sj):
+            pairs = [(c, e) for c in range(C - 1) for e in range(c, C - 1)]
+            Pj = P[:, spec.point]
+            weights = [sj * Pj[:, c] * ((c == e) - Pj[:, e]) for c, e in pairs]
+            for (c, e), block in zip(pairs, _weighted_blocks(X, weights, spec), strict=True):
+                for a, b in {(c, e), (e, c)}:  # h_ce = h_ec: the same block
+                    hess[a, b], col_sums[a, b], h_sums[a, b] = block
+            last = C - 1
+            for out_ in (hess, col_sums, h_sums):  # the last class: rows sum to zero
+                out_[:last, last] = -out_[:last, :last].sum(axis=1)
+                out_[last, :last] = out_[:last, last]
+                out_[last, last] = -out_[:last, last].sum(axis=0)
+        out.update(zip(hessian_keys(i), (hess, col_sums, h_sums), strict=True))
+    if train is not None:
+        out["train_weight_sum"] = st.sum(axis=0)
+    if request.holdout is not None:
+        sv = s[:, None] - st
+        out["valid_weight_sum"] = sv.sum(axis=0)
+        out["valid_loss_sum"] = np.einsum("ik,ik->k", sv, values)
+        wrong = np.argmax(eta, axis=2) != codes[:, None]
+        out["valid_error_sum"] = np.einsum("ik,ik->k", sv, wrong)
 
 
 def auc_bin(eta, bins):

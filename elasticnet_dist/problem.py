@@ -188,6 +188,22 @@ class Problem:
     def null_loss(self):
         return self.loss.null_loss(self.moments, self.fit_intercept)
 
+    def support(self, u):
+        """Which features the solver's point ``u`` selects (a mask over the features)."""
+        return u != 0
+
+    def n_selected(self, u):
+        """The features selected at the solver's point ``u``."""
+        return int(np.count_nonzero(u))
+
+    def scaled_point(self, coef, intercept):
+        """A solution on the original scale in the solver's coordinates ``(u, b')``."""
+        return self.std.to_scaled(coef, intercept)
+
+    def null_point(self):
+        """``(u, b')`` of the null model: no coefficient, the null intercept."""
+        return np.zeros(self.n_features), self.null_intercept
+
     @property
     def default_curvature(self):
         """The curvature ``l''`` assumed where none was measured

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import os
 import posixpath
 import re
@@ -390,15 +391,29 @@ def render_html(document: dict, figures: dict, *, manifest_name="manifest.json")
             parts.append('<p class="note">No feature was selected.</p>')
     parts.append("<h2>Selected features (%d)</h2>" % len(document["selected"]))
     stable = document.get("stability") is not None
+    classes = document["target"].get("classes", [])
+    per_class = isinstance(document["intercept"], list)  # the multinomial loss
+    if per_class:
+        parts.append('<p class="note">Several classes: a feature is selected for every class '
+                     "or none; its coefficient is the norm over the classes, and the columns "
+                     "after it are its standardized coefficient for each class.</p>")
     parts.append(_table(["rank", "name", "coefficient", "standardized"]
-                        + (["stability"] if stable else []),
+                        + (["stability"] if stable else [])
+                        + (["standardized: %s" % c for c in classes] if per_class else []),
                         [(f["rank"], f["name"], "%.6g" % f["coefficient"],
                           "%.6g" % f["coefficient_standardized"])
                          + (("%.2f" % f["stability"],) if stable else ())
-                         for f in document["selected"]], numeric=(0, 2, 3, 4)))
+                         + (tuple("%.6g" % _norm(v) for v in f["class_coefficients_standardized"])
+                            if per_class else ())
+                         for f in document["selected"]],
+                        numeric=(0, *range(2, 5 + (len(classes) if per_class else 0)))))
     if stable:
         parts.extend(_unstable_section(document))
-    parts.append("<p>intercept: %.6g</p>" % document["intercept"])
+    if per_class:
+        parts.append("<p>intercepts: %s</p>" % html.escape(", ".join(
+            "%s %.6g" % (c, b) for c, b in zip(classes, document["intercept"], strict=True))))
+    else:
+        parts.append("<p>intercept: %.6g</p>" % document["intercept"])
     by_reason = {}
     for d in document["dropped"]:
         by_reason.setdefault(d["reason"], []).append(d["name"])
@@ -486,6 +501,11 @@ def _score_rows(selection):
     return [("CV %s" % selection["metric"],
              "%s at the chosen point; best %s at alpha = %.6g, l1_ratio = %g"
              % (pm(chosen), pm(best), best["alpha"], best["l1_ratio"]))]
+
+
+def _norm(value):
+    """A number, or the norm of a list of them (a categorical column's levels)."""
+    return math.hypot(*value) if isinstance(value, list) else value
 
 
 def _table(columns, rows, *, with_header=True, numeric=()):

@@ -29,10 +29,15 @@ The penalty, in Spark's terms:
   the same way as for ``"binomial"``: Spark has no elastic-net Poisson fit (its
   ``GeneralizedLinearRegression`` takes an L2 ``regParam`` only, applied inside
   each IRLS step to a standardized working label), so there is no Spark model
-  to equal there. They are aliases of our ``alpha`` and ``l1_ratio``
-  (:class:`~elasticnet_dist.ElasticNet`) read with ``glmnet_compat="spark"``:
-  Spark standardizes with the sample (n - 1) deviation, and for the squared
-  loss it also divides the ridge part by the label's deviation
+  to equal there. ``family="multinomial"`` (several classes, any label type) is
+  glmnet's grouped multinomial: a feature's L1 part is the norm of its coefficients
+  over the classes, so that it is selected for every class or none; Spark's
+  multinomial ``LogisticRegression`` penalises each coefficient on its own, the
+  same problem only without an L1 part (``elasticNetParam = 0``). They are aliases
+  of our ``alpha`` and ``l1_ratio`` (:class:`~elasticnet_dist.ElasticNet`) read
+  with ``glmnet_compat="spark"``: Spark standardizes with the sample (n - 1)
+  deviation, and for the squared loss it also divides the ridge part by the
+  label's deviation
   (:func:`~elasticnet_dist.penalty.peer_to_native` gives the exact map). The
   model's ``alpha`` and ``l1_ratio``, like its manifest, are the native values.
 - without ``regParam`` the penalty is chosen by K-fold cross-validation over
@@ -75,7 +80,8 @@ class _SelectorParams(HasLabelCol, HasFeaturesCol, HasOutputCol, HasWeightCol, H
                          typeConverter=TypeConverters.toListString)
     family = Param(Params._dummy(), "family",
                    "gaussian (squared loss, regression), binomial (logistic loss, labels "
-                   "0/1) or poisson (counts, log link)", typeConverter=TypeConverters.toString)
+                   "0/1), poisson (counts, log link) or multinomial (several classes, each "
+                   "feature selected for all or none)", typeConverter=TypeConverters.toString)
     elasticNetParams = Param(Params._dummy(), "elasticNetParams",
                              "l1_ratio values of the cross-validated grid (when regParam is "
                              "not set)", typeConverter=TypeConverters.toListFloat)

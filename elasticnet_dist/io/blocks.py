@@ -26,7 +26,7 @@ from ..errors import InputError
 from ..folds import column_folds, key_hashes, position_hashes, stratified_folds
 from ..sparse import (VectorError, column_extremes, column_nonfinite, column_sums, issparse,
                       nbytes, vectors_to_csr)
-from .categorical import feature_groups, numeric_features, one_hot
+from .categorical import class_codes, feature_groups, numeric_features, one_hot
 
 NAN_POLICIES = ("error", "drop_rows", "impute_mean")
 DTYPES = ("float64", "float32")
@@ -129,6 +129,9 @@ class BlockDecoder:
     #: Categorical columns (:class:`~.categorical.CategoricalColumn`), decoded one-hot
     #: into the last features, one per level, in order.
     categorical: tuple = ()
+    #: The classes of a multinomial label, sorted: each row's label is decoded into its
+    #: class's index (empty: the label is a number, read as it is).
+    label_classes: tuple = ()
     #: A :class:`~elasticnet_dist.stats_store.PieceStore`: pieces seen in an earlier run
     #: load as stand-ins whose statistics the store holds (not part of the decoder's identity).
     store: Optional[object] = field(default=None, compare=False)
@@ -205,7 +208,10 @@ class BlockDecoder:
             if self.categorical:
                 X, null_x = self._with_levels(table, X, null_x, dtype)
             missing = _DenseMissing(X)
-        y = _to_vector(table.column(self.label), self.label, rounded)
+        if self.label_classes:
+            y = class_codes(table.column(self.label), self.label_classes)
+        else:
+            y = _to_vector(table.column(self.label), self.label, rounded)
         s = None if self.weight is None else _to_vector(table.column(self.weight), self.weight,
                                                         rounded)
         o = None if self.offset is None else _to_vector(table.column(self.offset), self.offset,

@@ -95,7 +95,7 @@ def _distinct(values) -> set:
     return set(pc.unique(values.drop_null()).to_pylist())
 
 
-def discover_levels(table, names, max_levels, map_jobs=None):
+def discover_levels(table, names, max_levels, map_jobs=None, as_text=True):
     """``{name: LevelCount}`` for the columns ``names`` of ``table`` (a
     :class:`~elasticnet_dist.io.table.TableInput`): one read of those columns,
     piece by piece with ``map_jobs(task, pieces)`` (an engine's: on its workers),
@@ -104,14 +104,15 @@ def discover_levels(table, names, max_levels, map_jobs=None):
     A piece sends back its distinct values when it has at most ``max_levels`` or
     :data:`PIECE_VALUES` of them, else only their number: the count of a column is
     exact when every piece's values came back or there is one piece, else a lower
-    bound (``exact`` False)."""
+    bound (``exact`` False). ``as_text``: a Dask frame's values as strings (its
+    string columns' values may come back as other objects); else as they are."""
     names = list(names)
     if not names:
         return {}
     if table.kind == "spark":
         return _spark_levels(table.frame, names, max_levels)
     if table.kind == "dask":
-        return _dask_levels(table.frame, names, max_levels)
+        return _dask_levels(table.frame, names, max_levels, as_text)
     task = functools.partial(piece_levels, names=names,
                              limit=max(max_levels, PIECE_VALUES))
     found = (map_jobs or _in_order)(task, table.pieces)
@@ -165,7 +166,7 @@ def _spark_levels(frame, names, max_levels):
     return out
 
 
-def _dask_levels(frame, names, max_levels):
+def _dask_levels(frame, names, max_levels, as_text=True):
     """A Dask DataFrame's levels: each column's number of distinct values first, then
     the values of the columns with at most ``max_levels`` of them."""
     import dask
@@ -174,9 +175,15 @@ def _dask_levels(frame, names, max_levels):
     small = [name for name, count in zip(names, counts, strict=True) if count <= max_levels]
     values = dict(zip(small, dask.compute(*[frame[name].dropna().unique() for name in small]),
                       strict=True))
-    return {name: LevelCount(tuple(sorted(map(str, values[name]))) if name in values else (),
+    kind = str if as_text else _plain
+    return {name: LevelCount(tuple(sorted(map(kind, values[name]))) if name in values else (),
                              int(count))
             for name, count in zip(names, counts, strict=True)}
+
+
+def _plain(value):
+    """A NumPy scalar as the Python value Arrow reads (a string stays one)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _codes(column, levels):
@@ -188,6 +195,14 @@ def _codes(column, levels):
     null = column.is_null().to_numpy(zero_copy_only=False)
     codes = pc.index_in(column, value_set=pa.array(list(levels), type=column.type))
     return codes.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp), null
+
+
+def class_codes(column, classes):
+    """Each row's index into ``classes`` as float64 (NaN: null, or not a class)."""
+    codes, _ = _codes(column, classes)
+    out = codes.astype(np.float64)
+    out[codes < 0] = np.nan
+    return out
 
 
 def one_hot(column, levels, dtype):

@@ -77,7 +77,8 @@ class ColumnPlan:
 
 
 def plan_columns(schema: pa.Schema, *, label, weight=None, keys=(), features=None,
-                 exclude=(), where="the input", offset=None, vector=None, max_levels=0):
+                 exclude=(), where="the input", offset=None, vector=None, max_levels=0,
+                 text_label=False):
     """Decide the roles of the columns of ``schema``.
 
     ``features``: None (every numeric column other than the label, weight,
@@ -90,7 +91,8 @@ def plan_columns(schema: pa.Schema, *, label, weight=None, keys=(), features=Non
     ``categorical`` until :func:`with_levels` reads their levels). Raises
     :class:`MissingColumnError` for a label, weight, offset, key or named feature
     that is absent (or a pattern that matches nothing), :class:`ColumnTypeError`
-    for a non-numeric label, weight or offset.
+    for a non-numeric label (unless ``text_label``: a class label may be a string
+    column too), weight or offset.
     """
     check_roles(label=label, weight=weight, offset=offset, keys=keys, features=features)
     names = list(schema.names)
@@ -106,9 +108,14 @@ def plan_columns(schema: pa.Schema, *, label, weight=None, keys=(), features=Non
         _require(k, names, "key", where)
     types = {n: str(schema.field(n).type) for n in names}
     for role, col in (("label", label), ("weight", weight), ("offset", offset)):
-        if col is not None and not is_numeric_type(schema.field(col).type):
-            raise ColumnTypeError("%s column %r in %s has type %s; it must be numeric "
-                                  "(or boolean)" % (role, col, where, types[col]))
+        if col is None or is_numeric_type(schema.field(col).type):
+            continue
+        if role == "label" and text_label and is_categorical_type(schema.field(col).type):
+            continue
+        raise ColumnTypeError("%s column %r in %s has type %s; it must be numeric "
+                              "(or boolean%s)" % (role, col, where, types[col],
+                                                  ", or strings for class labels"
+                                                  if role == "label" and text_label else ""))
     reserved = {label, weight, offset, *keys}
     candidates = [n for n in names if n not in reserved]
     dropped = {}

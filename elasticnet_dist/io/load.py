@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from ..errors import EmptyTableError, InputError
+from ..errors import BadValuesError, EmptyTableError, InputError
 from ..sparse import VectorColumn, slot_names, spark_ml_attr, vector_size
-from ..losses import check_offset_loss
+from ..losses import check_offset_loss, get_loss
 from .blocks import DTYPES, NAN_POLICIES, BlockDecoder
 from .checks import (SCALE_RANGE, SHOWN, all_null_columns, check_loaded,
                      extreme_scale_columns, rounded_columns)
@@ -60,9 +60,11 @@ def plan_load(source, *, label, weight=None, features=None, exclude=None, keys=N
                 features=features)
     reserved = list(_as_tuple(keys)) + ([fold_column] if fold_column else [])
     vector = resolve_vector(table, vector)
+    multiclass = get_loss(loss).multiclass
     plan = plan_columns(table.schema, label=label, weight=weight, keys=reserved or None,
                         features=features, exclude=exclude, where=table.uri, offset=offset,
-                        vector=vector, max_levels=max_levels)
+                        vector=vector, max_levels=max_levels, text_label=multiclass)
+    classes = label_classes(table, label, map_jobs) if multiclass else ()
     if plan.categorical:
         check_file_schemas(table, plan.features + plan.categorical)  # before reading any
         t0 = time.perf_counter()
@@ -80,7 +82,7 @@ def plan_load(source, *, label, weight=None, features=None, exclude=None, keys=N
                            n_folds=n_folds, fold_column=fold_column, fold_seed=fold_seed,
                            fold_keys=_as_tuple(keys) if n_folds and not fold_column else (),
                            collect_hashes=stratify, vector=vector,
-                           categorical=plan.categorical)
+                           categorical=plan.categorical, label_classes=classes)
     check_file_schemas(table, decoder.columns)
     split_pieces(table, len(decoder.columns))
     log.info("input %s: %d columns, %d features, %d dropped, label %r%s", table.uri,
@@ -88,6 +90,32 @@ def plan_load(source, *, label, weight=None, features=None, exclude=None, keys=N
              ", %d files in %d pieces" % (len(table.files), len(table.pieces))
              if table.kind == "files" else "")
     return LoadPlan(table, plan, decoder, loss, nan_policy, stratify, n_folds)
+
+
+#: The most classes a label of the multinomial loss may hold.
+MAX_CLASSES = 1000
+
+
+def label_classes(table, label, map_jobs=None):
+    """The classes of a multinomial label column: its distinct non-null values,
+    sorted (read on the engine's workers with ``map_jobs``); a BadValuesError when
+    there are fewer than two or more than :data:`MAX_CLASSES`."""
+    t0 = time.perf_counter()
+    found = discover_levels(table, [label], MAX_CLASSES, map_jobs, as_text=False)[label]
+    if found.count > MAX_CLASSES:
+        raise BadValuesError("label column %r in %s holds %s%d distinct values: more than "
+                             "the %d classes loss='multinomial' takes"
+                             % (label, table.uri, "" if found.exact else "at least ",
+                                found.count, MAX_CLASSES))
+    if len(found.levels) < 2:
+        raise BadValuesError("label column %r in %s holds %s for loss='multinomial'; at least "
+                             "two classes are needed" % (label, table.uri,
+                                                         "one class (%r)" % (found.levels[0],)
+                                                         if found.levels else "no value"))
+    log.info("label %r: %d classes (%s), read in %.2f s", label, len(found.levels),
+             ", ".join(map(repr, found.levels[:10])) + (", ..." if len(found.levels) > 10
+                                                         else ""), time.perf_counter() - t0)
+    return found.levels
 
 
 def resolve_vector(table, vector):

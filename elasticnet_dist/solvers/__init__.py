@@ -21,10 +21,11 @@ from ..errors import NonFiniteDataError
 from ..penalty import peer_to_native
 from ..problem import Moments, make_problem, moments_request
 from ..sufficient import SufficientStatistics
-from ..losses import check_solver_supports
+from ..losses import check_solver_supports, get_loss
 from ..params import choices
 from .base import SolverResult
 from .fista import solve_fista
+from .multinomial import multinomial_problem
 from .newton import solve_newton
 from .options import SolverOptions
 from .path import alpha_max_of
@@ -40,8 +41,8 @@ SOLVERS = choices("solver")
 class FitResult:
     """A fitted elastic net on the original scale, with its diagnostics."""
 
-    coef: np.ndarray
-    intercept: float
+    coef: np.ndarray                  # (p,), or (C, p) for the multinomial loss
+    intercept: float                  # or (C,) for the multinomial loss
     coef_standardized: np.ndarray
     constant: np.ndarray
     solver: str
@@ -55,18 +56,23 @@ class FitResult:
 def fit_elastic_net(source, *, loss="squared", alpha=1.0, l1_ratio=0.5, penalty_factor=None,
                     fit_intercept=True, standardize=True, tol=1e-6, max_iter=1000,
                     solver="auto", glmnet_compat=False, coef_init=None, intercept_init=None,
-                    verbose=False):
+                    verbose=False, classes=None):
     """Fit one elastic net on the rows behind ``source`` (any engine).
 
     Parameters are those of :class:`elasticnet_dist.ElasticNet`; they are
-    assumed validated. Returns a :class:`FitResult`.
+    assumed validated (``classes``: the multinomial loss's, the labels their
+    indices). Returns a :class:`FitResult`.
     """
     if solver not in SOLVERS:
         raise ValueError("solver=%r is not supported; choose one of %s" % (solver, SOLVERS))
     timings = {}
     passes0 = source.n_passes
+    multiclass = get_loss(loss).multiclass
+    if multiclass and solver in ("gram", "fista"):
+        raise ValueError("solver=%r does not fit loss=%r; use 'newton' or 'auto'"
+                         % (solver, loss))
     if solver == "auto":
-        solver = choose_solver(loss, source)
+        solver = "newton" if multiclass else choose_solver(loss, source)
     if solver == "gram":
         check_solver_supports("gram", loss, needs_quadratic=True)
 
@@ -80,13 +86,19 @@ def fit_elastic_net(source, *, loss="squared", alpha=1.0, l1_ratio=0.5, penalty_
                                          variance_correction=c)
     p = source.n_features
     factors = np.ones(p) if penalty_factor is None else np.asarray(penalty_factor, float)
-    problem = make_problem(moments, loss, alpha, l1_ratio, factors, fit_intercept,
-                           standardize, source.groups)
     options = SolverOptions(tol=tol, max_iter=max_iter)
-
     u0 = b0 = None
-    if coef_init is not None:
-        u0, b0 = problem.std.to_scaled(np.asarray(coef_init, float), float(intercept_init or 0.0))
+    if multiclass:
+        problem = multinomial_problem(source, moments, classes, alpha=alpha,
+                                      l1_ratio=l1_ratio, penalty_factor=factors,
+                                      fit_intercept=fit_intercept, standardize=standardize,
+                                      groups=source.groups)
+    else:
+        problem = make_problem(moments, loss, alpha, l1_ratio, factors, fit_intercept,
+                               standardize, source.groups)
+        if coef_init is not None:
+            u0, b0 = problem.std.to_scaled(np.asarray(coef_init, float),
+                                           float(intercept_init or 0.0))
 
     t0 = time.perf_counter()
     if solver == "fista":
@@ -99,7 +111,7 @@ def fit_elastic_net(source, *, loss="squared", alpha=1.0, l1_ratio=0.5, penalty_
     log.info("fit %s loss, alpha=%.6g, l1_ratio=%g: solver %s, %d data passes, %d iterations, "
              "duality gap %.3e (tolerance %.3e), %s, %d features selected", loss, alpha, l1_ratio,
              solver, source.n_passes - passes0, res.n_iter, res.gap, res.tol_abs,
-             "converged" if res.converged else "NOT converged", int(np.count_nonzero(res.u)))
+             "converged" if res.converged else "NOT converged", problem.n_selected(res.u))
     coef, intercept, std_coef = problem.original_fit(res.u, res.intercept)
     return FitResult(coef=coef, intercept=intercept, coef_standardized=std_coef,
                      constant=problem.std.constant.copy(), solver=solver, alpha=alpha,

@@ -32,13 +32,14 @@ def initial_point(problem, u0, b0):
     For the squared loss the scaled intercept is exact whatever ``u`` is
     (the columns are centred), so a warm-start intercept is ignored.
     """
-    p = problem.n_features
-    u = np.zeros(p) if u0 is None else np.array(u0, dtype=np.float64)
+    u_null, b_null = problem.null_point()
+    u = u_null if u0 is None else np.array(u0, dtype=np.float64)
     u[problem.penalty.fixed] = 0.0
     exact = problem.loss.quadratic or not problem.fit_intercept
-    b = problem.null_intercept if b0 is None or exact else float(b0)
+    b = b_null if b0 is None or exact else float(b0)
     return u, b
 
 
 def at_null(problem, u, b):
-    return not np.any(u) and b == problem.null_intercept
+    u_null, b_null = problem.null_point()
+    return b == b_null and np.array_equal(u, u_null)

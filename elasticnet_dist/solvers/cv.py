@@ -46,6 +46,7 @@ from . import check_finite_moments
 from .early_stop import EarlyStop, point_scores
 from .gram_segments import early_stopped_gram_paths, held_out_mse
 from .options import NO_STOPS, PathLimit, PathStops, ProblemSpec, SolverOptions
+from .multinomial import multinomial_problems
 from .path import path_grid, path_steps
 from .routes import GRAM_MAX_FEATURES, route_for, source_workload
 from .newton import drive
@@ -68,8 +69,9 @@ WARM_HALF_WIDTH = 15
 class WarmStart:
     """A previous run's solution to start a search from (``select --warm-start``).
 
-    ``coef`` (p,) and ``intercept`` on the original scale, for this table's
-    features (0 where the previous run had no such feature), chosen there at
+    ``coef`` (p,) and ``intercept`` on the original scale (C x p and C for the
+    multinomial loss), for this table's features (0 where the previous run had no
+    such feature), chosen there at
     ``alpha`` and ``l1_ratio``; ``best`` the ``(alpha, l1_ratio)`` of that run's
     best mean score (below the chosen alpha under the 1se rule), if known. The
     search then solves, per l1_ratio, only the points of the usual grid from
@@ -90,7 +92,7 @@ class WarmStart:
 
     def start_for(self, unit):
         """The previous coefficients in ``unit``'s scaled coordinates: ``(u, b)``."""
-        return unit.std.to_scaled(self.coef, self.intercept)
+        return unit.scaled_point(self.coef, self.intercept)
 
     def windows(self, grid, l1_ratios):
         """The first grid index of each l1_ratio's window, and their common width."""
@@ -155,7 +157,8 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
                    n_alphas=100, eps=None, penalty_factor=None, fit_intercept=True,
                    standardize=True, tol=1e-6, max_iter=100, screening=True, max_features=None,
                    gram_max_features=GRAM_MAX_FEATURES, auc_bins=AUC_BINS, devmax=None,
-                   fdev=None, warm: Optional[WarmStart] = None, early_stop=None, scoring=None):
+                   fdev=None, warm: Optional[WarmStart] = None, early_stop=None, scoring=None,
+                   classes=None):
     """Paths of the full data and of the K training sets for every l1_ratio.
 
     ``source`` is an engine loaded with ``n_folds`` folds. ``max_features``
@@ -169,7 +172,9 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
     paths once the mean CV ``scoring`` metric (default: the loss's first) has been
     worse than its best by more than a standard error for that many alphas in a
     row (:mod:`.early_stop`; the one-pass route advances its paths by segments for
-    it on the driver, :mod:`.gram_segments`). Returns a :class:`CVPath`.
+    it on the driver, :mod:`.gram_segments`). ``classes``: the multinomial loss's C
+    classes (the labels their indices, :mod:`.multinomial`): its coefficients are then
+    (L, A, C, p) and its intercepts (L, A, C). Returns a :class:`CVPath`.
     """
     passes0 = source.n_passes
     p = source.n_features
@@ -196,10 +201,15 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
     stops = PathStops(max_features, devmax, fdev)
 
     t0 = time.perf_counter()
-    full_source = SufficientStatistics(full) if route == "gram" else source
-    grid = np.array([path_grid(spec, full, l1, full_source, alphas=alphas, n_alphas=n_alphas,
-                               eps=eps, tol=tol) for l1 in l1_ratios])
-    problems = [[spec.unit(m, l1) for m in [full] + train] for l1 in l1_ratios]
+    if get_loss(loss).multiclass:
+        grid, problems = multinomial_problems(source, [full] + train, classes, spec,
+                                              l1_ratios, alphas=alphas, n_alphas=n_alphas,
+                                              eps=eps)
+    else:
+        full_source = SufficientStatistics(full) if route == "gram" else source
+        grid = np.array([path_grid(spec, full, l1, full_source, alphas=alphas,
+                                   n_alphas=n_alphas, eps=eps, tol=tol) for l1 in l1_ratios])
+        problems = [[spec.unit(m, l1) for m in [full] + train] for l1 in l1_ratios]
     window = None
     if warm is not None:
         firsts, width = warm.windows(grid, l1_ratios)
@@ -234,8 +244,9 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
     timings["paths"] = time.perf_counter() - t0
 
     L, A = grid.shape
-    coefs, coefs_std = np.zeros((L, A, p)), np.zeros((L, A, p))
-    intercepts, gaps = np.full((L, A), np.nan), np.full((L, A), np.nan)
+    per = (len(classes),) if get_loss(loss).multiclass else ()  # one row per class
+    coefs, coefs_std = np.zeros((L, A, *per, p)), np.zeros((L, A, *per, p))
+    intercepts, gaps = np.full((L, A, *per), np.nan), np.full((L, A), np.nan)
     n_features = np.full((L, A), -1, dtype=np.int64)
     converged = np.zeros((L, A), dtype=bool)
     n_iter = np.zeros((L, A), dtype=np.int64)
@@ -244,7 +255,7 @@ def cross_validate(source, *, n_folds, loss="squared", l1_ratios=(0.5,), alphas=
         for ai, point in enumerate(paths[li][0]):
             coefs[li, ai], intercepts[li, ai], coefs_std[li, ai] = full_problem.original_fit(
                 point.u, point.intercept)
-            n_features[li, ai] = point.n_selected
+            n_features[li, ai] = full_problem.n_selected(point.u)
             gaps[li, ai], converged[li, ai] = point.gap, point.converged
             n_iter[li, ai] = point.n_iter
     fold_rows = np.asarray(by_fold["n_rows"], dtype=np.int64)
@@ -459,7 +470,7 @@ def _combine(requests, holdout, loss, n_folds, auc_bins, train_groups=None):
     its points (a slice) and the indices of its Hessian blocks in the combined pass."""
     hessians, shares, first = [], [], 0
     for req in requests:
-        k = req.coefs.shape[0]
+        k = req.coefs.shape[0] // max(1, req.n_classes)  # a point's rows: its classes'
         index = list(range(len(hessians), len(hessians) + len(req.hessians)))
         hessians.extend(replace(h, point=first + h.point) for h in req.hessians)
         shares.append((slice(first, first + k), index))
@@ -472,7 +483,7 @@ def _combine(requests, holdout, loss, n_folds, auc_bins, train_groups=None):
                                                                           sizes),
                            train_groups=None if train_groups is None else np.repeat(
                                np.asarray(train_groups), sizes, axis=0),
-                           auc_bins=auc_bins)
+                           auc_bins=auc_bins, n_classes=requests[0].n_classes)
     return combined, shares
 
 

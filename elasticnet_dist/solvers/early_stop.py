@@ -51,9 +51,12 @@ def point_scores(loss, record):
     if record is None or record["valid_weight_sum"][0] <= 0:
         return None
     mean_loss = record["valid_loss_sum"][0] / record["valid_weight_sum"][0]
+    extra = {}
+    if "valid_error_sum" in record:  # a classifier of several classes: its error rate
+        extra["error_rate"] = record["valid_error_sum"][0] / record["valid_weight_sum"][0]
     return get_loss(loss).scores(mean_loss, *(record[key][0] if key in record else None
                                               for key in ("valid_pos_hist",
-                                                          "valid_neg_hist")))
+                                                          "valid_neg_hist")), **extra)
 
 
 class EarlyStop:

@@ -51,6 +51,7 @@ from ..losses import get_loss
 from ..passes import symmetric_grams
 from ..problem import Moments, moments_request
 from .cv import DRIVER_THREADS, run_batched, solve_gram_path
+from .multinomial import multinomial_halves
 from .options import ProblemSpec, SolverOptions
 from .path import path_steps
 from .routes import GRAM_MAX_FEATURES, route_for, source_workload
@@ -105,9 +106,10 @@ def complementary_halves(n_subsamples, n_groups, seed=0):
 def selection_frequencies(source, *, n_groups, n_subsamples, alphas, l1_ratio,
                           loss="squared", penalty_factor=None, fit_intercept=True,
                           standardize=True, tol=1e-6, max_iter=100, screening=True,
-                          gram_max_features=GRAM_MAX_FEATURES, seed=0):
+                          gram_max_features=GRAM_MAX_FEATURES, seed=0, classes=None):
     """:class:`Stability` of the fit at ``alphas[-1]`` (the path to it: ``alphas``,
-    decreasing) over ``source`` loaded with ``n_groups`` groups as its folds."""
+    decreasing) over ``source`` loaded with ``n_groups`` groups as its folds
+    (``classes``: the multinomial loss's, the labels their indices)."""
     t0 = time.perf_counter()
     passes0 = source.n_passes
     p = source.n_features
@@ -136,17 +138,21 @@ def selection_frequencies(source, *, n_groups, n_subsamples, alphas, l1_ratio,
 
         with threadpool_limits(1), ThreadPoolExecutor(DRIVER_THREADS) as pool:
             last = list(pool.map(solve, range(n_subsamples)))
+        support = [pt.u != 0 for pt in last]
     else:
-        units = []
-        for i in range(n_subsamples):
-            m = moments(i)
+        halves_moments = [moments(i) for i in range(n_subsamples)]
+        for i, m in enumerate(halves_moments):
             _check_half(loss, m, i, halves[i])
-            units.append(spec.unit(m, l1_ratio))
+        if get_loss(loss).multiclass:
+            units = multinomial_halves(source, halves_moments, classes, spec, l1_ratio, halves)
+        else:
+            units = [spec.unit(m, l1_ratio) for m in halves_moments]
         steps = [path_steps(unit, alphas, options=options, ahead=ahead) for unit in units]
         paths = run_batched(steps, None, source, loss=loss, n_folds=n_groups,
                             train_groups=halves)
         last = [path[-1] for path in paths]
-    selected = np.array([pt.u != 0 for pt in last])
+        support = [unit.support(pt.u) for unit, pt in zip(units, last, strict=True)]
+    selected = np.array(support)
     out = Stability(frequencies=selected.mean(axis=0), n_subsamples=n_subsamples,
                     n_groups=n_groups, alpha=float(alphas[-1]), l1_ratio=float(l1_ratio),
                     route=route, n_passes=source.n_passes - passes0,
