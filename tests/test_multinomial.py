@@ -412,3 +412,12 @@ def test_enet_path_gives_the_multinomial_path_in_scikit_learns_layout():
                      tol=1e-10).fit(X, names)
     np.testing.assert_allclose(path.coefs[:, :, at], fit.coef_, atol=1e-5)
     assert path.n_features[at] == np.count_nonzero(np.any(fit.coef_ != 0, axis=0))
+
+
+def test_max_features_counts_features_not_class_coefficients():
+    X, y = random_problem(400, 12, 3, seed=14)
+    cv = ElasticNetCV(l1_ratio=1.0, alphas=30, loss="multinomial", max_features=3).fit(X, y)
+    reached = cv.n_features_path_[cv.n_features_path_ >= 0]
+    assert reached.max() > 3 >= cv.get_support().sum() >= 1  # the path ran past 3 features ...
+    assert reached.size < 30  # ... and stopped at the first point past them (glmnet's dfmax)
+    assert reached[-1] > 3 >= reached[-2]

@@ -386,8 +386,8 @@ def multinomial_path(source, n_classes, *, l1_ratio=1.0, alphas=None, n_alphas=1
     """The grouped multinomial elastic net's path on ``source`` (labels 0 .. C - 1),
     at ``alphas`` or glmnet's grid from ``alpha_max`` (the smallest alpha selecting
     nothing, ``max_j ||g_j||_2 / (l1_ratio v_j)`` at the null model) down to ``eps``
-    of it; ``stops``: glmnet's ``devmax``/``fdev`` rules (``max_features`` counts
-    coordinates, C per feature)."""
+    of it; ``stops``: glmnet's ``dfmax`` (``max_features``: columns selected, each for
+    every class), ``devmax`` and ``fdev`` rules."""
     from . import read_moments
 
     passes0 = source.n_passes
@@ -405,7 +405,7 @@ def multinomial_path(source, n_classes, *, l1_ratio=1.0, alphas=None, n_alphas=1
         alphas=alphas[:len(points)],
         coefs=np.array([f[0] for f in fits]),
         intercepts=np.array([f[1] for f in fits]),
-        n_selected=np.array([unit.selected(point.u).size for point in points]),
+        n_selected=np.array([unit.n_selected(point.u) for point in points]),
         gaps=np.array([point.gap for point in points]),
         converged=np.array([point.converged for point in points]),
         n_passes=source.n_passes - passes0)

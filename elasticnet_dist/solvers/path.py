@@ -267,7 +267,7 @@ def path_steps(unit, alphas, *, options=DEFAULT_OPTIONS, stops=NO_STOPS, limit=N
             trail = [*trail[-1:], _Solved(float(step), res.u)]
             walk.advance(step, res, final, ev)
             walk.solved += 1
-            ended = walk.ends(unit, ev, np.count_nonzero(res.u), stops)
+            ended = walk.ends(unit, ev, unit.n_selected(res.u), stops)
             if ended:  # as the fine grid would have ended: point i is not reached
                 break
             step = cut_step(unit, walk.u, walk.grad, walk.prev, alpha)
@@ -282,7 +282,7 @@ def path_steps(unit, alphas, *, options=DEFAULT_OPTIONS, stops=NO_STOPS, limit=N
                                 None if final is None else point_record(final.stats)))
         walk.advance(alpha, res, final, ev)
         walk.solved = max(walk.solved + 1, i + 1)
-        stop = walk.ends(unit, ev, points[-1].n_selected, stops)
+        stop = walk.ends(unit, ev, unit.n_selected(points[-1].u), stops)
         if on_point is not None:
             on_point(i, points[-1], {"has_final": final is not None,
                                      "ratio_prev": walk.ratio_prev, "stopped": bool(stop),
