@@ -510,8 +510,8 @@ class Multinomial(Loss):
 
     Its predictor is a vector, so its passes and problem are those of
     :mod:`elasticnet_dist.solvers.multinomial` (the pointwise functions here take
-    ``eta`` with the classes on its last axis); the solvers are every loss's. The penalty is
-    glmnet's grouped one (``type.multinomial = "grouped"``): the K coefficients of a
+    ``eta`` with the classes on its last axis); the solvers are every loss's. The
+    penalty is glmnet's grouped one (``type.multinomial = "grouped"``): the K coefficients of a
     feature form one group, selected for every class or none. ``l >= 0`` with
     infimum 0, so the duality gap's ``(1 - kappa) L`` bound holds
     (:meth:`Loss.conjugate_slack`); ``2 L`` is glmnet's multinomial deviance.
@@ -579,11 +579,6 @@ class Multinomial(Loss):
         y = np.asarray(y).ravel()
         codes = np.minimum(np.searchsorted(classes, y), classes.size - 1)
         return np.where(classes[codes] == y, codes, 0).astype(np.float64)
-
-    @classmethod
-    def predict_classes(cls, eta):
-        """The index of the most likely class per row of ``eta`` (m, K)."""
-        return np.argmax(eta, axis=-1)
 
 
 def auc_from_histograms(pos, neg):

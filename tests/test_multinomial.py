@@ -343,10 +343,10 @@ def test_a_warm_start_from_a_multinomial_manifest_finds_the_same_penalty(tmp_pat
         assert a["name"] == b["name"]
         np.testing.assert_allclose(a["class_coefficients"], b["class_coefficients"],
                                    rtol=1e-4, atol=1e-6)
-    logistic = dict(cold, target=dict(cold["target"], classes=["a", "b", "c", "d"]))
+    other = dict(cold, target=dict(cold["target"], classes=["a", "b", "c", "d"]))
     with pytest.raises(ValueError, match=r"has the classes \['a', 'b', 'c', 'd'\], this "
                                          r"search's label has \['east'"):
-        ElasticNetCV(loss="multinomial", warm_start_from=logistic).fit(
+        ElasticNetCV(loss="multinomial", warm_start_from=other).fit(
             str(tmp_path / "t"), label="region", keys=["id"])
 
 

@@ -77,7 +77,7 @@ class MultinomialProblem(Problem):
         return self.n_columns * C + (C - 1 if self.with_intercept else 0)
 
     def split(self, u):
-        """``(U, b)``: the scaled coefficients (C x p) and intercepts (C,, the last 0)."""
+        """``(U, b)``: the scaled coefficients (C x p) and intercepts (C; the last class's 0)."""
         p, C = self.n_columns, self.n_classes
         U = u[:p * C].reshape(p, C).T
         b = np.zeros(C)
