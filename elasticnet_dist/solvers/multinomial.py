@@ -252,12 +252,12 @@ def class_statistics(source, moments, n_classes, holdout=None, n_folds=0, train_
             for i, m in enumerate(moments)]
 
 
-def make_multinomial_problem(moments, classes, n_classes, *, alpha=1.0, l1_ratio=1.0,
+def make_multinomial_problem(moments, sums, n_classes, *, alpha=1.0, l1_ratio=1.0,
                              penalty_factor=None, fit_intercept=True, standardize=True,
                              class_names=None, where="", groups=None):
-    """The :class:`MultinomialProblem` of a table with these ``moments`` and
-    ``classes`` (:func:`class_statistics`). A ValueError names a class without rows
-    of positive weight (``where``: which rows, for the message).
+    """The :class:`MultinomialProblem` of a table with these ``moments`` and its
+    classes' ``sums`` (:func:`class_statistics`). A ValueError names a class without
+    rows of positive weight (``where``: which rows, for the message).
 
     ``groups`` (a group number per feature, -1: none): a categorical column's level
     features, penalised as one group over every level and class, its L1 weight
@@ -267,7 +267,7 @@ def make_multinomial_problem(moments, classes, n_classes, *, alpha=1.0, l1_ratio
     (as :func:`~elasticnet_dist.problem.make_problem` keeps them)."""
     C = int(n_classes)
     p = moments.mean_x.shape[0]
-    class_means, class_x_means = classes
+    class_means, class_x_means = sums
     empty = np.flatnonzero(class_means <= 1e-15)
     if empty.size:
         name = empty[0] if class_names is None else class_names[empty[0]]
